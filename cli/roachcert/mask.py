@@ -1,0 +1,53 @@
+"""Secret masking for every text roachcert prints or writes: tokens, API keys, private key blocks."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN ((?:RSA |EC |ENCRYPTED |OPENSSH |DSA )?PRIVATE KEY)-----.*?-----END \1-----", re.DOTALL
+)
+PRIVATE_KEY_MARKER = re.compile(r"-----BEGIN (?:RSA |EC |ENCRYPTED |OPENSSH |DSA )?PRIVATE KEY-----")
+# Environment variables whose values are secrets wherever they show up.
+SECRET_ENV = (
+    "VAULT_TOKEN",
+    "VAULT_SECRET_ID",
+    "COCKROACH_API_KEY",
+    "COCKROACH_API_JWT",
+    "GITHUB_TOKEN",
+    "PGPASSWORD",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "ARM_CLIENT_SECRET",
+    "TF_TOKEN_app_terraform_io",
+)
+REPLACEMENT = "***"
+_MIN_SECRET = 6
+
+_lock = threading.Lock()
+_extra: set[str] = set()
+
+
+def register(secret: str | None) -> None:
+    """Mask this value from now on (a token read from a file, an AppRole login's client token)."""
+    if secret and len(secret) >= _MIN_SECRET:
+        with _lock:
+            _extra.add(secret)
+
+
+def secrets() -> list[str]:
+    found = {os.environ.get(name, "") for name in SECRET_ENV}
+    with _lock:
+        found |= _extra
+    # Longest first so a secret containing another is masked whole.
+    return sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True)
+
+
+def mask(text: str) -> str:
+    text = PRIVATE_KEY_BLOCK.sub("-----PRIVATE KEY REDACTED-----", text)
+    text = PRIVATE_KEY_MARKER.sub("-----PRIVATE KEY REDACTED-----", text)
+    for secret in secrets():
+        text = text.replace(secret, REPLACEMENT)
+    return text

@@ -1,0 +1,1 @@
+"""PEM checks (placeholder until the PEM module lands)."""

@@ -1,0 +1,43 @@
+"""Durations as Vault writes them (`48h`, `8760h`, `30d`), kept with their text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+_PART = re.compile(r"(\d+)([smhd])")
+_WHOLE = re.compile(r"^(?:\d+[smhd])+$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True, order=True)
+class Duration:
+    seconds: int
+    text: str
+
+    @property
+    def delta(self) -> timedelta:
+        return timedelta(seconds=self.seconds)
+
+    @property
+    def vault(self) -> str:
+        """Vault's Go-style parser has no `d`; hand it seconds-exact hours."""
+        if self.seconds % 3600 == 0:
+            return f"{self.seconds // 3600}h"
+        return f"{self.seconds}s"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_duration(value: object) -> Duration:
+    if isinstance(value, Duration):
+        return value
+    if not isinstance(value, str) or not _WHOLE.match(value.strip()):
+        raise ValueError(f"{value!r} is not a duration; write it like 48h, 8760h, 30d or 90m")
+    text = value.strip()
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
+    if seconds <= 0:
+        raise ValueError("a duration must be longer than zero")
+    return Duration(seconds=seconds, text=text)

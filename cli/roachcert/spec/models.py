@@ -1,0 +1,247 @@
+"""The stack file's frozen models (contract v1). Loading and line numbers live in `load`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from roachcert.spec.durations import Duration, parse_duration
+
+NAME_RE = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
+ISSUER_RE = r"^[A-Za-z0-9_-]{1,128}$"
+MOUNT_RE = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
+USER_RE = r"^[a-z_][a-z0-9_.-]{0,62}$"
+UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+HOST_RE = r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"
+ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+DurationField = Annotated[
+    Duration,
+    BeforeValidator(parse_duration),
+    PlainSerializer(lambda d: d.text, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+[smhd])+$", "examples": ["48h", "8760h", "30d"]}),
+]
+
+
+def _issuer_name(value: str) -> str:
+    if value == "default":
+        raise ValueError("'default' is reserved by Vault; give the issuer a name of its own")
+    return value
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TokenAuth(Model):
+    method: Literal["token"] = "token"
+    token_env: Annotated[str, Field(pattern=ENV_RE)] = Field(
+        default="VAULT_TOKEN", description="environment variable holding the token (never the token itself)"
+    )
+
+
+class AppRoleAuth(Model):
+    method: Literal["approle"]
+    mount: Annotated[str, Field(pattern=MOUNT_RE)] = "approle"
+    role_id_env: Annotated[str, Field(pattern=ENV_RE)] = "VAULT_ROLE_ID"
+    secret_id_env: Annotated[str, Field(pattern=ENV_RE)] = "VAULT_SECRET_ID"
+
+
+class VaultSpec(Model):
+    addr: str | None = Field(default=None, description="Vault address; VAULT_ADDR when left out")
+    namespace: str | None = Field(default=None, description="Vault namespace; VAULT_NAMESPACE when left out")
+    auth: Annotated[TokenAuth | AppRoleAuth, Field(discriminator="method")] = TokenAuth()
+
+    @field_validator("addr")
+    @classmethod
+    def _addr(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not a URL; write it like https://vault.example.com:8200")
+        return value
+
+
+class RoleSpec(Model):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "client"
+    max_ttl: DurationField = parse_duration("48h")
+    key_type: Literal["rsa", "ec", "ed25519"] = "rsa"
+    key_bits: int | None = Field(default=None, description="2048/3072/4096 for rsa, 256/384/521 for ec")
+
+    @model_validator(mode="after")
+    def _bits(self) -> RoleSpec:
+        allowed = {"rsa": {2048, 3072, 4096}, "ec": {224, 256, 384, 521}, "ed25519": {0}}[self.key_type]
+        if self.key_bits is not None and self.key_bits not in allowed:
+            raise ValueError(f"key_bits {self.key_bits} does not fit key_type {self.key_type}: use one of {sorted(allowed)}")
+        return self
+
+    @property
+    def bits(self) -> int:
+        if self.key_bits is not None:
+            return self.key_bits
+        return {"rsa": 2048, "ec": 256, "ed25519": 0}[self.key_type]
+
+
+class VaultCa(Model):
+    """A client CA living in one Vault PKI mount; its key never leaves Vault."""
+
+    mount: Annotated[str, Field(pattern=MOUNT_RE)]
+    common_name: Annotated[str, Field(min_length=1, max_length=64)]
+    ttl: DurationField = parse_duration("8760h")
+    issuers: Annotated[
+        tuple[Annotated[str, Field(pattern=ISSUER_RE), AfterValidator(_issuer_name)], ...], Field(min_length=1)
+    ] = Field(description="trusted issuers, oldest first; the last one signs new client certificates")
+    role: RoleSpec = RoleSpec()
+
+    @field_validator("issuers")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        seen = [name for index, name in enumerate(value) if name in value[:index]]
+        if seen:
+            raise ValueError(f"issuer {seen[0]!r} is listed twice")
+        return value
+
+    @property
+    def current_issuer(self) -> str:
+        return self.issuers[-1]
+
+
+class PemFileCa(Model):
+    """A CA kept outside Vault: trusted, but roachcert cannot issue from it."""
+
+    pem_file: Path
+
+    @field_validator("pem_file")
+    @classmethod
+    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get("base")
+        return value if value.is_absolute() or base is None else Path(base) / value
+
+
+def _ca_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "pem_file" if "pem_file" in value else "vault"
+    return "pem_file" if isinstance(value, PemFileCa) else "vault"
+
+
+CaSpec = Annotated[
+    Annotated[VaultCa, Tag("vault")] | Annotated[PemFileCa, Tag("pem_file")],
+    Discriminator(_ca_kind),
+]
+CA_TAGS = ("vault", "pem_file")
+
+
+class Cluster(Model):
+    id: Annotated[str, Field(pattern=UUID_RE, description="the cluster's ID, a lowercase UUID")]
+    ca: tuple[Annotated[str, Field(pattern=NAME_RE)], ...] = Field(
+        description="the CA (or list of CAs) whose issuers this cluster trusts"
+    )
+    host: Annotated[str, Field(pattern=HOST_RE)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 26257
+    database: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$-]*$")] = "defaultdb"
+    users: tuple[Annotated[str, Field(pattern=USER_RE)], ...] = ()
+    server_ca: Path | None = Field(
+        default=None, description="the cluster's server CA file, used as sslrootcert in connection URLs"
+    )
+
+    @field_validator("ca", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("ca", "users")
+    @classmethod
+    def _no_repeats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        seen = [name for index, name in enumerate(value) if name in value[:index]]
+        if seen:
+            raise ValueError(f"{seen[0]!r} is listed twice")
+        return value
+
+    @field_validator("ca")
+    @classmethod
+    def _not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one CA")
+        return value
+
+    @field_validator("server_ca")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        base = (info.context or {}).get("base")
+        if value is None or value.is_absolute() or base is None:
+            return value
+        return Path(base) / value
+
+
+BACKENDS = ("local", "pg", "s3", "gcs", "azurerm", "remote")
+# Keys that would put a credential in a rendered file; these must come from the environment.
+SECRET_BACKEND_KEYS = frozenset(
+    {"password", "access_key", "secret_key", "token", "credentials", "access_token", "sas_token",
+     "client_secret", "client_certificate_password", "encryption_key", "kms_key_id_secret"}
+)
+
+
+class Backend(Model):
+    type: Literal["local", "pg", "s3", "gcs", "azurerm", "remote"] = "local"
+    config: dict[str, str | int | bool] = Field(default_factory=dict)
+
+    @field_validator("config")
+    @classmethod
+    def _no_secrets(cls, value: dict[str, str | int | bool]) -> dict[str, str | int | bool]:
+        for key, item in value.items():
+            if key in SECRET_BACKEND_KEYS:
+                raise ValueError(f"{key!r} is a secret: set it in the environment, not in the stack file")
+            if key == "conn_str" and isinstance(item, str) and re.search(r"://[^/@]*:[^/@]*@", item):
+                raise ValueError("conn_str holds a password: leave it out and set PGPASSWORD in the environment")
+        return value
+
+
+class TerraformSpec(Model):
+    provider_version: str = "~> 1.22"
+    required_version: str = ">= 1.7"
+    backend: Backend = Backend()
+    templates: Path | None = Field(default=None, description="a folder whose templates override the built-in ones")
+
+    @field_validator("templates")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        base = (info.context or {}).get("base")
+        if value is None or value.is_absolute() or base is None:
+            return value
+        return Path(base) / value
+
+
+class Stack(Model):
+    version: Literal[1]
+    vault: VaultSpec = VaultSpec()
+    cas: dict[Annotated[str, Field(pattern=NAME_RE)], CaSpec] = Field(default_factory=dict)
+    clusters: dict[Annotated[str, Field(pattern=NAME_RE)], Cluster] = Field(default_factory=dict)
+    terraform: TerraformSpec = TerraformSpec()
+    # Set by the loader, not by the file.
+    name: str = Field(default="stack", exclude=True)
+    source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("cas", "clusters", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    def vault_cas(self) -> dict[str, VaultCa]:
+        return {name: ca for name, ca in self.cas.items() if isinstance(ca, VaultCa)}
+
+    def cluster_cas(self, cluster: str) -> tuple[tuple[str, VaultCa | PemFileCa], ...]:
+        return tuple((name, self.cas[name]) for name in self.clusters[cluster].ca)

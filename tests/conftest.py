@@ -1,0 +1,45 @@
+"""Shared fixtures. Real local servers (OpenBao, the Cloud API emulator, PostgreSQL) are started by
+the same code `roachcert sandbox` uses, so tests and the demo share one path."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise AssertionError(f"test tried to reach a real network address: {address!r}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network_no_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Stray calls to the network or the user's own $HOME fail loudly."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    # The machine may preset a CLI config that does not exist; tests never read the machine's.
+    monkeypatch.delenv("TF_CLI_CONFIG_FILE", raising=False)
+    for name in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_NAMESPACE", "COCKROACH_API_KEY", "COCKROACH_SERVER",
+                 "ROACHCERT_TERRAFORM", "GITHUB_TOKEN", "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
