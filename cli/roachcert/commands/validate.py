@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -15,7 +16,10 @@ def register(app: typer.Typer) -> None:
 
 
 def validate(
-    stacks: list[Path] = typer.Argument(..., help="Stack files (stacks/NAME.yaml).", show_default=False),
+    stacks: Annotated[
+        list[Path],
+        typer.Argument(help="Stack files (stacks/NAME.yaml).", show_default=False, metavar="STACK"),
+    ],
 ) -> None:
     """Check stack files: syntax, fields, references, and the PEM files of CAs kept outside Vault."""
     from roachcert.pem import check_ca_file
@@ -27,17 +31,20 @@ def validate(
         except SpecError as exc:
             problems.extend(exc.problems)
             continue
-        warnings: list[str] = []
+        # The loader has already rejected bad PEM files; only their warnings are left to show.
         for name, ca in stack.cas.items():
             if isinstance(ca, PemFileCa):
                 try:
-                    warnings.extend(check_ca_file(ca.pem_file).warnings)
-                except PemError as exc:
+                    warnings = check_ca_file(ca.pem_file).warnings
+                except PemError as exc:  # changed since loading
                     problems.append(f"{path}: cas.{name}.pem_file: {exc}")
-        for warning in warnings:
-            typer.echo(f"{path}: warning: {warning}", err=True)
+                    continue
+                for warning in warnings:
+                    typer.echo(f"{path}: warning: cas.{name}: {warning}", err=True)
         if not stack.clusters:
-            typer.echo(f"{path}: warning: no clusters: planning this stack deletes every CA it manages", err=True)
+            typer.echo(
+                f"{path}: warning: no clusters: planning this stack deletes every CA it manages", err=True
+            )
         typer.echo(f"{path}: ok ({len(stack.cas)} CAs, {len(stack.clusters)} clusters)")
     if problems:
         raise SpecError(problems)

@@ -39,5 +39,5 @@ def parse_duration(value: object) -> Duration:
     text = value.strip()
     seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
     if seconds <= 0:
-        raise ValueError("a duration must be longer than zero")
+        raise ValueError(f"{text!r} is zero; a duration must be longer than zero, like 48h")
     return Duration(seconds=seconds, text=text)

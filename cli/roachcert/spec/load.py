@@ -7,11 +7,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from roachcert.errors import SpecError
-from roachcert.spec.models import CA_TAGS, PemFileCa, Stack
+from roachcert.errors import PemError, SpecError
+from roachcert.pem import check_ca_file
+from roachcert.spec.messages import did_you_mean, message
+from roachcert.spec.models import CA_TAGS, PemFileCa, Stack, VaultCa
 from roachcert.spec.yamlsrc import LineMap, Path_, YamlProblem, dotted, parse
 
+# Set by the loader from the file's name and path, never written in the file.
 _LOADER_ONLY = ("name", "source")
+
+Problem = tuple[int, str]  # (line, the full `FILE:LINE: field: message` text)
 
 
 def load_stack(path: Path) -> Stack:
@@ -20,134 +25,182 @@ def load_stack(path: Path) -> Stack:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError([f"{path}: no such stack file"]) from None
+    except IsADirectoryError:
+        raise SpecError([f"{path}: is a directory; name a stack file, like stacks/NAME.yaml"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([f"{path}: cannot read the stack file: {exc}"]) from None
     return load_stack_text(text, path)
 
 
 def load_stack_text(text: str, path: Path) -> Stack:
+    """Validate a stack's text; every problem found is reported at once, sorted by line."""
     try:
         data, lines = parse(text)
     except YamlProblem as exc:
         raise SpecError([f"{path}:{exc.line}: {exc.message}"]) from None
     if data is None:
-        raise SpecError([f"{path}:1: the file is empty; a stack starts with `version: 1`"])
+        raise SpecError(
+            [f"{path}:1: the file is empty; a stack starts with `version: 1`, then `cas:` and `clusters:`"]
+        )
     if not isinstance(data, dict):
-        raise SpecError([f"{path}:1: a stack file is a mapping with `version`, `cas` and `clusters`"])
-    problems = [
-        _line(path, lines, (key,), "unknown field")
-        for key in _LOADER_ONLY
-        if key in data
+        kind = "a list" if isinstance(data, list) else "a single value"
+        raise SpecError(
+            [
+                f"{path}:1: the file holds {kind}; a stack is a mapping: "
+                "`version: 1`, then `cas:` and `clusters:`"
+            ]
+        )
+    problems: list[Problem] = [
+        _problem(
+            path,
+            lines,
+            dup.path,
+            f"duplicate key (first on line {dup.first_line}, whose value is used); keep one of them",
+            line=dup.line,
+        )
+        for dup in lines.duplicates
     ]
-    if problems:
-        raise SpecError(problems)
+    for key in _LOADER_ONLY:
+        if key in data:
+            problems.append(
+                _problem(path, lines, (key,), "unknown field; roachcert takes it from the file name")
+            )
+    data = {key: value for key, value in data.items() if key not in _LOADER_ONLY}
     try:
         stack = Stack.model_validate(data, context={"base": path.parent})
     except ValidationError as exc:
-        raise SpecError(_pydantic_problems(exc, path, lines, data)) from None
-    problems = _cross_checks(stack, path, lines)
+        problems.extend(_pydantic_problems(exc, path, lines, data))
+    else:
+        problems.extend(_cross_checks(stack, path, lines))
     if problems:
-        raise SpecError(problems)
+        raise SpecError([text for _, text in sorted(problems, key=lambda item: item[0])])
     name = path.name.removesuffix(".yaml").removesuffix(".yml")
     return stack.model_copy(update={"name": name, "source": path})
 
 
-def _line(path: Path, lines: LineMap, where: Path_, message: str) -> str:
-    return f"{path}:{lines.line_of(where)}: {dotted(where)}: {message}"
+def _problem(path: Path, lines: LineMap, where: Path_, text: str, line: int | None = None) -> Problem:
+    number = lines.line_of(where) if line is None else line
+    return number, f"{path}:{number}: {dotted(where)}: {text}"
 
 
-def _pydantic_problems(exc: ValidationError, path: Path, lines: LineMap, data: Any) -> list[str]:
-    seen: set[tuple[Path_, str]] = set()
-    problems: list[tuple[int, str]] = []
-    for error in exc.errors(include_url=False, include_context=True, include_input=True):
-        where = tuple(part for part in error["loc"] if part not in CA_TAGS or not _is_tag(error["loc"], part))
-        message = _message(error, where, data)
-        if (where, message) in seen:
-            continue
-        seen.add((where, message))
-        problems.append((lines.line_of(where), f"{path}:{lines.line_of(where)}: {dotted(where)}: {message}"))
-    return [text for _, text in sorted(problems, key=lambda item: item[0])]
+def _where(loc: tuple[str | int, ...], lines: LineMap) -> Path_:
+    """The error's place in the file: without union tags, `[key]` markers, or an index the file lacks."""
+    parts = list(loc)
+    if len(parts) > 2 and parts[0] == "cas" and parts[2] in CA_TAGS:
+        del parts[2]
+    parts = [part for part in parts if part != "[key]"]
+    # `ca: client-ca` is validated as a one-item list; point at the string, not at `ca[0]`.
+    if parts and isinstance(parts[-1], int) and tuple(parts) not in lines.values:
+        parts.pop()
+    return tuple(parts)
 
 
-def _is_tag(loc: tuple[str | int, ...], part: str | int) -> bool:
-    # Tags appear right after `cas.NAME`: ('cas', 'x', 'vault', 'mount').
-    index = loc.index(part)
-    return index == 2 and loc[0] == "cas"
-
-
-def _message(error: Any, where: Path_, data: Any) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"unknown field{_did_you_mean(where)}"
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "literal_error" and where == ("version",):
-        return f"unsupported version {error.get('input')!r}; this roachcert reads `version: 1`"
-    if kind == "string_pattern_mismatch":
-        return _pattern_message(where, error.get("input"))
-    if kind == "value_error":
-        return str(error["msg"]).removeprefix("Value error, ")
-    return str(error["msg"])
-
-
-_KNOWN_FIELDS = (
-    "version vault cas clusters terraform addr namespace auth method token_env role_id_env secret_id_env mount "
-    "common_name ttl issuers role name max_ttl key_type key_bits pem_file id ca host port database users "
-    "server_ca provider_version required_version backend type config templates"
-).split()
-
-
-def _did_you_mean(where: Path_) -> str:
-    import difflib
-
-    if not where or not isinstance(where[-1], str):
-        return ""
-    close = difflib.get_close_matches(where[-1], _KNOWN_FIELDS, n=1, cutoff=0.75)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _pattern_message(where: Path_, value: Any) -> str:
-    field = next((part for part in reversed(where) if isinstance(part, str)), "")
-    parent = where[0] if where else ""
-    if len(where) == 2 and parent in ("cas", "clusters"):
-        return (
-            f"{value!r} cannot name a {'CA' if parent == 'cas' else 'cluster'}: use letters, digits, '_' and '-', "
-            "starting with a letter (it becomes a Terraform address)"
-        )
-    hints = {
-        "id": "is not a cluster ID: use the lowercase UUID from the Cloud Console URL",
-        "users": "is not a SQL user name: lowercase letters, digits, '_', '.', '-', starting with a letter or '_'",
-        "mount": "is not a Vault mount path: letters, digits, '_', '-', '.', separated by '/', no leading '/'",
-        "issuers": "is not a Vault issuer name: letters, digits, '_' and '-'",
-        "ca": "is not a CA name",
-        "host": "is not a host name",
-    }
-    return f"{value!r} {hints.get(field, 'has an invalid form')}"
-
-
-def _cross_checks(stack: Stack, path: Path, lines: LineMap) -> list[str]:
-    problems: list[str] = []
-    ids: dict[str, str] = {}
-    for name, cluster in stack.clusters.items():
-        for index, ca in enumerate(cluster.ca):
-            if ca not in stack.cas:
-                known = ", ".join(sorted(stack.cas)) or "none declared"
-                at = ("clusters", name, "ca", index) if len(cluster.ca) > 1 else ("clusters", name, "ca")
-                problems.append(_line(path, lines, at, f"no CA named {ca!r} under `cas` ({known})"))
-        if cluster.id in ids:
-            problems.append(
-                _line(path, lines, ("clusters", name, "id"), f"same cluster ID as cluster {ids[cluster.id]!r}")
+def _pydantic_problems(
+    exc: ValidationError, path: Path, lines: LineMap, data: dict[str, Any]
+) -> list[Problem]:
+    errors = exc.errors(include_url=False, include_context=True, include_input=True)
+    located = [(_where(error["loc"], lines), error) for error in errors]
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    kindless = _cas_of_no_kind(data)
+    for where, error in located:
+        ca = where[1] if len(where) > 1 and where[0] == "cas" else None
+        if error["type"] == "missing" and ca in kindless:
+            continue  # reported once below, as "mount or pem_file"
+        if error["type"] == "too_short" and any(
+            other[: len(where)] == where and other != where for other, _ in located
+        ):
+            continue  # an item was rejected; that error says why
+        where, text = _refine(where, error, data)
+        problem = _problem(path, lines, where, text)
+        if problem[1] not in seen:
+            seen.add(problem[1])
+            problems.append(problem)
+    for name in kindless:
+        problems.append(
+            _problem(
+                path,
+                lines,
+                ("cas", name),
+                "a CA needs `mount:` (a CA in Vault PKI) or `pem_file:` (a CA kept outside Vault)",
             )
+        )
+    return problems
+
+
+def _cas_of_no_kind(data: dict[str, Any]) -> list[str]:
+    cas = data.get("cas")
+    if not isinstance(cas, dict):
+        return []
+    return [
+        str(name)
+        for name, ca in cas.items()
+        if isinstance(ca, dict) and "mount" not in ca and "pem_file" not in ca
+    ]
+
+
+def _refine(where: Path_, error: Any, data: dict[str, Any]) -> tuple[Path_, str]:
+    """Point errors that name a key inside a mapping at that key, and explain mixed-up CA kinds."""
+    ctx = error.get("ctx") or {}
+    if error["type"] == "secret_in_config" and "key" in ctx:
+        return (*where, str(ctx["key"])), str(error["msg"])
+    if error["type"] == "extra_forbidden" and len(where) == 3 and where[0] == "cas" and where[2] == "mount":
+        return where, "a CA takes `mount:` (in Vault) or `pem_file:` (outside Vault), not both"
+    return where, message(error, where)
+
+
+def _cross_checks(stack: Stack, path: Path, lines: LineMap) -> list[Problem]:
+    problems: list[Problem] = []
+    ids: dict[str, str] = {}
+    declared = sorted(stack.cas)
+    for name, cluster in stack.clusters.items():
+        for index, ca_name in enumerate(cluster.ca):
+            if ca_name not in stack.cas:
+                at = ("clusters", name, "ca", index) if len(cluster.ca) > 1 else ("clusters", name, "ca")
+                known = ", ".join(declared) or "none"
+                hint = did_you_mean(ca_name, declared)
+                text = f"no CA named {ca_name!r} under `cas`{hint} (declared: {known})"
+                problems.append(_problem(path, lines, at, text))
+        if cluster.id in ids:
+            text = (
+                f"same ID as cluster {ids[cluster.id]!r}; a cluster holds one CA bundle, so declare each "
+                "cluster once (list several CAs under its `ca:`)"
+            )
+            problems.append(_problem(path, lines, ("clusters", name, "id"), text))
         ids.setdefault(cluster.id, name)
     mounts: dict[str, str] = {}
-    for name, ca in stack.vault_cas().items():
-        if ca.mount in mounts:
-            problems.append(
-                _line(path, lines, ("cas", name, "mount"), f"mount already used by CA {mounts[ca.mount]!r}")
-            )
-        mounts.setdefault(ca.mount, name)
+    for name, vault_ca in stack.vault_cas().items():
+        if vault_ca.mount in mounts:
+            text = f"mount already used by CA {mounts[vault_ca.mount]!r}; give each CA its own mount"
+            problems.append(_problem(path, lines, ("cas", name, "mount"), text))
+        mounts.setdefault(vault_ca.mount, name)
+        problems.extend(_ttl_check(name, vault_ca, path, lines))
     for name, ca in stack.cas.items():
-        if isinstance(ca, PemFileCa) and not ca.pem_file.is_file():
-            problems.append(_line(path, lines, ("cas", name, "pem_file"), f"no such file: {ca.pem_file}"))
-    prefix = len(str(path)) + 1
-    return sorted(problems, key=lambda text: int(text[prefix:].split(":", 1)[0]))
+        if isinstance(ca, PemFileCa):
+            problems.extend(_pem_check(name, ca, path, lines))
+    return problems
+
+
+def _ttl_check(name: str, ca: VaultCa, path: Path, lines: LineMap) -> list[Problem]:
+    if ca.role.max_ttl.seconds <= ca.ttl.seconds:
+        return []
+    text = (
+        f"{ca.role.max_ttl} is longer than the CA's ttl {ca.ttl}: a client certificate cannot outlive "
+        "its CA; shorten max_ttl"
+    )
+    return [_problem(path, lines, ("cas", name, "role", "max_ttl"), text)]
+
+
+def _pem_check(name: str, ca: PemFileCa, path: Path, lines: LineMap) -> list[Problem]:
+    where: Path_ = ("cas", name, "pem_file")
+    if not ca.pem_file.exists():
+        return [
+            _problem(
+                path, lines, where, f"no such file: {ca.pem_file} (relative paths start at the stack file)"
+            )
+        ]
+    try:  # warnings (a CA expiring soon) are for `validate` to print
+        check_ca_file(ca.pem_file)
+    except PemError as exc:
+        return [_problem(path, lines, where, str(exc))]
+    return []

@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from roachcert.spec.durations import Duration, parse_duration
 
@@ -78,7 +79,8 @@ class VaultSpec(Model):
 
 class RoleSpec(Model):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "client"
-    max_ttl: DurationField = parse_duration("48h")
+    # The schema's default is the text a user writes, not the parsed value.
+    max_ttl: DurationField = Field(default=parse_duration("48h"), json_schema_extra={"default": "48h"})
     key_type: Literal["rsa", "ec", "ed25519"] = "rsa"
     key_bits: int | None = Field(default=None, description="2048/3072/4096 for rsa, 256/384/521 for ec")
 
@@ -86,7 +88,10 @@ class RoleSpec(Model):
     def _bits(self) -> RoleSpec:
         allowed = {"rsa": {2048, 3072, 4096}, "ec": {224, 256, 384, 521}, "ed25519": {0}}[self.key_type]
         if self.key_bits is not None and self.key_bits not in allowed:
-            raise ValueError(f"key_bits {self.key_bits} does not fit key_type {self.key_type}: use one of {sorted(allowed)}")
+            raise ValueError(
+                f"key_bits {self.key_bits} does not fit key_type {self.key_type}: "
+                f"use one of {sorted(allowed)}, or leave key_bits out"
+            )
         return self
 
     @property
@@ -101,9 +106,10 @@ class VaultCa(Model):
 
     mount: Annotated[str, Field(pattern=MOUNT_RE)]
     common_name: Annotated[str, Field(min_length=1, max_length=64)]
-    ttl: DurationField = parse_duration("8760h")
+    ttl: DurationField = Field(default=parse_duration("8760h"), json_schema_extra={"default": "8760h"})
     issuers: Annotated[
-        tuple[Annotated[str, Field(pattern=ISSUER_RE), AfterValidator(_issuer_name)], ...], Field(min_length=1)
+        tuple[Annotated[str, Field(pattern=ISSUER_RE), AfterValidator(_issuer_name)], ...],
+        Field(min_length=1),
     ] = Field(description="trusted issuers, oldest first; the last one signs new client certificates")
     role: RoleSpec = RoleSpec()
 
@@ -145,10 +151,19 @@ CaSpec = Annotated[
 CA_TAGS = ("vault", "pem_file")
 
 
+# `ca: NAME` or `ca: [NAME, ...]`; the validator turns a single name into a one-item list.
+_ONE_OR_MANY_CAS: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": NAME_RE},
+        {"type": "array", "items": {"type": "string", "pattern": NAME_RE}, "minItems": 1},
+    ]
+}
+
+
 class Cluster(Model):
     id: Annotated[str, Field(pattern=UUID_RE, description="the cluster's ID, a lowercase UUID")]
-    ca: tuple[Annotated[str, Field(pattern=NAME_RE)], ...] = Field(
-        description="the CA (or list of CAs) whose issuers this cluster trusts"
+    ca: Annotated[tuple[Annotated[str, Field(pattern=NAME_RE)], ...], WithJsonSchema(_ONE_OR_MANY_CAS)] = (
+        Field(description="the CA (or list of CAs) whose issuers this cluster trusts")
     )
     host: Annotated[str, Field(pattern=HOST_RE)]
     port: Annotated[int, Field(ge=1, le=65535)] = 26257
@@ -190,8 +205,19 @@ class Cluster(Model):
 BACKENDS = ("local", "pg", "s3", "gcs", "azurerm", "remote")
 # Keys that would put a credential in a rendered file; these must come from the environment.
 SECRET_BACKEND_KEYS = frozenset(
-    {"password", "access_key", "secret_key", "token", "credentials", "access_token", "sas_token",
-     "client_secret", "client_certificate_password", "encryption_key", "kms_key_id_secret"}
+    {
+        "password",
+        "access_key",
+        "secret_key",
+        "token",
+        "credentials",
+        "access_token",
+        "sas_token",
+        "client_secret",
+        "client_certificate_password",
+        "encryption_key",
+        "kms_key_id_secret",
+    }
 )
 
 
@@ -202,11 +228,24 @@ class Backend(Model):
     @field_validator("config")
     @classmethod
     def _no_secrets(cls, value: dict[str, str | int | bool]) -> dict[str, str | int | bool]:
+        # The error's context names the key, so the loader can point at its line.
         for key, item in value.items():
             if key in SECRET_BACKEND_KEYS:
-                raise ValueError(f"{key!r} is a secret: set it in the environment, not in the stack file")
-            if key == "conn_str" and isinstance(item, str) and re.search(r"://[^/@]*:[^/@]*@", item):
-                raise ValueError("conn_str holds a password: leave it out and set PGPASSWORD in the environment")
+                raise PydanticCustomError(
+                    "secret_in_config",
+                    "{key} is a secret: leave it out and set it in the environment, not in the stack file",
+                    {"key": key},
+                )
+            if (
+                key == "conn_str"
+                and isinstance(item, str)
+                and re.search(r"://[^/@]*:[^/@]*@|[?&]password=", item)
+            ):
+                raise PydanticCustomError(
+                    "secret_in_config",
+                    "conn_str holds a password: leave it out and set PGPASSWORD in the environment",
+                    {"key": key},
+                )
         return value
 
 
@@ -214,7 +253,9 @@ class TerraformSpec(Model):
     provider_version: str = "~> 1.22"
     required_version: str = ">= 1.7"
     backend: Backend = Backend()
-    templates: Path | None = Field(default=None, description="a folder whose templates override the built-in ones")
+    templates: Path | None = Field(
+        default=None, description="a folder whose templates override the built-in ones"
+    )
 
     @field_validator("templates")
     @classmethod

@@ -10,12 +10,22 @@ import yaml
 Path_ = tuple[str | int, ...]
 
 
+@dataclass(frozen=True)
+class Duplicate:
+    """A mapping key written twice: the first value is kept, the later one reported."""
+
+    path: Path_
+    line: int
+    first_line: int
+
+
 @dataclass
 class LineMap:
     """Line numbers (1-based) of values and of mapping keys, by their path in the document."""
 
     values: dict[Path_, int] = field(default_factory=dict)
     keys: dict[Path_, int] = field(default_factory=dict)
+    duplicates: list[Duplicate] = field(default_factory=list)
 
     def line_of(self, path: Path_) -> int:
         """The line that best points at `path`: its key, its value, or its nearest known parent."""
@@ -37,10 +47,13 @@ class YamlProblem(Exception):
 
 
 def parse(text: str) -> tuple[Any, LineMap]:
-    """Parse one YAML document safely; raise YamlProblem with the line of the first problem."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.lstrip(" ")
-        if stripped.startswith("\t"):
+    """Parse one YAML document safely; raise YamlProblem if it cannot be read at all.
+
+    Duplicate keys do not stop parsing: they land in `LineMap.duplicates` so that they are reported
+    together with the file's other problems.
+    """
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if raw.lstrip(" ").startswith("\t"):
             raise YamlProblem(number, "tab used for indentation; YAML needs spaces")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -48,7 +61,10 @@ def parse(text: str) -> tuple[Any, LineMap]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         reason = exc.problem or exc.context or "invalid YAML"
-        raise YamlProblem(line, f"YAML syntax error: {reason}") from None
+        raise YamlProblem(
+            line,
+            f"YAML syntax error: {reason}; check the indentation and quoting on this line or the one before",
+        ) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(1, f"YAML error: {exc}") from None
     lines = LineMap()
@@ -69,11 +85,10 @@ def _build(node: yaml.Node, path: Path_, lines: LineMap, constructor: yaml.SafeL
                 raise YamlProblem(key_node.start_mark.line + 1, "mapping keys must be plain scalars")
             key_text = key if isinstance(key, str) else str(key)
             if key_text in out:
+                # Keep the first value, as its line numbers are already recorded; report the repeat.
                 first = lines.keys[(*path, key_text)]
-                raise YamlProblem(
-                    key_node.start_mark.line + 1,
-                    f"{_dotted((*path, key_text))}: duplicate key (first defined on line {first})",
-                )
+                lines.duplicates.append(Duplicate((*path, key_text), key_node.start_mark.line + 1, first))
+                continue
             lines.keys[(*path, key_text)] = key_node.start_mark.line + 1
             out[key_text] = _build(value_node, (*path, key_text), lines, constructor)
         return out

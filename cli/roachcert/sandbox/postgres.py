@@ -1,0 +1,212 @@
+"""A real local PostgreSQL with client-certificate auth standing in for a cluster's SQL side.
+
+Like CockroachDB, PostgreSQL's `cert` auth takes the SQL user from the client certificate's CN, so a
+login here proves an issued certificate really authenticates against the CA bundle it trusts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from roachcert.errors import SandboxError
+from roachcert.sandbox.tls import make_server_tls
+
+
+def find_bindir() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_major, reverse=True)
+    if candidates:
+        return Path(candidates[0]).parent
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    raise SandboxError("PostgreSQL server binaries not found (Debian: apt-get install postgresql)")
+
+
+def _major(path: str) -> int:
+    try:
+        return int(Path(path).parent.parent.name)
+    except ValueError:
+        return 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningPostgres:
+    root: Path
+    port: int
+    pid: int
+    server_ca: Path  # clients use it as sslrootcert
+    owner: str | None  # the OS user the server runs as when we are root
+
+    host = "127.0.0.1"
+
+    @property
+    def client_ca(self) -> Path:
+        return self.root / "client_ca.crt"
+
+    def set_client_ca(self, bundle_pem: str) -> None:
+        """Trust exactly this client CA bundle from now on (PostgreSQL reloads SSL files on SIGHUP)."""
+        _write(self.client_ca, bundle_pem, self.owner, 0o644)
+        os.kill(self.pid, signal.SIGHUP)
+        time.sleep(0.3)
+
+    def ensure_users(self, users: list[str] | tuple[str, ...], database: str = "defaultdb") -> None:
+        script = [
+            f"SELECT 'CREATE ROLE \"{user}\" LOGIN' WHERE NOT EXISTS "
+            f"(SELECT FROM pg_roles WHERE rolname = '{user}')\\gexec"
+            for user in users
+        ]
+        script.append(
+            f"SELECT 'CREATE DATABASE \"{database}\"' WHERE NOT EXISTS "
+            f"(SELECT FROM pg_database WHERE datname = '{database}')\\gexec"
+        )
+        self._psql("\n".join(script) + "\n")
+
+    def _psql(self, script: str) -> None:
+        psql = find_bindir() / "psql"
+        if not psql.exists():
+            psql = Path(shutil.which("psql") or "psql")
+        result = subprocess.run(
+            [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(self.root), "-p", str(self.port),
+             "-U", "postgres", "-d", "postgres"],
+            input=script, capture_output=True, text=True, check=False, timeout=60,
+        )
+        if result.returncode != 0:
+            raise SandboxError(f"psql failed: {result.stderr.strip()}")
+
+    def stop(self) -> None:
+        stop_pid(self.pid)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def stop_pid(pid: int, timeout: float = 15.0) -> None:
+    """Fast shutdown (SIGINT), then SIGKILL if it lingers; a gone process is fine."""
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _owner() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            import pwd
+
+            pwd.getpwnam(name)
+            return name
+    raise SandboxError("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
+
+
+def _chown(path: Path, owner: str | None) -> None:
+    if owner is not None:
+        shutil.chown(path, user=owner, group=_group(owner))
+
+
+def _group(owner: str) -> str:
+    import grp
+    import pwd
+
+    return grp.getgrgid(pwd.getpwnam(owner).pw_gid).gr_name
+
+
+def _write(path: Path, text: str, owner: str | None, mode: int) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    _chown(tmp, owner)
+    os.replace(tmp, path)
+
+
+def _run_as(argv: list[str], owner: str | None, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    if owner is not None:
+        kwargs.update(user=owner, group=_group(owner), extra_groups=[])
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+
+def start_postgres(client_ca_pem: str, root: Path | None = None) -> RunningPostgres:
+    """initdb a fresh cluster with ssl on, `hostssl … cert` auth, and the given client CA bundle."""
+    bindir = find_bindir()
+    owner = _owner()
+    # The server user must be able to reach its folder: a private temp dir of its own.
+    base = Path(tempfile.mkdtemp(prefix="roachcert-pg-", dir=None if root is None else str(root)))
+    base.chmod(0o755)
+    _chown(base, owner)
+    data = base / "data"
+    result = _run_as(
+        [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+         "--no-instructions"],
+        owner,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        raise SandboxError(f"initdb failed: {result.stderr.strip().splitlines()[-1:]}")
+    tls = make_server_tls()
+    _write(base / "server.crt", tls.cert_pem, owner, 0o644)
+    _write(base / "server.key", tls.key_pem, owner, 0o600)
+    _write(base / "server_ca.crt", tls.ca_pem, owner, 0o644)
+    _write(base / "client_ca.crt", client_ca_pem, owner, 0o644)
+    port = free_port()
+    with (data / "postgresql.conf").open("a") as conf:
+        conf.write(
+            f"\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{base}'\n"
+            f"ssl = on\nssl_cert_file = '{base / 'server.crt'}'\nssl_key_file = '{base / 'server.key'}'\n"
+            f"ssl_ca_file = '{base / 'client_ca.crt'}'\nfsync = off\nsynchronous_commit = off\n"
+            "full_page_writes = off\nshared_buffers = 16MB\nmax_connections = 40\n"
+        )
+    (data / "pg_hba.conf").write_text("local all all trust\nhostssl all all 127.0.0.1/32 cert\n")
+    _chown(data / "pg_hba.conf", owner)
+    log = (base / "postgres.log").open("w")
+    _chown(base / "postgres.log", owner)
+    kwargs: dict[str, object] = {}
+    if owner is not None:
+        kwargs.update(user=owner, group=_group(owner), extra_groups=[])
+    process = subprocess.Popen(  # type: ignore[call-overload]
+        [str(bindir / "postgres"), "-D", str(data)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs,
+    )
+    running = RunningPostgres(root=base, port=port, pid=process.pid, server_ca=base / "server_ca.crt", owner=owner)
+    _wait_ready(running, process, base / "postgres.log")
+    return running
+
+
+def _wait_ready(running: RunningPostgres, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SandboxError(f"PostgreSQL exited at start: {log.read_text()[-500:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", running.port), timeout=0.2):
+            if (running.root / f".s.PGSQL.{running.port}").exists():
+                return
+        time.sleep(0.05)
+    running.stop()
+    raise SandboxError("PostgreSQL did not start within 30 s")
