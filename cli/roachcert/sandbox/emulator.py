@@ -1,0 +1,284 @@
+"""A local emulator of the CockroachDB Cloud client CA API, with fault knobs, for tests and the sandbox.
+
+API (Bearer key required): `GET /api/v1/clusters/{id}` and `GET|POST|PATCH|DELETE
+/api/v1/clusters/{id}/client-ca-cert`, as reference/cockroach-cloud-client-ca.md describes.
+Admin (loopback only, no key): `GET /_admin/health`, `GET|POST /_admin/clusters`,
+`DELETE /_admin/clusters/{id}`, `GET|POST|DELETE /_admin/faults`, `GET|DELETE /_admin/requests`.
+Fault knobs (POST /_admin/faults JSON, or RunningEmulator.set_faults): latency_seconds, fail_next,
+fail_status, fail_method, stuck_pending, end_failed, pending_seconds.
+
+Run: `COCKROACH_API_KEY=... python -m roachcert.sandbox.emulator --state FILE --port N`; it prints
+one line, `listening on URL`, and stops on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from roachcert.sandbox.emulator_state import ApiProblem, Cluster, EmulatorState, Faults
+
+_CLUSTER = re.compile(r"^/api/v1/clusters/([^/]+)$")
+_CLIENT_CA = re.compile(r"^/api/v1/clusters/([^/]+)/client-ca-cert$")
+_FAULT_CODES = {429: 8, 500: 13, 502: 14, 503: 14, 401: 16, 403: 7, 404: 5}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, state: EmulatorState, api_key: str) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.state = state
+        self.api_key = api_key
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the request log is at /_admin/requests."""
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        path = self.path.split("?", 1)[0]
+        state = self.server.state
+        try:
+            body = self._read_json()
+            if path.startswith("/_admin/"):
+                status, answer = 200, _admin(state, method, path, body)
+            else:
+                status, answer = 200, self._api(method, path, body)
+        except ApiProblem as problem:
+            status, answer = problem.http_status, problem.body()
+        if not path.startswith("/_admin/"):
+            # Never the Authorization header: only whether one was sent.
+            state.log_request(
+                {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "authorization": "Authorization" in self.headers,
+                    "user_agent": self.headers.get("User-Agent", ""),
+                    "cc_version": self.headers.get("Cc-Version", ""),
+                }
+            )
+        self._send(status, answer)
+
+    def _read_json(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length <= 0:
+            return None
+        raw = self.rfile.read(length)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ApiProblem(400, 3, "request body is not JSON") from None
+
+    def _api(self, method: str, path: str, body: Any) -> Any:
+        state = self.server.state
+        with state.lock:
+            latency = state.faults.latency_seconds
+        if latency > 0:
+            time.sleep(latency)
+        fault = state.take_fault(method)
+        if fault is not None:
+            raise ApiProblem(fault, _FAULT_CODES.get(fault, 2), f"injected fault: HTTP {fault}")
+        self._authenticate()
+        if match := _CLUSTER.match(path):
+            if method != "GET":
+                raise ApiProblem(405, 12, f"{method} is not allowed on {path}")
+            return state.cluster_info(match.group(1))
+        match = _CLIENT_CA.match(path)
+        if match is None:
+            raise ApiProblem(404, 5, f"no such API path {path}")
+        cluster_id = match.group(1)
+        if method == "GET":
+            return state.client_ca(cluster_id)
+        if method == "DELETE":
+            return state.change_client_ca(cluster_id, None)
+        cert = body.get("x509_pem_cert") if isinstance(body, dict) else None
+        if not isinstance(cert, str):
+            raise ApiProblem(400, 3, "x509_pem_cert is required")
+        return state.change_client_ca(cluster_id, cert)
+
+    def _authenticate(self) -> None:
+        header = self.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        expected = self.server.api_key.encode()
+        if scheme != "Bearer" or not token or not hmac.compare_digest(token.encode(), expected):
+            raise ApiProblem(401, 16, "unauthenticated: a valid API key is required (Authorization: Bearer)")
+
+    def _send(self, status: int, answer: Any) -> None:
+        data = (json.dumps(answer) + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _admin(state: EmulatorState, method: str, path: str, body: Any) -> Any:
+    route = (method, path.rstrip("/"))
+    if route == ("GET", "/_admin/health"):
+        return {"ok": True}
+    if route == ("GET", "/_admin/clusters"):
+        with state.lock:
+            return [asdict(c) for c in state.clusters.values()]
+    if route == ("POST", "/_admin/clusters"):
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise ApiProblem(400, 3, 'body must be {"id": ..., "name": ..., "plan": "DEDICATED|SERVERLESS"}')
+        name = str(body.get("name") or body["id"])
+        return asdict(state.register_cluster(body["id"], name, str(body.get("plan", "DEDICATED"))))
+    if method == "DELETE" and path.startswith("/_admin/clusters/"):
+        state.remove_cluster(path.removeprefix("/_admin/clusters/"))
+        return {}
+    if route == ("GET", "/_admin/faults"):
+        with state.lock:
+            return {**asdict(state.faults), "pending_seconds": state.pending_seconds}
+    if route == ("POST", "/_admin/faults"):
+        if not isinstance(body, dict):
+            raise ApiProblem(400, 3, "body must be a JSON object of fault knobs")
+        _set_faults(state, body)
+        with state.lock:
+            return {**asdict(state.faults), "pending_seconds": state.pending_seconds}
+    if route == ("DELETE", "/_admin/faults"):
+        _reset_faults(state)
+        return {}
+    if route == ("GET", "/_admin/requests"):
+        with state.lock:
+            return list(state.requests)
+    if route == ("DELETE", "/_admin/requests"):
+        with state.lock:
+            state.requests.clear()
+        return {}
+    raise ApiProblem(404, 5, f"no admin route {method} {path}")
+
+
+def _set_faults(state: EmulatorState, knobs: dict[str, Any]) -> None:
+    knobs = dict(knobs)
+    pending = knobs.pop("pending_seconds", None)
+    with state.lock:
+        state.faults.update(knobs)
+        if pending is not None:
+            if not isinstance(pending, int | float) or isinstance(pending, bool) or pending < 0:
+                raise ApiProblem(400, 3, "pending_seconds must be a number >= 0")
+            state.pending_seconds = float(pending)
+
+
+def _reset_faults(state: EmulatorState) -> None:
+    with state.lock:
+        state.faults = Faults()
+
+
+@dataclass
+class RunningEmulator:
+    """An emulator serving on a thread of this process."""
+
+    url: str
+    state: EmulatorState
+    _server: _Server
+    _thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def register_cluster(self, cluster_id: str, name: str = "", plan: str = "DEDICATED") -> Cluster:
+        return self.state.register_cluster(cluster_id, name or cluster_id, plan)
+
+    def remove_cluster(self, cluster_id: str) -> None:
+        """The cluster is gone: its API paths answer 404 from now on."""
+        self.state.remove_cluster(cluster_id)
+
+    def set_faults(self, **knobs: Any) -> None:
+        """Knobs: latency_seconds, fail_next, fail_status, fail_method, stuck_pending, end_failed,
+        pending_seconds. Unset knobs keep their value; reset_faults() clears them all."""
+        try:
+            _set_faults(self.state, knobs)
+        except ApiProblem as problem:
+            raise ValueError(problem.message) from None
+
+    def reset_faults(self) -> None:
+        _reset_faults(self.state)
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+    def client_ca(self, cluster_id: str) -> dict[str, str]:
+        """What GET client-ca-cert would answer now (settles a due change)."""
+        return self.state.client_ca(cluster_id)
+
+    def change_client_ca(self, cluster_id: str, cert: str | None) -> dict[str, str]:
+        """An out-of-band change, as from the Cloud console: set `cert`, or clear it when None."""
+        return self.state.change_client_ca(cluster_id, cert)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def start_emulator(
+    state_file: Path, api_key: str, pending_seconds: float = 1.0, port: int = 0
+) -> RunningEmulator:
+    """Serve on 127.0.0.1 (a free port unless `port` is given) from a thread of this process."""
+    state = EmulatorState.load(Path(state_file), pending_seconds)
+    server = _Server(port, state, api_key)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="cloud-api-emulator", daemon=True
+    )
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    return RunningEmulator(url=url, state=state, _server=server, _thread=thread)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m roachcert.sandbox.emulator", description=__doc__)
+    parser.add_argument("--state", type=Path, required=True, help="JSON file that keeps clusters and certs")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    parser.add_argument("--pending-seconds", type=float, default=1.0, help="how long a change stays PENDING")
+    args = parser.parse_args(argv)
+    api_key = os.environ.get("COCKROACH_API_KEY", "")
+    if not api_key:
+        print("emulator: set COCKROACH_API_KEY (the key clients must send)", file=sys.stderr)
+        return 2
+    try:
+        running = start_emulator(args.state, api_key, args.pending_seconds, args.port)
+    except OSError as exc:
+        print(f"emulator: cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"listening on {running.url}", flush=True)
+    stop.wait()
+    running.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

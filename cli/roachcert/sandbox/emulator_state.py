@@ -1,0 +1,241 @@
+"""State of the Cloud API emulator: clusters, their client CA bundle, fault knobs and a request log.
+
+The clusters and certs live in a JSON file (atomic writes) so a restarted emulator keeps them; the
+fault knobs and the request log are runtime-only. Times are wall-clock so a pending change started
+before a restart still settles after it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Plan = Literal["DEDICATED", "SERVERLESS"]
+PLANS: tuple[str, ...] = ("DEDICATED", "SERVERLESS")
+STATUSES: tuple[str, ...] = ("NOT_SET", "IS_SET", "PENDING", "FAILED")
+
+_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\r?\n(.*?)-----END CERTIFICATE-----", re.DOTALL)
+
+
+class ApiProblem(Exception):
+    """An API error answer: HTTP status, gRPC-style code and message."""
+
+    def __init__(self, http_status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": []}
+
+
+@dataclass
+class Cluster:
+    id: str
+    name: str
+    plan: str = "DEDICATED"
+    status: str = "NOT_SET"
+    x509_pem_cert: str = ""
+    # A change in flight: the status it ends in, the cert it sets, when, and whether it fails.
+    pending_target: str = ""
+    pending_cert: str = ""
+    pending_until: float = 0.0
+    pending_fails: bool = False
+
+
+@dataclass
+class Faults:
+    latency_seconds: float = 0.0
+    fail_next: int = 0  # the next N API requests answer fail_status
+    fail_status: int = 500
+    fail_method: str = ""  # only requests with this method fail ("" = any)
+    stuck_pending: bool = False  # PENDING never settles while set
+    end_failed: bool = False  # changes accepted while set end in FAILED
+
+    def update(self, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if key not in _FAULT_TYPES:
+                raise ApiProblem(400, 3, f"unknown fault knob {key!r}")
+            wanted = _FAULT_TYPES[key]
+            if wanted is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
+                raise ApiProblem(400, 3, f"fault knob {key!r} must be {wanted.__name__}")
+            setattr(self, key, value)
+        if not 400 <= self.fail_status <= 599:
+            raise ApiProblem(400, 3, "fail_status must be an HTTP error status (400-599)")
+
+
+_FAULT_TYPES: dict[str, type] = {
+    "latency_seconds": float,
+    "fail_next": int,
+    "fail_status": int,
+    "fail_method": str,
+    "stuck_pending": bool,
+    "end_failed": bool,
+}
+
+
+def check_pem_certificates(text: str) -> None:
+    """Accept only PEM CERTIFICATE blocks (whitespace between them) whose bodies are DER X.509."""
+    from cryptography import x509
+
+    blocks = list(_PEM_BLOCK.finditer(text))
+    if not blocks:
+        raise ApiProblem(400, 3, "x509_pem_cert holds no PEM certificate")
+    outside = _PEM_BLOCK.sub("", text)
+    if outside.strip():
+        raise ApiProblem(400, 3, "x509_pem_cert holds text outside PEM certificate blocks")
+    for number, block in enumerate(blocks, 1):
+        try:
+            der = base64.b64decode("".join(block.group(1).split()), validate=True)
+            x509.load_der_x509_certificate(der)
+        except (binascii.Error, ValueError) as exc:
+            raise ApiProblem(400, 3, f"x509_pem_cert certificate {number} is not valid: {exc}") from None
+
+
+@dataclass
+class EmulatorState:
+    """Thread-safe state; every change to clusters is written through to `path`."""
+
+    path: Path
+    pending_seconds: float = 1.0
+    faults: Faults = field(default_factory=Faults)
+    clusters: dict[str, Cluster] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @classmethod
+    def load(cls, path: Path, pending_seconds: float = 1.0) -> EmulatorState:
+        state = cls(path=path, pending_seconds=pending_seconds)
+        if path.exists():
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            state.clusters = {cid: Cluster(**record) for cid, record in raw.get("clusters", {}).items()}
+        return state
+
+    def save(self) -> None:
+        data = {"version": 1, "clusters": {cid: asdict(c) for cid, c in sorted(self.clusters.items())}}
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    # -- admin -------------------------------------------------------------------------------------
+    def register_cluster(self, cluster_id: str, name: str, plan: str = "DEDICATED") -> Cluster:
+        if plan not in PLANS:
+            raise ApiProblem(400, 3, f"plan must be one of {', '.join(PLANS)}")
+        if not cluster_id:
+            raise ApiProblem(400, 3, "id is required")
+        with self.lock:
+            existing = self.clusters.get(cluster_id)
+            if existing is None:
+                existing = self.clusters[cluster_id] = Cluster(id=cluster_id, name=name, plan=plan)
+            else:
+                existing.name, existing.plan = name, plan
+            self.save()
+            return existing
+
+    def remove_cluster(self, cluster_id: str) -> None:
+        with self.lock:
+            if self.clusters.pop(cluster_id, None) is None:
+                raise ApiProblem(404, 5, f"cluster {cluster_id} not found")
+            self.save()
+
+    def log_request(self, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.requests.append({**entry, "time": time.time()})
+
+    def take_fault(self, method: str) -> int | None:
+        """The status this request must fail with, if a fail_next fault is armed for it."""
+        with self.lock:
+            wanted = self.faults.fail_method.upper()
+            if self.faults.fail_next > 0 and wanted in ("", method):
+                self.faults.fail_next -= 1
+                return self.faults.fail_status
+            return None
+
+    # -- API ---------------------------------------------------------------------------------------
+    def cluster(self, cluster_id: str) -> Cluster:
+        with self.lock:
+            found = self.clusters.get(cluster_id)
+            if found is None:
+                raise ApiProblem(404, 5, f"cluster {cluster_id} not found")
+            return found
+
+    def _dedicated(self, cluster_id: str) -> Cluster:
+        found = self.cluster(cluster_id)
+        if found.plan != "DEDICATED":
+            raise ApiProblem(400, 9, "Client CA Cert management is only available for dedicated clusters")
+        return found
+
+    def _settle(self, found: Cluster) -> None:
+        if found.status != "PENDING" or self.faults.stuck_pending or time.time() < found.pending_until:
+            return
+        if found.pending_fails:
+            found.status, found.x509_pem_cert = "FAILED", ""
+        else:
+            found.status, found.x509_pem_cert = found.pending_target, found.pending_cert
+        found.pending_target, found.pending_cert, found.pending_until = "", "", 0.0
+        found.pending_fails = False
+        self.save()
+
+    def client_ca(self, cluster_id: str) -> dict[str, str]:
+        with self.lock:
+            found = self._dedicated(cluster_id)
+            self._settle(found)
+            return {"status": found.status, "x509_pem_cert": found.x509_pem_cert}
+
+    def change_client_ca(self, cluster_id: str, cert: str | None) -> dict[str, str]:
+        """Start a change: set `cert`, or clear the CA when `cert` is None. Answers the PENDING info."""
+        with self.lock:
+            found = self._dedicated(cluster_id)
+            self._settle(found)
+            if found.status == "PENDING":
+                raise ApiProblem(400, 9, "a client CA cert update is already in progress on this cluster")
+            if cert is not None:
+                check_pem_certificates(cert)
+            found.status, found.x509_pem_cert = "PENDING", ""
+            found.pending_target = "NOT_SET" if cert is None else "IS_SET"
+            found.pending_cert = cert or ""
+            found.pending_until = time.time() + self.pending_seconds
+            found.pending_fails = self.faults.end_failed
+            self.save()
+            return {"status": found.status, "x509_pem_cert": found.x509_pem_cert}
+
+    def cluster_info(self, cluster_id: str) -> dict[str, Any]:
+        with self.lock:
+            found = self.cluster(cluster_id)
+            if found.plan == "DEDICATED":
+                self._settle(found)
+            operation = {"PENDING": "CRDB_CUSTOM_CLIENT_CA_RUNNING", "FAILED": "CRDB_CUSTOM_CLIENT_CA_FAILED"}
+            config: dict[str, Any] = (
+                {"dedicated": {"machine_type": "m6i.large", "num_virtual_cpus": 2}}
+                if found.plan == "DEDICATED"
+                else {"serverless": {"routing_id": found.name}}
+            )
+            return {
+                "id": found.id,
+                "name": found.name,
+                "plan": found.plan,
+                "state": "CREATED",
+                "operation_status": operation.get(found.status, "CLUSTER_STATUS_UNSPECIFIED"),
+                "config": config,
+            }

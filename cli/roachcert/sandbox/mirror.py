@@ -1,0 +1,117 @@
+"""Install the stand-in provider into a filesystem mirror Terraform can use offline.
+
+The executable is a fixed `sh` launcher: the interpreter comes from ROACHCERT_STANDIN_PYTHON, not
+from the file, so its bytes (and the `h1:` hash Terraform locks) never change between installs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from roachcert.sandbox.provider_api import ADDRESS, VERSION
+
+PYTHON_ENV = "ROACHCERT_STANDIN_PYTHON"
+PLATFORM = "linux_amd64"
+EXECUTABLE = f"terraform-provider-cockroach_v{VERSION}"
+
+LAUNCHER = f"""#!/bin/sh
+# roachcert's stand-in for {ADDRESS} {VERSION} (tests and the sandbox only).
+# The Python that runs it is named by ${PYTHON_ENV}, so these bytes never change.
+if [ -z "${PYTHON_ENV}" ]; then
+  echo "terraform-provider-cockroach (roachcert stand-in): set {PYTHON_ENV} to a Python with roachcert" >&2
+  exit 1
+fi
+exec "${PYTHON_ENV}" -m roachcert.sandbox.provider "$@"
+"""
+
+
+@dataclass(frozen=True)
+class MirrorInfo:
+    root: Path  # the filesystem_mirror path
+    executable: Path
+    address: str
+    version: str
+    h1: str  # the hash `terraform init` writes to .terraform.lock.hcl
+    env: dict[str, str] = field(default_factory=dict)  # what Terraform's environment needs
+
+
+def launcher_hash_v1() -> str:
+    """Terraform's h1 (dirhash Hash1) of the unpacked package: one file, named relative to its folder."""
+    file_sum = hashlib.sha256(LAUNCHER.encode()).hexdigest()
+    summary = f"{file_sum}  {EXECUTABLE}\n".encode()
+    return "h1:" + base64.b64encode(hashlib.sha256(summary).digest()).decode()
+
+
+def _write_if_changed(path: Path, text: str, mode: int) -> None:
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        if path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def install_provider_mirror(root: Path, python: Path | str = sys.executable) -> MirrorInfo:
+    """Write (or leave as is) the unpacked mirror layout under `root`; idempotent."""
+    root = Path(root).absolute()
+    executable = root / ADDRESS / VERSION / PLATFORM / EXECUTABLE
+    _write_if_changed(executable, LAUNCHER, 0o755)
+    return MirrorInfo(
+        root=root,
+        executable=executable,
+        address=ADDRESS,
+        version=VERSION,
+        h1=launcher_hash_v1(),
+        env={PYTHON_ENV: str(python)},
+    )
+
+
+def _hcl_string(value: str) -> str:
+    # JSON escaping is valid HCL; template sequences must be doubled to stay literal.
+    return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
+
+
+def cli_config_text(mirror_root: Path, plugin_cache_dir: Path | None = None) -> str:
+    address = _hcl_string(ADDRESS)
+    lines = [
+        "# Written by roachcert: the cockroach provider comes from the local stand-in mirror.",
+        "disable_checkpoint = true",
+    ]
+    if plugin_cache_dir is not None:
+        lines.append(f"plugin_cache_dir   = {_hcl_string(str(Path(plugin_cache_dir).absolute()))}")
+    lines += [
+        "",
+        "provider_installation {",
+        "  filesystem_mirror {",
+        f"    path    = {_hcl_string(str(Path(mirror_root).absolute()))}",
+        f"    include = [{address}]",
+        "  }",
+        "  direct {",
+        f"    exclude = [{address}]",
+        "  }",
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_cli_config(path: Path, mirror_root: Path, plugin_cache_dir: Path | None = None) -> Path:
+    """Write the CLI config (TF_CLI_CONFIG_FILE) that installs the provider from the mirror; idempotent."""
+    path = Path(path)
+    _write_if_changed(path, cli_config_text(mirror_root, plugin_cache_dir), 0o644)
+    return path
