@@ -30,6 +30,10 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "roachcert.commands.validate",
     "roachcert.commands.schema",
+    "roachcert.commands.sandbox",
+    "roachcert.commands.ca",
+    "roachcert.commands.issue",
+    "roachcert.commands.connect_url",
 )
 
 
@@ -52,9 +56,14 @@ def _root(
     """Declare client CAs per cluster in stacks/NAME.yaml; roachcert makes it so."""
 
 
+_registered: list[str] = []
+
+
 def _register() -> None:
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+        if name not in _registered:
+            importlib.import_module(name).register(app)
+            _registered.append(name)
 
 
 def error_line(message: str) -> None:

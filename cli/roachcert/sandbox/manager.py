@@ -160,8 +160,13 @@ def _register(url: str, cluster_id: str, name: str) -> None:
 
 
 def env_lines(state: SandboxState) -> list[str]:
+    return [f"export {name}={_quote(value)}" for name, value in environment(state).items()]
+
+
+def environment(state: SandboxState) -> dict[str, str]:
+    """The same variables as `sandbox env`, for running roachcert against the sandbox from Python."""
     root = Path(state.root)
-    values = {
+    return {
         "VAULT_ADDR": state.vault_addr,
         "VAULT_TOKEN": vault_token(root),
         "COCKROACH_SERVER": state.emulator_url,
@@ -171,12 +176,6 @@ def env_lines(state: SandboxState) -> list[str]:
         "ROACHCERT_TERRAFORM": state.engine,
         "ROACHCERT_STANDIN_PYTHON": state.python,
     }
-    return [f"export {name}={_quote(value)}" for name, value in values.items()]
-
-
-def environment(state: SandboxState) -> dict[str, str]:
-    """The same variables as `sandbox env`, for running roachcert against the sandbox from Python."""
-    return dict(line.removeprefix("export ").split("=", 1) for line in env_lines(state))  # type: ignore[misc]
 
 
 def _quote(value: str) -> str:

@@ -1,0 +1,77 @@
+"""`roachcert ca ensure STACK [--check]`: make Vault hold each Vault-backed CA as the stack declares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from roachcert.mask import mask
+
+ca_app = typer.Typer(
+    name="ca", help="Client CAs in Vault's PKI engine.", no_args_is_help=True, rich_markup_mode=None
+)
+
+StackArg = Annotated[
+    Path, typer.Argument(metavar="STACK", help="The stack file (stacks/NAME.yaml).", show_default=False)
+]
+CheckOpt = Annotated[
+    bool, typer.Option("--check", help="Report only; write nothing. Exit 2 when something would change.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(ca_app, name="ca")
+
+
+@ca_app.command("ensure")
+def ensure(stack_file: StackArg, check: CheckOpt = False) -> None:
+    """Make Vault match the stack for every Vault-backed CA.
+
+    The PKI mount (its max lease TTL raised before any CA is made), the declared issuers (the first
+    generated as a root, later ones added by rotation; keys never leave Vault), the last one as the
+    default issuer, and a client-only role. A second run changes nothing. What differs and cannot be
+    fixed without harm is reported (exit 1), never "fixed" by adding issuers.
+    """
+    from roachcert import ca_ensure
+    from roachcert.spec import load_stack
+    from roachcert.vault import open_vault
+
+    stack = load_stack(stack_file)
+    if not stack.vault_cas():
+        typer.echo(f"{stack_file}: no Vault-backed CAs; nothing to ensure")
+        return
+    admin = open_vault(stack)
+    changes = 0
+    problems: list[str] = []
+    for plan in ca_ensure.plan_stack(stack, admin):
+        for warning in plan.warnings:
+            typer.echo(mask(f"warning: {warning}"), err=True)
+        problems.extend(plan.problems)
+        if not plan.actions:
+            typer.echo(f"{plan.ca} ({plan.mount}): up to date")
+            continue
+        changes += len(plan.actions)
+        if check:
+            typer.echo(f"{plan.ca} ({plan.mount}): {len(plan.actions)} change(s) would be made")
+            for action in plan.actions:
+                typer.echo(f"  ~ {action.description}")
+            continue
+        typer.echo(f"{plan.ca} ({plan.mount}):")
+        result = ca_ensure.apply(plan, admin)
+        for done in result.done:
+            typer.echo(f"  + {done}")
+        problems.extend(result.problems)
+    for problem in problems:
+        typer.echo(mask(f"roachcert: {problem}"), err=True)
+    if not changes:
+        typer.echo("no changes: Vault matches the stack")
+    elif check:
+        typer.echo(f"{changes} change(s) would be made; run without --check to make them")
+    else:
+        typer.echo(f"{changes} change(s) made")
+    if problems:
+        raise typer.Exit(1)
+    if check and changes:
+        raise typer.Exit(2)

@@ -1,0 +1,176 @@
+"""`roachcert issue STACK CLUSTER USER` and `issue STACK --all`: client certificates from Vault."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from roachcert.errors import RoachcertError
+
+if TYPE_CHECKING:
+    from roachcert.issue import IssueFailure, IssueResult
+    from roachcert.spec import Stack
+
+StackArg = Annotated[
+    Path, typer.Argument(metavar="STACK", help="The stack file (stacks/NAME.yaml).", show_default=False)
+]
+ClusterArg = Annotated[
+    str, typer.Argument(metavar="CLUSTER", help="The cluster, as named in the stack.", show_default=False)
+]
+UserArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="USER",
+        help="The SQL user (the certificate's CN), declared on the cluster.",
+        show_default=False,
+    ),
+]
+SslRootCertOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sslrootcert",
+        help="The cluster's server CA, for the URL. Default: the cluster's server_ca, else "
+        "~/.postgresql/root.crt (where the Cloud Console's Linux instructions save it).",
+        show_default=False,
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("issue")(issue)
+
+
+def issue(
+    stack_file: StackArg,
+    cluster: Annotated[
+        str | None,
+        typer.Argument(metavar="CLUSTER", help="The cluster, as named in the stack.", show_default=False),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="USER",
+            help="The SQL user (the certificate's CN), declared on the cluster.",
+            show_default=False,
+        ),
+    ] = None,
+    all_users: Annotated[
+        bool, typer.Option("--all", help="Every declared user of every cluster, concurrently.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the files. Default: certs/STACK/CLUSTER under the current folder. With --all, "
+            "the root under which each cluster gets its own folder (default certs/STACK).",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing key (atomically).")] = False,
+    sslrootcert: SslRootCertOpt = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, max=64, help="With --all: certificates at once.")
+    ] = 8,
+) -> None:
+    """Issue a client certificate from the CA's current issuer and print the connection URL.
+
+    Writes client.USER.key (created 0600, never overwritten without --force), client.USER.crt and
+    client-ca.crt (the CA bundle the cluster trusts) into the --out folder; the URL goes to stdout.
+    """
+    from roachcert import issue as issuing
+    from roachcert.spec import load_stack
+    from roachcert.vault import open_vault
+
+    if all_users and (cluster or user):
+        raise RoachcertError("give CLUSTER and USER, or --all, not both")
+    if not all_users and not (cluster and user):
+        raise RoachcertError("give CLUSTER and USER (or --all for every declared user)")
+    stack = load_stack(stack_file)
+    if all_users:
+        _issue_all(stack, out, force, jobs)
+        return
+    assert cluster is not None
+    assert user is not None
+    issuing.check_user(stack, cluster, user)
+    issuing.signing_ca(stack, cluster)
+    result = issuing.issue_client(
+        stack,
+        cluster,
+        user,
+        out or issuing.default_out(stack, cluster),
+        open_vault(stack),
+        force=force,
+        sslrootcert=sslrootcert,
+    )
+    typer.echo(
+        f"wrote {result.files.key} (0600), {result.files.cert.name} (expires "
+        f"{result.not_after:%Y-%m-%d %H:%M} UTC), {result.files.ca.name}",
+        err=True,
+    )
+    note_sslrootcert(issuing.sslrootcert_for(stack.clusters[cluster], sslrootcert))
+    typer.echo(result.url)
+
+
+def note_sslrootcert(path: Path) -> None:
+    if not path.exists():
+        typer.echo(
+            f"note: {path} does not exist yet: save the cluster's CA certificate there "
+            "(Cloud Console → Connect → Download CA Cert), or pass --sslrootcert",
+            err=True,
+        )
+
+
+def _issue_all(stack: Stack, out: Path | None, force: bool, jobs: int) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from roachcert import issue as issuing
+    from roachcert.vault import open_vault
+
+    pairs = issuing.all_users(stack)
+    if not pairs:
+        typer.echo(f"{stack.source}: no users declared on any cluster; nothing to issue")
+        return
+    lock = threading.Lock()
+    columns = (TextColumn("issuing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    err = Console(file=sys.stderr)
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("issue", total=len(pairs))
+
+        def done(_outcome: IssueResult | IssueFailure) -> None:
+            with lock:
+                progress.advance(task)
+
+        outcomes = issuing.issue_all(
+            stack, out or issuing.default_out(stack), open_vault(stack), force=force, jobs=jobs, on_done=done
+        )
+    failed = _summary(stack.name, outcomes)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _summary(name: str, outcomes: list[IssueResult | IssueFailure]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from roachcert.issue import IssueResult
+
+    table = Table(title=f"{name}: client certificates", title_justify="left")
+    for column in ("cluster", "user", "result", "key"):
+        table.add_column(column, overflow="fold")
+    failed = 0
+    for outcome in outcomes:
+        if isinstance(outcome, IssueResult):
+            expires = f"issued, expires {outcome.not_after:%Y-%m-%d %H:%M} UTC"
+            table.add_row(outcome.cluster, outcome.user, expires, str(outcome.files.key))
+        else:
+            failed += 1
+            table.add_row(outcome.cluster, outcome.user, f"FAILED: {outcome.message}", "")
+    Console(file=sys.stdout, width=160, soft_wrap=False).print(table)
+    hint = "; `roachcert connect-url STACK CLUSTER USER` prints each URL" if failed < len(outcomes) else ""
+    typer.echo(f"{len(outcomes) - failed} issued, {failed} failed{hint}")
+    return failed

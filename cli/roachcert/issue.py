@@ -1,0 +1,200 @@
+"""Client certificates: issued by Vault from a CA's current issuer, written beside the cluster's CA
+bundle (the key 0600, never overwritten without --force), and the `sslmode=verify-full` URL.
+
+Layout: OUT/client.USER.key, OUT/client.USER.crt, OUT/client-ca.crt (the bundle the cluster trusts;
+not `ca.crt`, which `cockroach sql --certs-dir` reads as the *server* CA). Default OUT:
+certs/STACK/CLUSTER under the current folder; `--all` uses OUT/CLUSTER under certs/STACK.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote
+
+from roachcert import files
+from roachcert.bundles import ClusterBundle, IssuerReader, cluster_bundles
+from roachcert.errors import RoachcertError
+from roachcert.mask import mask
+from roachcert.pem import cert_info
+from roachcert.spec import Cluster, Stack, VaultCa
+
+CA_BUNDLE_NAME = "client-ca.crt"
+DEFAULT_JOBS = 8
+
+
+class IssueError(RoachcertError):
+    """A certificate cannot be issued as asked (unknown cluster or user, no Vault CA, file exists)."""
+
+
+@dataclass(frozen=True)
+class IssuedCert:
+    certificate: str
+    private_key: str = field(repr=False)
+    serial_number: str = ""
+
+
+class CertIssuer(Protocol):
+    def issue_cert(self, mount: str, issuer: str, role: str, common_name: str, ttl: str) -> IssuedCert: ...
+
+
+class IssueVault(IssuerReader, CertIssuer, Protocol):
+    """What issuing needs from Vault: the bundle's issuer PEMs and one issue call per user."""
+
+
+@dataclass(frozen=True)
+class ClientFiles:
+    key: Path
+    cert: Path
+    ca: Path
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    cluster: str
+    user: str
+    files: ClientFiles
+    serial_number: str
+    not_after: datetime
+    url: str
+
+
+@dataclass(frozen=True)
+class IssueFailure:
+    cluster: str
+    user: str
+    message: str
+
+
+def default_out(stack: Stack, cluster: str | None = None) -> Path:
+    base = Path("certs") / stack.name
+    return base / cluster if cluster else base
+
+
+def client_files(out_dir: Path, user: str) -> ClientFiles:
+    out = out_dir.absolute()
+    return ClientFiles(
+        key=out / f"client.{user}.key", cert=out / f"client.{user}.crt", ca=out / CA_BUNDLE_NAME
+    )
+
+
+def check_user(stack: Stack, cluster: str, user: str) -> Cluster:
+    if cluster not in stack.clusters:
+        known = ", ".join(stack.clusters) or "none"
+        raise IssueError(f"no cluster {cluster!r} in stack {stack.name} (clusters: {known})")
+    spec = stack.clusters[cluster]
+    if user not in spec.users:
+        declared = ", ".join(spec.users) or "none"
+        raise IssueError(
+            f"user {user!r} is not declared on cluster {cluster} (users: {declared}); "
+            "add it to the stack first"
+        )
+    return spec
+
+
+def signing_ca(stack: Stack, cluster: str) -> tuple[str, VaultCa]:
+    """The first Vault-backed CA in the cluster's list; its current (last) issuer signs."""
+    for name, ca in stack.cluster_cas(cluster):
+        if isinstance(ca, VaultCa):
+            return name, ca
+    raise IssueError(f"cluster {cluster} trusts no Vault-backed CA; roachcert can only issue from Vault")
+
+
+def default_sslrootcert() -> Path:
+    """Where libpq looks by default, and where the Cloud Console's Linux instructions save the cluster CA."""
+    return Path(os.environ.get("HOME") or Path.home()) / ".postgresql" / "root.crt"
+
+
+def sslrootcert_for(cluster: Cluster, override: Path | None = None) -> Path:
+    chosen = override or cluster.server_ca or default_sslrootcert()
+    return chosen.expanduser().absolute()
+
+
+def connection_url(cluster: Cluster, user: str, paths: ClientFiles, sslrootcert: Path) -> str:
+    def q(value: str) -> str:
+        return quote(value, safe="/")
+
+    params = (
+        f"sslmode=verify-full&sslrootcert={q(str(sslrootcert))}"
+        f"&sslcert={q(str(paths.cert))}&sslkey={q(str(paths.key))}"
+    )
+    return f"postgresql://{q(user)}@{cluster.host}:{cluster.port}/{q(cluster.database)}?{params}"
+
+
+def issue_client(
+    stack: Stack,
+    cluster: str,
+    user: str,
+    out_dir: Path,
+    vault: IssueVault,
+    *,
+    force: bool = False,
+    bundle: ClusterBundle | None = None,
+    sslrootcert: Path | None = None,
+) -> IssueResult:
+    """Issue USER's certificate for CLUSTER and write key, cert and the cluster's CA bundle."""
+    spec = check_user(stack, cluster, user)
+    _ca_name, ca = signing_ca(stack, cluster)
+    paths = client_files(out_dir, user)
+    if not force and (paths.key.exists() or paths.key.is_symlink()):
+        raise IssueError(f"{paths.key} exists; pass --force to replace it")
+    if bundle is None:
+        bundle = cluster_bundles(stack, vault, clusters=[cluster])[cluster]
+    issued = vault.issue_cert(ca.mount, ca.current_issuer, ca.role.name, user, ca.role.max_ttl.vault)
+    info = cert_info(issued.certificate)
+    if info.subject_cn != user:
+        raise IssueError(
+            f"Vault issued a certificate for CN={info.subject_cn!r}, not {user!r}; nothing written"
+        )
+    files.ensure_dir(paths.key.parent)
+    files.write_secret(paths.key, issued.private_key, replace=force)
+    files.write_atomic(paths.cert, issued.certificate)
+    files.write_atomic(paths.ca, bundle.pem)
+    return IssueResult(
+        cluster=cluster,
+        user=user,
+        files=paths,
+        serial_number=issued.serial_number,
+        not_after=info.not_after,
+        url=connection_url(spec, user, paths, sslrootcert_for(spec, sslrootcert)),
+    )
+
+
+def all_users(stack: Stack) -> list[tuple[str, str]]:
+    return [(cluster, user) for cluster, spec in stack.clusters.items() for user in spec.users]
+
+
+def issue_all(
+    stack: Stack,
+    out_root: Path,
+    vault: IssueVault,
+    *,
+    force: bool = False,
+    jobs: int = DEFAULT_JOBS,
+    on_done: Callable[[IssueResult | IssueFailure], None] | None = None,
+) -> list[IssueResult | IssueFailure]:
+    """Every declared user of every cluster, `jobs` at a time; one user's failure does not stop the rest.
+    Files go to OUT/CLUSTER/ so users of different clusters never collide."""
+    pairs = all_users(stack)
+    issuing = [name for name in stack.clusters if any(c == name for c, _ in pairs)]
+    bundles = cluster_bundles(stack, vault, clusters=issuing)  # one read per issuer, before any issue
+
+    def one(pair: tuple[str, str]) -> IssueResult | IssueFailure:
+        cluster, user = pair
+        try:
+            outcome: IssueResult | IssueFailure = issue_client(
+                stack, cluster, user, out_root / cluster, vault, force=force, bundle=bundles[cluster]
+            )
+        except RoachcertError as exc:
+            outcome = IssueFailure(cluster, user, mask(str(exc)))
+        if on_done is not None:
+            on_done(outcome)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="issue") as pool:
+        return list(pool.map(one, pairs))

@@ -1,0 +1,225 @@
+"""Issuing client certificates through a fake Vault; the connection URL; the CLI's refusals."""
+
+from __future__ import annotations
+
+import stat
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from certs_helper import key_pem, make_ca, make_leaf
+from roachcert.app import run
+from roachcert.issue import (
+    ClientFiles,
+    IssuedCert,
+    IssueError,
+    IssueFailure,
+    IssueResult,
+    check_user,
+    client_files,
+    connection_url,
+    default_out,
+    issue_all,
+    issue_client,
+    signing_ca,
+    sslrootcert_for,
+)
+from roachcert.pem import cert_info
+from roachcert.spec import load_stack
+
+STACK = """\
+version: 1
+cas:
+  client-ca:
+    mount: m1
+    common_name: Client CA
+    issuers: [old, new]
+    role: {{name: client, max_ttl: 48h, key_type: ec}}
+  legacy:
+    pem_file: legacy.pem
+clusters:
+  frogs:
+    id: 2186fbdb-598c-4797-a463-aaaee865903e
+    ca: [legacy, client-ca]
+    host: frogs.example.test
+    users: [root, app]
+  dingos:
+    id: 5b3c1f0e-7a2d-4c8e-9f61-0d2e4a6b8c10
+    ca: client-ca
+    host: dingos.example.test
+    port: 26258
+    database: app$db
+    users: [app{extra}]
+  legacy-only:
+    id: 5b3c1f0e-7a2d-4c8e-9f61-0d2e4a6b8c11
+    ca: legacy
+    host: legacy.example.test
+    users: [root]
+"""
+
+
+class FakeVault:
+    def __init__(self) -> None:
+        self.cas = {name: make_ca(f"CA {name}") for name in ("old", "new")}
+        self.reads: Counter[tuple[str, str]] = Counter()
+        self.issued: list[tuple[str, str, str, str, str]] = []
+        self.lock = threading.Lock()
+        self.wrong_cn = False
+
+    def read_issuer_pem(self, mount: str, issuer: str) -> str | None:
+        with self.lock:
+            self.reads[(mount, issuer)] += 1
+        return self.cas[issuer][0] if mount == "m1" and issuer in self.cas else None
+
+    def issue_cert(self, mount: str, issuer: str, role: str, common_name: str, ttl: str) -> IssuedCert:
+        with self.lock:
+            self.issued.append((mount, issuer, role, common_name, ttl))
+        ca_pem, ca_key = self.cas[issuer]
+        cert, key = make_leaf("someone" if self.wrong_cn else common_name, ca_pem, ca_key)
+        return IssuedCert(certificate=cert, private_key=key_pem(key), serial_number="01:02")
+
+
+@pytest.fixture
+def stack_path(tmp_path: Path) -> Path:
+    (tmp_path / "legacy.pem").write_text(make_ca("Legacy")[0])
+    path = tmp_path / "stack.yaml"
+    path.write_text(STACK.format(extra=""))
+    return path
+
+
+def test_issue_writes_key_cert_and_bundle(tmp_path: Path, stack_path: Path) -> None:
+    stack, fake = load_stack(stack_path), FakeVault()
+    result = issue_client(stack, "frogs", "root", tmp_path / "out", fake)
+    assert fake.issued == [("m1", "new", "client", "root", "48h")]  # the current issuer, the role's max_ttl
+    files = result.files
+    assert files == ClientFiles(
+        key=tmp_path / "out/client.root.key",
+        cert=tmp_path / "out/client.root.crt",
+        ca=tmp_path / "out/client-ca.crt",
+    )
+    assert stat.S_IMODE(files.key.stat().st_mode) == 0o600
+    assert "PRIVATE KEY" in files.key.read_text()
+    assert cert_info(files.cert.read_text()).subject_cn == "root"
+    bundle = files.ca.read_text()
+    assert bundle.count("BEGIN CERTIFICATE") == 3  # legacy, old, new: what the cluster trusts
+    assert result.serial_number == "01:02"
+
+
+def test_existing_key_is_refused_before_asking_vault(tmp_path: Path, stack_path: Path) -> None:
+    stack, fake = load_stack(stack_path), FakeVault()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "client.root.key").write_text("keep me")
+    with pytest.raises(IssueError, match="exists; pass --force"):
+        issue_client(stack, "frogs", "root", out, fake)
+    assert fake.issued == []
+    assert (out / "client.root.key").read_text() == "keep me"
+
+
+def test_force_replaces_the_key(tmp_path: Path, stack_path: Path) -> None:
+    stack, fake = load_stack(stack_path), FakeVault()
+    first = issue_client(stack, "frogs", "root", tmp_path, fake)
+    old_key = first.files.key.read_text()
+    issue_client(stack, "frogs", "root", tmp_path, fake, force=True)
+    assert first.files.key.read_text() != old_key
+    assert stat.S_IMODE(first.files.key.stat().st_mode) == 0o600
+
+
+def test_wrong_cn_from_vault_writes_nothing(tmp_path: Path, stack_path: Path) -> None:
+    stack, fake = load_stack(stack_path), FakeVault()
+    fake.wrong_cn = True
+    with pytest.raises(IssueError, match="CN='someone'"):
+        issue_client(stack, "frogs", "root", tmp_path / "out", fake)
+    assert not (tmp_path / "out").exists()
+
+
+def test_undeclared_user_and_unknown_cluster(stack_path: Path) -> None:
+    stack = load_stack(stack_path)
+    with pytest.raises(IssueError, match=r"user 'bob' is not declared on cluster frogs \(users: root, app\)"):
+        check_user(stack, "frogs", "bob")
+    with pytest.raises(IssueError, match="no cluster 'toads'"):
+        check_user(stack, "toads", "root")
+
+
+def test_signing_ca_is_the_first_vault_ca(stack_path: Path) -> None:
+    stack = load_stack(stack_path)
+    assert signing_ca(stack, "frogs")[0] == "client-ca"
+    with pytest.raises(IssueError, match="trusts no Vault-backed CA"):
+        signing_ca(stack, "legacy-only")
+
+
+def test_connection_url(stack_path: Path, tmp_path: Path) -> None:
+    stack = load_stack(stack_path)
+    paths = client_files(tmp_path / "my certs", "app")
+    url = connection_url(stack.clusters["dingos"], "app", paths, Path("/etc/ssl/root ca.crt"))
+    base = f"{tmp_path}/my%20certs"
+    assert url == (
+        "postgresql://app@dingos.example.test:26258/app%24db?sslmode=verify-full"
+        f"&sslrootcert=/etc/ssl/root%20ca.crt&sslcert={base}/client.app.crt&sslkey={base}/client.app.key"
+    )
+
+
+def test_sslrootcert_precedence(stack_path: Path, tmp_path: Path) -> None:
+    cluster = load_stack(stack_path).clusters["frogs"]
+    home = Path.home()
+    assert sslrootcert_for(cluster) == home / ".postgresql" / "root.crt"
+    with_server_ca = cluster.model_copy(update={"server_ca": tmp_path / "frogs-ca.crt"})
+    assert sslrootcert_for(with_server_ca) == tmp_path / "frogs-ca.crt"
+    assert sslrootcert_for(with_server_ca, Path("/x/ca.crt")) == Path("/x/ca.crt")
+
+
+def test_default_out(stack_path: Path) -> None:
+    stack = load_stack(stack_path)
+    assert default_out(stack, "frogs") == Path("certs/stack/frogs")
+    assert default_out(stack) == Path("certs/stack")
+
+
+def test_issue_all_lays_out_per_cluster_and_keeps_going(tmp_path: Path, stack_path: Path) -> None:
+    stack, fake = load_stack(stack_path), FakeVault()
+    (tmp_path / "out" / "frogs").mkdir(parents=True)
+    (tmp_path / "out" / "frogs" / "client.app.key").write_text("keep me")
+    seen: list[Any] = []
+    outcomes = issue_all(stack, tmp_path / "out", fake, jobs=3, on_done=seen.append)
+    assert len(seen) == len(outcomes) == 4
+    results = {(o.cluster, o.user): o for o in outcomes}
+    assert isinstance(results[("frogs", "root")], IssueResult)
+    assert isinstance(results[("dingos", "app")], IssueResult)
+    failure = results[("frogs", "app")]
+    assert isinstance(failure, IssueFailure)
+    assert "exists" in failure.message
+    assert isinstance(results[("legacy-only", "root")], IssueFailure)
+    assert (tmp_path / "out/dingos/client.app.key").exists()  # same user, other cluster: no collision
+    assert (tmp_path / "out/frogs/client.app.key").read_text() == "keep me"
+    assert set(fake.reads.values()) == {1}  # one read per issuer for all clusters
+
+
+# -- the CLI ---------------------------------------------------------------------------------------------
+def test_cli_undeclared_user_is_one_line(stack_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["issue", str(stack_path), "frogs", "bob"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "user 'bob' is not declared on cluster frogs" in err
+
+
+def test_cli_needs_cluster_and_user_or_all(stack_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["issue", str(stack_path), "frogs"]) == 1
+    assert run(["issue", str(stack_path), "frogs", "root", "--all"]) == 1
+    assert "not both" in capsys.readouterr().err
+
+
+def test_cli_connect_url(
+    stack_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run(["connect-url", str(stack_path), "frogs", "root"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (
+        "postgresql://root@frogs.example.test:26257/defaultdb?sslmode=verify-full"
+        f"&sslrootcert={Path.home()}/.postgresql/root.crt"
+        f"&sslcert={tmp_path}/certs/stack/frogs/client.root.crt&sslkey={tmp_path}/certs/stack/frogs/client.root.key\n"
+    )
+    assert "does not exist yet" in captured.err
+    assert run(["connect-url", str(stack_path), "frogs", "bob"]) == 1
