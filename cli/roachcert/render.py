@@ -1,0 +1,166 @@
+"""Render a stack's Terraform root module: pure, deterministic, `terraform fmt`-clean.
+
+`render(stack, bundles)` returns {file name: text}; writing it is `workdir.write_workdir`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+import roachcert
+from roachcert.errors import TerraformError
+from roachcert.spec.models import Backend, Stack
+
+RESOURCE_TYPE = "cockroach_client_ca_cert"
+TRIGGER_TYPE = "terraform_data"
+TRIGGER_SUFFIX = "_id"
+TEMPLATE_SUFFIX = ".j2"
+BUILTIN_TEMPLATES = ("versions.tf.j2", "provider.tf.j2", "backend.tf.j2", "clusters.tf.j2", "removed.tf.j2")
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def builtin_templates_dir() -> Path:
+    """The shipped templates: inside the wheel, else the repository's top-level folder (editable install)."""
+    package = Path(roachcert.__file__).resolve().parent
+    inside = package / "templates"
+    return inside if inside.is_dir() else package.parent.parent / "templates"
+
+
+def trigger_name(cluster: str) -> str:
+    """The terraform_data resource holding a cluster's id (a changed id replaces the CA resource)."""
+    return f"{cluster}{TRIGGER_SUFFIX}"
+
+
+def hcl_string(value: str) -> str:
+    """A quoted HCL string literal that reads back as exactly `value` (no interpolation)."""
+    out = []
+    for char in value:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    # `${` and `%{` start templates in HCL strings; doubling the sigil makes them literal.
+    return '"' + "".join(out).replace("${", "$${").replace("%{", "%%{") + '"'
+
+
+def hcl_value(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return hcl_string(value)
+
+
+def _heredoc_safe(text: str) -> bool:
+    # A `<<-EOT` heredoc reproduces text exactly only when it ends in a newline, every line is printable
+    # ASCII without leading blanks (they would change the stripped indent) or trailing ones (easily lost
+    # by editors), nothing looks like a template sequence and no line is the closing marker.
+    if not text.endswith("\n") or "${" in text or "%{" in text:
+        return False
+    for line in text[:-1].split("\n"):
+        if line == "EOT" or line != line.strip():
+            return False
+        if any(not (0x20 <= ord(char) < 0x7F) for char in line):
+            return False
+    return True
+
+
+def hcl_text(text: str, indent: int = 0) -> str:
+    """Multi-line text as a `<<-EOT` heredoc (readable in a plan review) when that is exact, else a string."""
+    if not _heredoc_safe(text):
+        return hcl_string(text)
+    pad = " " * (indent + 2)
+    body = "".join(f"{pad}{line}\n" if line else "\n" for line in text[:-1].split("\n"))
+    return f"<<-EOT\n{body}{' ' * indent}EOT"
+
+
+def _backend_lines(backend: Backend) -> list[str]:
+    config: dict[str, str | int | bool] = {"path": "terraform.tfstate"} if backend.type == "local" else {}
+    config.update(backend.config)
+    for key in config:
+        if not _IDENT.match(key):
+            raise TerraformError(f"terraform.backend.config: {key!r} is not a Terraform argument name")
+    width = max((len(key) for key in config), default=0)
+    # `terraform fmt` aligns the `=` of consecutive one-line attributes.
+    return [f"{key.ljust(width)} = {hcl_value(config[key])}" for key in sorted(config)]
+
+
+def _environment(stack: Stack, templates_dir: Path | None) -> jinja2.Environment:
+    builtin = templates_dir or builtin_templates_dir()
+    loaders: list[jinja2.BaseLoader] = []
+    override = stack.terraform.templates
+    if override is not None:
+        if not override.is_dir():
+            raise TerraformError(f"terraform.templates: {override} is not a folder")
+        loaders.append(jinja2.FileSystemLoader(str(override)))
+    loaders.append(jinja2.FileSystemLoader(str(builtin)))
+    # HCL, not HTML: values are quoted by the hcl filters, so no autoescape.
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["hcl"] = hcl_value
+    env.filters["hcl_text"] = hcl_text
+    return env
+
+
+def _template_names(stack: Stack) -> list[str]:
+    names = set(BUILTIN_TEMPLATES)
+    override = stack.terraform.templates
+    if override is not None and override.is_dir():
+        # A stack's folder may also add files of its own.
+        names |= {path.name for path in override.glob("*.tf.j2") if path.is_file()}
+    return sorted(names)
+
+
+def render(
+    stack: Stack,
+    bundles: Mapping[str, str],
+    *,
+    forget: Iterable[str] = (),
+    templates_dir: Path | None = None,
+) -> dict[str, str]:
+    """The stack's Terraform files. `bundles` maps each cluster name to the exact PEM text it must trust;
+    `forget` names clusters (still in state) that Terraform should stop managing without deleting their CA."""
+    missing = sorted(set(stack.clusters) - set(bundles))
+    if missing:
+        raise ValueError(f"no CA bundle for cluster(s) {', '.join(missing)}")
+    forgotten = sorted(set(forget))
+    both = sorted(set(forgotten) & set(stack.clusters))
+    if both:
+        raise TerraformError(f"cluster {both[0]} cannot be both managed and forgotten")
+    for name in forgotten:
+        if not _IDENT.match(name):
+            raise TerraformError(f"{name!r} is not a Terraform resource name")
+    context: dict[str, Any] = {
+        "stack": stack,
+        "clusters": [
+            {"name": name, "id": cluster.id, "pem": bundles[name], "trigger": trigger_name(name)}
+            for name, cluster in sorted(stack.clusters.items())
+        ],
+        "forget": [{"name": name, "trigger": trigger_name(name)} for name in forgotten],
+        "backend": {"type": stack.terraform.backend.type, "lines": _backend_lines(stack.terraform.backend)},
+    }
+    env = _environment(stack, templates_dir)
+    files: dict[str, str] = {}
+    for name in _template_names(stack):
+        try:
+            text = env.get_template(name).render(context)
+        except jinja2.TemplateError as exc:
+            raise TerraformError(f"template {name}: {exc}") from None
+        if text.strip():
+            files[name.removesuffix(TEMPLATE_SUFFIX)] = text if text.endswith("\n") else text + "\n"
+    return files

@@ -1,0 +1,311 @@
+"""The one module that starts Terraform.
+
+Every command gets an explicit argv (`-input=false -no-color`), our own CLI config (never the machine's),
+a shared plugin cache with `init` serialised by a file lock, and live output masked line by line while it
+is also captured for parsing. Terraform's exit code is carried out; Ctrl-C is forwarded once and waited for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from roachcert.engine import Engine
+from roachcert.errors import TerraformError
+from roachcert.mask import PRIVATE_KEY_MARKER, mask
+
+LOCK_FILE = ".terraform.lock.hcl"
+INIT_STAMP = "roachcert-init.json"
+LOCK_NAME = ".roachcert-init.lock"  # inside the plugin cache: one lock per cache, wherever it lives
+# Files that hold only resources; a change there never needs a new `init`.
+_NO_INIT_FILES = frozenset({"clusters.tf", "removed.tf"})
+_TAIL_LINES = 25
+# Inherited variables that would add arguments we did not choose.
+_DROPPED_ENV_PREFIXES = ("TF_CLI_ARGS",)
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    exit_code: int
+    output: str  # masked; stdout and stderr merged unless the command captured stdout apart
+    stdout: str = ""  # unmasked stdout, only for commands that return data (show -json, state pull)
+
+
+class TerraformCommandError(TerraformError):
+    """A Terraform command exited with an error; the message ends with the masked tail of its output."""
+
+    def __init__(self, command: str, exit_code: int, output: str) -> None:
+        self.command = command
+        self.exit_code = exit_code
+        self.output = output
+        tail = "\n".join(output.rstrip().splitlines()[-_TAIL_LINES:])
+        super().__init__(f"terraform {command} failed (exit {exit_code})" + (f":\n{tail}" if tail else ""))
+
+
+def _tail_error(command: str, result: Result) -> TerraformCommandError:
+    return TerraformCommandError(command, result.exit_code, result.output)
+
+
+class Terraform:
+    """Runs Terraform in one working folder (a stack's root module).
+
+    `env` is added on top of os.environ; a TF_CLI_CONFIG_FILE or TF_PLUGIN_CACHE_DIR in it (the sandbox's
+    mirror config) is used, otherwise both live under the working folder's parent (`.roachcert/`).
+    `out`, when given, receives the masked output live, each line after `prefix`.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        engine: Engine,
+        env: Mapping[str, str] | None = None,
+        out: TextIO | None = None,
+        *,
+        prefix: str = "",
+        lock_timeout: str | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.engine = engine
+        self.out = out
+        self.prefix = prefix
+        self.lock_timeout = lock_timeout
+        self._extra = dict(env or {})
+        self._out_lock = threading.Lock()
+        self.last_output = ""  # the masked output of the last command
+
+    # -- environment -------------------------------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        """Where our CLI config and the shared plugin cache live by default."""
+        return self.workdir.resolve().parent
+
+    def environment(self) -> dict[str, str]:
+        base = {key: value for key, value in os.environ.items() if not key.startswith(_DROPPED_ENV_PREFIXES)}
+        # The machine's CLI config is never read: only one the caller hands us, or our empty one.
+        # Nor a cache or data folder set for other work (the init stamp lives in ./.terraform).
+        for name in ("TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR"):
+            base.pop(name, None)
+        env = {**base, **self._extra}
+        env["TF_IN_AUTOMATION"] = "1"
+        env["TF_INPUT"] = "0"
+        env["CHECKPOINT_DISABLE"] = "1"
+        if not env.get("TF_CLI_CONFIG_FILE"):
+            env["TF_CLI_CONFIG_FILE"] = str(self._own_cli_config())
+        if not env.get("TF_PLUGIN_CACHE_DIR"):
+            env["TF_PLUGIN_CACHE_DIR"] = str(self.home / "plugin-cache")
+        Path(env["TF_PLUGIN_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
+        return env
+
+    def _own_cli_config(self) -> Path:
+        path = self.home / "cli-config" / "terraformrc"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("# roachcert's own Terraform CLI config: the machine's is never read.\n")
+        return path
+
+    # -- running -----------------------------------------------------------------------------------------
+    def _emit(self, line: str) -> None:
+        if self.out is not None:
+            with self._out_lock:
+                self.out.write(f"{self.prefix}{line}")
+                self.out.flush()
+
+    def run(self, *args: str, stream: bool = True, data: bool = False) -> Result:
+        """Run `terraform ARGS` in the working folder. With `data`, stdout is captured apart (a JSON
+        document) and only stderr is shown/merged into `output`."""
+        argv = (str(self.engine.path), *args)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.workdir,
+                env=self.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE if data else subprocess.STDOUT,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                # Its own process group: a terminal Ctrl-C reaches only us, and we forward exactly one.
+                process_group=0,
+            )
+        except OSError as exc:
+            raise TerraformError(f"cannot run {self.engine.path} in {self.workdir}: {exc.strerror}") from None
+        lines: list[str] = []
+        stdout_box: list[str] = []
+        reader: threading.Thread | None = None
+        if data:
+            assert proc.stdout is not None
+            pipe = proc.stdout
+            reader = threading.Thread(target=lambda: stdout_box.append(pipe.read()), daemon=True)
+            reader.start()
+        text_pipe = proc.stderr if data else proc.stdout
+        assert text_pipe is not None
+        interrupted = False
+        hiding = False
+        while True:
+            try:
+                for line in text_pipe:
+                    # A private key's body spans lines that the one-line mask cannot recognise alone.
+                    if hiding:
+                        hiding = not ("-----END" in line and "PRIVATE KEY-----" in line)
+                        continue
+                    hiding = bool(PRIVATE_KEY_MARKER.search(line)) and "-----END" not in line
+                    masked = mask(line)
+                    lines.append(masked)
+                    if stream:
+                        self._emit(masked)
+                proc.wait()
+                if reader is not None:
+                    reader.join()
+                break
+            except KeyboardInterrupt:
+                # Terraform stops gracefully on one SIGINT (a second one makes it exit at once).
+                interrupted = True
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGINT)
+        self.last_output = "".join(lines)
+        if interrupted:
+            raise KeyboardInterrupt
+        return Result(argv, proc.returncode, "".join(lines), stdout_box[0] if stdout_box else "")
+
+    def _locking(self) -> tuple[str, ...]:
+        return (f"-lock-timeout={self.lock_timeout}",) if self.lock_timeout else ()
+
+    # -- commands ----------------------------------------------------------------------------------------
+    def version(self) -> str:
+        """The engine's Terraform version, like `1.15.5`."""
+        result = self.run("version", "-json", stream=False, data=True)
+        if result.exit_code != 0:
+            raise _tail_error("version", result)
+        try:
+            return str(json.loads(result.stdout)["terraform_version"])
+        except (ValueError, KeyError, TypeError):
+            raise TerraformError(
+                f"terraform version -json printed no version: {result.stdout[:200]!r}"
+            ) from None
+
+    def init_stamp(self) -> str:
+        """A digest of what `init` depends on: lock file, non-resource .tf files, CLI config, engine."""
+        digest = hashlib.sha256(str(self.engine.path).encode())
+        env = self.environment()
+        sources = sorted(p for p in self.workdir.glob("*.tf") if p.name not in _NO_INIT_FILES)
+        for path in [*sources, self.workdir / LOCK_FILE, Path(env["TF_CLI_CONFIG_FILE"])]:
+            digest.update(path.name.encode() + b"\0")
+            with contextlib.suppress(OSError):
+                digest.update(path.read_bytes())
+            digest.update(b"\0")
+        return digest.hexdigest()
+
+    def needs_init(self) -> bool:
+        stamp = self.workdir / ".terraform" / INIT_STAMP
+        try:
+            saved = json.loads(stamp.read_text(encoding="utf-8")).get("stamp")
+        except (OSError, ValueError, AttributeError):
+            return True
+        return bool(saved != self.init_stamp())
+
+    @contextlib.contextmanager
+    def _init_lock(self) -> Iterator[None]:
+        # One init at a time per plugin cache, across processes and threads: parallel inits corrupt it.
+        cache = Path(self.environment()["TF_PLUGIN_CACHE_DIR"])
+        with open(cache / LOCK_NAME, "a", encoding="utf-8") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def init(self, *, force: bool = False, upgrade: bool = False) -> bool:
+        """`terraform init` when needed (or forced); returns whether it ran. `upgrade` lets it pick a newer
+        provider than the lock file holds (after provider_version changed)."""
+        with self._init_lock():
+            if not (force or upgrade) and not self.needs_init():
+                return False
+            extra = ("-upgrade",) if upgrade else ()
+            result = self.run("init", "-input=false", "-no-color", *extra, *self._locking())
+            if result.exit_code != 0:
+                raise _tail_error("init", result)
+            stamp = self.workdir / ".terraform" / INIT_STAMP
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(json.dumps({"stamp": self.init_stamp()}) + "\n", encoding="utf-8")
+            return True
+
+    def plan(self, out_file: Path | str, *, args: Sequence[str] = ()) -> int:
+        """`terraform plan -out=FILE`: 0 no changes, 2 changes; an error raises TerraformCommandError."""
+        result = self.run(
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-detailed-exitcode",
+            f"-out={out_file}",
+            *self._locking(),
+            *args,
+        )
+        if result.exit_code not in (0, 2):
+            raise _tail_error("plan", result)
+        return result.exit_code
+
+    def show_text(self, plan_file: Path | str) -> str:
+        """The raw `terraform show -json PLAN` document (parse it with plan_summary)."""
+        result = self.run("show", "-json", "-no-color", str(plan_file), stream=False, data=True)
+        if result.exit_code != 0:
+            raise _tail_error("show", result)
+        return result.stdout
+
+    def show_json(self, plan_file: Path | str) -> dict[str, Any]:
+        text = self.show_text(plan_file)
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise TerraformError(
+                f"terraform show -json printed no JSON ({exc}): {mask(text[:200])!r}"
+            ) from None
+        if not isinstance(data, dict):
+            raise TerraformError("terraform show -json printed JSON that is not an object")
+        return data
+
+    def apply(self, plan_file: Path | str) -> None:
+        """Apply exactly this saved plan (Terraform refuses a stale one)."""
+        result = self.run("apply", "-input=false", "-no-color", *self._locking(), str(plan_file))
+        if result.exit_code != 0:
+            raise _tail_error("apply", result)
+
+    def state_pull(self) -> dict[str, Any]:
+        """The current state document; {} when there is no state yet."""
+        result = self.run("state", "pull", stream=False, data=True)
+        if result.exit_code != 0:
+            raise _tail_error("state pull", result)
+        if not result.stdout.strip():
+            return {}
+        try:
+            data = json.loads(result.stdout)
+        except ValueError as exc:
+            raise TerraformError(f"terraform state pull printed no JSON: {exc}") from None
+        return data if isinstance(data, dict) else {}
+
+    def fmt_check(self) -> tuple[str, ...]:
+        """Files `terraform fmt` would change (empty when all are clean)."""
+        result = self.run("fmt", "-check", "-list=true", "-no-color", stream=False, data=True)
+        if result.exit_code not in (0, 3):
+            raise _tail_error("fmt", result)
+        return tuple(line.strip() for line in result.stdout.splitlines() if line.strip())
+
+    def validate(self) -> dict[str, Any]:
+        """`terraform validate -json` (needs init); its diagnostics are data, not an exception."""
+        result = self.run("validate", "-json", "-no-color", stream=False, data=True)
+        try:
+            data = json.loads(result.stdout)
+        except ValueError:
+            raise _tail_error("validate", result) from None
+        return data if isinstance(data, dict) else {}

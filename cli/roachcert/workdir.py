@@ -1,0 +1,140 @@
+"""A stack's Terraform working folder: our rendered files (written atomically) and the saved plan's metadata.
+
+Only files listed in our manifest are ever replaced or removed; `.terraform/`, the lock file and state are
+Terraform's and are left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+MANIFEST = ".roachcert-files.json"
+PLAN_META = ".roachcert-plan.json"
+# Names that belong to Terraform or to us; a rendered file may never take one of them.
+_RESERVED = frozenset({MANIFEST, PLAN_META, ".terraform", ".terraform.lock.hcl", "terraform.tfstate"})
+
+
+def _check_name(name: str) -> None:
+    if (
+        not name
+        or name in _RESERVED
+        or name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or name.startswith("terraform.tfstate")
+    ):
+        raise ValueError(f"{name!r} is not a file name roachcert may write in a working folder")
+
+
+def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+    """Write a whole file or nothing: a temporary file beside it, then os.replace."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def our_files(root: Path) -> list[str]:
+    """The files the last write_workdir put in `root` (empty when none, or the manifest is unreadable)."""
+    data = _read_json(root / MANIFEST)
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        return []
+    names = [name for name in data["files"] if isinstance(name, str)]
+    valid = []
+    for name in names:
+        try:
+            _check_name(name)
+        except ValueError:
+            continue  # a hand-edited manifest never makes us delete outside our own files
+        valid.append(name)
+    return valid
+
+
+def write_workdir(root: Path, files: Mapping[str, str]) -> None:
+    """Make `root` hold exactly these rendered files among ours; unchanged files are not rewritten."""
+    for name in files:
+        _check_name(name)
+    root.mkdir(parents=True, exist_ok=True)
+    stale = set(our_files(root)) - set(files)
+    for name in sorted(files):
+        path = root / name
+        try:
+            if path.read_text(encoding="utf-8") == files[name]:
+                continue
+        except (OSError, UnicodeDecodeError):
+            pass
+        atomic_write(path, files[name])
+    for name in sorted(stale):
+        with contextlib.suppress(FileNotFoundError):
+            (root / name).unlink()
+    atomic_write(root / MANIFEST, json.dumps({"files": sorted(files)}, indent=2) + "\n")
+
+
+def files_hash(files: Mapping[str, str]) -> str:
+    """One digest over rendered files (names and texts), to tell a plan made from other files."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode("utf-8") + b"\0" + files[name].encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class PlanMeta:
+    """What `plan` saved beside its plan file, so `apply` can check it applies exactly the reviewed plan."""
+
+    plan_file: str  # relative to the working folder
+    fingerprint: str  # PlanSummary.fingerprint
+    files_hash: str  # files_hash() of the rendered files the plan was made from
+    has_changes: bool
+    deletions: tuple[str, ...] = ()  # cluster names that lose their CA
+    engine: str = ""  # the engine's version line, for the record
+
+
+def save_plan_meta(root: Path, meta: PlanMeta) -> None:
+    atomic_write(root / PLAN_META, json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n")
+
+
+def load_plan_meta(root: Path) -> PlanMeta | None:
+    data = _read_json(root / PLAN_META)
+    if not isinstance(data, dict):
+        return None
+    try:
+        return PlanMeta(
+            plan_file=str(data["plan_file"]),
+            fingerprint=str(data["fingerprint"]),
+            files_hash=str(data["files_hash"]),
+            has_changes=bool(data["has_changes"]),
+            deletions=tuple(str(name) for name in data.get("deletions", ())),
+            engine=str(data.get("engine", "")),
+        )
+    except (KeyError, TypeError):
+        return None
+
+
+def clear_plan_meta(root: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (root / PLAN_META).unlink()
