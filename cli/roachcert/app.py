@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "roachcert.commands.validate",
     "roachcert.commands.schema",
     "roachcert.commands.sandbox",
+    "roachcert.commands.plan",
+    "roachcert.commands.apply",
     "roachcert.commands.ca",
     "roachcert.commands.issue",
     "roachcert.commands.connect_url",

@@ -112,6 +112,7 @@ class PlanMeta:
     has_changes: bool
     deletions: tuple[str, ...] = ()  # cluster names that lose their CA
     engine: str = ""  # the engine's version line, for the record
+    spec_hash: str = ""  # the stack file and its PEM files: a plan made from other inputs is stale
 
 
 def save_plan_meta(root: Path, meta: PlanMeta) -> None:
@@ -130,6 +131,7 @@ def load_plan_meta(root: Path) -> PlanMeta | None:
             has_changes=bool(data["has_changes"]),
             deletions=tuple(str(name) for name in data.get("deletions", ())),
             engine=str(data.get("engine", "")),
+            spec_hash=str(data.get("spec_hash", "")),
         )
     except (KeyError, TypeError):
         return None

@@ -1,0 +1,93 @@
+"""`roachcert apply STACK`: apply exactly the saved, reviewed plan behind the guards."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from roachcert.errors import GuardError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("apply")(apply)
+    app.command("unmanage")(unmanage)
+
+
+def apply(
+    stack: Annotated[Path, typer.Argument(help="The stack file whose saved plan to apply.", show_default=False)],
+    allow_destroy: Annotated[
+        bool, typer.Option("--allow-destroy", help="Allow a plan that deletes client CAs (clusters removed).")
+    ] = False,
+    expect_fingerprint: Annotated[
+        str | None, typer.Option("--expect-fingerprint", help="Refuse unless the saved plan has this fingerprint (CI).")
+    ] = None,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="With no saved plan: plan and apply without asking.")
+    ] = False,
+    allow_early_rotation: Annotated[
+        bool,
+        typer.Option(
+            "--allow-early-rotation",
+            help="EMERGENCY ONLY (compromised CA): drop an issuer even though users may still hold its certificates.",
+        ),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's output.")] = False,
+) -> None:
+    """Apply the plan saved by `roachcert plan`; refuse a stale one and any deletion without --allow-destroy."""
+    from roachcert.applying import Options, apply_stack, confirmation_line
+    from roachcert.paths import stack_dir
+    from roachcert.spec import load_stack
+    from roachcert.workdir import load_plan_meta
+
+    spec = load_stack(stack)
+    if load_plan_meta(stack_dir(spec.name)) is None:
+        _plan_first(stack, auto_approve)
+    if allow_early_rotation:
+        typer.echo(
+            "WARNING: --allow-early-rotation: users whose certificates come from a dropped issuer will be locked out",
+            err=True,
+        )
+    options = Options(allow_destroy, allow_early_rotation, expect_fingerprint)
+    outcome = apply_stack(stack, options, out=sys.stderr if verbose else None)
+    if not outcome.applied:
+        typer.echo(f"{spec.name}: no changes to apply")
+        return
+    counts = outcome.summary.counts
+    typer.echo(
+        f"{spec.name}: applied ({counts['create']} created, {counts['update']} updated, "
+        f"{counts['replace']} replaced, {counts['delete']} deleted)"
+    )
+    for item in outcome.confirmations:
+        typer.echo(confirmation_line(item, str(stack)))
+    if any(not item.ok for item in outcome.confirmations):
+        raise typer.Exit(1)
+
+
+def _plan_first(stack: Path, auto_approve: bool) -> None:
+    from roachcert.plan_summary import format_text
+    from roachcert.planning import plan_stack
+
+    if not auto_approve and not sys.stdin.isatty():
+        raise GuardError(
+            f"no saved plan for {stack}: run `roachcert plan {stack}` and review it first, "
+            "or pass --auto-approve to plan and apply in one go"
+        )
+    result = plan_stack(stack)
+    typer.echo(format_text(result.summary), err=True)
+    if not auto_approve and not typer.confirm("Apply this plan?", default=False, err=True):
+        raise GuardError("not applied")
+
+
+def unmanage(
+    stack: Annotated[Path, typer.Argument(help="The stack file.", show_default=False)],
+    cluster: Annotated[str, typer.Argument(help="The cluster to stop managing.", show_default=False)],
+) -> None:
+    """Stop managing a cluster removed from the stack WITHOUT deleting its CA (next plan + apply)."""
+    from roachcert.planning import forget
+    from roachcert.spec import load_stack
+
+    forget(load_stack(stack), cluster)
+    typer.echo(f"{cluster}: the next plan forgets it and leaves its CA in place; run `roachcert plan {stack}`")

@@ -1,0 +1,115 @@
+"""`roachcert plan STACK…|DIR`: plan one or many stacks; exit 0 no changes, 2 changes, 1 error."""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from roachcert.errors import RoachcertError, SpecError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan)
+
+
+@dataclass(frozen=True)
+class StackResult:
+    path: Path
+    plan: object | None  # planning.StackPlan
+    error: str | None
+
+
+def stack_files(targets: list[Path]) -> list[Path]:
+    """Stack files from the arguments: files as given, folders by their *.yaml / *.yml files."""
+    files: list[Path] = []
+    for target in targets:
+        if target.is_dir():
+            found = sorted([*target.glob("*.yaml"), *target.glob("*.yml")])
+            if not found:
+                raise RoachcertError(f"{target}: no stack files (*.yaml) in this folder")
+            files.extend(found)
+        elif target.exists():
+            files.append(target)
+        else:
+            raise RoachcertError(f"{target}: no such stack file or folder")
+    names = [path.name.removesuffix(".yaml").removesuffix(".yml") for path in files]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise RoachcertError(f"two stack files are named {twice[0]}: stack names must be unique")
+    return files
+
+
+def plan(
+    targets: Annotated[list[Path], typer.Argument(help="Stack files, or folders of them.", show_default=False)],
+    format: Annotated[str, typer.Option("--format", "-f", help="text, markdown (for a PR) or json.")] = "text",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to FILE instead of stdout.")] = None,
+    parallelism: Annotated[
+        int, typer.Option("--parallelism", "-p", min=0, help="Stacks planned at once (default: CPU count).")
+    ] = 0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's output (one stack).")] = False,
+) -> None:
+    """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes."""
+    from roachcert.progress import Progress
+    from roachcert.reports import render_report
+
+    if format not in ("text", "markdown", "json"):
+        raise RoachcertError(f"--format {format}: use text, markdown or json")
+    files = stack_files(targets)
+    workers = min(parallelism or os.cpu_count() or 2, len(files))
+    stream = sys.stderr if verbose and len(files) == 1 else None
+    with Progress(len(files), "planning") as progress:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(lambda path: _plan_one(path, progress, stream), files))
+    report = render_report([r for r in results], format)
+    if out is not None:
+        from roachcert.workdir import atomic_write
+
+        atomic_write(out, report)
+        typer.echo(f"report written to {out}", err=True)
+    else:
+        typer.echo(report, nl=False)
+    _step_summary(results, format)
+    raise typer.Exit(_exit_code(results))
+
+
+def _plan_one(path: Path, progress: object, stream: object) -> StackResult:
+    from roachcert.planning import plan_stack
+    from roachcert.progress import Progress
+
+    assert isinstance(progress, Progress)
+    name = path.name.removesuffix(".yaml").removesuffix(".yml")
+    try:
+        result = plan_stack(path, out=stream, progress=lambda step: progress.step(name, step))  # type: ignore[arg-type]
+    except SpecError as exc:
+        progress.done(name, "error")
+        return StackResult(path, None, "\n".join(exc.problems))
+    except RoachcertError as exc:
+        progress.done(name, "error")
+        return StackResult(path, None, f"{name}: {exc}")
+    progress.done(name, "changes" if result.exit_code == 2 else "no changes")
+    return StackResult(path, result, None)
+
+
+def _exit_code(results: list[StackResult]) -> int:
+    if any(result.error for result in results):
+        return 1
+    if any(getattr(result.plan, "exit_code", 0) == 2 for result in results):
+        return 2
+    return 0
+
+
+def _step_summary(results: list[StackResult], format: str) -> None:
+    """In GitHub Actions, the markdown report also goes to the job's summary page."""
+    if not os.environ.get("GITHUB_STEP_SUMMARY"):
+        return
+    from roachcert.reports import render_report
+
+    markdown = render_report(results, "markdown")
+    with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
+        handle.write(markdown)

@@ -1,0 +1,142 @@
+"""`plan` for one stack: load → bundles (read-only Vault) → render → write → init → plan → show → summary.
+
+What `apply` needs to refuse a stale plan is saved beside the plan file (workdir.PlanMeta).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from roachcert.bundles import ClusterBundle, cluster_bundles
+from roachcert.engine import Engine, resolve_engine
+from roachcert.paths import stack_dir
+from roachcert.plan_summary import PlanSummary, summarise
+from roachcert.render import render
+from roachcert.spec import PemFileCa, Stack, load_stack
+from roachcert.terraform import Terraform
+from roachcert.vault import open_vault
+from roachcert.workdir import (
+    PlanMeta,
+    atomic_write,
+    clear_plan_meta,
+    files_hash,
+    our_files,
+    save_plan_meta,
+    write_workdir,
+)
+
+PLAN_FILE = "roachcert.tfplan"
+FORGET_FILE = "roachcert-forget.json"
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    stack: Stack
+    workdir: Path
+    summary: PlanSummary
+    exit_code: int  # 0 no changes, 2 changes
+    plan_text: str  # Terraform's own plan output, masked
+    engine: str  # the engine's version line
+    bundles: Mapping[str, ClusterBundle]
+
+
+def spec_hash(stack: Stack) -> str:
+    """The stack file and every PEM file it names."""
+    digest = hashlib.sha256()
+    if stack.source is not None:
+        digest.update(stack.source.read_bytes())
+    for name, ca in sorted(stack.cas.items()):
+        if isinstance(ca, PemFileCa):
+            digest.update(name.encode() + b"\0" + ca.pem_file.read_bytes())
+    return digest.hexdigest()
+
+
+def rendered_hash(workdir: Path) -> str:
+    """files_hash() of the rendered files as they are on disk now."""
+    files: dict[str, str] = {}
+    for name in our_files(workdir):
+        try:
+            files[name] = (workdir / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            files[name] = "<missing>"
+    return files_hash(files)
+
+
+def terraform_for(stack: Stack, out: TextIO | None = None, engine: Engine | None = None) -> Terraform:
+    """The runner for a stack's folder; the sandbox's mirror config when ROACHCERT_TF_CLI_CONFIG names one."""
+    extra: dict[str, str] = {}
+    config = os.environ.get("ROACHCERT_TF_CLI_CONFIG")
+    if config:
+        extra["TF_CLI_CONFIG_FILE"] = config
+    return Terraform(stack_dir(stack.name), engine or resolve_engine(), env=extra, out=out)
+
+
+def forgotten(workdir: Path) -> list[str]:
+    try:
+        names = json.loads((workdir / FORGET_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+    return [str(name) for name in names] if isinstance(names, list) else []
+
+
+def forget(stack: Stack, cluster: str) -> None:
+    """`unmanage`: the next plan forgets the cluster's resource without deleting its CA."""
+    from roachcert.errors import RoachcertError
+
+    if cluster in stack.clusters:
+        raise RoachcertError(
+            f"{cluster} is still declared in {stack.source}: remove it from the stack first, then unmanage it"
+        )
+    workdir = stack_dir(stack.name)
+    workdir.mkdir(parents=True, exist_ok=True)
+    names = sorted({*forgotten(workdir), cluster})
+    atomic_write(workdir / FORGET_FILE, json.dumps(names) + "\n")
+
+
+def plan_stack(path: Path, *, out: TextIO | None = None, progress: Progress = _quiet) -> StackPlan:
+    stack = load_stack(path)
+    workdir = stack_dir(stack.name)
+    tf = terraform_for(stack, out)
+    progress("reading CA bundles")
+    bundles = cluster_bundles(stack, open_vault(stack))
+    progress("rendering")
+    forget_names = [name for name in forgotten(workdir) if name not in stack.clusters]
+    files = render(stack, {name: bundle.pem for name, bundle in bundles.items()}, forget=forget_names)
+    # A plan made before this one must never be applied against the new files.
+    clear_plan_meta(workdir)
+    write_workdir(workdir, files)
+    progress("terraform init")
+    tf.init()
+    plan_file = workdir / PLAN_FILE
+    progress("terraform plan")
+    code = tf.plan(plan_file)
+    plan_text = tf.last_output
+    progress("reading the plan")
+    plan_json = tf.show_json(plan_file)
+    summary = summarise(plan_json, stack)
+    engine = f"Terraform {plan_json.get('terraform_version', '?')} ({tf.engine.source})"
+    save_plan_meta(
+        workdir,
+        PlanMeta(
+            plan_file=PLAN_FILE,
+            fingerprint=summary.fingerprint,
+            files_hash=files_hash(files),
+            has_changes=code == 2,
+            deletions=tuple(change.cluster for change in summary.deletions),
+            engine=engine,
+            spec_hash=spec_hash(stack),
+        ),
+    )
+    return StackPlan(stack, workdir, summary, code, plan_text, engine, bundles)
