@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +26,24 @@ def _guarded_connect(self: socket.socket, address: Any) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _no_network_no_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _no_network_no_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Stray calls to the network or the user's own $HOME fail loudly."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     # The machine may preset a CLI config that does not exist; tests never read the machine's.
     monkeypatch.delenv("TF_CLI_CONFIG_FILE", raising=False)
-    for name in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_NAMESPACE", "COCKROACH_API_KEY", "COCKROACH_SERVER",
-                 "ROACHCERT_TERRAFORM", "GITHUB_TOKEN", "GITHUB_STEP_SUMMARY"):
+    for name in (
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "VAULT_NAMESPACE",
+        "COCKROACH_API_KEY",
+        "COCKROACH_SERVER",
+        "ROACHCERT_TERRAFORM",
+        "GITHUB_TOKEN",
+        "GITHUB_STEP_SUMMARY",
+    ):
         monkeypatch.delenv(name, raising=False)
-    yield
 
 
 @pytest.fixture

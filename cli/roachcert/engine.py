@@ -32,7 +32,9 @@ def resolve_engine(environ: dict[str, str] | None = None) -> Engine:
     env = os.environ if environ is None else environ
     chosen = env.get("ROACHCERT_TERRAFORM")
     if chosen:
-        path = Path(chosen) if os.sep in chosen else Path(shutil.which(chosen, path=env.get("PATH")) or chosen)
+        path = (
+            Path(chosen) if os.sep in chosen else Path(shutil.which(chosen, path=env.get("PATH")) or chosen)
+        )
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise TerraformError(f"ROACHCERT_TERRAFORM={chosen} is not an executable file")
         return Engine(path, "ROACHCERT_TERRAFORM")

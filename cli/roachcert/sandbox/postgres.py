@@ -66,6 +66,7 @@ class RunningPostgres:
         time.sleep(0.3)
 
     def ensure_users(self, users: list[str] | tuple[str, ...], database: str = "defaultdb") -> None:
+        # Names come from validated stack files (SQL identifiers); this is the sandbox's own server.
         script = [
             f"SELECT 'CREATE ROLE \"{user}\" LOGIN' WHERE NOT EXISTS "
             f"(SELECT FROM pg_roles WHERE rolname = '{user}')\\gexec"
@@ -82,9 +83,26 @@ class RunningPostgres:
         if not psql.exists():
             psql = Path(shutil.which("psql") or "psql")
         result = subprocess.run(
-            [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(self.root), "-p", str(self.port),
-             "-U", "postgres", "-d", "postgres"],
-            input=script, capture_output=True, text=True, check=False, timeout=60,
+            [
+                str(psql),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                str(self.root),
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ],
+            input=script,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
         if result.returncode != 0:
             raise SandboxError(f"psql failed: {result.stderr.strip()}")
@@ -163,8 +181,18 @@ def start_postgres(client_ca_pem: str, root: Path | None = None) -> RunningPostg
     _chown(base, owner)
     data = base / "data"
     result = _run_as(
-        [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-         "--no-instructions"],
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-instructions",
+        ],
         owner,
     )
     if result.returncode != 0:
@@ -192,9 +220,15 @@ def start_postgres(client_ca_pem: str, root: Path | None = None) -> RunningPostg
         kwargs.update(user=owner, group=_group(owner), extra_groups=[])
     process = subprocess.Popen(  # type: ignore[call-overload]
         [str(bindir / "postgres"), "-D", str(data)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        **kwargs,
     )
-    running = RunningPostgres(root=base, port=port, pid=process.pid, server_ca=base / "server_ca.crt", owner=owner)
+    running = RunningPostgres(
+        root=base, port=port, pid=process.pid, server_ca=base / "server_ca.crt", owner=owner
+    )
     _wait_ready(running, process, base / "postgres.log")
     return running
 
