@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from roachcert.sandbox.manager import SandboxState
 
 _real_connect = socket.socket.connect
 
@@ -49,3 +53,28 @@ def _no_network_no_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def sandbox_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxState]:
+    """The sandbox `roachcert sandbox up` starts: real OpenBao, the Cloud API emulator, the provider mirror."""
+    from roachcert.sandbox import manager
+
+    root = tmp_path_factory.mktemp("sandbox")
+    state = manager.up([], root=root, pending_seconds=0.2)
+    try:
+        yield state
+    finally:
+        manager.down(root)
+
+
+@pytest.fixture
+def sandbox(sandbox_servers: SandboxState, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> SandboxState:
+    """A shell after `eval "$(roachcert sandbox env)"`, working in a fresh folder of its own."""
+    from roachcert.sandbox import manager
+
+    for name, value in manager.environment(sandbox_servers).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ROACHCERT_STANDIN_POLL_TIMEOUT", "60")
+    monkeypatch.chdir(tmp_path)
+    return sandbox_servers

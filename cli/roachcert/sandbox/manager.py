@@ -95,7 +95,9 @@ def engine_path() -> Path:
     return path
 
 
-def up(stacks: list[Stack], root: Path | None = None) -> SandboxState:
+def up(
+    stacks: list[Stack], root: Path | None = None, pending_seconds: float = PENDING_SECONDS
+) -> SandboxState:
     root = (root or sandbox_dir()).resolve()
     root.mkdir(parents=True, exist_ok=True)
     token, key = vault_token(root), api_key(root)
@@ -110,7 +112,7 @@ def up(stacks: list[Stack], root: Path | None = None) -> SandboxState:
         if state is not None:
             _stop(state)
         bao = start_openbao(root / "openbao", token)
-        url, pid = _start_emulator(root, key)
+        url, pid = _start_emulator(root, key, pending_seconds)
         mirror = install_provider_mirror(root / "mirror")
         cli_config = write_cli_config(root / "terraformrc", mirror.root, root.parent / "plugin-cache")
         fresh = SandboxState(
@@ -132,7 +134,7 @@ def up(stacks: list[Stack], root: Path | None = None) -> SandboxState:
     return fresh
 
 
-def _start_emulator(root: Path, key: str) -> tuple[str, int]:
+def _start_emulator(root: Path, key: str, pending_seconds: float) -> tuple[str, int]:
     port = free_port()
     log = (root / "emulator.log").open("w")
     env = {**os.environ, "COCKROACH_API_KEY": key}
@@ -146,7 +148,7 @@ def _start_emulator(root: Path, key: str) -> tuple[str, int]:
             "--port",
             str(port),
             "--pending-seconds",
-            str(PENDING_SECONDS),
+            str(pending_seconds),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -164,6 +166,10 @@ def _start_emulator(root: Path, key: str) -> tuple[str, int]:
         time.sleep(0.05)
     stop_pid(process.pid)
     raise SandboxError("the Cloud API emulator did not start within 20 s")
+
+
+def register_cluster(state: SandboxState, cluster_id: str, name: str) -> None:
+    _register(state.emulator_url, cluster_id, name)
 
 
 def _register(url: str, cluster_id: str, name: str) -> None:
