@@ -105,7 +105,8 @@ def test_create_update_remove_move_and_drift(
     assert cli("plan", stack) == 2
     assert "clients of dingos can no longer authenticate with certificates" in outputs[-1]
     assert cli("apply", stack) == 1
-    assert "--allow-destroy" in outputs[-1] and "dingos" in outputs[-1]
+    assert "--allow-destroy" in outputs[-1]
+    assert "dingos" in outputs[-1]
     assert walk.cloud(dingos)["status"] == "IS_SET"
     assert cli("apply", stack, "--allow-destroy") == 0
     assert walk.cloud(dingos)["status"] == "NOT_SET"
@@ -113,7 +114,8 @@ def test_create_update_remove_move_and_drift(
     moved = walk.add_cluster("frogs")
     walk.write()
     assert cli("plan", stack) == 2
-    assert frogs in outputs[-1] and moved in outputs[-1]
+    assert frogs in outputs[-1]
+    assert moved in outputs[-1]
     assert cli("apply", stack) == 1
     assert cli("apply", stack, "--allow-destroy") == 0
     assert walk.cloud(frogs)["status"] == "NOT_SET"
