@@ -31,11 +31,15 @@ COMMAND_MODULES = (
     "roachcert.commands.validate",
     "roachcert.commands.schema",
     "roachcert.commands.sandbox",
+    "roachcert.commands.render",
     "roachcert.commands.plan",
     "roachcert.commands.apply",
     "roachcert.commands.ca",
     "roachcert.commands.issue",
     "roachcert.commands.connect_url",
+    "roachcert.commands.status",
+    "roachcert.commands.check",
+    "roachcert.commands.rotate",
 )
 
 

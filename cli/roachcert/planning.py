@@ -105,18 +105,30 @@ def forget(stack: Stack, cluster: str) -> None:
     atomic_write(workdir / FORGET_FILE, json.dumps(names) + "\n")
 
 
+def _render(stack: Stack, progress: Progress) -> tuple[dict[str, str], Mapping[str, ClusterBundle]]:
+    progress("reading CA bundles")
+    bundles = cluster_bundles(stack, open_vault(stack))
+    progress("rendering")
+    workdir = stack_dir(stack.name)
+    forget_names = [name for name in forgotten(workdir) if name not in stack.clusters]
+    files = render(stack, {name: bundle.pem for name, bundle in bundles.items()}, forget=forget_names)
+    # A plan made before these files must never be applied against them.
+    clear_plan_meta(workdir)
+    write_workdir(workdir, files)
+    return files, bundles
+
+
+def render_stack(path: Path) -> tuple[Path, dict[str, str]]:
+    stack = load_stack(path)
+    files, _ = _render(stack, _quiet)
+    return stack_dir(stack.name), files
+
+
 def plan_stack(path: Path, *, out: TextIO | None = None, progress: Progress = _quiet) -> StackPlan:
     stack = load_stack(path)
     workdir = stack_dir(stack.name)
     tf = terraform_for(stack, out)
-    progress("reading CA bundles")
-    bundles = cluster_bundles(stack, open_vault(stack))
-    progress("rendering")
-    forget_names = [name for name in forgotten(workdir) if name not in stack.clusters]
-    files = render(stack, {name: bundle.pem for name, bundle in bundles.items()}, forget=forget_names)
-    # A plan made before this one must never be applied against the new files.
-    clear_plan_meta(workdir)
-    write_workdir(workdir, files)
+    files, bundles = _render(stack, progress)
     progress("terraform init")
     tf.init()
     plan_file = workdir / PLAN_FILE
