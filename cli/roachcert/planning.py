@@ -33,6 +33,7 @@ from roachcert.workdir import (
 
 PLAN_FILE = "roachcert.tfplan"
 FORGET_FILE = "roachcert-forget.json"
+PLAN_LOG = "roachcert-plan.log"  # Terraform's plan output, masked: the "full plan" reports link to
 
 Progress = Callable[[str], None]
 
@@ -135,6 +136,7 @@ def plan_stack(path: Path, *, out: TextIO | None = None, progress: Progress = _q
     progress("terraform plan")
     code = tf.plan(plan_file)
     plan_text = tf.last_output
+    atomic_write(workdir / PLAN_LOG, plan_text)
     progress("reading the plan")
     plan_json = tf.show_json(plan_file)
     summary = summarise(plan_json, stack)

@@ -1,0 +1,87 @@
+"""`roachcert comment PLAN_MARKDOWN… --repo OWNER/NAME --pr N`: one pull-request comment per stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from roachcert.errors import RoachcertError
+
+_FILES_HELP = "Markdown files written by `roachcert plan STACK… --format markdown --out FILE`."
+
+
+def register(app: typer.Typer) -> None:
+    app.command("comment")(comment)
+
+
+def comment(
+    files: Annotated[
+        list[Path], typer.Argument(metavar="PLAN_MARKDOWN", help=_FILES_HELP, show_default=False)
+    ],
+    repo: Annotated[
+        str,
+        typer.Option(
+            "--repo",
+            envvar="GITHUB_REPOSITORY",
+            help="OWNER/NAME (default: $GITHUB_REPOSITORY).",
+            show_default=False,
+        ),
+    ],
+    pr: Annotated[int, typer.Option("--pr", min=1, help="The pull request number.", show_default=False)],
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            "--api-url",
+            help="GitHub's API (default: $GITHUB_API_URL, else https://api.github.com).",
+            show_default=False,
+        ),
+    ] = None,
+    step_summary: Annotated[
+        bool,
+        typer.Option(
+            "--step-summary/--no-step-summary", help="Also append to $GITHUB_STEP_SUMMARY when set."
+        ),
+    ] = True,
+) -> None:
+    """Post each stack's plan report on the pull request, editing that stack's earlier comment.
+
+    Contract: each PLAN_MARKDOWN file holds the sections `plan --format markdown` writes, one per stack,
+    each starting with a hidden `<!-- roachcert:stack=NAME -->` line. Every section becomes, or replaces
+    the text of, the comment on the pull request that starts with the same line: one comment per stack,
+    edited in place on each run. The token is read from GITHUB_TOKEN only (it needs pull-requests: write);
+    it is never taken from the command line nor printed.
+    """
+    from roachcert.github import append_step_summary, token_from_env, upsert_comment
+    from roachcert.report_markdown import split_stacks
+
+    token = token_from_env()
+    sections: list[tuple[str, str]] = []
+    texts: list[str] = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RoachcertError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        found = split_stacks(text)
+        if not found:
+            raise RoachcertError(
+                f"{path}: holds no roachcert stack section; write it with "
+                "`roachcert plan STACK --format markdown --out FILE`"
+            )
+        sections += found
+        texts.append(text)
+    seen = [stack for stack, _ in sections]
+    twice = sorted({stack for stack in seen if seen.count(stack) > 1})
+    if twice:
+        raise RoachcertError(
+            f"stack {twice[0]} appears in more than one section; give each stack's report once"
+        )
+    for stack, body in sections:
+        result = upsert_comment(repo, pr, stack, body, token, api_url)
+        typer.echo(
+            f"stack {stack}: {'posted' if result.created else 'updated'} {result.url or f'comment {result.id}'}"
+        )
+    if step_summary and append_step_summary("\n".join(texts)):
+        typer.echo("job summary: appended")

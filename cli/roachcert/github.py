@@ -1,0 +1,204 @@
+"""The GitHub adapter: the job's step summary, and one pull-request comment per stack, edited in place.
+
+The token comes from GITHUB_TOKEN only (never argv), is sent only to the API host it was given for, and
+never appears in an error: every failure is a GitHubError of one masked line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from roachcert import __version__
+from roachcert.errors import RoachcertError
+from roachcert.mask import mask, register
+from roachcert.report_markdown import GITHUB_COMMENT_LIMIT, stack_marker
+
+DEFAULT_API_URL = "https://api.github.com"
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_PER_PAGE = 100
+_MAX_PAGES = 300  # 30,000 comments: far beyond any pull request; stops a link loop
+
+
+class GitHubError(RoachcertError):
+    """GitHub refused or failed, or the step summary could not be written."""
+
+
+@dataclass(frozen=True)
+class CommentResult:
+    id: int
+    url: str
+    created: bool  # False: our earlier comment was edited in place
+
+
+def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Append to the job summary when GITHUB_STEP_SUMMARY is set; False when it is not."""
+    path = (os.environ if environ is None else environ).get("GITHUB_STEP_SUMMARY", "")
+    if not path:
+        return False
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(mask(markdown).rstrip("\n") + "\n\n")
+    except OSError as exc:
+        raise GitHubError(f"cannot write the job summary {path}: {exc.strerror or exc}") from None
+    return True
+
+
+def token_from_env(environ: Mapping[str, str] | None = None) -> str:
+    token = (os.environ if environ is None else environ).get("GITHUB_TOKEN", "").strip()
+    if not token:
+        raise GitHubError(
+            "no GitHub token: set GITHUB_TOKEN (in a workflow: env: GITHUB_TOKEN: ${{ github.token }}, "
+            "with permissions: pull-requests: write)"
+        )
+    register(token)
+    return token
+
+
+def api_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    return (os.environ if environ is None else environ).get("GITHUB_API_URL") or DEFAULT_API_URL
+
+
+class _Client:
+    def __init__(self, api_url: str, token: str, session: requests.Session | None, timeout: float) -> None:
+        self.api_url = api_url.rstrip("/")
+        parts = urlsplit(self.api_url)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise GitHubError(f"the GitHub API URL {api_url!r} is not an http(s) URL")
+        self._origin = (parts.scheme, parts.netloc)
+        self._token = token
+        self._session = session or requests.Session()
+        self._timeout = timeout
+
+    def request(
+        self, method: str, url: str, what: str, body: Mapping[str, Any] | None = None
+    ) -> requests.Response:
+        parts = urlsplit(url)
+        if (parts.scheme, parts.netloc) != self._origin:
+            # A next-page link elsewhere would carry the token off: refuse rather than follow.
+            raise GitHubError(
+                f"GitHub sent a link to another host ({parts.netloc}) while {what}; not following it"
+            )
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": f"roachcert/{__version__}",
+        }
+        try:
+            response = self._session.request(method, url, headers=headers, json=body, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise GitHubError(
+                self._clean(f"cannot reach GitHub at {self.api_url} while {what}: {type(exc).__name__}")
+            ) from None
+        if response.status_code >= 400:
+            raise GitHubError(self._clean(_refusal(response, what)))
+        return response
+
+    def _clean(self, message: str) -> str:
+        return mask(message.replace(self._token, "***"))
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    text = str(data.get("message", "")) if isinstance(data, dict) else response.text
+    flat = " ".join(text.split())
+    return flat[:200]
+
+
+def _refusal(response: requests.Response, what: str) -> str:
+    status, message = response.status_code, _message(response)
+    said = f" ({message})" if message else ""
+    if status == 401:
+        return f"GitHub refused the token while {what}: HTTP 401{said}; check GITHUB_TOKEN"
+    if status == 403 and response.headers.get("x-ratelimit-remaining") == "0":
+        return f"GitHub's rate limit was reached while {what}: HTTP 403{said}; try again later"
+    if status == 403:
+        return (
+            f"GitHub denied access while {what}: HTTP 403{said}; the token needs `pull-requests: write` "
+            "(pull requests from forks only get a read-only token)"
+        )
+    if status == 404:
+        return f"GitHub found no such repository or pull request while {what}: HTTP 404{said}; check --repo and --pr"
+    return f"GitHub answered HTTP {status} while {what}{said}"
+
+
+def _find(client: _Client, repo: str, pr_number: int, marker: str) -> tuple[int, str] | None:
+    url: str | None = f"{client.api_url}/repos/{repo}/issues/{pr_number}/comments?per_page={_PER_PAGE}"
+    for _ in range(_MAX_PAGES):
+        if url is None:
+            return None
+        response = client.request("GET", url, f"listing the comments of {repo}#{pr_number}")
+        try:
+            comments = response.json()
+        except ValueError:
+            raise GitHubError(
+                f"GitHub sent something other than JSON while listing the comments of {repo}#{pr_number}"
+            ) from None
+        for comment in comments if isinstance(comments, list) else ():
+            body = comment.get("body") if isinstance(comment, dict) else None
+            # Ours start with the marker; a reply quoting ours starts with "> " and is left alone.
+            if isinstance(body, str) and body.lstrip().startswith(marker):
+                return int(comment["id"]), str(comment.get("html_url", ""))
+        url = response.links.get("next", {}).get("url")
+    raise GitHubError(
+        f"{repo}#{pr_number} has more than {_MAX_PAGES * _PER_PAGE} comments; not searching further"
+    )
+
+
+def upsert_comment(
+    repo: str,
+    pr_number: int,
+    stack: str,
+    body: str,
+    token: str,
+    api_url: str | None = None,
+    *,
+    session: requests.Session | None = None,
+    timeout: float = 30.0,
+) -> CommentResult:
+    """Edit this stack's earlier comment on the pull request, or post it; found by its hidden marker.
+
+    `api_url` defaults to GITHUB_API_URL (set in Actions, also on GitHub Enterprise Server), else api.github.com.
+    """
+    if not _REPO.match(repo):
+        raise GitHubError(f"--repo {repo!r} is not OWNER/NAME")
+    if pr_number < 1:
+        raise GitHubError(f"--pr {pr_number} is not a pull request number")
+    if not token:
+        raise GitHubError("no GitHub token: set GITHUB_TOKEN")
+    register(token)
+    marker = stack_marker(stack)
+    text = mask(body if body.lstrip().startswith(marker) else f"{marker}\n{body}")
+    if len(text) > GITHUB_COMMENT_LIMIT:
+        raise GitHubError(
+            f"the comment for stack {stack} has {len(text):,} characters, over GitHub's {GITHUB_COMMENT_LIMIT:,}; "
+            "write it with `roachcert plan --format markdown`, which keeps within the limit"
+        )
+    client = _Client(api_url or api_url_from_env(), token, session, timeout)
+    found = _find(client, repo, pr_number, marker)
+    if found is not None:
+        comment_id, _ = found
+        url = f"{client.api_url}/repos/{repo}/issues/comments/{comment_id}"
+        response = client.request(
+            "PATCH", url, f"editing comment {comment_id} on {repo}#{pr_number}", {"body": text}
+        )
+        created = False
+    else:
+        url = f"{client.api_url}/repos/{repo}/issues/{pr_number}/comments"
+        response = client.request("POST", url, f"commenting on {repo}#{pr_number}", {"body": text})
+        created = True
+    try:
+        data = response.json()
+        return CommentResult(int(data["id"]), str(data.get("html_url", "")), created)
+    except (ValueError, KeyError, TypeError):
+        raise GitHubError(f"GitHub's answer to the comment on {repo}#{pr_number} was not a comment") from None

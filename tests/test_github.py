@@ -1,0 +1,296 @@
+"""The GitHub adapter and `roachcert comment` against a local HTTP server that records every request."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+import report_cases as rc
+from roachcert import app as app_module
+from roachcert.github import GitHubError, append_step_summary, upsert_comment
+from roachcert.report_markdown import render_markdown, stack_marker
+
+TOKEN = "ghs_test0token0do0not0print0me"
+REPO = "example/platform-db"
+
+
+@dataclass
+class FakeGitHub:
+    """Issue comments of one pull request, served the way the REST API does (pages, Link headers)."""
+
+    url: str = ""
+    page_size: int = 100
+    fail_with: int | None = None
+    next_host: str | None = None  # serve a next-page link to another host
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, body: str) -> dict[str, Any]:
+        number = 1000 + len(self.comments)
+        comment = {"id": number, "body": body, "html_url": f"https://github.example/c/{number}"}
+        self.comments.append(comment)
+        return comment
+
+
+def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _record(self) -> tuple[str, dict[str, Any] | None]:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            fake.requests.append(
+                {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+            )
+            return urlsplit(self.path).path, body
+
+        def _refused(self) -> bool:
+            if fake.fail_with is None:
+                return False
+            message = "Bad credentials" if fake.fail_with == 401 else "Resource not accessible by integration"
+            self._send(fake.fail_with, {"message": message})
+            return True
+
+        def do_GET(self) -> None:
+            path, _ = self._record()
+            if self._refused():
+                return
+            if path != f"/repos/{REPO}/issues/7/comments":
+                self._send(404, {"message": "Not Found"})
+                return
+            page = int(parse_qs(urlsplit(self.path).query).get("page", ["1"])[0])
+            start = (page - 1) * fake.page_size
+            headers = {}
+            if start + fake.page_size < len(fake.comments):
+                host = fake.next_host or fake.url
+                headers["Link"] = f'<{host}{path}?per_page={fake.page_size}&page={page + 1}>; rel="next"'
+            self._send(200, fake.comments[start : start + fake.page_size], headers)
+
+        def do_POST(self) -> None:
+            path, body = self._record()
+            if self._refused():
+                return
+            assert path == f"/repos/{REPO}/issues/7/comments"
+            assert body is not None
+            self._send(201, fake.add(body["body"]))
+
+        def do_PATCH(self) -> None:
+            path, body = self._record()
+            if self._refused():
+                return
+            number = int(path.rsplit("/", 1)[1])
+            comment = next(c for c in fake.comments if c["id"] == number)
+            assert body is not None
+            comment["body"] = body["body"]
+            self._send(200, comment)
+
+    return Handler
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    fake = FakeGitHub()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+def _body(stack: str = "prod", text: str = "plan") -> str:
+    return f"{stack_marker(stack)}\n### {text}\n"
+
+
+def test_first_run_posts_second_run_edits_the_same_comment(github: FakeGitHub) -> None:
+    first = upsert_comment(REPO, 7, "prod", _body(text="one"), TOKEN, github.url)
+    second = upsert_comment(REPO, 7, "prod", _body(text="two"), TOKEN, github.url)
+    assert first.created
+    assert not second.created
+    assert first.id == second.id
+    assert [c["body"] for c in github.comments] == [_body(text="two")]
+    assert [r["method"] for r in github.requests] == ["GET", "POST", "GET", "PATCH"]
+    assert github.requests[-1]["path"] == f"/repos/{REPO}/issues/comments/{first.id}"
+    assert github.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_each_stack_gets_its_own_comment(github: FakeGitHub) -> None:
+    upsert_comment(REPO, 7, "prod", _body("prod"), TOKEN, github.url)
+    upsert_comment(REPO, 7, "staging", _body("staging"), TOKEN, github.url)
+    upsert_comment(REPO, 7, "prod", _body("prod", "again"), TOKEN, github.url)
+    assert [c["body"] for c in github.comments] == [_body("prod", "again"), _body("staging")]
+
+
+def test_finds_its_comment_on_a_later_page(github: FakeGitHub) -> None:
+    github.page_size = 2
+    for number in range(5):
+        github.add(f"human comment {number}")
+    ours = github.add(_body(text="old"))
+    github.add("another human comment")
+    result = upsert_comment(REPO, 7, "prod", _body(text="new"), TOKEN, github.url)
+    assert (result.id, result.created) == (ours["id"], False)
+    pages = [r["path"] for r in github.requests if r["method"] == "GET"]
+    assert len(pages) == 3
+    assert pages[-1].endswith("page=3")
+
+
+def test_a_reply_quoting_our_comment_is_left_alone(github: FakeGitHub) -> None:
+    github.add("> " + _body(text="quoted") + "\nlooks good")
+    result = upsert_comment(REPO, 7, "prod", _body(), TOKEN, github.url)
+    assert result.created
+    assert len(github.comments) == 2
+
+
+def test_body_without_marker_gets_one(github: FakeGitHub) -> None:
+    upsert_comment(REPO, 7, "prod", "### plan\n", TOKEN, github.url)
+    assert github.comments[0]["body"].startswith(stack_marker("prod") + "\n")
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(401, "GitHub refused the token"), (403, "the token needs `pull-requests: write`")],
+)
+def test_refusal_is_one_line_without_the_token(github: FakeGitHub, status: int, expected: str) -> None:
+    github.fail_with = status
+    with pytest.raises(GitHubError) as caught:
+        upsert_comment(REPO, 7, "prod", _body(), TOKEN, github.url)
+    message = str(caught.value)
+    assert expected in message
+    assert f"HTTP {status}" in message
+    assert "\n" not in message
+    assert TOKEN not in message
+
+
+def test_next_page_on_another_host_is_not_followed(github: FakeGitHub) -> None:
+    github.page_size = 1
+    github.next_host = "http://127.0.0.2:9"
+    github.add("one")
+    github.add("two")
+    with pytest.raises(GitHubError, match="another host"):
+        upsert_comment(REPO, 7, "prod", _body(), TOKEN, github.url)
+    assert len(github.requests) == 1
+
+
+def test_unreachable_github_is_one_line() -> None:
+    with pytest.raises(GitHubError, match="cannot reach GitHub"):
+        upsert_comment(REPO, 7, "prod", _body(), TOKEN, "http://127.0.0.1:9", timeout=2)
+
+
+def test_bad_arguments_fail_before_any_request(github: FakeGitHub) -> None:
+    with pytest.raises(GitHubError, match="OWNER/NAME"):
+        upsert_comment("not-a-repo", 7, "prod", _body(), TOKEN, github.url)
+    with pytest.raises(GitHubError, match="over GitHub's 65,536"):
+        upsert_comment(REPO, 7, "prod", _body() + "x" * 70_000, TOKEN, github.url)
+    assert github.requests == []
+
+
+def test_step_summary_is_appended_only_when_set(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    assert not append_step_summary("# one", {})
+    assert append_step_summary("# one", {"GITHUB_STEP_SUMMARY": str(summary)})
+    assert append_step_summary("# two", {"GITHUB_STEP_SUMMARY": str(summary)})
+    assert summary.read_text() == "# one\n\n# two\n\n"
+
+
+# -- the command ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, github: FakeGitHub, tmp_path: Path) -> Path:
+    monkeypatch.setattr(
+        app_module, "COMMAND_MODULES", (*app_module.COMMAND_MODULES, "roachcert.commands.comment")
+    )
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", github.url)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    plan = tmp_path / "plan.md"
+    plan.write_text(render_markdown(rc.case_multi_stack()), encoding="utf-8")
+    return plan
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = app_module.run(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_comment_posts_one_comment_per_stack_then_edits_them(
+    cli: Path, github: FakeGitHub, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = _run(capsys, "comment", str(cli), "--repo", REPO, "--pr", "7")
+    assert (code, err) == (0, "")
+    assert "stack staging: posted" in out
+    assert "stack prod: posted" in out
+    code, out, _ = _run(capsys, "comment", str(cli), "--repo", REPO, "--pr", "7")
+    assert code == 0
+    assert "stack staging: updated" in out
+    assert len(github.comments) == 2
+    assert github.comments[0]["body"].startswith(stack_marker("staging"))
+    assert "1 to create" in github.comments[0]["body"]
+    assert "no changes" in github.comments[1]["body"]
+    assert (tmp_path / "summary.md").read_text().count(stack_marker("prod")) == 2
+    assert TOKEN not in out
+
+
+def test_comment_refused_is_one_error_line_without_the_token(
+    cli: Path, github: FakeGitHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    github.fail_with = 403
+    code, out, err = _run(capsys, "comment", str(cli), "--repo", REPO, "--pr", "7")
+    assert code == 1
+    assert err.count("\n") == 1
+    assert err.startswith("roachcert: GitHub denied access")
+    assert TOKEN not in out + err
+
+
+def test_comment_needs_the_token_from_the_environment(
+    cli: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN")
+    code, _, err = _run(capsys, "comment", str(cli), "--repo", REPO, "--pr", "7")
+    assert code == 1
+    assert "set GITHUB_TOKEN" in err
+
+
+def test_comment_rejects_a_file_that_is_not_a_plan_report(
+    cli: Path, github: FakeGitHub, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    other = tmp_path / "notes.md"
+    other.write_text("# notes\n")
+    code, _, err = _run(capsys, "comment", str(other), "--repo", REPO, "--pr", "7")
+    assert code == 1
+    assert "holds no roachcert stack section" in err
+    assert github.requests == []
+
+
+def test_example_workflow_keeps_tokens_out_of_command_lines(repo_root: Path) -> None:
+    import yaml
+
+    workflow = yaml.safe_load((repo_root / "examples" / "github-actions.yml").read_text())
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    runs = "\n".join(step.get("run", "") for step in steps)
+    assert "roachcert comment plan.md" in runs
+    assert '--expect-fingerprint "$FINGERPRINT"' in runs
+    assert "token" not in runs.lower()
+    assert "secrets." not in runs
+    assert workflow["jobs"]["apply"]["environment"] == "production"
