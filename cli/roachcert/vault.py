@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from roachcert import mask
 from roachcert.ca_ensure import IssuerState, MountState
 from roachcert.errors import VaultError
 from roachcert.issue import IssuedCert
+from roachcert.rotation import IssuedRecord, records_from_pems
 from roachcert.spec import AppRoleAuth, Stack, TokenAuth, VaultSpec
 
 RETRIES = 3  # after the first attempt
@@ -300,6 +302,26 @@ class VaultAdapter:
             private_key=str(data["private_key"]).strip() + "\n",
             serial_number=str(data["serial_number"]),
         )
+
+    # -- rotation: the certificates a mount has issued -----------------------------------------------
+    def list_issued(self, mount: str, jobs: int = 8) -> list[IssuedRecord]:
+        """Every unrevoked client certificate the mount stored (LIST MOUNT/certs, then each
+        MOUNT/cert/SERIAL, `jobs` at a time), with the issuer that signed it. Roles with
+        `no_store` leave nothing here."""
+        listed = self._call("list", f"{mount}/certs")
+        serials = [str(s) for s in ((listed or {}).get("data") or {}).get("keys") or []]
+        if not serials:
+            return []
+
+        def read(serial: str) -> tuple[str, str] | None:
+            data = (self._call("get", f"{mount}/cert/{serial}") or {}).get("data") or {}
+            if not data.get("certificate") or int(data.get("revocation_time") or 0) > 0:
+                return None
+            return serial, str(data["certificate"])
+
+        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(serials)))) as pool:
+            found = [pair for pair in pool.map(read, serials) if pair is not None]
+        return records_from_pems(mount, found, self.list_issuers(mount))
 
 
 def _errors(response: requests.Response) -> str:

@@ -1,0 +1,149 @@
+"""`roachcert status STACK [--format text|json]`: each cluster's client CA in the Cloud API against
+the bundle the spec renders now. Exit 0 all in sync, 2 any drift/PENDING/FAILED, 1 any cluster unread."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from roachcert.mask import mask
+
+if TYPE_CHECKING:
+    from roachcert.cloud import ClientCaStatus
+    from roachcert.drift import ClusterDrift
+    from roachcert.pem import CertInfo
+
+StackArg = Annotated[
+    Path, typer.Argument(metavar="STACK", help="The stack file (stacks/NAME.yaml).", show_default=False)
+]
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)
+
+
+def status(
+    stack_file: StackArg,
+    output: Annotated[Format, typer.Option("--format", help="text (a table) or json.")] = Format.text,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Clusters read at once.")] = 8,
+) -> None:
+    """Compare each cluster's client CA in the Cloud API with the bundle the stack renders now.
+
+    States: in sync; drift: CA removed out of band (NOT_SET); drift: different bundle (with the
+    certificates only in the cloud and only in the spec); PENDING; FAILED; or the cluster's error.
+    Needs COCKROACH_API_KEY (and COCKROACH_SERVER for another API) and read access to Vault.
+    """
+    from roachcert import drift
+    from roachcert.bundles import cluster_bundles
+    from roachcert.cloud import CloudClient
+    from roachcert.spec import load_stack
+    from roachcert.vault import open_vault
+
+    stack = load_stack(stack_file)
+    client = CloudClient.from_env()  # fails early, once, without a key
+    bundles = cluster_bundles(stack, open_vault(stack))
+    for bundle in bundles.values():
+        for warning in bundle.warnings:
+            typer.echo(mask(f"warning: {warning}"), err=True)
+    local = threading.local()
+
+    def fetch(cluster_id: str) -> ClientCaStatus:
+        # One HTTP session per worker thread.
+        mine: CloudClient | None = getattr(local, "client", None)
+        if mine is None:
+            mine = local.client = CloudClient.from_env()
+        return mine.get_client_ca(cluster_id)
+
+    expected = {name: bundle.pem for name, bundle in bundles.items()}
+    rows = drift.observe_clusters(stack, expected, fetch, jobs=jobs)
+    sources = {
+        info.sha256: src for b in bundles.values() for info, src in zip(b.certs, b.sources, strict=True)
+    }
+    code = drift.exit_code(rows)
+    if output is Format.json:
+        typer.echo(render_json(stack.name, client.server, rows, sources, code))
+    else:
+        typer.echo(render_text(stack.name, client.server, rows, sources), nl=False)
+    if code:
+        raise typer.Exit(code)
+
+
+def _cert_line(info: CertInfo, sources: Mapping[str, str]) -> str:
+    name = info.subject or "(empty subject)"
+    source = sources.get(info.sha256)
+    return f"{info.short_fingerprint} {source} ({name})" if source else f"{info.short_fingerprint} {name}"
+
+
+def render_text(stack: str, server: str, rows: Sequence[ClusterDrift], sources: Mapping[str, str]) -> str:
+    from roachcert.drift import counts
+
+    if not rows:
+        return f"{stack}: no clusters declared\n"
+    table = [("CLUSTER", "ID", "STATE"), *((r.cluster, r.cluster_id, r.result.label) for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(2)]
+    lines = [f"{stack}: client CA of each cluster, Cloud API at {server}"]
+    for index, (cluster, cluster_id, label) in enumerate(table):
+        lines.append(f"{cluster:<{widths[0]}}  {cluster_id:<{widths[1]}}  {label}".rstrip())
+        if index == 0:
+            continue
+        result = rows[index - 1].result
+        pad = " " * (widths[0] + 2)
+        for info in result.only_in_cloud:
+            lines.append(f"{pad}only in cloud: {_cert_line(info, sources)}")
+        for info in result.only_in_spec:
+            lines.append(f"{pad}only in spec:  {_cert_line(info, sources)}")
+        if result.detail:
+            lines.append(f"{pad}{result.detail}")
+    tally = counts(rows)
+    parts = [f"{n} {state.replace('_', ' ')}" for state, n in tally.items() if n]
+    lines.append(f"{len(rows)} cluster(s): {', '.join(parts)}")
+    return mask("\n".join(lines) + "\n")
+
+
+def _cert_json(info: CertInfo, sources: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "sha256": info.sha256,
+        "subject": info.subject,
+        "not_after": info.not_after.isoformat(),
+        "source": sources.get(info.sha256),
+    }
+
+
+def render_json(
+    stack: str, server: str, rows: Sequence[ClusterDrift], sources: Mapping[str, str], code: int
+) -> str:
+    from roachcert.drift import counts
+
+    clusters = [
+        {
+            "cluster": row.cluster,
+            "id": row.cluster_id,
+            "state": row.result.state,
+            "label": row.result.label,
+            "status": row.result.status or None,
+            "only_in_cloud": [_cert_json(info, sources) for info in row.result.only_in_cloud],
+            "only_in_spec": [_cert_json(info, sources) for info in row.result.only_in_spec],
+            "detail": row.result.detail if row.result.state != "error" else "",
+            "error": row.result.detail if row.result.state == "error" else None,
+        }
+        for row in rows
+    ]
+    document = {
+        "stack": stack,
+        "server": server,
+        "clusters": clusters,
+        "counts": counts(rows),
+        "exit_code": code,
+    }
+    return mask(json.dumps(document, indent=2))

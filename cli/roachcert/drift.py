@@ -1,0 +1,142 @@
+"""Drift between the client CA bundle the spec renders now and what each cluster holds in the Cloud API.
+
+`compare` is pure (expected PEM + observed API answer → `DriftResult`); `observe_clusters` fans the
+reads out over a bounded thread pool through a narrow `fetch` callable, so tests can pass the real
+emulator-backed client or a fake. One cluster's error never hides the others' rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+from roachcert.cloud import ClientCaStatus
+from roachcert.errors import PemError, RoachcertError
+from roachcert.mask import mask
+from roachcert.pem import CertInfo, parse_certificates
+from roachcert.spec import Stack
+
+DriftState = Literal["in_sync", "not_set", "different", "pending", "failed", "error"]
+DEFAULT_JOBS = 8
+
+LABELS: dict[DriftState, str] = {
+    "in_sync": "in sync",
+    "not_set": "drift: CA removed out of band",
+    "different": "drift: different bundle",
+    "pending": "PENDING",
+    "failed": "FAILED",
+    "error": "error",
+}
+EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    state: DriftState
+    status: str  # the API's status as answered ("" when the read failed)
+    only_in_cloud: tuple[CertInfo, ...] = ()
+    only_in_spec: tuple[CertInfo, ...] = ()
+    detail: str = ""
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.state]
+
+    @property
+    def drifted(self) -> bool:
+        return self.state in ("not_set", "different", "pending", "failed")
+
+
+@dataclass(frozen=True)
+class ClusterDrift:
+    cluster: str
+    cluster_id: str
+    result: DriftResult
+
+
+def compare(expected_pem: str, observed: ClientCaStatus) -> DriftResult:
+    """What the cluster holds against what the spec renders. In sync only on identical text: the
+    provider compares `x509_pem_cert` as a string, so the same certificates laid out differently
+    would still show up as a change in the next plan."""
+    status = observed.status
+    if status == "NOT_SET":
+        return DriftResult(
+            "not_set", status, detail="the cluster trusts no client CA: plan and apply the stack to set it"
+        )
+    if status == "PENDING":
+        return DriftResult(
+            "pending", status, detail="a change is in progress on the cluster; look again soon"
+        )
+    if status == "FAILED":
+        return DriftResult(
+            "failed", status, detail="the last change failed on the cluster: plan and apply the stack again"
+        )
+    if status != "IS_SET":
+        return DriftResult("error", status, detail=f"the Cloud API answered an unknown status {status!r}")
+    if observed.x509_pem_cert == expected_pem:
+        return DriftResult("in_sync", status)
+    expected = _certs(expected_pem)
+    try:
+        held = _certs(observed.x509_pem_cert)
+    except PemError as exc:
+        return DriftResult(
+            "different", status, only_in_spec=expected, detail=f"the cluster holds no usable PEM ({exc})"
+        )
+    held_shas = {info.sha256 for info in held}
+    expected_shas = {info.sha256 for info in expected}
+    only_cloud = tuple(info for info in held if info.sha256 not in expected_shas)
+    only_spec = tuple(info for info in expected if info.sha256 not in held_shas)
+    detail = "" if only_cloud or only_spec else "the same certificates, in another order or layout"
+    return DriftResult("different", status, only_cloud, only_spec, detail)
+
+
+def _certs(text: str) -> tuple[CertInfo, ...]:
+    if not text.strip():
+        raise PemError("empty")
+    return parse_certificates(text, "client CA")
+
+
+def error_result(message: str) -> DriftResult:
+    return DriftResult("error", "", detail=mask(message))
+
+
+def observe_clusters(
+    stack: Stack,
+    expected: Mapping[str, str],
+    fetch: Callable[[str], ClientCaStatus],
+    *,
+    jobs: int = DEFAULT_JOBS,
+) -> list[ClusterDrift]:
+    """Read every cluster in `expected` (cluster name → bundle PEM), `jobs` at a time, in the
+    stack's order. `fetch(cluster_id)` is the Cloud API read; its errors become that row's error."""
+    names = [name for name in stack.clusters if name in expected]
+
+    def one(name: str) -> ClusterDrift:
+        cluster_id = stack.clusters[name].id
+        try:
+            result = compare(expected[name], fetch(cluster_id))
+        except RoachcertError as exc:
+            result = error_result(str(exc))
+        return ClusterDrift(name, cluster_id, result)
+
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(names))), thread_name_prefix="status") as pool:
+        return list(pool.map(one, names))
+
+
+def exit_code(rows: Iterable[ClusterDrift]) -> int:
+    """1 when any cluster could not be read (its state is unknown), else 2 on any drift, else 0."""
+    states = {row.result.state for row in rows}
+    if "error" in states:
+        return EXIT_ERROR
+    return EXIT_DRIFT if states - {"in_sync"} else EXIT_OK
+
+
+def counts(rows: Iterable[ClusterDrift]) -> dict[str, int]:
+    found: dict[str, int] = {state: 0 for state in LABELS}
+    for row in rows:
+        found[row.result.state] += 1
+    return found
