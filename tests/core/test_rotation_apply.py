@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_core_loop import Walk
 
 from roachcert.app import run
 from roachcert.sandbox.manager import SandboxState
-from test_core_loop import Walk
 
 pytestmark = pytest.mark.integration
 
