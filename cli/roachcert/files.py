@@ -45,14 +45,15 @@ def _create(path: Path, mode: int) -> int:
     return fd
 
 
-def _write_fd(fd: int, text: str) -> None:
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
+def _write_fd(fd: int, data: str | bytes) -> None:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(raw)
         handle.flush()
         os.fsync(handle.fileno())
 
 
-def write_atomic(path: Path, text: str, mode: int = PUBLIC_MODE) -> None:
+def write_atomic(path: Path, text: str | bytes, mode: int = PUBLIC_MODE) -> None:
     """Replace `path` with `text` in one rename: readers see the old file or the new one, never a part."""
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:

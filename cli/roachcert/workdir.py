@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from roachcert.files import write_atomic
 
 MANIFEST = ".roachcert-files.json"
 PLAN_META = ".roachcert-plan.json"
@@ -35,20 +35,8 @@ def _check_name(name: str) -> None:
 
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    """Write a whole file or nothing: a temporary file beside it, then os.replace."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write a whole file or nothing (the one implementation lives in the files adapter)."""
+    write_atomic(path, data, mode)
 
 
 def _read_json(path: Path) -> Any:

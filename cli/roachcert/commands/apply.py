@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from roachcert.commands.args import StackArg
 from roachcert.errors import GuardError
 
 
@@ -85,7 +86,7 @@ def _plan_first(stack: Path, auto_approve: bool) -> None:
 
 
 def unmanage(
-    stack: Annotated[Path, typer.Argument(help="The stack file.", show_default=False)],
+    stack: StackArg,
     cluster: Annotated[str, typer.Argument(help="The cluster to stop managing.", show_default=False)],
 ) -> None:
     """Stop managing a cluster removed from the stack WITHOUT deleting its CA (next plan + apply)."""

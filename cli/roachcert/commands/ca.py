@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from roachcert.commands.args import StackArg
 from roachcert.mask import mask
 
 ca_app = typer.Typer(
     name="ca", help="Client CAs in Vault's PKI engine.", no_args_is_help=True, rich_markup_mode=None
 )
 
-StackArg = Annotated[
-    Path, typer.Argument(metavar="STACK", help="The stack file (stacks/NAME.yaml).", show_default=False)
-]
 CheckOpt = Annotated[
     bool, typer.Option("--check", help="Report only; write nothing. Exit 2 when something would change.")
 ]

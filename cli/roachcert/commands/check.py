@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from roachcert.commands.issue import ClusterArg, SslRootCertOpt, StackArg, UserArg
+from roachcert.commands.args import StackArg
+from roachcert.commands.issue import ClusterArg, SslRootCertOpt, UserArg
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from roachcert.commands.issue import ClusterArg, SslRootCertOpt, StackArg, UserArg, note_sslrootcert
+from roachcert.commands.args import StackArg
+from roachcert.commands.issue import ClusterArg, SslRootCertOpt, UserArg, note_sslrootcert
 
 OutOpt = Annotated[
     Path | None,

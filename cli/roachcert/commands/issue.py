@@ -9,15 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from roachcert.commands.args import StackArg
 from roachcert.errors import RoachcertError
 
 if TYPE_CHECKING:
     from roachcert.issue import IssueFailure, IssueResult
     from roachcert.spec import Stack
 
-StackArg = Annotated[
-    Path, typer.Argument(metavar="STACK", help="The stack file (stacks/NAME.yaml).", show_default=False)
-]
 ClusterArg = Annotated[
     str, typer.Argument(metavar="CLUSTER", help="The cluster, as named in the stack.", show_default=False)
 ]

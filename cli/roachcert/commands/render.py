@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
+
+from roachcert.commands.args import StackArg
 
 
 def register(app: typer.Typer) -> None:
@@ -13,7 +12,7 @@ def register(app: typer.Typer) -> None:
 
 
 def render(
-    stack: Annotated[Path, typer.Argument(help="The stack file.", show_default=False)],
+    stack: StackArg,
 ) -> None:
     """Render the stack's Terraform root module into .roachcert/STACK/ (reads CA PEMs from Vault)."""
     from roachcert.planning import render_stack

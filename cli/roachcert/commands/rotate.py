@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from roachcert.commands.args import Format, StackArg
 from roachcert.mask import mask
 
 if TYPE_CHECKING:
@@ -23,15 +22,6 @@ rotate_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-StackArg = Annotated[
-    Path, typer.Argument(metavar="STACK", help="The stack file (stacks/NAME.yaml).", show_default=False)
-]
-
-
-class Format(StrEnum):
-    text = "text"
-    json = "json"
 
 
 def register(app: typer.Typer) -> None:

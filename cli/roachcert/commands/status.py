@@ -6,27 +6,17 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from roachcert.commands.args import Format, StackArg
 from roachcert.mask import mask
 
 if TYPE_CHECKING:
     from roachcert.cloud import ClientCaStatus
     from roachcert.drift import ClusterDrift
     from roachcert.pem import CertInfo
-
-StackArg = Annotated[
-    Path, typer.Argument(metavar="STACK", help="The stack file (stacks/NAME.yaml).", show_default=False)
-]
-
-
-class Format(StrEnum):
-    text = "text"
-    json = "json"
 
 
 def register(app: typer.Typer) -> None:
