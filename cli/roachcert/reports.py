@@ -31,8 +31,7 @@ def render_text(results: Sequence[Result]) -> str:
     parts: list[str] = []
     for result in results:
         if result.error is not None:
-            parts.append(f"{result.error}\n")
-            continue
+            continue  # errors go to stderr, as lines of their own
         plan = result.plan
         parts.append(format_text(plan.summary))
         if plan.exit_code == 2:

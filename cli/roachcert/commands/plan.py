@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from roachcert.errors import RoachcertError, SpecError
+from roachcert.mask import mask
 
 
 def register(app: typer.Typer) -> None:
@@ -73,6 +74,9 @@ def plan(
     stream = sys.stderr if verbose and len(files) == 1 else None
     with Progress(len(files), "planning") as progress, ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda path: _plan_one(path, progress, stream), files))
+    for result in results:
+        if result.error is not None:
+            typer.echo(mask(result.error), err=True)
     report = render_report(results, format)
     if out is not None:
         from roachcert.workdir import atomic_write
