@@ -14,7 +14,7 @@ import jinja2
 
 import roachcert
 from roachcert.errors import TerraformError
-from roachcert.spec.models import Backend, Stack
+from roachcert.spec.models import Backend, BackendScalar, BackendValue, Stack
 
 RESOURCE_TYPE = "cockroach_client_ca_cert"
 TRIGGER_TYPE = "terraform_data"
@@ -83,15 +83,32 @@ def hcl_text(text: str, indent: int = 0) -> str:
     return f"<<-EOT\n{body}{' ' * indent}EOT"
 
 
-def _backend_lines(backend: Backend) -> list[str]:
-    config: dict[str, str | int | bool] = {"path": "terraform.tfstate"} if backend.type == "local" else {}
-    config.update(backend.config)
+def _check_name(key: str, where: str) -> None:
+    if not _IDENT.match(key):
+        raise TerraformError(f"{where}: {key!r} is not a Terraform argument name")
+
+
+def _attribute_lines(config: Mapping[str, BackendScalar], where: str) -> list[str]:
     for key in config:
-        if not _IDENT.match(key):
-            raise TerraformError(f"terraform.backend.config: {key!r} is not a Terraform argument name")
+        _check_name(key, where)
     width = max((len(key) for key in config), default=0)
     # `terraform fmt` aligns the `=` of consecutive one-line attributes.
     return [f"{key.ljust(width)} = {hcl_value(config[key])}" for key in sorted(config)]
+
+
+def _backend_lines(backend: Backend) -> list[str]:
+    """The backend block's body: sorted attributes, then one nested block per mapping (sorted)."""
+    config: dict[str, BackendValue] = {"path": "terraform.tfstate"} if backend.type == "local" else {}
+    config.update(backend.config)
+    where = "terraform.backend.config"
+    scalars = {key: value for key, value in config.items() if not isinstance(value, dict)}
+    lines = _attribute_lines(scalars, where)
+    for key in sorted(set(config) - set(scalars)):
+        block = config[key]
+        assert isinstance(block, dict)
+        _check_name(key, where)
+        lines += [f"{key} {{", *(f"  {line}" for line in _attribute_lines(block, f"{where}.{key}")), "}"]
+    return lines
 
 
 def _environment(stack: Stack, templates_dir: Path | None) -> jinja2.Environment:

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from roachcert.engine import Engine
 from roachcert.errors import TerraformError
 from roachcert.mask import PRIVATE_KEY_MARKER, mask
+from roachcert.terraform_errors import STALE_MESSAGE, is_stale_plan, lock_message, parse_lock_error
 
 LOCK_FILE = ".terraform.lock.hcl"
 INIT_STAMP = "roachcert-init.json"
@@ -53,7 +54,32 @@ class TerraformCommandError(TerraformError):
         super().__init__(f"terraform {command} failed (exit {exit_code})" + (f":\n{tail}" if tail else ""))
 
 
-def _tail_error(command: str, result: Result) -> TerraformCommandError:
+class KnownTerraformError(TerraformCommandError):
+    """A failure with a known remedy: one line instead of Terraform's output (kept in `.output`)."""
+
+    def __init__(self, command: str, exit_code: int, output: str, message: str) -> None:
+        super().__init__(command, exit_code, output)
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class StateLockError(KnownTerraformError):
+    """Another run holds the state lock: who (when the backend knows) and how to go on."""
+
+
+class StalePlanError(KnownTerraformError):
+    """`apply PLAN` refused: the state changed after the plan was made."""
+
+
+def _tail_error(command: str, result: Result, workdir: Path | None = None) -> TerraformCommandError:
+    lock = parse_lock_error(result.output)
+    if lock is not None:
+        message = lock_message(command, lock, workdir)
+        return StateLockError(command, result.exit_code, result.output, message)
+    if command == "apply" and is_stale_plan(result.output):
+        return StalePlanError(command, result.exit_code, result.output, STALE_MESSAGE)
     return TerraformCommandError(command, result.exit_code, result.output)
 
 
@@ -235,7 +261,7 @@ class Terraform:
             extra = ("-upgrade",) if upgrade else ()
             result = self.run("init", "-input=false", "-no-color", *extra, *self._locking())
             if result.exit_code != 0:
-                raise _tail_error("init", result)
+                raise _tail_error("init", result, self.workdir)
             stamp = self.workdir / ".terraform" / INIT_STAMP
             stamp.parent.mkdir(parents=True, exist_ok=True)
             stamp.write_text(json.dumps({"stamp": self.init_stamp()}) + "\n", encoding="utf-8")
@@ -253,7 +279,7 @@ class Terraform:
             *args,
         )
         if result.exit_code not in (0, 2):
-            raise _tail_error("plan", result)
+            raise _tail_error("plan", result, self.workdir)
         return result.exit_code
 
     def show_text(self, plan_file: Path | str) -> str:
@@ -279,7 +305,7 @@ class Terraform:
         """Apply exactly this saved plan (Terraform refuses a stale one)."""
         result = self.run("apply", "-input=false", "-no-color", *self._locking(), str(plan_file))
         if result.exit_code != 0:
-            raise _tail_error("apply", result)
+            raise _tail_error("apply", result, self.workdir)
 
     def state_pull(self) -> dict[str, Any]:
         """The current state document; {} when there is no state yet."""

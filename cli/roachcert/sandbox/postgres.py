@@ -2,6 +2,8 @@
 
 Like CockroachDB, PostgreSQL's `cert` auth takes the SQL user from the client certificate's CN, so a
 login here proves an issued certificate really authenticates against the CA bundle it trusts.
+`start_state_postgres` starts one with password logins instead: a shared state store for Terraform's
+`pg` backend.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from roachcert.errors import SandboxError
 from roachcert.sandbox.tls import make_server_tls
@@ -78,7 +81,25 @@ class RunningPostgres:
         )
         self._psql("\n".join(script) + "\n")
 
-    def _psql(self, script: str) -> None:
+    def ensure_login(self, user: str, password: str, database: str) -> None:
+        """A role that logs in with this password and owns this database (the script goes through stdin,
+        never argv). `user` and `database` are plain SQL identifiers chosen by the caller."""
+        secret = password.replace("'", "''")
+        self._psql(
+            f"SELECT 'CREATE ROLE \"{user}\" LOGIN' WHERE NOT EXISTS "
+            f"(SELECT FROM pg_roles WHERE rolname = '{user}')\\gexec\n"
+            f"ALTER ROLE \"{user}\" PASSWORD '{secret}';\n"
+            f'SELECT \'CREATE DATABASE "{database}" OWNER "{user}"\' WHERE NOT EXISTS '
+            f"(SELECT FROM pg_database WHERE datname = '{database}')\\gexec\n"
+        )
+
+    def query(self, sql: str, database: str = "postgres") -> list[list[str]]:
+        """Rows of a query run as the superuser over the server's own socket: one line per row, values
+        split on tabs (so select values without newlines or tabs, e.g. jsonb as text)."""
+        out = self._psql(sql + "\n", database=database, tuples=True)
+        return [line.split("\t") for line in out.splitlines() if line]
+
+    def _psql(self, script: str, *, database: str = "postgres", tuples: bool = False) -> str:
         psql = find_bindir() / "psql"
         if not psql.exists():
             psql = Path(shutil.which("psql") or "psql")
@@ -96,7 +117,8 @@ class RunningPostgres:
                 "-U",
                 "postgres",
                 "-d",
-                "postgres",
+                database,
+                *(("-A", "-t", "-F", "\t") if tuples else ()),
             ],
             input=script,
             capture_output=True,
@@ -106,6 +128,7 @@ class RunningPostgres:
         )
         if result.returncode != 0:
             raise SandboxError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout
 
     def stop(self) -> None:
         stop_pid(self.pid)
@@ -171,8 +194,14 @@ def _run_as(argv: list[str], owner: str | None, **kwargs: object) -> subprocess.
     return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120, **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
-def start_postgres(client_ca_pem: str, root: Path | None = None) -> RunningPostgres:
-    """initdb a fresh cluster with ssl on, `hostssl … cert` auth, and the given client CA bundle."""
+TcpAuth = Literal["cert", "scram-sha-256"]
+
+
+def start_postgres(
+    client_ca_pem: str, root: Path | None = None, *, tcp_auth: TcpAuth = "cert"
+) -> RunningPostgres:
+    """initdb a fresh cluster with ssl on and the given client CA bundle. TCP logins from 127.0.0.1 use
+    `hostssl … cert` auth (the default), or with tcp_auth="scram-sha-256" a password, with or without TLS."""
     bindir = find_bindir()
     owner = _owner()
     # The server user must be able to reach its folder: a private temp dir of its own.
@@ -211,7 +240,12 @@ def start_postgres(client_ca_pem: str, root: Path | None = None) -> RunningPostg
             f"ssl_ca_file = '{base / 'client_ca.crt'}'\nfsync = off\nsynchronous_commit = off\n"
             "full_page_writes = off\nshared_buffers = 16MB\nmax_connections = 40\n"
         )
-    (data / "pg_hba.conf").write_text("local all all trust\nhostssl all all 127.0.0.1/32 cert\n")
+    tcp_line = (
+        "hostssl all all 127.0.0.1/32 cert"
+        if tcp_auth == "cert"
+        else "host all all 127.0.0.1/32 scram-sha-256"
+    )
+    (data / "pg_hba.conf").write_text(f"local all all trust\n{tcp_line}\n")
     _chown(data / "pg_hba.conf", owner)
     log = (base / "postgres.log").open("w")
     _chown(base / "postgres.log", owner)
@@ -231,6 +265,20 @@ def start_postgres(client_ca_pem: str, root: Path | None = None) -> RunningPostg
     )
     _wait_ready(running, process, base / "postgres.log")
     return running
+
+
+def start_state_postgres(
+    user: str, password: str, database: str, root: Path | None = None
+) -> RunningPostgres:
+    """A server for Terraform's `pg` backend: `user` logs in over TCP with `password` (PGPASSWORD) and owns
+    `database`, e.g. conn_str postgres://USER@127.0.0.1:PORT/DATABASE?sslmode=disable."""
+    server = start_postgres(make_server_tls().ca_pem, root, tcp_auth="scram-sha-256")
+    try:
+        server.ensure_login(user, password, database)
+    except SandboxError:
+        server.stop()
+        raise
+    return server
 
 
 def _wait_ready(running: RunningPostgres, process: subprocess.Popen[bytes], log: Path) -> None:

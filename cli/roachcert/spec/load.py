@@ -142,7 +142,7 @@ def _cas_of_no_kind(data: dict[str, Any]) -> list[str]:
 def _refine(where: Path_, error: Any, data: dict[str, Any]) -> tuple[Path_, str]:
     """Point errors that name a key inside a mapping at that key, and explain mixed-up CA kinds."""
     ctx = error.get("ctx") or {}
-    if error["type"] == "secret_in_config" and "key" in ctx:
+    if error["type"] in ("secret_in_config", "backend_value") and "key" in ctx:
         return (*where, str(ctx["key"])), str(error["msg"])
     if error["type"] == "extra_forbidden" and len(where) == 3 and where[0] == "cas" and where[2] == "mount":
         return where, "a CA takes `mount:` (in Vault) or `pem_file:` (outside Vault), not both"

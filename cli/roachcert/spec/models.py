@@ -217,35 +217,70 @@ SECRET_BACKEND_KEYS = frozenset(
         "client_certificate_password",
         "encryption_key",
         "kms_key_id_secret",
+        "sse_customer_key",
+        "client_certificate",
+        "oidc_token",
+        "oidc_request_token",
+        "web_identity_token",
     }
 )
+# A password in a pg conn_str: URL userinfo, a URL parameter, or a `key=value` DSN.
+_CONN_STR_PASSWORD = re.compile(r"://[^/@]*:[^/@]*@|[?&]password=|(?:^|\s)password\s*=", re.IGNORECASE)
+
+BackendScalar = str | int | bool
+# One level of nesting renders as a block, e.g. the `remote` backend's `workspaces { name = "…" }`.
+BackendValue = BackendScalar | dict[str, BackendScalar]
+
+
+def _secret_in(name: str, key: str, item: BackendValue) -> PydanticCustomError | None:
+    if key in SECRET_BACKEND_KEYS:
+        return PydanticCustomError(
+            "secret_in_config",
+            "{name} is a secret: leave it out and set it in the environment, not in the stack file",
+            {"key": name.split(".")[0], "name": name},
+        )
+    if key == "conn_str" and isinstance(item, str) and _CONN_STR_PASSWORD.search(item):
+        return PydanticCustomError(
+            "secret_in_config",
+            "conn_str holds a password: leave it out and set PGPASSWORD in the environment",
+            {"key": name.split(".")[0], "name": name},
+        )
+    return None
 
 
 class Backend(Model):
     type: Literal["local", "pg", "s3", "gcs", "azurerm", "remote"] = "local"
-    config: dict[str, str | int | bool] = Field(default_factory=dict)
+    config: dict[str, BackendValue] = Field(default_factory=dict)
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        # One readable line instead of a union's error per member.
+        if not isinstance(value, dict):
+            return value
+        for key, item in value.items():
+            inner = item.values() if isinstance(item, dict) else [item]
+            if not all(isinstance(v, str | int | bool) for v in inner):
+                raise PydanticCustomError(
+                    "backend_value",
+                    "a backend setting is a string, a whole number, true/false, or a mapping of those "
+                    "(rendered as a block, like the remote backend's `workspaces:` with `name:` under it)",
+                    {"key": str(key)},
+                )
+        return value
 
     @field_validator("config")
     @classmethod
-    def _no_secrets(cls, value: dict[str, str | int | bool]) -> dict[str, str | int | bool]:
-        # The error's context names the key, so the loader can point at its line.
+    def _no_secrets(cls, value: dict[str, BackendValue]) -> dict[str, BackendValue]:
+        # The error's context names the top-level key, so the loader can point at its line.
         for key, item in value.items():
-            if key in SECRET_BACKEND_KEYS:
-                raise PydanticCustomError(
-                    "secret_in_config",
-                    "{key} is a secret: leave it out and set it in the environment, not in the stack file",
-                    {"key": key},
-                )
-            if (
-                key == "conn_str"
-                and isinstance(item, str)
-                and re.search(r"://[^/@]*:[^/@]*@|[?&]password=", item)
-            ):
-                raise PydanticCustomError(
-                    "secret_in_config",
-                    "conn_str holds a password: leave it out and set PGPASSWORD in the environment",
-                    {"key": key},
-                )
+            checks: list[tuple[str, str, BackendValue]] = [(key, key, item)]
+            if isinstance(item, dict):
+                checks += [(f"{key}.{sub_key}", sub_key, sub_item) for sub_key, sub_item in item.items()]
+            for name, sub_key, sub_item in checks:
+                error = _secret_in(name, sub_key, sub_item)
+                if error is not None:
+                    raise error
         return value
 
 

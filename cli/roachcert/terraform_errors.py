@@ -1,0 +1,100 @@
+"""Terraform errors with a known remedy, read from its (masked) output and said in one line.
+
+A busy state lock ("Error acquiring the state lock") and a saved plan made stale by another run
+("Saved plan is stale") happen in normal team use of a shared backend; Terraform's own text for them is
+a dozen lines of advice about `-lock=false`. Pure functions: the runner raises what they return.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+LOCK_HEADLINE = "Error acquiring the state lock"
+STALE_HEADLINE = "Saved plan is stale"
+# The pg backend's lock is a PostgreSQL advisory lock: it records nobody, and the Lock Info Terraform
+# prints with these messages is the *requesting* run's own, so it must not be shown as the holder.
+_PG_REASONS = ("Workspace is already locked", "Already locked for workspace creation")
+_FIELD = re.compile(r"^\s*(ID|Path|Operation|Who|Version|Created|Info):[ \t]*(.*?)\s*$")
+_CREATED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)?(?: \+0000)? UTC$")
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    reason: str  # the backend's own error message
+    id: str = ""
+    who: str = ""
+    operation: str = ""  # "apply", "plan", …
+    created: str = ""
+
+    @property
+    def holder_unknown(self) -> bool:
+        return any(self.reason.startswith(prefix) for prefix in _PG_REASONS)
+
+
+def parse_lock_error(output: str) -> LockInfo | None:
+    """The lock error in a Terraform command's output, or None when there is none."""
+    if LOCK_HEADLINE not in output:
+        return None
+    after = output.split(LOCK_HEADLINE, 1)[1]
+    reason = ""
+    fields: dict[str, str] = {}
+    for line in after.splitlines():
+        if line.startswith("Error message:"):
+            reason = line.removeprefix("Error message:").strip()
+            continue
+        match = _FIELD.match(line)
+        if match and match.group(1) not in fields:
+            fields[match.group(1)] = match.group(2)
+        elif fields and not line.strip():
+            break  # the Lock Info block ends at the first blank line
+    operation = fields.get("Operation", "").removeprefix("OperationType").lower()
+    created = fields.get("Created", "")
+    short = _CREATED.match(created)
+    return LockInfo(
+        reason=reason,
+        id=fields.get("ID", ""),
+        who=fields.get("Who", ""),
+        operation=operation,
+        created=f"{short.group(1)} UTC" if short else created,
+    )
+
+
+def lock_message(command: str, info: LockInfo, workdir: Path | None) -> str:
+    """One line: the state is locked, by whom when the backend knows, and how to go on."""
+    said = f'"{info.reason}"' if info.reason else "no reason given"
+    if info.holder_unknown:
+        return (
+            f"terraform {command} could not lock the state: another Terraform run holds it "
+            f"(pg backend says {said}; PostgreSQL does not record who holds its lock). "
+            "Wait for that run to finish, then run again; there is nothing to force-unlock: "
+            "the lock goes when the holder's database session ends"
+        )
+    held = [f"lock ID {info.id}" if info.id else "", f"held by {info.who}" if info.who else ""]
+    if info.operation:
+        held.append(f"for {info.operation}")
+    if info.created:
+        held.append(f"since {info.created}")
+    holder = " ".join(part for part in held if part)
+    where = f" in {workdir}" if workdir is not None else ""
+    unlock = (
+        f"; if that run died, release the lock with `terraform force-unlock {info.id}`{where}"
+        if info.id
+        else ""
+    )
+    return (
+        f"terraform {command} could not lock the state: another Terraform run holds it "
+        f"({holder + '; ' if holder else ''}backend says {said}). "
+        f"Wait for that run to finish, then run again{unlock}"
+    )
+
+
+def is_stale_plan(output: str) -> bool:
+    return STALE_HEADLINE in output
+
+
+STALE_MESSAGE = (
+    "terraform apply failed: the saved plan is stale (the state changed after it was made: another run "
+    "applied meanwhile); nothing was applied: run `roachcert plan` again and review it"
+)
