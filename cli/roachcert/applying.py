@@ -134,6 +134,9 @@ def apply_stack(
             f"the saved plan of {stack.name} has fingerprint {meta.fingerprint}, not the reviewed "
             f"{options.expect_fingerprint}: run `roachcert plan` again and review it"
         )
+    if not meta.has_changes:
+        clear_plan_meta(stack_dir(stack.name))
+        return ApplyOutcome(stack, PlanSummary(stack=stack.name), applied=False, confirmations=())
     tf = terraform_for(stack, out)
     plan_file = stack_dir(stack.name) / PLAN_FILE
     summary = summarise(tf.show_json(plan_file), stack)
@@ -141,9 +144,6 @@ def apply_stack(
         raise GuardError(
             f"the plan file of {stack.name} does not match its review record; run `roachcert plan` again"
         )
-    if not meta.has_changes:
-        clear_plan_meta(stack_dir(stack.name))
-        return ApplyOutcome(stack, summary, applied=False, confirmations=())
     check_guards(stack, summary, options)
     progress("terraform apply")
     tf.apply(plan_file)

@@ -63,6 +63,33 @@ def engine_version(engine: Engine) -> str:
     return first.strip()
 
 
+def cached_version(engine: Engine, cache_dir: Path) -> str:
+    """The engine's version line, remembered per binary (path, size, mtime): asking costs a process."""
+    import json
+
+    try:
+        info = engine.path.stat()
+    except OSError:
+        return engine_version(engine)
+    key = f"{engine.path}:{info.st_size}:{info.st_mtime_ns}"
+    cache = cache_dir / "engine-version.json"
+    try:
+        data = json.loads(cache.read_text())
+        if isinstance(data, dict) and data.get("key") == key:
+            return str(data["version"])
+    except (OSError, ValueError, KeyError):
+        pass
+    version = engine_version(engine)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "version": version}))
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return version
+
+
 def describe_engine() -> str:
     try:
         engine = resolve_engine()

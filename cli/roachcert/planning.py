@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TextIO
 
 from roachcert.bundles import ClusterBundle, cluster_bundles
-from roachcert.engine import Engine, resolve_engine
-from roachcert.paths import stack_dir
-from roachcert.plan_summary import PlanSummary, summarise
+from roachcert.engine import Engine, cached_version, resolve_engine
+from roachcert.paths import stack_dir, state_root
+from roachcert.plan_summary import PlanSummary, summarise, unchanged
 from roachcert.render import render
 from roachcert.spec import PemFileCa, Stack, load_stack
 from roachcert.terraform import Terraform
@@ -137,10 +137,12 @@ def plan_stack(path: Path, *, out: TextIO | None = None, progress: Progress = _q
     code = tf.plan(plan_file)
     plan_text = tf.last_output
     atomic_write(workdir / PLAN_LOG, plan_text)
-    progress("reading the plan")
-    plan_json = tf.show_json(plan_file)
-    summary = summarise(plan_json, stack)
-    engine = f"Terraform {plan_json.get('terraform_version', '?')} ({tf.engine.source})"
+    if code == 0:
+        summary = unchanged(stack, {name: bundle.pem for name, bundle in bundles.items()})
+    else:
+        progress("reading the plan")
+        summary = summarise(tf.show_json(plan_file), stack)
+    engine = f"{cached_version(tf.engine, state_root())} ({tf.engine.source})"
     save_plan_meta(
         workdir,
         PlanMeta(
