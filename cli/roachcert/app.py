@@ -91,7 +91,11 @@ def run(argv: list[str]) -> int:
         _register()
         command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="roachcert", standalone_mode=False)
-        return result if isinstance(result, int) else EXIT_OK
+        code = result if isinstance(result, int) else EXIT_OK
+        if code == EXIT_INTERRUPTED:
+            # Typer turns Ctrl-C into a silent Exit(130) before it reaches the handler below.
+            error_line("roachcert: interrupted")
+        return code
     except SpecError as exc:
         for problem in exc.problems:
             error_line(problem)

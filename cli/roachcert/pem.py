@@ -191,7 +191,7 @@ def _decode(label: str, body: list[str], source: str, line: int) -> CertInfo:
         ) from None
     try:
         certificate = x509.load_der_x509_certificate(der)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise PemError(
             f"{source}: line {line}: the block does not decode to an X.509 certificate (damaged?); "
             "copy it again from its source"
@@ -216,7 +216,7 @@ def _info(certificate: x509.Certificate, source: str, line: int) -> CertInfo:
             not_after=certificate.not_valid_after_utc,
             is_ca=is_ca,
         )
-    except ValueError as exc:  # extensions and names are parsed lazily
+    except (ValueError, x509.DuplicateExtension) as exc:  # extensions and names are parsed lazily
         where = f"line {line}: " if line else ""
         raise PemError(f"{source}: {where}the certificate is malformed ({exc}); re-create it") from None
 
@@ -286,6 +286,9 @@ def check_ca_pem(text: str, source: str, now: datetime | None = None) -> CaCheck
 
 def check_ca_file(path: Path, now: datetime | None = None) -> CaCheck:
     try:
+        # A pipe or device (`/dev/stdin`, a FIFO) would block the read or never end: only regular files.
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise PemError(f"{path}: is not a regular file (a pipe or a device?); name the CA's PEM file")
         with path.open("rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:

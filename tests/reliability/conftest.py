@@ -1,0 +1,35 @@
+"""Fixtures of the reliability suite (faults, bad input, secrets, load); helpers live in faultkit.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from faultkit import Cli, SandboxStack
+
+from roachcert.sandbox.manager import SandboxState
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: a load test (tens of seconds); deselect with -m 'not slow'")
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(capsys)
+
+
+@pytest.fixture
+def fast_standin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in provider retries GETs after 0.05 s instead of the real 1 s (doubling)."""
+    monkeypatch.setenv("ROACHCERT_STANDIN_RETRY_WAIT", "0.05")
+
+
+@pytest.fixture
+def one_cluster(sandbox: SandboxState, tmp_path: Path, cli: Cli) -> SandboxStack:
+    """A stack of one registered cluster whose CA exists in Vault (ca ensure done), not yet applied."""
+    stack = SandboxStack(sandbox, tmp_path)
+    stack.add_clusters(1)
+    stack.write()
+    cli.ok("ca", "ensure", str(stack.path))
+    return stack

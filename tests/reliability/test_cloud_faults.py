@@ -1,0 +1,122 @@
+"""Cloud API faults during apply, through the real engine and the stand-in provider: each ends in one
+clear failure (exit 1) or a recovery, never a traceback, and a re-run converges."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from faultkit import (
+    Cli,
+    SandboxStack,
+    assert_no_partial_files,
+    clear_requests,
+    converge,
+    emulator_requests,
+    faults,
+)
+
+from roachcert.sandbox.manager import SandboxState
+
+pytestmark = pytest.mark.integration
+
+
+def _posts(sandbox: SandboxState) -> list[dict[str, object]]:
+    return [r for r in emulator_requests(sandbox) if r["method"] == "POST"]
+
+
+def test_a_wrong_api_key_fails_cleanly_and_the_right_one_converges(
+    sandbox: SandboxState, one_cluster: SandboxStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = str(one_cluster.path)
+    cli.ok("plan", stack, expect=2)
+    good_key = os.environ["COCKROACH_API_KEY"]
+    wrong = "crl-wrong-" + "x" * 24
+    monkeypatch.setenv("COCKROACH_API_KEY", wrong)
+    failed = cli.fails("apply", stack)
+    assert "API key" in failed.err or "unauthenticated" in failed.err
+    assert wrong not in failed.text
+    status = cli.fails("status", stack)
+    assert "401" in status.text
+    assert wrong not in status.text
+    assert_no_partial_files(one_cluster.path.parent)
+    monkeypatch.setenv("COCKROACH_API_KEY", good_key)
+    converge(cli, one_cluster)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_burst_of_get_failures_is_retried_and_recovers(
+    sandbox: SandboxState, one_cluster: SandboxStack, cli: Cli, fast_standin: None, status: int
+) -> None:
+    stack = str(one_cluster.path)
+    cli.ok("plan", stack, expect=2)
+    clear_requests(sandbox)
+    with faults(sandbox, fail_method="GET", fail_next=3, fail_status=status):
+        cli.ok("apply", stack)
+    assert sum(1 for r in emulator_requests(sandbox) if r["status"] == status) == 3
+    cli.ok("plan", stack)
+    assert one_cluster.statuses() == {"IS_SET"}
+
+
+def test_gets_failing_past_the_retries_fail_cleanly_then_converge(
+    sandbox: SandboxState, one_cluster: SandboxStack, cli: Cli, fast_standin: None
+) -> None:
+    stack = str(one_cluster.path)
+    cli.ok("plan", stack, expect=2)
+    clear_requests(sandbox)
+    with faults(sandbox, fail_method="GET", fail_next=50, fail_status=500):
+        failed = cli.fails("apply", stack)
+    assert "Error getting cluster info" in failed.err
+    gets = [r for r in emulator_requests(sandbox) if r["method"] == "GET"]
+    assert len(gets) == 5  # the first try and go-retryablehttp's 4 retries
+    assert not _posts(sandbox)
+    assert_no_partial_files(one_cluster.path.parent)
+    converge(cli, one_cluster)
+
+
+@pytest.mark.parametrize("status", [429, 500])
+def test_a_failed_post_is_never_retried_and_a_rerun_converges(
+    sandbox: SandboxState, one_cluster: SandboxStack, cli: Cli, fast_standin: None, status: int
+) -> None:
+    stack = str(one_cluster.path)
+    cli.ok("plan", stack, expect=2)
+    clear_requests(sandbox)
+    with faults(sandbox, fail_method="POST", fail_next=1, fail_status=status):
+        failed = cli.fails("apply", stack)
+    assert "Error updating Client CA Cert" in failed.err
+    assert f"HTTP {status}" in failed.err
+    assert len(_posts(sandbox)) == 1
+    assert one_cluster.statuses() == {"NOT_SET"}
+    assert_no_partial_files(one_cluster.path.parent)
+    converge(cli, one_cluster)
+
+
+def test_pending_past_the_timeout_fails_cleanly_then_converges(
+    sandbox: SandboxState, one_cluster: SandboxStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROACHCERT_STANDIN_POLL_TIMEOUT", "2")
+    stack = str(one_cluster.path)
+    cli.ok("plan", stack, expect=2)
+    with faults(sandbox, stuck_pending=True):
+        failed = cli.fails("apply", stack)
+        assert "timed out" in failed.err
+        assert "still pending" in failed.err
+        assert one_cluster.statuses() == {"PENDING"}
+        status = cli(*("status", stack))
+        assert status.code == 2
+        assert "PENDING" in status.out
+    assert_no_partial_files(one_cluster.path.parent)
+    converge(cli, one_cluster)
+
+
+def test_a_change_that_ends_failed_fails_cleanly_then_converges(
+    sandbox: SandboxState, one_cluster: SandboxStack, cli: Cli
+) -> None:
+    stack = str(one_cluster.path)
+    cli.ok("plan", stack, expect=2)
+    with faults(sandbox, end_failed=True):
+        failed = cli.fails("apply", stack)
+    assert "client ca cert update failed" in failed.err
+    assert one_cluster.statuses() == {"FAILED"}
+    assert_no_partial_files(one_cluster.path.parent)
+    converge(cli, one_cluster)

@@ -1,0 +1,176 @@
+"""Terraform-side faults: the engine missing, the state lock held by another run, and Ctrl-C during
+apply. One clear message, the right exit code, no partial files, and a re-run converges."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from faultkit import (
+    CRASH_MARKERS,
+    Cli,
+    SandboxStack,
+    assert_no_partial_files,
+    clear_requests,
+    converge,
+    emulator_requests,
+    faults,
+)
+
+from roachcert.sandbox.manager import SandboxState
+
+pytestmark = pytest.mark.integration
+
+LOCK_INFO = ".terraform.tfstate.lock.info"
+
+
+def _background_apply(stack: SandboxStack) -> subprocess.Popen[str]:
+    """`roachcert apply STACK` in a process of its own, as a second terminal would run it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "roachcert", "apply", str(stack.path)],
+        cwd=stack.path.parent,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for(what: str, condition: object, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"apply ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"apply did not finish within {timeout}s:\n{out}\n{err}") from None
+    return proc.returncode, out, err
+
+
+def test_a_missing_engine_is_one_line_and_the_saved_plan_survives(
+    sandbox: SandboxState,
+    one_cluster: SandboxStack,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    path = str(one_cluster.path)
+    cli.ok("plan", path, expect=2)
+    real = os.environ["ROACHCERT_TERRAFORM"]
+    monkeypatch.setenv("ROACHCERT_TERRAFORM", "/nonexistent/bin/terraform")
+    for args in (("plan", path), ("apply", path)):
+        lines = [line for line in cli.fails(*args).text.splitlines() if line.strip()]
+        assert len(lines) == 1, lines
+        assert "ROACHCERT_TERRAFORM=/nonexistent/bin/terraform is not an executable file" in lines[0]
+    assert one_cluster.statuses() == {"NOT_SET"}
+    assert_no_partial_files(tmp_path)
+    # The reviewed plan was not touched: it applies as soon as the engine is back.
+    monkeypatch.setenv("ROACHCERT_TERRAFORM", real)
+    cli.ok("apply", path)
+    cli.ok("plan", path)
+    assert one_cluster.statuses() == {"IS_SET"}
+
+
+@pytest.mark.parametrize("engine", ["{tmp}", "{tmp}/not-executable", "no-such-terraform-anywhere"])
+def test_an_engine_that_cannot_run_is_one_line(
+    sandbox: SandboxState, cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, engine: str
+) -> None:
+    (tmp_path / "not-executable").write_text("#!/bin/sh\nexit 0\n")
+    stack = SandboxStack(sandbox, tmp_path)
+    stack.add_clusters(1, register=False)
+    path = str(stack.write())
+    chosen = engine.format(tmp=tmp_path)
+    monkeypatch.setenv("ROACHCERT_TERRAFORM", chosen)
+    for args in (("plan", path), ("apply", path, "--auto-approve")):
+        lines = [line for line in cli.fails(*args).text.splitlines() if line.strip()]
+        assert len(lines) == 1, lines
+        assert f"ROACHCERT_TERRAFORM={chosen} is not an executable file" in lines[0]
+    assert_no_partial_files(tmp_path)
+
+
+def test_an_engine_that_is_not_terraform_fails_cleanly(
+    sandbox: SandboxState,
+    one_cluster: SandboxStack,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    fake = tmp_path / "fake-terraform"
+    fake.write_text("#!/bin/sh\necho 'fake: not terraform' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("ROACHCERT_TERRAFORM", str(fake))
+    failed = cli.fails("plan", str(one_cluster.path))
+    assert "terraform init failed (exit 1)" in failed.text
+    assert "fake: not terraform" in failed.text
+    assert_no_partial_files(tmp_path)
+
+
+def test_the_state_lock_held_by_another_apply(
+    sandbox: SandboxState,
+    one_cluster: SandboxStack,
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = str(one_cluster.path)
+    cli.ok("plan", path, expect=2)
+    monkeypatch.setenv("ROACHCERT_STANDIN_POLL_TIMEOUT", "120")
+    with faults(sandbox, stuck_pending=True):
+        # The other apply holds the lock while its change stays PENDING: as long as this test wants.
+        other = _background_apply(one_cluster)
+        try:
+            _wait_for("the state lock", (one_cluster.workdir / LOCK_INFO).exists, other)
+            # The saved plan is still there (the other run clears it when done): apply, then plan.
+            again = cli.fails("apply", path)
+            blocked = cli.fails("plan", path)
+        finally:
+            requests.post(f"{sandbox.emulator_url}/_admin/faults", json={"stuck_pending": False}, timeout=10)
+            code, out, err = _finish(other)
+    for outcome in (blocked, again):
+        text = outcome.text.lower()
+        assert "lock the state" in text or "acquiring the state lock" in text, outcome.text
+    assert code == 0, out + err
+    assert not (one_cluster.workdir / LOCK_INFO).exists()
+    assert_no_partial_files(tmp_path)
+    converge(cli, one_cluster)
+
+
+def test_ctrl_c_during_apply_exits_130_and_a_rerun_converges(
+    sandbox: SandboxState, one_cluster: SandboxStack, cli: Cli, tmp_path: Path
+) -> None:
+    path = str(one_cluster.path)
+    cli.ok("plan", path, expect=2)
+    clear_requests(sandbox)
+    with faults(sandbox, latency_seconds=1.0):
+        proc = _background_apply(one_cluster)
+        try:
+            # Terraform holds the lock and the provider has its first answer: the apply is in flight.
+            _wait_for("the provider's first request", lambda: bool(emulator_requests(sandbox)), proc)
+            proc.send_signal(signal.SIGINT)
+        finally:
+            code, out, err = _finish(proc)
+    assert code == 130, out + err
+    assert "roachcert: interrupted" in err, (out, err)
+    for marker in CRASH_MARKERS:
+        assert marker not in out + err
+    assert not (one_cluster.workdir / LOCK_INFO).exists()
+    assert_no_partial_files(tmp_path)
+    converge(cli, one_cluster)
