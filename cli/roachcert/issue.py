@@ -154,7 +154,7 @@ def issue_client(
     files.ensure_dir(paths.key.parent)
     files.write_secret(paths.key, issued.private_key, replace=force)
     files.write_atomic(paths.cert, issued.certificate)
-    files.write_atomic(paths.ca, bundle.pem)
+    _write_bundle(paths.ca, bundle.pem)
     return IssueResult(
         cluster=cluster,
         user=user,
@@ -163,6 +163,16 @@ def issue_client(
         not_after=info.not_after,
         url=connection_url(spec, user, paths, sslrootcert_for(spec, sslrootcert)),
     )
+
+
+def _write_bundle(path: Path, pem: str) -> None:
+    """The cluster's CA bundle, shared by its users' files: written only when it differs."""
+    try:
+        if path.read_text(encoding="utf-8") == pem:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    files.write_atomic(path, pem)
 
 
 def all_users(stack: Stack) -> list[tuple[str, str]]:

@@ -242,11 +242,13 @@ class Terraform:
         return bool(saved != self.init_stamp())
 
     @contextlib.contextmanager
-    def _init_lock(self) -> Iterator[None]:
+    def _init_lock(self, *, shared: bool = False) -> Iterator[None]:
         # One init at a time per plugin cache, across processes and threads: parallel inits corrupt it.
+        # Other commands hold it shared: an init re-links the cache's provider folder, which would pull
+        # the provider out from under a plan starting it in another stack.
         cache = Path(self.environment()["TF_PLUGIN_CACHE_DIR"])
         with open(cache / LOCK_NAME, "a", encoding="utf-8") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -269,22 +271,24 @@ class Terraform:
 
     def plan(self, out_file: Path | str, *, args: Sequence[str] = ()) -> int:
         """`terraform plan -out=FILE`: 0 no changes, 2 changes; an error raises TerraformCommandError."""
-        result = self.run(
-            "plan",
-            "-input=false",
-            "-no-color",
-            "-detailed-exitcode",
-            f"-out={out_file}",
-            *self._locking(),
-            *args,
-        )
+        with self._init_lock(shared=True):
+            result = self.run(
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-detailed-exitcode",
+                f"-out={out_file}",
+                *self._locking(),
+                *args,
+            )
         if result.exit_code not in (0, 2):
             raise _tail_error("plan", result, self.workdir)
         return result.exit_code
 
     def show_text(self, plan_file: Path | str) -> str:
         """The raw `terraform show -json PLAN` document (parse it with plan_summary)."""
-        result = self.run("show", "-json", "-no-color", str(plan_file), stream=False, data=True)
+        with self._init_lock(shared=True):
+            result = self.run("show", "-json", "-no-color", str(plan_file), stream=False, data=True)
         if result.exit_code != 0:
             raise _tail_error("show", result)
         return result.stdout
@@ -303,13 +307,15 @@ class Terraform:
 
     def apply(self, plan_file: Path | str) -> None:
         """Apply exactly this saved plan (Terraform refuses a stale one)."""
-        result = self.run("apply", "-input=false", "-no-color", *self._locking(), str(plan_file))
+        with self._init_lock(shared=True):
+            result = self.run("apply", "-input=false", "-no-color", *self._locking(), str(plan_file))
         if result.exit_code != 0:
             raise _tail_error("apply", result, self.workdir)
 
     def state_pull(self) -> dict[str, Any]:
         """The current state document; {} when there is no state yet."""
-        result = self.run("state", "pull", stream=False, data=True)
+        with self._init_lock(shared=True):
+            result = self.run("state", "pull", stream=False, data=True)
         if result.exit_code != 0:
             raise _tail_error("state pull", result)
         if not result.stdout.strip():

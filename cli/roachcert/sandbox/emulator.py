@@ -36,6 +36,8 @@ _FAULT_CODES = {429: 8, 500: 13, 502: 14, 503: 14, 401: 16, 403: 7, 404: 5}
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Terraform refreshes ten resources at once; socketserver's backlog of 5 drops connections under load.
+    request_queue_size = 128
 
     def __init__(self, port: int, state: EmulatorState, api_key: str) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
