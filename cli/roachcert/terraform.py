@@ -257,6 +257,9 @@ class Terraform:
     def init(self, *, force: bool = False, upgrade: bool = False) -> bool:
         """`terraform init` when needed (or forced); returns whether it ran. `upgrade` lets it pick a newer
         provider than the lock file holds (after provider_version changed)."""
+        # Checked before locking too: a folder that needs no init must not wait for other stacks' runs.
+        if not (force or upgrade) and not self.needs_init():
+            return False
         with self._init_lock():
             if not (force or upgrade) and not self.needs_init():
                 return False
