@@ -21,8 +21,15 @@ SECRET_ENV = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "ARM_CLIENT_SECRET",
-    "TF_TOKEN_app_terraform_io",
+    "ARM_ACCESS_KEY",
+    "ARM_SAS_TOKEN",
+    "ARM_CLIENT_CERTIFICATE_PASSWORD",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
+    "PG_CONN_STR",
 )
+# Every host's Terraform registry token (TF_TOKEN_app_terraform_io, TF_TOKEN_tfe_example_com, ...).
+SECRET_ENV_PREFIXES = ("TF_TOKEN_",)
+_PASSWORD_IN_URL = re.compile(r"://[^/:@\s]*:([^/@\s]+)@")
 REPLACEMENT = "***"
 _MIN_SECRET = 6
 
@@ -39,6 +46,9 @@ def register(secret: str | None) -> None:
 
 def secrets() -> list[str]:
     found = {os.environ.get(name, "") for name in SECRET_ENV}
+    found |= {value for name, value in os.environ.items() if name.startswith(SECRET_ENV_PREFIXES)}
+    # A connection string's password also shows up on its own (in an error about the connection).
+    found |= set(_PASSWORD_IN_URL.findall(os.environ.get("PG_CONN_STR", "")))
     with _lock:
         found |= _extra
     # Longest first so a secret containing another is masked whole.

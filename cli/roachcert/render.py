@@ -139,7 +139,7 @@ def _template_names(stack: Stack) -> list[str]:
     override = stack.terraform.templates
     if override is not None and override.is_dir():
         # A stack's folder may also add files of its own.
-        names |= {path.name for path in override.glob("*.tf.j2") if path.is_file()}
+        names |= {path.name for path in override.glob("[!.]*.tf.j2") if path.is_file()}
     return sorted(names)
 
 

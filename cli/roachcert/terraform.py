@@ -33,6 +33,8 @@ _NO_INIT_FILES = frozenset({"clusters.tf", "removed.tf"})
 _TAIL_LINES = 25
 # Inherited variables that would add arguments we did not choose.
 _DROPPED_ENV_PREFIXES = ("TF_CLI_ARGS",)
+# Credentials Terraform and the provider never need; TF_LOG_PATH would write a log our mask never sees.
+_DROPPED_ENV = frozenset({"VAULT_TOKEN", "VAULT_SECRET_ID", "VAULT_ROLE_ID", "GITHUB_TOKEN", "TF_LOG_PATH"})
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,11 @@ class Terraform:
         return self.workdir.resolve().parent
 
     def environment(self) -> dict[str, str]:
-        base = {key: value for key, value in os.environ.items() if not key.startswith(_DROPPED_ENV_PREFIXES)}
+        base = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(_DROPPED_ENV_PREFIXES) and key not in _DROPPED_ENV
+        }
         # The machine's CLI config is never read: only one the caller hands us, or our empty one.
         # Nor a cache or data folder set for other work (the init stamp lives in ./.terraform).
         for name in ("TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR"):

@@ -93,8 +93,6 @@ def issue(
         return
     assert cluster is not None
     assert user is not None
-    issuing.check_user(stack, cluster, user)
-    issuing.signing_ca(stack, cluster)
     result = issuing.issue_client(
         stack,
         cluster,

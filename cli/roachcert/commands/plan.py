@@ -85,7 +85,7 @@ def plan(
         typer.echo(f"report written to {out}", err=True)
     else:
         typer.echo(report, nl=False)
-    _step_summary(results, format)
+    _step_summary(results, format, report)
     raise typer.Exit(_exit_code(results))
 
 
@@ -115,12 +115,14 @@ def _exit_code(results: list[StackResult]) -> int:
     return 0
 
 
-def _step_summary(results: list[StackResult], format: str) -> None:
+def _step_summary(results: list[StackResult], format: str, report: str) -> None:
     """In GitHub Actions, the markdown report also goes to the job's summary page."""
     if not os.environ.get("GITHUB_STEP_SUMMARY"):
         return
+    from roachcert.github import GitHubError, append_step_summary
     from roachcert.reports import render_report
 
-    markdown = render_report(results, "markdown")
-    with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
-        handle.write(markdown)
+    try:
+        append_step_summary(report if format == "markdown" else render_report(results, "markdown"))
+    except GitHubError as exc:  # the plan itself stands; its exit code must not change
+        typer.echo(f"warning: {exc}", err=True)

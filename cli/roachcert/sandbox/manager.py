@@ -12,11 +12,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TextIO
 
 import requests
 
 from roachcert import mask
 from roachcert.errors import SandboxError
+from roachcert.files import write_atomic
 from roachcert.paths import sandbox_dir
 from roachcert.sandbox.mirror import install_provider_mirror, write_cli_config
 from roachcert.sandbox.openbao import free_port, start_openbao, stop_pid
@@ -39,15 +41,14 @@ class SandboxState:
 
 
 def _secret(root: Path, name: str) -> str:
-    """A sandbox credential kept in a 0600 file, made once."""
+    """A sandbox credential kept in a 0600 file, made once (an empty file from an interrupted run is redone)."""
+    from roachcert.files import write_secret
+
     path = root / name
-    if path.exists():
-        value = path.read_text().strip()
-    else:
+    value = path.read_text().strip() if path.exists() else ""
+    if not value:
         value = f"{'dev' if name == 'vault-token' else 'crl-sandbox'}-{secrets.token_hex(20)}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value + "\n")
+        write_secret(path, value + "\n", replace=path.exists())
     mask.register(value)
     return value
 
@@ -125,20 +126,17 @@ def up(
             engine=str(engine_path()),
             python=sys.executable,
         )
-        tmp = root / (STATE + ".tmp")
-        tmp.write_text(json.dumps(asdict(fresh), indent=2) + "\n")
-        os.replace(tmp, root / STATE)
+        write_atomic(root / STATE, json.dumps(asdict(fresh), indent=2) + "\n")
     for stack in stacks:
         for name, cluster in stack.clusters.items():
             _register(fresh.emulator_url, cluster.id, name)
     return fresh
 
 
-def _start_emulator(root: Path, key: str, pending_seconds: float) -> tuple[str, int]:
-    port = free_port()
-    log = (root / "emulator.log").open("w")
-    env = {**os.environ, "COCKROACH_API_KEY": key}
-    process = subprocess.Popen(
+def _spawn_emulator(
+    root: Path, port: int, pending_seconds: float, env: dict[str, str], log: TextIO
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -156,6 +154,13 @@ def _start_emulator(root: Path, key: str, pending_seconds: float) -> tuple[str, 
         env=env,
         start_new_session=True,
     )
+
+
+def _start_emulator(root: Path, key: str, pending_seconds: float) -> tuple[str, int]:
+    port = free_port()
+    env = {**os.environ, "COCKROACH_API_KEY": key}
+    with (root / "emulator.log").open("w") as log:  # the child keeps its own copy of the descriptor
+        process = _spawn_emulator(root, port, pending_seconds, env, log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

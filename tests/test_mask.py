@@ -1,0 +1,46 @@
+"""Secrets are masked wherever they show up, and Terraform never receives credentials it does not need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from roachcert.engine import Engine
+from roachcert.mask import mask
+from roachcert.terraform import Terraform
+
+
+def test_registry_tokens_for_any_host_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_TOKEN_tfe_example_com", "tfe-token-123456")
+    assert mask("auth failed with tfe-token-123456") == "auth failed with ***"
+
+
+def test_a_pg_connection_strings_password_is_masked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PG_CONN_STR", "postgres://state:s3cret-pass@db.internal/tf")
+    assert "s3cret-pass" not in mask("password authentication failed: s3cret-pass")
+    assert "s3cret-pass" not in mask("postgres://state:s3cret-pass@db.internal/tf")
+
+
+def test_private_key_blocks_are_redacted() -> None:
+    text = "before\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\nafter"
+    masked = mask(text)
+    assert "MHcCAQEE" not in masked
+    assert masked.startswith("before")
+    assert masked.endswith("after")
+
+
+def test_terraform_gets_no_vault_or_github_credentials(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VAULT_TOKEN", "vault-token-value")
+    monkeypatch.setenv("GITHUB_TOKEN", "gh-token-value")
+    monkeypatch.setenv("TF_LOG_PATH", str(tmp_path / "tf.log"))
+    monkeypatch.setenv("COCKROACH_API_KEY", "the-provider-needs-this")
+    workdir = tmp_path / "stack"
+    workdir.mkdir()
+    env = Terraform(workdir, Engine(Path("/bin/true"), "terraform")).environment()
+    assert "VAULT_TOKEN" not in env
+    assert "GITHUB_TOKEN" not in env
+    assert "TF_LOG_PATH" not in env
+    assert env["COCKROACH_API_KEY"] == "the-provider-needs-this"
