@@ -150,23 +150,29 @@ def _issue_all(stack: Stack, out: Path | None, force: bool, jobs: int) -> None:
 
 
 def _summary(name: str, outcomes: list[IssueResult | IssueFailure]) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
+    """One line per cluster, then each failure on its own line: readable for 500 users too."""
     from roachcert.issue import IssueResult
 
-    table = Table(title=f"{name}: client certificates", title_justify="left")
-    for column in ("cluster", "user", "result", "key"):
-        table.add_column(column, overflow="fold")
-    failed = 0
+    per_cluster: dict[str, list[IssueResult | IssueFailure]] = {}
     for outcome in outcomes:
-        if isinstance(outcome, IssueResult):
-            expires = f"issued, expires {outcome.not_after:%Y-%m-%d %H:%M} UTC"
-            table.add_row(outcome.cluster, outcome.user, expires, str(outcome.files.key))
-        else:
-            failed += 1
-            table.add_row(outcome.cluster, outcome.user, f"FAILED: {outcome.message}", "")
-    Console(file=sys.stdout, width=160, soft_wrap=False).print(table)
-    hint = "; `roachcert connect-url STACK CLUSTER USER` prints each URL" if failed < len(outcomes) else ""
-    typer.echo(f"{len(outcomes) - failed} issued, {failed} failed{hint}")
-    return failed
+        per_cluster.setdefault(outcome.cluster, []).append(outcome)
+    width = max(len(cluster) for cluster in per_cluster)
+    typer.echo(f"{name}: client certificates")
+    failures: list[str] = []
+    for cluster, items in per_cluster.items():
+        issued = [item for item in items if isinstance(item, IssueResult)]
+        failed = [item for item in items if not isinstance(item, IssueResult)]
+        line = f"  {cluster:<{width}}  {len(issued)} issued"
+        if issued:
+            soonest = min(item.not_after for item in issued)
+            line += f" in {issued[0].files.key.parent} (expire {soonest:%Y-%m-%d %H:%M} UTC)"
+        if failed:
+            line += f", {len(failed)} FAILED"
+        typer.echo(line)
+        failures += [f"FAILED {item.cluster}/{item.user}: {item.message}" for item in failed]
+    for failure in failures:
+        typer.echo(failure)
+    count = len(failures)
+    hint = "; `roachcert connect-url STACK CLUSTER USER` prints each URL" if count < len(outcomes) else ""
+    typer.echo(f"{len(outcomes) - count} issued, {count} failed{hint}")
+    return count
