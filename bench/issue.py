@@ -277,7 +277,7 @@ def one_key_type(bench: Bench, key_type: str, outcome: Outcome) -> None:
         outcome.data[key_type]["breakdown"] = parts
         note = head + (
             f"Vault alone takes {floor_median:.2f} s; issue_all in-process {inside:.2f} s, so cert checks and "
-            f"fsync'd files (key, cert and the cluster's CA bundle, the bundle rewritten for each of its users) "
+            f"fsync'd files (key and cert per user, the cluster's CA bundle when it differs) "
             f"add {parts['certs_and_files_s']:.2f} s; the CLI process around it (Python start-up, imports, the "
             f"summary table) adds {parts['cli_process_rest_s']:.2f} s (`roachcert issue --help` alone "
             f"{start_up:.2f} s)"
