@@ -261,3 +261,11 @@ def test_a_stack_path_that_is_not_a_file_is_one_clear_line(tmp_path: Path, make:
     (problem,) = _problems(path)
     assert problem.startswith(f"{path}: ")
     assert ("no such stack file" if make == "missing" else "is a directory") in problem
+
+
+def test_a_blank_key_is_named_quoted_in_its_error_line(tmp_path: Path) -> None:
+    # Found by Hypothesis: a key of one space left the field name empty in the error line.
+    text = (Path(__file__).parent.parent / "stacks" / "example.yaml").read_text() + "' ': null\n"
+    with pytest.raises(SpecError) as caught:
+        load_stack_text(text, tmp_path / "blank.yaml")
+    assert caught.value.problems[-1].endswith(": ' ': unknown field; remove it")

@@ -180,7 +180,12 @@ def _tag(node: yaml.Node) -> str:
 def _dotted(path: Path_) -> str:
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        # A blank key, or one with blanks at its ends, would vanish from the line: quote it.
+        name = repr(part) if not part.strip() or part != part.strip() else part
+        text += f".{name}" if text else name
     return text or "(top)"
 
 
