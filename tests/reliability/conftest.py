@@ -11,7 +11,6 @@ from hypothesis import settings
 
 from roachcert.sandbox.manager import SandboxState
 
-
 # CI runs the same examples every time: a new finding should come from a developer's run with
 # HYPOTHESIS_PROFILE=explore, not turn main red at random.
 settings.register_profile("ci", derandomize=True, deadline=None)
