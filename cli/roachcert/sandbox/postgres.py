@@ -282,13 +282,17 @@ def start_state_postgres(
 
 
 def _wait_ready(running: RunningPostgres, process: subprocess.Popen[bytes], log: Path) -> None:
+    # An open port and socket file are not enough: while "starting up" the server accepts and then
+    # refuses with FATAL. pg_isready answers 0 only once logins are accepted.
+    ready = [str(find_bindir() / "pg_isready"), "-q", "-h", str(running.root), "-p", str(running.port)]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SandboxError(f"PostgreSQL exited at start: {log.read_text()[-500:]}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", running.port), timeout=0.2):
-            if (running.root / f".s.PGSQL.{running.port}").exists():
-                return
+        if (running.root / f".s.PGSQL.{running.port}").exists():
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                if subprocess.run(ready, check=False, timeout=5).returncode == 0:
+                    return
         time.sleep(0.05)
     running.stop()
     raise SandboxError("PostgreSQL did not start within 30 s")
