@@ -160,7 +160,7 @@ def test_plan_exit_codes(tmp_path: Path, fake: tuple[Engine, Path], monkeypatch:
     assert "line 39" in message
     assert "line 0\n" not in message  # only the tail
     assert "cc-api-key-secret" not in message
-    assert caught.value.exit_code == 1
+    assert caught.value.returncode == 1
     assert isinstance(caught.value, TerraformError)
 
 

@@ -12,9 +12,8 @@ from typer._click.exceptions import ClickException
 
 from roachcert import __version__
 from roachcert.errors import RoachcertError, SpecError
+from roachcert.exit_status import ExitStatus
 from roachcert.mask import mask
-
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 app = typer.Typer(
     name="roachcert",
@@ -91,32 +90,32 @@ def run(argv: list[str]) -> int:
         _register()
         command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="roachcert", standalone_mode=False)
-        code = result if isinstance(result, int) else EXIT_OK
-        if code == EXIT_INTERRUPTED:
+        code = result if isinstance(result, int) else ExitStatus.OK
+        if code == ExitStatus.INTERRUPTED:
             # Typer turns Ctrl-C into a silent Exit(130) before it reaches the handler below.
             error_line("roachcert: interrupted")
         return code
     except SpecError as exc:
         for problem in exc.problems:
             error_line(problem)
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     except RoachcertError as exc:
         error_line(f"roachcert: {exc}")
-        return exc.exit_code
+        return ExitStatus.ERROR
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
         error_line("roachcert: interrupted")
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     except ClickException as exc:
         # Usage errors exit 1, not click's 2: 2 means "the plan has changes" here.
         exc.show()
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     except KeyboardInterrupt:
         error_line("roachcert: interrupted")
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     except BrokenPipeError:
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     except Exception as exc:
         if debug:
             error_line("".join(traceback.format_exception(exc)))
@@ -124,4 +123,4 @@ def run(argv: list[str]) -> int:
             f"roachcert: internal error ({type(exc).__name__}: {exc}); "
             "run again with --debug for the traceback and report it"
         )
-        return EXIT_BUG
+        return ExitStatus.BUG

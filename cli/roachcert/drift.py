@@ -14,6 +14,7 @@ from typing import Literal
 
 from roachcert.cloud import ClientCaStatus
 from roachcert.errors import PemError, RoachcertError
+from roachcert.exit_status import ExitStatus
 from roachcert.mask import mask
 from roachcert.pem import CertInfo, parse_certificates
 from roachcert.spec import Stack
@@ -29,7 +30,6 @@ LABELS: dict[DriftState, str] = {
     "failed": "FAILED",
     "error": "error",
 }
-EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -127,12 +127,12 @@ def observe_clusters(
         return list(pool.map(one, names))
 
 
-def exit_code(rows: Iterable[ClusterDrift]) -> int:
-    """1 when any cluster could not be read (its state is unknown), else 2 on any drift, else 0."""
+def exit_code(rows: Iterable[ClusterDrift]) -> ExitStatus:
+    """ERROR when any cluster could not be read (its state is unknown), else CHANGES on any drift, else OK."""
     states = {row.result.state for row in rows}
     if "error" in states:
-        return EXIT_ERROR
-    return EXIT_DRIFT if states - {"in_sync"} else EXIT_OK
+        return ExitStatus.ERROR
+    return ExitStatus.CHANGES if states - {"in_sync"} else ExitStatus.OK
 
 
 def counts(rows: Iterable[ClusterDrift]) -> dict[str, int]:

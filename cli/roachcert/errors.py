@@ -4,9 +4,8 @@ from __future__ import annotations
 
 
 class RoachcertError(Exception):
-    """A problem the user can fix; its message is shown as is, without a traceback."""
-
-    exit_code = 1
+    """A problem the user can fix; its message is shown as is, without a traceback, and roachcert exits
+    ExitStatus.ERROR (1). No subclass carries another program's exit code as roachcert's."""
 
 
 class SpecError(RoachcertError):

@@ -48,19 +48,20 @@ class Result:
 class TerraformCommandError(TerraformError):
     """A Terraform command exited with an error; the message ends with the masked tail of its output."""
 
-    def __init__(self, command: str, exit_code: int, output: str) -> None:
+    def __init__(self, command: str, returncode: int, output: str) -> None:
         self.command = command
-        self.exit_code = exit_code
+        # Terraform's code, not roachcert's exit status (that stays ExitStatus.ERROR for every TerraformError).
+        self.returncode = returncode
         self.output = output
         tail = "\n".join(output.rstrip().splitlines()[-_TAIL_LINES:])
-        super().__init__(f"terraform {command} failed (exit {exit_code})" + (f":\n{tail}" if tail else ""))
+        super().__init__(f"terraform {command} failed (exit {returncode})" + (f":\n{tail}" if tail else ""))
 
 
 class KnownTerraformError(TerraformCommandError):
     """A failure with a known remedy: one line instead of Terraform's output (kept in `.output`)."""
 
-    def __init__(self, command: str, exit_code: int, output: str, message: str) -> None:
-        super().__init__(command, exit_code, output)
+    def __init__(self, command: str, returncode: int, output: str, message: str) -> None:
+        super().__init__(command, returncode, output)
         self.args = (message,)
 
     def __str__(self) -> str:

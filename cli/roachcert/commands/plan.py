@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from roachcert.errors import RoachcertError, SpecError
+from roachcert.exit_status import ExitStatus
 from roachcert.mask import mask
 
 
@@ -107,12 +108,12 @@ def _plan_one(path: Path, progress: object, stream: object) -> StackResult:
     return StackResult(path, result, None)
 
 
-def _exit_code(results: list[StackResult]) -> int:
+def _exit_code(results: list[StackResult]) -> ExitStatus:
     if any(result.error for result in results):
-        return 1
+        return ExitStatus.ERROR
     if any(getattr(result.plan, "exit_code", 0) == 2 for result in results):
-        return 2
-    return 0
+        return ExitStatus.CHANGES
+    return ExitStatus.OK
 
 
 def _step_summary(results: list[StackResult], format: str, report: str) -> None:

@@ -1,0 +1,59 @@
+"""The CLI edge: every exception becomes roachcert's own exit status, never another program's code."""
+
+from __future__ import annotations
+
+import pytest
+
+from roachcert.app import run
+from roachcert.errors import SpecError, VaultError
+from roachcert.exit_status import ExitStatus
+from roachcert.terraform import TerraformCommandError
+
+
+def _raising(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
+    def boom() -> dict[str, object]:
+        raise exc
+
+    monkeypatch.setattr("roachcert.commands.schema.stack_schema", boom)
+
+
+@pytest.mark.parametrize("returncode", [3, 2, -9, 247, 1])
+def test_a_failed_engine_exits_1_whatever_its_own_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], returncode: int
+) -> None:
+    _raising(monkeypatch, TerraformCommandError("apply", returncode, "Error: boom"))
+    assert run(["schema"]) == ExitStatus.ERROR
+    assert f"terraform apply failed (exit {returncode})" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (VaultError("sealed"), ExitStatus.ERROR),
+        (SpecError(["s.yaml:3: cas: bad", "s.yaml:9: clusters: bad"]), ExitStatus.ERROR),
+        (KeyboardInterrupt(), ExitStatus.INTERRUPTED),
+        (BrokenPipeError(), ExitStatus.ERROR),
+        (ValueError("oops"), ExitStatus.BUG),
+    ],
+)
+def test_each_kind_of_failure_has_its_status(
+    monkeypatch: pytest.MonkeyPatch, exc: BaseException, status: ExitStatus
+) -> None:
+    _raising(monkeypatch, exc)
+    assert run(["schema"]) == status
+
+
+def test_spec_errors_print_one_line_each(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _raising(monkeypatch, SpecError(["s.yaml:3: cas: bad", "s.yaml:9: clusters: bad"]))
+    run(["schema"])
+    assert capsys.readouterr().err.splitlines() == ["s.yaml:3: cas: bad", "s.yaml:9: clusters: bad"]
+
+
+def test_a_usage_error_exits_1_not_clicks_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["plan", "--no-such-flag"]) == ExitStatus.ERROR
+
+
+def test_success_is_0() -> None:
+    assert run(["schema"]) == ExitStatus.OK
