@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from roachcert.errors import RoachcertError
+from roachcert.names import RULE, is_name
 
 RESERVED = frozenset({"sandbox", "plugin-cache", "cli-config"})
 
@@ -15,12 +16,20 @@ def state_root() -> Path:
 
 
 def stack_dir(name: str) -> Path:
-    """One Terraform root module, and one state, per stack."""
+    """One Terraform root module, and one state, per stack: always a folder right under the state root."""
+    if not is_name(name):
+        raise RoachcertError(f"a stack cannot be named {name!r} ({RULE}); rename the file")
     if name in RESERVED:
         raise RoachcertError(
             f"a stack cannot be named {name!r}: roachcert keeps its own files there; rename the file"
         )
-    return state_root() / name
+    folder = state_root() / name
+    # Never followed out of the state root: a link planted there would send every write elsewhere.
+    if folder.is_symlink():
+        raise RoachcertError(
+            f"{folder} is a symbolic link; roachcert writes only in a folder of its own there"
+        )
+    return folder
 
 
 def sandbox_dir() -> Path:

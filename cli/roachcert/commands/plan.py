@@ -13,6 +13,7 @@ import typer
 
 from roachcert.errors import RoachcertError, SpecError
 from roachcert.mask import mask
+from roachcert.names import raw_stack_name, stack_name
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +40,8 @@ def stack_files(targets: list[Path]) -> list[Path]:
             files.append(target)
         else:
             raise RoachcertError(f"{target}: no such stack file or folder")
-    names = [path.name.removesuffix(".yaml").removesuffix(".yml") for path in files]
+    # Checked before any stack is planned: a file name that is not a stack name stops the run.
+    names = [stack_name(path) for path in files]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise RoachcertError(f"two stack files are named {twice[0]}: stack names must be unique")
@@ -94,7 +96,7 @@ def _plan_one(path: Path, progress: object, stream: object) -> StackResult:
     from roachcert.progress import Progress
 
     assert isinstance(progress, Progress)
-    name = path.name.removesuffix(".yaml").removesuffix(".yml")
+    name = raw_stack_name(path)
     try:
         result = plan_stack(path, out=stream, progress=lambda step: progress.step(name, step))  # type: ignore[arg-type]
     except SpecError as exc:
