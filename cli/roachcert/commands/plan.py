@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from roachcert.errors import RoachcertError, SpecError
+from roachcert.escape import printable_lines
 from roachcert.mask import mask
 from roachcert.names import raw_stack_name, stack_name
 
@@ -78,7 +79,7 @@ def plan(
         results = list(pool.map(lambda path: _plan_one(path, progress, stream), files))
     for result in results:
         if result.error is not None:
-            typer.echo(mask(result.error), err=True)
+            typer.echo(printable_lines(mask(result.error)), err=True)
     report = render_report(results, format)
     if out is not None:
         from roachcert.workdir import atomic_write
