@@ -69,13 +69,15 @@ def test_status_plan_and_markdown_escape_a_hostile_subject(
     assert_escaped(status.out)
     markdown = cli.ok("plan", path, "--format", "markdown", expect=2)
     assert_escaped(markdown.out, markdown=True)
-    assert "\\|" in markdown.out and "&lt;b&gt;" in markdown.out
+    assert "\\|" in markdown.out
+    assert "&lt;b&gt;" in markdown.out
     text = cli.ok("plan", path, expect=2)
     assert_escaped(text.text, shown=False)  # the text plan names clusters, not CAs
     as_json = cli.ok("plan", path, "--format", "json", expect=2)
     assert "\x1b" not in as_json.out
     status_json = cli("status", path, "--format", "json")
-    assert "\x1b" not in status_json.out and "\\u001b" in status_json.out
+    assert "\x1b" not in status_json.out
+    assert "\\u001b" in status_json.out
     subjects = [cert["subject"] for cert in json.loads(status_json.out)["clusters"][0]["only_in_spec"]]
     assert subjects == ["CN=" + EVIL_CN.replace(";", "\\;").replace("<", "\\<").replace(">", "\\>")]
 
@@ -89,5 +91,6 @@ def test_an_error_line_quoting_outside_text_is_escaped(tmp_path: Path, cli: Cli)
     # A file name is outside text too: one line, whatever it holds.
     path = tmp_path / "no\x1b]0;x\x07such.yaml"
     outcome = cli.fails("validate", str(path))
-    assert "\x1b" not in outcome.err and "\x07" not in outcome.err
+    assert "\x1b" not in outcome.err
+    assert "\x07" not in outcome.err
     assert len(outcome.err.strip().splitlines()) == 1
