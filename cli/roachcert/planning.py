@@ -15,6 +15,7 @@ from typing import TextIO
 
 from roachcert.bundles import ClusterBundle, cluster_bundles
 from roachcert.engine import Engine, cached_version, resolve_engine
+from roachcert.files import ensure_dir
 from roachcert.paths import stack_dir, state_root
 from roachcert.plan_summary import PlanSummary, summarise, unchanged
 from roachcert.render import render
@@ -101,7 +102,7 @@ def forget(stack: Stack, cluster: str) -> None:
             f"{cluster} is still declared in {stack.source}: remove it from the stack first, then unmanage it"
         )
     workdir = stack_dir(stack.name)
-    workdir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(workdir, 0o777)
     names = sorted({*forgotten(workdir), cluster})
     atomic_write(workdir / FORGET_FILE, json.dumps(names) + "\n")
 

@@ -16,6 +16,7 @@ from roachcert.errors import TerraformError
 from roachcert.escape import printable
 from roachcert.names import is_ident
 from roachcert.spec.models import Backend, BackendScalar, BackendValue, Stack
+from roachcert.workdir import may_write
 
 RESOURCE_TYPE = "cockroach_client_ca_cert"
 TRIGGER_TYPE = "terraform_data"
@@ -154,7 +155,15 @@ def _template_names(stack: Stack) -> list[str]:
     override = stack.terraform.templates
     if override is not None and override.is_dir():
         # A stack's folder may also add files of its own.
-        names |= {path.name for path in override.glob("[!.]*.tf.j2") if path.is_file()}
+        for path in sorted(override.glob("[!.]*.tf.j2")):
+            if not path.is_file():
+                continue
+            if not may_write(path.name.removesuffix(TEMPLATE_SUFFIX)):
+                raise TerraformError(
+                    f"{path}: a template cannot be named {path.name}: it would write "
+                    f"{path.name.removesuffix(TEMPLATE_SUFFIX)}, a name Terraform keeps for itself; rename it"
+                )
+            names.add(path.name)
     return sorted(names)
 
 

@@ -23,7 +23,14 @@ from typing import Any, TextIO
 from roachcert.engine import Engine
 from roachcert.errors import TerraformError
 from roachcert.mask import PRIVATE_KEY_MARKER, mask
-from roachcert.terraform_errors import STALE_MESSAGE, is_stale_plan, lock_message, parse_lock_error
+from roachcert.terraform_errors import (
+    STALE_MESSAGE,
+    is_stale_plan,
+    lock_message,
+    parse_lock_error,
+    state_folder,
+    state_folder_message,
+)
 
 LOCK_FILE = ".terraform.lock.hcl"
 INIT_STAMP = "roachcert-init.json"
@@ -75,7 +82,15 @@ class StalePlanError(KnownTerraformError):
     """`apply PLAN` refused: the state changed after the plan was made."""
 
 
+class StatePathError(KnownTerraformError):
+    """The local backend's state path is a folder: not a lock, and the same on every run until moved."""
+
+
 def _tail_error(command: str, result: Result, workdir: Path | None = None) -> TerraformCommandError:
+    folder = state_folder(result.output)
+    if folder is not None:
+        message = state_folder_message(command, folder, workdir)
+        return StatePathError(command, result.exit_code, result.output, message)
     lock = parse_lock_error(result.output)
     if lock is not None:
         message = lock_message(command, lock, workdir)
