@@ -184,7 +184,11 @@ def render(
     if both:
         raise TerraformError(f"cluster {both[0]} cannot be both managed and forgotten")
     for name in forgotten:
-        hcl_ident(name)
+        if not is_ident(name):
+            raise TerraformError(
+                f"{name!r} (recorded by `roachcert unmanage`) is not a Terraform resource name; "
+                "remove it with `roachcert manage STACK NAME`"
+            )
     context: dict[str, Any] = {
         "stack": stack,
         "clusters": [

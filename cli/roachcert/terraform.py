@@ -268,7 +268,11 @@ class Terraform:
         # Other commands hold it shared: an init re-links the cache's provider folder, which would pull
         # the provider out from under a plan starting it in another stack.
         cache = Path(self.environment()["TF_PLUGIN_CACHE_DIR"])
-        with open(cache / LOCK_NAME, "a", encoding="utf-8") as handle:
+        try:
+            handle = open(cache / LOCK_NAME, "a", encoding="utf-8")  # noqa: SIM115 (closed by the with below)
+        except OSError as exc:
+            raise TerraformError(f"cannot open {cache / LOCK_NAME}: {exc.strerror or exc}") from None
+        with handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
