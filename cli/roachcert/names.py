@@ -17,6 +17,8 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 STACK_SUFFIXES = (".yaml", ".yml")
 RULE = "a letter or _ first, then letters, digits, _ or -, at most 63 characters"
+# Folders of roachcert's own beside the stacks' under .roachcert/.
+RESERVED = frozenset({"sandbox", "plugin-cache", "cli-config"})
 
 
 def is_name(value: str) -> bool:
@@ -44,6 +46,12 @@ def stack_name(path: Path) -> str:
             [
                 f"{_shown(path)}: the file name gives the stack name {name!r}, which cannot name a working "
                 f"folder ({RULE}); rename the file, like stacks/prod-eu.yaml"
+            ]
+        )
+    if name in RESERVED:
+        raise SpecError(
+            [
+                f"{_shown(path)}: a stack cannot be named {name!r}: roachcert keeps its own files there; rename the file"
             ]
         )
     return name

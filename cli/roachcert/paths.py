@@ -6,9 +6,7 @@ import os
 from pathlib import Path
 
 from roachcert.errors import RoachcertError
-from roachcert.names import RULE, is_name
-
-RESERVED = frozenset({"sandbox", "plugin-cache", "cli-config"})
+from roachcert.names import RESERVED, RULE, is_name
 
 
 def state_root() -> Path:

@@ -231,7 +231,11 @@ BackendValue = BackendScalar | dict[str, BackendScalar]
 
 
 def _secret_error(name: str, text: str, detail: str = "") -> PydanticCustomError:
-    context = {"key": name.split(".")[0], "name": name, "detail": detail}
+    # A key with blanks or control characters is shown quoted and escaped: the error stays one line.
+    shown = ".".join(
+        part if part.isprintable() and part == part.strip() else repr(part) for part in name.split(".")
+    )
+    context = {"key": name.split(".")[0], "name": shown, "detail": detail}
     return PydanticCustomError("secret_in_config", text, context)
 
 
