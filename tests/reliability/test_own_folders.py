@@ -71,6 +71,19 @@ def test_a_file_in_place_of_our_folder_is_one_line(
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_link_in_place_of_our_folder_is_never_followed(
+    stack: SandboxStack, cli: Cli, command: str, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / ".roachcert").mkdir()
+    stack.workdir.symlink_to(elsewhere)
+    line = one_line(cli.fails(*COMMANDS[command](str(stack.path))).err)
+    assert f"{stack.workdir} is a symbolic link" in line
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_a_removed_current_folder_is_one_line(
     stack: SandboxStack, cli: Cli, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
