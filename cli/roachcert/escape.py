@@ -33,6 +33,13 @@ def printable_lines(text: str) -> str:
     return "\n".join(printable(line) for line in text.split("\n"))
 
 
+def printable_block(text: str) -> str:
+    """Like `printable`, but keeps line breaks and tabs: a block of output (Terraform's, a log) as laid out."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() or char in "\n\t" else _escaped(char) for char in text)
+
+
 def quoted(text: str) -> str:
     """A name from outside, quoted and escaped: `'CN'` (Python's repr, as messages always showed it)."""
     return repr(text)

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from roachcert.engine import Engine
 from roachcert.errors import TerraformError
+from roachcert.escape import printable_block
 from roachcert.mask import PRIVATE_KEY_MARKER, mask
 from roachcert.terraform_errors import (
     STALE_MESSAGE,
@@ -208,7 +209,8 @@ class Terraform:
                         hiding = not ("-----END" in line and "PRIVATE KEY-----" in line)
                         continue
                     hiding = bool(PRIVATE_KEY_MARKER.search(line)) and "-----END" not in line
-                    masked = mask(line)
+                    # What the provider relays from the Cloud API reaches terminals, logs and reports.
+                    masked = printable_block(mask(line))
                     lines.append(masked)
                     if stream:
                         self._emit(masked)

@@ -94,3 +94,27 @@ def test_an_error_line_quoting_outside_text_is_escaped(tmp_path: Path, cli: Cli)
     assert "\x1b" not in outcome.err
     assert "\x07" not in outcome.err
     assert len(outcome.err.strip().splitlines()) == 1
+
+
+def test_a_block_of_output_keeps_its_layout_but_no_control_character() -> None:
+    from roachcert.escape import printable_block
+
+    assert printable_block("a\tb\nc\n") == "a\tb\nc\n"
+    assert printable_block("Error: \x1b]0;x\x07 \rover\n") == "Error: \\x1b]0;x\\x07 \\rover\n"
+
+
+def test_terraform_output_is_escaped_as_it_is_read(tmp_path: Path) -> None:
+    """The runner reads a real process's output: the provider relays Cloud API text through it."""
+    import sys
+
+    from roachcert.engine import Engine
+    from roachcert.terraform import Terraform
+
+    fake = tmp_path / "terraform"
+    fake.write_text(
+        f"#!{sys.executable}\nprint('Error: \\x1b]0;owned\\x07 api said\\rfake')\n", encoding="utf-8"
+    )
+    fake.chmod(0o755)
+    result = Terraform(tmp_path, Engine(fake, "test")).run("plan", stream=False)
+    # A lone CR is read as a line break (universal newlines): it can no longer overwrite the line.
+    assert result.output == "Error: \\x1b]0;owned\\x07 api said\nfake\n"
