@@ -87,6 +87,36 @@ EXPECTED: dict[str, list[tuple[int, str | None, str]]] = {
             "access_key is a secret: leave it out and set it in the environment",
         )
     ],
+    "secret_key_capitalised.yaml": [
+        (
+            18,
+            "terraform.backend.config.Password",
+            "Password is a secret: leave it out and set it in the environment",
+        )
+    ],
+    "secret_key_newline.yaml": [
+        (18, "terraform.backend.config.'password\\n'", "'password\\n' holds a control character")
+    ],
+    "secret_nested_key_padded.yaml": [
+        (19, "terraform.backend.config.workspaces", "workspaces.' TOKEN ' is a secret: leave it out")
+    ],
+    "conn_str_percent_encoded.yaml": [
+        (
+            18,
+            "terraform.backend.config.conn_str",
+            "conn_str holds a password: leave it out and set PGPASSWORD",
+        )
+    ],
+    "conn_str_sslpassword.yaml": [
+        (18, "terraform.backend.config.conn_str", "conn_str holds a credential (sslpassword): leave it out")
+    ],
+    "conn_str_unreadable.yaml": [
+        (
+            18,
+            "terraform.backend.config.conn_str",
+            "conn_str cannot be read as a PostgreSQL connection string (unterminated quoted string)",
+        )
+    ],
     "conn_str_password.yaml": [
         (
             18,

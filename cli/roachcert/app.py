@@ -12,6 +12,7 @@ from typer._click.exceptions import ClickException
 
 from roachcert import __version__
 from roachcert.errors import RoachcertError, SpecError
+from roachcert.escape import printable_lines
 from roachcert.exit_status import ExitStatus
 from roachcert.mask import mask
 
@@ -77,7 +78,8 @@ def _register() -> None:
 
 
 def error_line(message: str) -> None:
-    sys.stderr.write(mask(message).rstrip("\n") + "\n")
+    # Messages may quote Vault, the Cloud API or a certificate: no control character reaches the terminal.
+    sys.stderr.write(printable_lines(mask(message).rstrip("\n")) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from roachcert.errors import PemError
+from roachcert.escape import printable, quoted
 
 EXPIRY_WARNING = timedelta(days=30)
 MAX_FILE_BYTES = 1 << 20
@@ -231,7 +232,9 @@ def _cn(name: x509.Name) -> str:
 
 def describe(info: CertInfo) -> str:
     """How a certificate is named in messages: its CN (or subject) and short fingerprint."""
-    name = repr(info.subject_cn) if info.subject_cn else (info.subject or "with an empty subject")
+    name = (
+        quoted(info.subject_cn) if info.subject_cn else (printable(info.subject) or "with an empty subject")
+    )
     return f"certificate {name} (sha256 {info.short_fingerprint})"
 
 

@@ -11,10 +11,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from roachcert.bundles import ClusterBundle, cluster_bundles
 from roachcert.engine import Engine, cached_version, resolve_engine
+from roachcert.files import ensure_dir
 from roachcert.paths import stack_dir, state_root
 from roachcert.plan_summary import PlanSummary, summarise, unchanged
 from roachcert.render import render
@@ -95,15 +96,36 @@ def forgotten(workdir: Path) -> list[str]:
 def forget(stack: Stack, cluster: str) -> None:
     """`unmanage`: the next plan forgets the cluster's resource without deleting its CA."""
     from roachcert.errors import RoachcertError
+    from roachcert.unmanaged import check_unmanage, forget_text
 
     if cluster in stack.clusters:
         raise RoachcertError(
             f"{cluster} is still declared in {stack.source}: remove it from the stack first, then unmanage it"
         )
     workdir = stack_dir(stack.name)
-    workdir.mkdir(parents=True, exist_ok=True)
-    names = sorted({*forgotten(workdir), cluster})
-    atomic_write(workdir / FORGET_FILE, json.dumps(names) + "\n")
+    check_unmanage(stack, cluster, workdir, _state_here(stack, workdir))
+    ensure_dir(workdir, 0o777)
+    atomic_write(workdir / FORGET_FILE, forget_text([*forgotten(workdir), cluster]))
+
+
+def _state_here(stack: Stack, workdir: Path) -> dict[str, Any] | None:
+    """The stack's state, when a plan or apply has initialised its folder here; None otherwise."""
+    if not (workdir / ".terraform").is_dir():
+        return None
+    return terraform_for(stack).state_pull()
+
+
+def unforget(stack: Stack, cluster: str) -> None:
+    """`manage`: take back a cluster `unmanage` recorded; the saved plan (made with it forgotten) is dropped."""
+    from roachcert.unmanaged import forget_text, without
+
+    workdir = stack_dir(stack.name)
+    names = without(forgotten(workdir), stack, cluster)
+    clear_plan_meta(workdir)
+    if names:
+        atomic_write(workdir / FORGET_FILE, forget_text(names))
+    else:
+        (workdir / FORGET_FILE).unlink(missing_ok=True)
 
 
 def _render(stack: Stack, progress: Progress) -> tuple[dict[str, str], Mapping[str, ClusterBundle]]:

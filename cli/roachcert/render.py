@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,10 @@ import jinja2
 
 import roachcert
 from roachcert.errors import TerraformError
+from roachcert.escape import printable
+from roachcert.names import is_ident
 from roachcert.spec.models import Backend, BackendScalar, BackendValue, Stack
+from roachcert.workdir import may_write
 
 RESOURCE_TYPE = "cockroach_client_ca_cert"
 TRIGGER_TYPE = "terraform_data"
@@ -22,7 +24,6 @@ TRIGGER_SUFFIX = "_id"
 TEMPLATE_SUFFIX = ".j2"
 BUILTIN_TEMPLATES = ("versions.tf.j2", "provider.tf.j2", "backend.tf.j2", "clusters.tf.j2", "removed.tf.j2")
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -83,8 +84,21 @@ def hcl_text(text: str, indent: int = 0) -> str:
     return f"<<-EOT\n{body}{' ' * indent}EOT"
 
 
+def hcl_comment(text: str) -> str:
+    """Text for the body of a `#` comment: one line, whatever it holds (a line break would end the comment
+    and let the rest be read as HCL)."""
+    return printable(text)
+
+
+def hcl_ident(name: str) -> str:
+    """A name written bare into HCL (a resource name, an address): refused unless it is an identifier."""
+    if not is_ident(name):
+        raise TerraformError(f"{name!r} is not a Terraform resource name")
+    return name
+
+
 def _check_name(key: str, where: str) -> None:
-    if not _IDENT.match(key):
+    if not is_ident(key):
         raise TerraformError(f"{where}: {key!r} is not a Terraform argument name")
 
 
@@ -131,6 +145,8 @@ def _environment(stack: Stack, templates_dir: Path | None) -> jinja2.Environment
     )
     env.filters["hcl"] = hcl_value
     env.filters["hcl_text"] = hcl_text
+    env.filters["hcl_comment"] = hcl_comment
+    env.filters["hcl_ident"] = hcl_ident
     return env
 
 
@@ -139,7 +155,15 @@ def _template_names(stack: Stack) -> list[str]:
     override = stack.terraform.templates
     if override is not None and override.is_dir():
         # A stack's folder may also add files of its own.
-        names |= {path.name for path in override.glob("[!.]*.tf.j2") if path.is_file()}
+        for path in sorted(override.glob("[!.]*.tf.j2")):
+            if not path.is_file():
+                continue
+            if not may_write(path.name.removesuffix(TEMPLATE_SUFFIX)):
+                raise TerraformError(
+                    f"{path}: a template cannot be named {path.name}: it would write "
+                    f"{path.name.removesuffix(TEMPLATE_SUFFIX)}, a name Terraform keeps for itself; rename it"
+                )
+            names.add(path.name)
     return sorted(names)
 
 
@@ -160,8 +184,11 @@ def render(
     if both:
         raise TerraformError(f"cluster {both[0]} cannot be both managed and forgotten")
     for name in forgotten:
-        if not _IDENT.match(name):
-            raise TerraformError(f"{name!r} is not a Terraform resource name")
+        if not is_ident(name):
+            raise TerraformError(
+                f"{name!r} (recorded by `roachcert unmanage`) is not a Terraform resource name; "
+                "remove it with `roachcert manage STACK NAME`"
+            )
     context: dict[str, Any] = {
         "stack": stack,
         "clusters": [

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from roachcert.names import raw_stack_name
 from roachcert.plan_summary import PlanSummary
 from roachcert.planning import PLAN_LOG
 from roachcert.report_model import StackReport, sources_from_bundles
@@ -15,7 +16,7 @@ def stack_reports(results: Sequence[Any]) -> list[StackReport]:
     now = datetime.now(UTC)
     reports: list[StackReport] = []
     for result in results:
-        name = result.path.name.removesuffix(".yaml").removesuffix(".yml")
+        name = raw_stack_name(result.path)
         plan = result.plan
         if plan is None:
             summary = PlanSummary(error=result.error or "the plan failed", stack=name)

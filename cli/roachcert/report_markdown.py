@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from roachcert.escape import printable
 from roachcert.mask import mask
 from roachcert.pem import EXPIRY_WARNING
 from roachcert.report_model import (
@@ -79,7 +80,7 @@ def _code(text: str) -> str:
 
 def _plain(text: str) -> str:
     """Text from certificates or Terraform, shown literally (no markup, no HTML, no table breaks)."""
-    flat = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    flat = printable(" ".join(text.split())).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return re.sub(r"([\\`*\[\]|#])", r"\\\1", flat)
 
 

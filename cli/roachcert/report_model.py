@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from roachcert.errors import PemError
+from roachcert.escape import printable, quoted
 from roachcert.mask import mask
 from roachcert.pem import EXPIRY_WARNING, CertInfo, parse_certificates
 from roachcert.plan_summary import Action, PlanSummary, ResourceChange
@@ -216,7 +217,7 @@ def _union(items: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
 
 
 def _cert_name(cert: CertInfo, source: str | None, digits: int) -> str:
-    name = repr(cert.subject_cn) if cert.subject_cn else cert.subject or "(empty subject)"
+    name = quoted(cert.subject_cn) if cert.subject_cn else printable(cert.subject) or "(empty subject)"
     where = f", {source}" if source else ""
     return f"CA {name} (sha256 {cert.sha256[:digits]}{where})"
 

@@ -22,8 +22,16 @@ from typing import Any, TextIO
 
 from roachcert.engine import Engine
 from roachcert.errors import TerraformError
+from roachcert.escape import printable_block
 from roachcert.mask import PRIVATE_KEY_MARKER, mask
-from roachcert.terraform_errors import STALE_MESSAGE, is_stale_plan, lock_message, parse_lock_error
+from roachcert.terraform_errors import (
+    STALE_MESSAGE,
+    is_stale_plan,
+    lock_message,
+    parse_lock_error,
+    state_folder,
+    state_folder_message,
+)
 
 LOCK_FILE = ".terraform.lock.hcl"
 INIT_STAMP = "roachcert-init.json"
@@ -76,7 +84,15 @@ class StalePlanError(KnownTerraformError):
     """`apply PLAN` refused: the state changed after the plan was made."""
 
 
+class StatePathError(KnownTerraformError):
+    """The local backend's state path is a folder: not a lock, and the same on every run until moved."""
+
+
 def _tail_error(command: str, result: Result, workdir: Path | None = None) -> TerraformCommandError:
+    folder = state_folder(result.output)
+    if folder is not None:
+        message = state_folder_message(command, folder, workdir)
+        return StatePathError(command, result.exit_code, result.output, message)
     lock = parse_lock_error(result.output)
     if lock is not None:
         message = lock_message(command, lock, workdir)
@@ -194,7 +210,8 @@ class Terraform:
                         hiding = not ("-----END" in line and "PRIVATE KEY-----" in line)
                         continue
                     hiding = bool(PRIVATE_KEY_MARKER.search(line)) and "-----END" not in line
-                    masked = mask(line)
+                    # What the provider relays from the Cloud API reaches terminals, logs and reports.
+                    masked = printable_block(mask(line))
                     lines.append(masked)
                     if stream:
                         self._emit(masked)
@@ -254,7 +271,11 @@ class Terraform:
         # Other commands hold it shared: an init re-links the cache's provider folder, which would pull
         # the provider out from under a plan starting it in another stack.
         cache = Path(self.environment()["TF_PLUGIN_CACHE_DIR"])
-        with open(cache / LOCK_NAME, "a", encoding="utf-8") as handle:
+        try:
+            handle = open(cache / LOCK_NAME, "a", encoding="utf-8")  # noqa: SIM115 (closed by the with below)
+        except OSError as exc:
+            raise TerraformError(f"cannot open {cache / LOCK_NAME}: {exc.strerror or exc}") from None
+        with handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield

@@ -90,6 +90,31 @@ def lock_message(command: str, info: LockInfo, workdir: Path | None) -> str:
     )
 
 
+# The local backend reading (or locking) a state path that is a folder: Go's "read PATH: is a directory".
+_STATE_IS_DIR = re.compile(r"\b(?:read|open) (?P<path>[^\n:]+): is a directory")
+
+
+def state_folder(output: str) -> str | None:
+    """The local state path that is a folder, when that is what Terraform's output says (read before the lock
+    error: the local backend reports it inside "Error acquiring the state lock" too)."""
+    lines = output.splitlines()
+    for index, line in enumerate(lines):
+        match = _STATE_IS_DIR.search(line)
+        # Only when the error is about the state (on its line, or the headline just above it).
+        context = " ".join(lines[max(0, index - 2) : index + 1]).lower()
+        if match and "state" in context:
+            return match.group("path").strip()
+    return None
+
+
+def state_folder_message(command: str, path: str, workdir: Path | None) -> str:
+    where = f" (in {workdir})" if workdir is not None else ""
+    return (
+        f"terraform {command} failed: the local state path {path}{where} is a folder, not a file; "
+        "point terraform.backend.config.path at a file, or move the folder away"
+    )
+
+
 def is_stale_plan(output: str) -> bool:
     return STALE_HEADLINE in output
 

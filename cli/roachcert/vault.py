@@ -4,6 +4,11 @@ Connection settings come from the stack, filled in from `VAULT_ADDR`, `VAULT_NAM
 read it), the token variable or `~/.vault-token`, `VAULT_CACERT`/`VAULT_CAPATH`/`VAULT_SKIP_VERIFY`.
 Connection errors and 5xx are retried with backoff; 4xx are not. Each refusal becomes one `VaultError`
 line naming the path and the capability; the token never appears in any message.
+
+Whatever answers must answer like Vault: JSON with Vault's shapes (`data` objects, `errors` lists on errors,
+404s included). Anything else (an HTML page, a redirect, empty JSON, wrong types) is one `VaultError` line naming
+the address, the request and what came back, and whether `sys/health` looks like Vault's. Redirects are not
+followed: the token header would travel with them to wherever they point.
 """
 
 from __future__ import annotations
@@ -23,9 +28,20 @@ import requests
 from roachcert import mask
 from roachcert.ca_ensure import IssuerState, MountState
 from roachcert.errors import VaultError
+from roachcert.escape import printable
 from roachcert.issue import IssuedCert
 from roachcert.rotation import IssuedRecord, records_from_pems
 from roachcert.spec import AppRoleAuth, Stack, TokenAuth, VaultSpec
+from roachcert.vault_answers import (
+    answer,
+    data_of,
+    int_of,
+    is_health,
+    json_object,
+    names_of,
+    shape_error,
+    text_of,
+)
 
 RETRIES = 3  # after the first attempt
 BACKOFF = 0.25  # seconds, doubled each retry
@@ -127,7 +143,11 @@ class VaultAdapter:
             raise VaultError(
                 f"Vault refused the AppRole login at {path} on {self.where}: check the role and secret IDs"
             )
-        token = str(self._json(response, "post", path)["auth"]["client_token"])
+        self._check_vault(response, "post", path)
+        auth_block = self._json(response, "post", path).get("auth")
+        token = text_of(
+            auth_block if isinstance(auth_block, dict) else {}, "client_token", self._what("post", path)
+        )
         mask.register(token)
         return token
 
@@ -140,6 +160,7 @@ class VaultAdapter:
                 verify=self.settings.verify,
                 timeout=TIMEOUT,
                 adapter=hvac.adapters.RawAdapter,
+                allow_redirects=False,
             )
             self._local.client = client
         client.token = token or None
@@ -169,6 +190,10 @@ class VaultAdapter:
                     raise VaultError(
                         f"cannot reach Vault at {self.settings.addr} ({_reason(exc)}), {RETRIES + 1} attempts"
                     ) from None
+            except requests.exceptions.RequestException as exc:
+                raise VaultError(
+                    f"{method.upper()} {path} on {self.where} failed: {type(exc).__name__}: {printable(str(exc))[:200]}"
+                ) from None
             else:
                 status = response.status_code
                 retry = status == 429 or (
@@ -191,16 +216,63 @@ class VaultAdapter:
         """`None` when `absent` says so (404 by default), the JSON body on 2xx, else a `VaultError`."""
         self._ensure_ready()
         response = self._send(method, path, data)
+        self._check_vault(response, method, path)
         if absent(response):
             return None
         if response.status_code == 403:
             raise self._forbidden(path, _CAPABILITY[method])
         return self._json(response, method, path)
 
+    def _what(self, method: str, path: str) -> str:
+        return f"{method.upper()} {path} on {self.where}"
+
+    def _check_vault(self, response: requests.Response, method: str, path: str) -> None:
+        """Refuse an answer that is not Vault's: Vault speaks JSON objects, even in its 404s and errors."""
+        status = response.status_code
+        if 300 <= status < 400:
+            where = response.headers.get("Location") or "nowhere"
+            raise VaultError(
+                f"{self._what(method, path)} answered a redirect ({status}) to {printable(where)[:120]}: "
+                "roachcert does not follow redirects (the token would go along); set VAULT_ADDR to Vault itself"
+            )
+        if not response.content and (200 <= status < 300):
+            return  # 204 No Content after a write
+        body = json_object(response)
+        if body is None:
+            raise self._not_vault(response, method, path, "no JSON object")
+        if status >= 400 and not isinstance(body.get("errors"), list):
+            raise self._not_vault(response, method, path, "no `errors` list")
+
+    def _not_vault(self, response: requests.Response, method: str, path: str, lack: str) -> VaultError:
+        health = self._health()
+        return VaultError(
+            f"{self.settings.addr} does not answer like Vault: {method.upper()} {path} got {answer(response)} "
+            f"({lack}); {health}; check VAULT_ADDR"
+        )
+
+    def _health(self) -> str:
+        """What sys/health says, for the message about an answer that was not Vault's (one try, no retries)."""
+        try:
+            client = self._client(None)
+            response: requests.Response = client.adapter.request(
+                "get", "/v1/sys/health?standbyok=true&perfstandbyok=true", raise_exception=False
+            )
+        except requests.exceptions.RequestException as exc:
+            return f"sys/health failed too ({type(exc).__name__})"
+        body = json_object(response)
+        if body is not None and is_health(body):
+            return f"its sys/health answers like Vault {printable(str(body['version']))[:40]}"
+        return f"sys/health got {answer(response)}, not Vault's health"
+
     def _json(self, response: requests.Response, method: str, path: str) -> dict[str, Any]:
         status = response.status_code
         if 200 <= status < 300:
-            return dict(response.json()) if response.content else {}
+            if not response.content:
+                return {}
+            body = json_object(response)
+            if body is None:
+                raise self._not_vault(response, method, path, "no JSON object")
+            return body
         if status == 503 and _sealed(response):
             raise VaultError(f"Vault at {self.settings.addr} is sealed: ask its operators to unseal it")
         raise VaultError(
@@ -229,7 +301,14 @@ class VaultAdapter:
         """An issuer's certificate PEM (an unauthenticated read in Vault); `None` when it is not there."""
         path = f"{mount}/issuer/{issuer}/json"
         body = self._call("get", path, absent=lambda r: r.status_code == 404 or _no_issuer(r))
-        return None if body is None else str(body["data"]["certificate"]).strip() + "\n"
+        return (
+            None
+            if body is None
+            else text_of(
+                data_of(body, self._what("get", path)), "certificate", self._what("get", path)
+            ).strip()
+            + "\n"
+        )
 
     # -- ca_ensure.PkiAdmin -----------------------------------------------------------------------------
     def read_mount(self, mount: str) -> MountState | None:
@@ -237,8 +316,12 @@ class VaultAdapter:
         body = self._call("get", path, absent=lambda r: "no secret engine mount" in _errors(r).lower())
         if body is None:
             return None
-        tune = (self._call("get", f"{path}/tune") or {}).get("data") or {}
-        return MountState(type=str(body["data"]["type"]), max_lease_ttl=int(tune.get("max_lease_ttl", 0)))
+        kind = text_of(data_of(body, self._what("get", path)), "type", self._what("get", path))
+        tuned = self._call("get", f"{path}/tune")
+        tune = data_of(tuned, self._what("get", f"{path}/tune")) if tuned is not None else {}
+        return MountState(
+            type=kind, max_lease_ttl=int_of(tune, "max_lease_ttl", self._what("get", f"{path}/tune"))
+        )
 
     def enable_pki(self, mount: str, max_lease_ttl: str) -> None:
         self._call("post", f"sys/mounts/{mount}", {"type": "pki", "config": {"max_lease_ttl": max_lease_ttl}})
@@ -247,24 +330,30 @@ class VaultAdapter:
         self._call("post", f"sys/mounts/{mount}/tune", {"max_lease_ttl": max_lease_ttl})
 
     def list_issuers(self, mount: str) -> tuple[IssuerState, ...]:
-        listed = self._call("list", f"{mount}/issuers")
-        if not listed:
+        path = f"{mount}/issuers"
+        listed = self._call("list", path)
+        if listed is None:
             return ()
-        info: Mapping[str, Any] = listed["data"].get("key_info") or {}
+        what = self._what("list", path)
+        data = data_of(listed, what)
+        info = data.get("key_info") or {}
+        if not isinstance(info, dict):
+            raise shape_error(what, data, "a `key_info` object")
         found = []
-        for issuer_id in listed["data"].get("keys") or []:
+        for issuer_id in names_of(data, "keys", what):
             pem = self.read_issuer_pem(mount, issuer_id) or ""
-            found.append(
-                IssuerState(
-                    issuer_id=issuer_id, name=str(info.get(issuer_id, {}).get("issuer_name", "")), pem=pem
-                )
-            )
+            entry = info.get(issuer_id) or {}
+            name = entry.get("issuer_name", "") if isinstance(entry, dict) else ""
+            found.append(IssuerState(issuer_id=issuer_id, name=str(name or ""), pem=pem))
         return tuple(found)
 
     def default_issuer_id(self, mount: str) -> str | None:
-        body = self._call("get", f"{mount}/config/issuers")
-        default = str(body["data"].get("default") or "") if body else ""
-        return default or None
+        path = f"{mount}/config/issuers"
+        body = self._call("get", path)
+        if body is None:
+            return None
+        data = data_of(body, self._what("get", path))
+        return text_of(data, "default", self._what("get", path)) if data.get("default") else None
 
     def generate_root(self, mount: str, issuer: str, common_name: str, ttl: str) -> str:
         return self._new_issuer(f"{mount}/root/generate/internal", issuer, common_name, ttl)
@@ -274,16 +363,18 @@ class VaultAdapter:
 
     def _new_issuer(self, path: str, issuer: str, common_name: str, ttl: str) -> str:
         body = self._call("post", path, {"common_name": common_name, "issuer_name": issuer, "ttl": ttl})
-        if not body or "private_key" in body.get("data", {}):
+        data = data_of(body, self._what("post", path)) if body else {}
+        if not data or "private_key" in data:
             raise VaultError(f"Vault answered {path} without a certificate (or with a key): refusing")
-        return str(body["data"]["certificate"]).strip() + "\n"
+        return text_of(data, "certificate", self._what("post", path)).strip() + "\n"
 
     def set_default_issuer(self, mount: str, issuer: str) -> None:
         self._call("post", f"{mount}/config/issuers", {"default": issuer})
 
     def read_role(self, mount: str, role: str) -> Mapping[str, Any] | None:
-        body = self._call("get", f"{mount}/roles/{role}")
-        return dict(body["data"]) if body else None
+        path = f"{mount}/roles/{role}"
+        body = self._call("get", path)
+        return data_of(body, self._what("get", path)) if body is not None else None
 
     def write_role(self, mount: str, role: str, params: Mapping[str, Any]) -> None:
         self._call("post", f"{mount}/roles/{role}", params)
@@ -296,11 +387,12 @@ class VaultAdapter:
         body = self._call("post", path, {"common_name": common_name, "ttl": ttl})
         if body is None:
             raise VaultError(f"{path} does not exist on {self.where}: run `roachcert ca ensure` first")
-        data = body["data"]
+        what = self._what("post", path)
+        data = data_of(body, what)
         return IssuedCert(
-            certificate=str(data["certificate"]).strip() + "\n",
-            private_key=str(data["private_key"]).strip() + "\n",
-            serial_number=str(data["serial_number"]),
+            certificate=text_of(data, "certificate", what).strip() + "\n",
+            private_key=text_of(data, "private_key", what).strip() + "\n",
+            serial_number=text_of(data, "serial_number", what),
         )
 
     # -- rotation: the certificates a mount has issued -----------------------------------------------
@@ -309,15 +401,18 @@ class VaultAdapter:
         MOUNT/cert/SERIAL, `jobs` at a time), with the issuer that signed it. Roles with
         `no_store` leave nothing here."""
         listed = self._call("list", f"{mount}/certs")
-        serials = [str(s) for s in ((listed or {}).get("data") or {}).get("keys") or []]
+        what = self._what("list", f"{mount}/certs")
+        serials = names_of(data_of(listed, what), "keys", what) if listed is not None else []
         if not serials:
             return []
 
         def read(serial: str) -> tuple[str, str] | None:
-            data = (self._call("get", f"{mount}/cert/{serial}") or {}).get("data") or {}
-            if not data.get("certificate") or int(data.get("revocation_time") or 0) > 0:
+            path = f"{mount}/cert/{serial}"
+            body = self._call("get", path)
+            data = data_of(body, self._what("get", path)) if body is not None else {}
+            if not data.get("certificate") or int_of(data, "revocation_time", self._what("get", path)) > 0:
                 return None
-            return serial, str(data["certificate"])
+            return serial, text_of(data, "certificate", self._what("get", path))
 
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(serials)))) as pool:
             found = [pair for pair in pool.map(read, serials) if pair is not None]
@@ -325,10 +420,10 @@ class VaultAdapter:
 
 
 def _errors(response: requests.Response) -> str:
-    try:
-        errors = response.json().get("errors") or []
-    except ValueError:
-        errors = [response.text]
+    body = json_object(response)
+    errors: Any = body.get("errors") if body is not None else [response.text]
+    if not isinstance(errors, list):
+        errors = [errors]
     lines: list[str] = []
     for error in errors:
         for line in str(error).splitlines():

@@ -6,7 +6,6 @@ Terraform's and are left alone.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -14,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from roachcert.files import write_atomic
+from roachcert.files import FilesError, ensure_dir, write_atomic
 
 MANIFEST = ".roachcert-files.json"
 PLAN_META = ".roachcert-plan.json"
@@ -32,6 +31,15 @@ def _check_name(name: str) -> None:
         or name.startswith("terraform.tfstate")
     ):
         raise ValueError(f"{name!r} is not a file name roachcert may write in a working folder")
+
+
+def may_write(name: str) -> bool:
+    """Whether a rendered file may take this name (not Terraform's state, lock or folder, nor ours)."""
+    try:
+        _check_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
@@ -66,7 +74,7 @@ def write_workdir(root: Path, files: Mapping[str, str]) -> None:
     """Make `root` hold exactly these rendered files among ours; unchanged files are not rewritten."""
     for name in files:
         _check_name(name)
-    root.mkdir(parents=True, exist_ok=True)
+    ensure_dir(root, 0o777)  # the umask narrows it, as a plain mkdir would
     stale = set(our_files(root)) - set(files)
     for name in sorted(files):
         path = root / name
@@ -77,8 +85,7 @@ def write_workdir(root: Path, files: Mapping[str, str]) -> None:
             pass
         atomic_write(path, files[name])
     for name in sorted(stale):
-        with contextlib.suppress(FileNotFoundError):
-            (root / name).unlink()
+        _remove(root / name)
     atomic_write(root / MANIFEST, json.dumps({"files": sorted(files)}, indent=2) + "\n")
 
 
@@ -125,6 +132,14 @@ def load_plan_meta(root: Path) -> PlanMeta | None:
         return None
 
 
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise FilesError(f"cannot remove {path}: {exc.strerror or exc}") from None
+
+
 def clear_plan_meta(root: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        (root / PLAN_META).unlink()
+    _remove(root / PLAN_META)

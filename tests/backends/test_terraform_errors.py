@@ -191,3 +191,20 @@ def test_cli_prints_one_line_and_exits_1(
     assert lines == [captured.err.strip()]
     assert lines[0].startswith("prod: terraform plan could not lock the state")
     assert "-lock=false" not in lines[0]
+
+
+def test_a_local_state_path_that_is_a_folder_is_not_a_lock() -> None:
+    from roachcert.terraform_errors import state_folder, state_folder_message
+
+    said = (
+        "Error refreshing state: Failed to read state file: The state file could not be read: "
+        "read state-dir: is a directory\n"
+    )
+    as_lock = "Error acquiring the state lock\n\nError message: read state-dir: is a directory\n"
+    for output in (said, as_lock):
+        assert state_folder(output) == "state-dir"
+    message = state_folder_message("plan", "state-dir", Path("/w"))
+    assert "state-dir (in /w) is a folder, not a file" in message
+    assert "lock" not in message
+    assert state_folder("Error: open /x/provider.tf: is a directory") is None  # not about state
+    assert state_folder("Refreshing state...\n\n\nError: open /x/p.tf: is a directory") is None

@@ -380,3 +380,109 @@ def test_certificates_the_parser_used_to_choke_on_are_pem_errors() -> None:
         with pytest.raises(PemError) as caught:
             check_ca_pem(_armor(der), SOURCE)
         assert str(caught.value).startswith(f"{SOURCE}: line 1: ")
+
+
+# -- hostile input over the CLI: names from file names, spellings of secrets (issue 18) -----------------------
+BAD_STACKS = Path(__file__).resolve().parents[1] / "bad_stacks"
+HOSTILE_CORPUS = (
+    "secret_key_capitalised.yaml",
+    "secret_key_newline.yaml",
+    "secret_nested_key_padded.yaml",
+    "conn_str_percent_encoded.yaml",
+    "conn_str_sslpassword.yaml",
+    "conn_str_unreadable.yaml",
+)
+VALID_STACK = """\
+version: 1
+cas:
+  client-ca: {mount: pki_client, common_name: Client CA, issuers: [ca-a]}
+clusters:
+  frogs: {id: 2186fbdb-598c-4797-a463-aaaee865903e, ca: client-ca, host: frogs.example.test}
+"""
+# File names whose stack name would leave .roachcert/ (`..`), sit in it (`""`), or break a line or a path.
+HOSTILE_FILE_NAMES = (
+    "...yaml",
+    ".yaml",
+    "..yml",
+    "a\nb.yaml",
+    "x y.yaml",
+    "-rf.yaml",
+    "sandbox.yaml",
+    "é.yaml",
+)
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (but what roachcert may keep in .roachcert/STACK/) with its content."""
+    found: dict[str, bytes] = {}
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if relative.parts[:1] == (".roachcert",) and len(relative.parts) > 2:
+            continue
+        found[str(relative)] = path.read_bytes() if path.is_file() else b"<dir>"
+    return found
+
+
+def _fails_in_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    from roachcert.app import run
+
+    capsys.readouterr()
+    code = run(args)
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert code == 1, f"roachcert {args} exited {code}:\n{text}"
+    assert "Traceback" not in text
+    assert "internal error" not in text
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"roachcert {args}:\n{captured.err}"
+    return lines[0]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder holding its own Terraform files, as the current folder."""
+    (tmp_path / "versions.tf").write_text("# the project's own\n", encoding="utf-8")
+    (tmp_path / "stacks").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["validate", "render", "plan"])
+@pytest.mark.parametrize("name", HOSTILE_CORPUS)
+def test_hostile_corpus_is_one_line_and_writes_nothing(
+    project: Path, name: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "stacks" / name
+    path.write_bytes((BAD_STACKS / name).read_bytes())
+    before = _tree(project)
+    line = _fails_in_one_line([command, str(path)], capsys)
+    assert line.startswith(f"{path}:")
+    assert "hunter2" not in line
+    assert _tree(project) == before
+
+
+@pytest.mark.parametrize("command", ["validate", "render", "plan", "status", "ca ensure", "unmanage"])
+@pytest.mark.parametrize("file_name", HOSTILE_FILE_NAMES)
+def test_a_file_name_that_is_no_stack_name_is_one_line_and_writes_nothing(
+    project: Path, file_name: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "stacks" / file_name
+    path.write_text(VALID_STACK, encoding="utf-8")
+    before = _tree(project)
+    args = [*command.split(), str(path), *(["gone"] if command == "unmanage" else [])]
+    line = _fails_in_one_line(args, capsys)
+    assert "rename the file" in line
+    assert "\n" not in line
+    assert _tree(project) == before
+
+
+def test_planning_a_folder_with_a_dot_dot_stack_leaves_the_project_alone(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "stacks" / "...yaml").write_text(VALID_STACK, encoding="utf-8")
+    (project / "stacks" / "prod.yaml").write_text(VALID_STACK, encoding="utf-8")
+    before = _tree(project)
+    line = _fails_in_one_line(["plan", "stacks/"], capsys)
+    assert "'..'" in line
+    assert _tree(project) == before
+    assert (project / "versions.tf").read_text(encoding="utf-8") == "# the project's own\n"

@@ -15,6 +15,7 @@ from roachcert.errors import GuardError
 def register(app: typer.Typer) -> None:
     app.command("apply")(apply)
     app.command("unmanage")(unmanage)
+    app.command("manage")(manage)
 
 
 def apply(
@@ -97,3 +98,23 @@ def unmanage(
     typer.echo(
         f"{cluster}: the next plan forgets it and leaves its CA in place; run `roachcert plan {stack}`"
     )
+
+
+def manage(
+    stack: StackArg,
+    cluster: Annotated[
+        str, typer.Argument(help="A cluster `unmanage` recorded, to manage again.", show_default=False)
+    ],
+) -> None:
+    """Undo `unmanage`: the next plan manages the cluster again (declare it in the stack, or the plan deletes its CA)."""
+    from roachcert.planning import unforget
+    from roachcert.spec import load_stack
+
+    spec = load_stack(stack)
+    unforget(spec, cluster)
+    then = (
+        "the next plan keeps managing it"
+        if cluster in spec.clusters
+        else "declare it in the stack again, or the next plan deletes its CA (apply refuses without --allow-destroy)"
+    )
+    typer.echo(f"{cluster}: no longer unmanaged; {then}; run `roachcert plan {stack}`")

@@ -12,8 +12,10 @@ from typing import Annotated
 import typer
 
 from roachcert.errors import RoachcertError, SpecError
+from roachcert.escape import printable_lines
 from roachcert.exit_status import ExitStatus
 from roachcert.mask import mask
+from roachcert.names import raw_stack_name, stack_name
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +42,8 @@ def stack_files(targets: list[Path]) -> list[Path]:
             files.append(target)
         else:
             raise RoachcertError(f"{target}: no such stack file or folder")
-    names = [path.name.removesuffix(".yaml").removesuffix(".yml") for path in files]
+    # Checked before any stack is planned: a file name that is not a stack name stops the run.
+    names = [stack_name(path) for path in files]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise RoachcertError(f"two stack files are named {twice[0]}: stack names must be unique")
@@ -77,7 +80,7 @@ def plan(
         results = list(pool.map(lambda path: _plan_one(path, progress, stream), files))
     for result in results:
         if result.error is not None:
-            typer.echo(mask(result.error), err=True)
+            typer.echo(printable_lines(mask(result.error)), err=True)
     report = render_report(results, format)
     if out is not None:
         from roachcert.workdir import atomic_write
@@ -95,7 +98,7 @@ def _plan_one(path: Path, progress: object, stream: object) -> StackResult:
     from roachcert.progress import Progress
 
     assert isinstance(progress, Progress)
-    name = path.name.removesuffix(".yaml").removesuffix(".yml")
+    name = raw_stack_name(path)
     try:
         result = plan_stack(path, out=stream, progress=lambda step: progress.step(name, step))  # type: ignore[arg-type]
     except SpecError as exc:

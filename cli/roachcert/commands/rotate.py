@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from roachcert.commands.args import Format, StackArg
+from roachcert.escape import printable_lines
 from roachcert.mask import mask
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def render_text(stack: str, rows: Sequence[CaRotation], outside: Sequence[str]) 
         lines.append(f"{name}: a PEM file outside Vault; roachcert does not rotate it")
     if not lines:
         lines.append(f"{stack}: no CAs declared")
-    return mask("\n".join(lines) + "\n")
+    return mask(printable_lines("\n".join(lines)) + "\n")
 
 
 def _issuer_json(view: IssuerView) -> dict[str, Any]:

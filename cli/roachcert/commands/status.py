@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from roachcert.commands.args import Format, StackArg
+from roachcert.escape import printable
 from roachcert.mask import mask
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def status(
 
 
 def _cert_line(info: CertInfo, sources: Mapping[str, str]) -> str:
-    name = info.subject or "(empty subject)"
+    name = printable(info.subject) or "(empty subject)"
     source = sources.get(info.sha256)
     return f"{info.short_fingerprint} {source} ({name})" if source else f"{info.short_fingerprint} {name}"
 
@@ -94,7 +95,7 @@ def render_text(stack: str, server: str, rows: Sequence[ClusterDrift], sources: 
         for info in result.only_in_spec:
             lines.append(f"{pad}only in spec:  {_cert_line(info, sources)}")
         if result.detail:
-            lines.append(f"{pad}{result.detail}")
+            lines.append(f"{pad}{printable(result.detail)}")
     tally = counts(rows)
     parts = [f"{n} {state.replace('_', ' ')}" for state, n in tally.items() if n]
     lines.append(f"{len(rows)} cluster(s): {', '.join(parts)}")

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from roachcert.errors import PemError, SpecError
+from roachcert.names import stack_name
 from roachcert.pem import check_ca_file
 from roachcert.spec.messages import did_you_mean, message
 from roachcert.spec.models import CA_TAGS, PemFileCa, Stack, VaultCa
@@ -34,6 +35,7 @@ def load_stack(path: Path) -> Stack:
 
 def load_stack_text(text: str, path: Path) -> Stack:
     """Validate a stack's text; every problem found is reported at once, sorted by line."""
+    name = stack_name(path)  # before anything else: a bad name must not reach a path or a file
     try:
         data, lines = parse(text)
     except YamlProblem as exc:
@@ -74,7 +76,6 @@ def load_stack_text(text: str, path: Path) -> Stack:
         problems.extend(_cross_checks(stack, path, lines))
     if problems:
         raise SpecError([text for _, text in sorted(problems, key=lambda item: item[0])])
-    name = path.name.removesuffix(".yaml").removesuffix(".yml")
     return stack.model_copy(update={"name": name, "source": path})
 
 

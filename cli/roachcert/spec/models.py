@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from roachcert.spec import conninfo
 from roachcert.spec.durations import Duration, parse_duration
 
 NAME_RE = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
@@ -224,27 +225,45 @@ SECRET_BACKEND_KEYS = frozenset(
         "web_identity_token",
     }
 )
-# A password in a pg conn_str: URL userinfo, a URL parameter, or a `key=value` DSN.
-_CONN_STR_PASSWORD = re.compile(r"://[^/@]*:[^/@]*@|[?&]password=|(?:^|\s)password\s*=", re.IGNORECASE)
-
 BackendScalar = str | int | bool
 # One level of nesting renders as a block, e.g. the `remote` backend's `workspaces { name = "…" }`.
 BackendValue = BackendScalar | dict[str, BackendScalar]
 
 
+def _secret_error(name: str, text: str, detail: str = "") -> PydanticCustomError:
+    # A key with blanks or control characters is shown quoted and escaped: the error stays one line.
+    shown = ".".join(
+        part if part.isprintable() and part == part.strip() else repr(part) for part in name.split(".")
+    )
+    context = {"key": name.split(".")[0], "name": shown, "detail": detail}
+    return PydanticCustomError("secret_in_config", text, context)
+
+
 def _secret_in(name: str, key: str, item: BackendValue) -> PydanticCustomError | None:
-    if key in SECRET_BACKEND_KEYS:
-        return PydanticCustomError(
-            "secret_in_config",
-            "{name} is a secret: leave it out and set it in the environment, not in the stack file",
-            {"key": name.split(".")[0], "name": name},
+    # Keys are compared as Terraform and Go's lib/pq might read them: case and surrounding blanks ignored.
+    if any(not char.isprintable() for char in key):
+        return _secret_error(
+            name, "{name} holds a control character: a backend setting's name is a plain word like conn_str"
         )
-    if key == "conn_str" and isinstance(item, str) and _CONN_STR_PASSWORD.search(item):
-        return PydanticCustomError(
-            "secret_in_config",
-            "conn_str holds a password: leave it out and set PGPASSWORD in the environment",
-            {"key": name.split(".")[0], "name": name},
+    normal = key.strip().lower()
+    if normal in SECRET_BACKEND_KEYS:
+        return _secret_error(
+            name, "{name} is a secret: leave it out and set it in the environment, not in the stack file"
         )
+    if normal == "conn_str" and isinstance(item, str):
+        try:
+            found = conninfo.credential_in(item)
+        except conninfo.ConnInfoError as exc:
+            text = "conn_str cannot be read as a PostgreSQL connection string ({detail}): fix it, or set PG_CONN_STR"
+            return _secret_error(name, text, str(exc))
+        if found == "password":
+            text = "conn_str holds a password: leave it out and set PGPASSWORD in the environment"
+            return _secret_error(name, text)
+        if found is not None:
+            text = (
+                "conn_str holds a credential ({detail}): leave it out and set PG_CONN_STR in the environment"
+            )
+            return _secret_error(name, text, found)
     return None
 
 

@@ -1,0 +1,77 @@
+"""What a Vault answer must look like: JSON objects of Vault's shapes. Each check names the request and shows
+a short, printable preview of what came back instead, as one `VaultError` line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+from roachcert.errors import VaultError
+from roachcert.escape import printable
+
+
+def json_object(response: requests.Response) -> dict[str, Any] | None:
+    """The answer as a JSON object when it is one, served as JSON; else None."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def answer(response: requests.Response) -> str:
+    """What came back, short and printable: `404 text/html '<html>…'`."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+    text = " ".join(response.content[:200].decode("utf-8", "replace").split())
+    preview = f" {printable(text[:60])!r}" if text else " (empty)"
+    return f"{response.status_code} {printable(kind)}{preview}"
+
+
+def is_health(body: Mapping[str, Any]) -> bool:
+    return (
+        isinstance(body.get("initialized"), bool)
+        and isinstance(body.get("sealed"), bool)
+        and isinstance(body.get("version"), str)
+    )
+
+
+def shape_error(what: str, body: Any, wanted: str) -> VaultError:
+    shown = printable(json.dumps(body, default=str)[:80])
+    return VaultError(f"{what} answered without {wanted} (got {shown}): is this Vault's PKI API?")
+
+
+def data_of(body: Mapping[str, Any], what: str) -> dict[str, Any]:
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise shape_error(what, body, "a `data` object")
+    return data
+
+
+def text_of(data: Mapping[str, Any], key: str, what: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise shape_error(what, data, f"a text `{key}`")
+    return value
+
+
+def int_of(data: Mapping[str, Any], key: str, what: str, default: int = 0) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise shape_error(what, data, f"a number `{key}`")
+    try:
+        return int(value or 0)
+    except ValueError:
+        raise shape_error(what, data, f"a number `{key}`") from None
+
+
+def names_of(data: Mapping[str, Any], key: str, what: str) -> list[str]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise shape_error(what, data, f"a list of names `{key}`")
+    return value
