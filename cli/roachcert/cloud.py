@@ -141,7 +141,8 @@ class CloudClient:
                     return self._json(resp, path)
                 if not _retryable(resp.status_code):
                     raise self._refusal(resp, path, cluster_id)
-                last = f"HTTP {resp.status_code}"
+                json_body = "json" in resp.headers.get("Content-Type", "")
+                last = f"HTTP {resp.status_code}" if json_body else _came_back(resp)
                 retry_after = _retry_after(resp)
             if attempt < self.retries:
                 time.sleep(self._backoff(attempt, retry_after))
