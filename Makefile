@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[engine,sandbox,sql,dev]'
 	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-provider.sh
 	@touch $(STAMP)
 
 demo: setup

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: a tour of roachcert against local real servers (OpenBao, the Terraform engine) and the
-# two stand-ins (the Cloud API emulator and the cockroach provider).
+# Cloud API emulator, with the real cockroach provider where `make setup` could install it (else the stand-in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R="$PWD/.venv/bin/roachcert"
@@ -11,6 +11,8 @@ run() { printf '$ roachcert %s\n' "$*"; "$R" "$@"; }
 say "1. Start the sandbox: a real OpenBao, the Cloud API emulator, the provider mirror"
 run sandbox up --stack "$STACK"
 eval "$("$R" sandbox env)"
+PROVIDER_LINE="$("$R" sandbox status | sed -n 's/^provider *//p')"
+echo "cockroach provider: $PROVIDER_LINE"
 
 say "2. Check the stack file"
 run validate "$STACK"
@@ -36,7 +38,7 @@ if "$R" status -h >/dev/null 2>&1; then run status "$STACK" || true; fi
 
 cat <<TXT
 
-Done. To go on by hand in this shell:
+Done, on the $PROVIDER_LINE. To go on by hand in this shell:
   eval "\$(.venv/bin/roachcert sandbox env)"
   .venv/bin/roachcert plan $STACK --format markdown   # the pull-request report
 Edit $STACK (add an issuer, remove a cluster) and plan again to see roachcert's guards.

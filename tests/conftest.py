@@ -4,6 +4,7 @@ the same code `roachcert sandbox` uses, so tests and the demo share one path."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,25 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from provider_choice import active_provider
+
 if TYPE_CHECKING:
     from roachcert.sandbox.manager import SandboxState
 
 _real_connect = socket.socket.connect
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests move $HOME to a temp folder; the provider cache `make setup` filled stays where it was.
+    from roachcert.sandbox.providers import cache_dir
+
+    os.environ.setdefault("ROACHCERT_CACHE", str(cache_dir().parents[1]))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("standin_only")
+    if marker is not None and active_provider() == "real":
+        pytest.skip(f"stand-in only: {marker.args[0] if marker.args else 'uses a stand-in knob'}")
 
 
 def _guarded_connect(self: socket.socket, address: Any) -> Any:
@@ -61,7 +77,7 @@ def sandbox_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbo
     from roachcert.sandbox import manager
 
     root = tmp_path_factory.mktemp("sandbox")
-    state = manager.up([], root=root, pending_seconds=0.2)
+    state = manager.up([], root=root, pending_seconds=0.2, provider=active_provider())
     try:
         yield state
     finally:

@@ -107,3 +107,45 @@ def test_from_env_needs_a_key_and_defaults_the_server() -> None:
     client = CloudClient.from_env({"COCKROACH_API_KEY": "crl-secret-xyz"})
     assert client.server == "https://cockroachlabs.cloud"
     assert "crl-secret-xyz" not in repr(client)
+
+
+def test_a_jwt_sends_the_vanity_name_and_username_the_api_checks(emulator: RunningEmulator) -> None:
+    emulator.set_jwt("jwt-for-cloud-tests", "acme", "alice@example.test")
+    env = {"COCKROACH_SERVER": emulator.url, "COCKROACH_API_JWT": "jwt-for-cloud-tests"}
+    with pytest.raises(CloudError, match="HTTP 401"):
+        CloudClient.from_env(env, retry_wait_min=0.01).get_client_ca(DEDICATED)
+    env |= {"COCKROACH_VANITY_NAME": "acme", "COCKROACH_USERNAME": "alice@example.test"}
+    assert CloudClient.from_env(env).get_client_ca(DEDICATED).status == "NOT_SET"
+    last = emulator.requests()[-1]
+    assert (last["cc_vanity_name"], last["cc_username"]) == ("acme", "alice@example.test")
+    # An API key wins over a JWT and goes without the JWT headers.
+    CloudClient.from_env({**env, "COCKROACH_API_KEY": KEY}).get_client_ca(DEDICATED)
+    assert emulator.requests()[-1]["cc_vanity_name"] == ""
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (502, "<html><body>Bad gateway</body></html>", r"after 5 tries: HTTP 502, text/html.*Bad gateway"),
+        (400, "[1, 2]", r"failed \(HTTP 400\) \(HTTP 400, text/html.*: \[1, 2\]\)"),
+        (302, "", r"answered a redirect \(HTTP 302 to /elsewhere\)"),
+    ],
+)
+def test_an_answer_that_is_not_the_apis_is_one_line_naming_address_request_and_answer(
+    emulator: RunningEmulator, status: int, body: str, expected: str
+) -> None:
+    emulator.set_faults(fail_next=10, fail_status=status, fail_body=body)
+    with pytest.raises(CloudError, match=expected) as caught:
+        _client(emulator.url).get_client_ca(DEDICATED)
+    line = str(caught.value)
+    assert "\n" not in line
+    assert emulator.url in line
+    assert f"GET /api/v1/clusters/{DEDICATED}/client-ca-cert" in line
+    assert KEY not in line
+
+
+def test_a_trailing_slash_on_the_server_is_dropped(emulator: RunningEmulator) -> None:
+    client = CloudClient.from_env({"COCKROACH_SERVER": emulator.url + "//", "COCKROACH_API_KEY": KEY})
+    assert client.server == emulator.url
+    client.get_client_ca(DEDICATED)
+    assert emulator.requests()[-1]["path"].startswith("/api/")

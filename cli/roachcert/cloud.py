@@ -2,7 +2,10 @@
 
 GETs are retried like the real provider's HTTP client (go-retryablehttp defaults: 4 retries on 429,
 5xx except 501 and connection errors; backoff 1 s doubling to 30 s; Retry-After honoured on 429/503).
-Every failure is a CloudError with one line that never holds the API key.
+Every failure is a CloudError with one line that never holds the API key; an answer that is not what
+the API sends (an HTML page, a body that is not a JSON object, a redirect) names the address, the request
+and what came back. With a JWT (COCKROACH_API_JWT) it sends Cc-Vanity-Name / Cc-Username, as the real
+provider does.
 """
 
 from __future__ import annotations
@@ -56,11 +59,13 @@ class CloudClient:
         retry_wait_min: float = 1.0,
         retry_wait_max: float = 30.0,
         session: requests.Session | None = None,
+        jwt_headers: Mapping[str, str] | None = None,
     ) -> None:
         if not api_key:
             raise CloudError("no Cloud API key: set COCKROACH_API_KEY")
-        self.server = server.rstrip("/")
+        self.server = normalise_server(server)
         self._api_key = api_key
+        self._jwt_headers = {name: value for name, value in (jwt_headers or {}).items() if value}
         self.timeout = timeout
         self.retries = retries
         self.retry_wait_min = retry_wait_min
@@ -70,7 +75,17 @@ class CloudClient:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> CloudClient:
         env = os.environ if environ is None else environ
-        key = env.get("COCKROACH_API_KEY") or env.get("COCKROACH_API_JWT") or ""
+        key = env.get("COCKROACH_API_KEY") or ""
+        if not key and env.get("COCKROACH_API_JWT"):
+            # A JWT names its organization and user in headers, as the real provider sends them.
+            options.setdefault(
+                "jwt_headers",
+                {
+                    "Cc-Vanity-Name": env.get("COCKROACH_VANITY_NAME", ""),
+                    "Cc-Username": env.get("COCKROACH_USERNAME", ""),
+                },
+            )
+            key = env["COCKROACH_API_JWT"]
         return cls(env.get("COCKROACH_SERVER") or DEFAULT_SERVER, key, **options)
 
     def __repr__(self) -> str:
@@ -100,6 +115,7 @@ class CloudClient:
             "Cc-Version": CC_VERSION,
             "User-Agent": f"roachcert/{__version__}",
             "Accept": "application/json",
+            **self._jwt_headers,
         }
 
     def _get(self, path: str, cluster_id: str) -> dict[str, Any]:
@@ -108,15 +124,25 @@ class CloudClient:
         for attempt in range(self.retries + 1):
             retry_after: float | None = None
             try:
-                resp = self._session.get(url, headers=self._headers(), timeout=self.timeout)
+                resp = self._session.get(
+                    url, headers=self._headers(), timeout=self.timeout, allow_redirects=False
+                )
             except requests.RequestException as exc:
                 last = f"cannot reach it ({type(exc).__name__})"
             else:
+                if resp.is_redirect or 300 <= resp.status_code < 400:
+                    # Never followed: the key would go along to wherever it points.
+                    where = resp.headers.get("Location", "nowhere")
+                    raise CloudError(
+                        f"Cloud API at {self.server}: GET {path} answered a redirect "
+                        f"(HTTP {resp.status_code} to {_one_line(where, 120)}), not the API's answer"
+                    )
                 if resp.ok:
                     return self._json(resp, path)
                 if not _retryable(resp.status_code):
                     raise self._refusal(resp, path, cluster_id)
-                last = f"HTTP {resp.status_code}"
+                json_body = "json" in resp.headers.get("Content-Type", "")
+                last = f"HTTP {resp.status_code}" if json_body else _came_back(resp)
                 retry_after = _retry_after(resp)
             if attempt < self.retries:
                 time.sleep(self._backoff(attempt, retry_after))
@@ -136,7 +162,8 @@ class CloudClient:
             body = None
         if not isinstance(body, dict):
             raise CloudError(
-                f"Cloud API at {self.server}: GET {path} answered something other than a JSON object"
+                f"Cloud API at {self.server}: GET {path} answered something other than a JSON object "
+                f"({_came_back(resp)})"
             )
         return body
 
@@ -152,14 +179,27 @@ class CloudClient:
             )
         if code == 404:
             return CloudError(f"{where}: cluster {cluster_id} not found (HTTP 404)")
-        message = ""
         try:
             body = resp.json()
-            if isinstance(body, dict) and isinstance(body.get("message"), str):
-                message = f": {_one_line(body['message'])}"
         except ValueError:
-            pass
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            message = f": {_one_line(body['message'])}"
+        else:
+            message = f" ({_came_back(resp)})"
         return CloudError(f"{where}: GET {path} failed (HTTP {code}){message}")
+
+
+def normalise_server(server: str) -> str:
+    """The API base URL without trailing slashes: the real provider joins it verbatim, so
+    "https://host/" would send "//api/v1/..." (roachcert hands Terraform this form too)."""
+    return server.rstrip("/")
+
+
+def _came_back(resp: requests.Response) -> str:
+    kind = resp.headers.get("Content-Type", "") or "no content type"
+    text = _one_line(resp.text, 80) if resp.content else ""
+    return f"HTTP {resp.status_code}, {kind}, {len(resp.content)} bytes" + (f": {text}" if text else "")
 
 
 def _retryable(status: int) -> bool:

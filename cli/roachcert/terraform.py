@@ -146,6 +146,10 @@ class Terraform:
         for name in ("TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR"):
             base.pop(name, None)
         env = {**base, **self._extra}
+        if env.get("COCKROACH_SERVER"):
+            # The provider joins it verbatim: a trailing "/" sends "//api/..." and every Read may 404.
+            # Same form as roachcert's own client (cloud.normalise_server), without importing it here.
+            env["COCKROACH_SERVER"] = env["COCKROACH_SERVER"].rstrip("/")
         env["TF_IN_AUTOMATION"] = "1"
         env["TF_INPUT"] = "0"
         env["CHECKPOINT_DISABLE"] = "1"

@@ -91,6 +91,9 @@ def test_a_failed_post_is_never_retried_and_a_rerun_converges(
     converge(cli, one_cluster)
 
 
+@pytest.mark.standin_only(
+    "the real provider polls a PENDING change for a fixed 10 minutes; only the stand-in's poll timeout can be shortened (ROACHCERT_STANDIN_POLL_TIMEOUT)"
+)
 def test_pending_past_the_timeout_fails_cleanly_then_converges(
     sandbox: SandboxState, one_cluster: SandboxStack, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

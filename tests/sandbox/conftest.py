@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 
 from certs_helper import make_ca
+from provider_choice import active_provider
+from roachcert.sandbox import providers
 from roachcert.sandbox.emulator import RunningEmulator, start_emulator
-from roachcert.sandbox.mirror import MirrorInfo, install_provider_mirror, write_cli_config
+from roachcert.sandbox.mirror import MirrorInfo, write_cli_config
 
 ENGINE = Path(sys.executable).parent / "roachcert-terraform"
 PENDING_SECONDS = 0.2
@@ -121,8 +123,10 @@ class Terraform:
 
 @pytest.fixture(scope="session")
 def provider_mirror(tmp_path_factory: pytest.TempPathFactory) -> tuple[MirrorInfo, Path]:
+    """The mirror of the provider the tests run (conftest.test_provider: real when installed)."""
     root = tmp_path_factory.mktemp("mirror")
-    info = install_provider_mirror(root / "providers")
+    kind = "real" if active_provider() == "real" else "standin"
+    info = providers.install(kind, root).mirror
     return info, write_cli_config(root / "terraform.rc", info.root)
 
 

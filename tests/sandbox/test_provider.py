@@ -22,6 +22,7 @@ def _methods(emulator: RunningEmulator, cluster_id: str) -> list[str]:
     return [e["method"] for e in emulator.requests() if cluster_id in e["path"]]
 
 
+@pytest.mark.standin_only("checks the stand-in's fixed launcher bytes and hash")
 def test_init_works_offline_and_locks_the_launcher_hash(
     terraform: Terraform,
     new_cluster: Callable[..., str],
@@ -221,6 +222,9 @@ def test_a_failed_change_is_an_error_and_nothing_is_recorded(
     assert terraform.state() == {}
 
 
+@pytest.mark.standin_only(
+    "the real provider polls a PENDING change for a fixed 10 minutes; only the stand-in's poll timeout can be shortened (ROACHCERT_STANDIN_POLL_TIMEOUT)"
+)
 def test_a_change_stuck_pending_times_out(
     terraform: Terraform,
     emulator: RunningEmulator,

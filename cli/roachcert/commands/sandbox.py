@@ -10,7 +10,8 @@ import typer
 from roachcert.spec import load_stack
 
 sandbox_app = typer.Typer(
-    help="Local sandbox: a real OpenBao, the Cloud API emulator and the stand-in provider (for tests and demos).",
+    help="Local sandbox: a real OpenBao, the Cloud API emulator and the cockroach provider (the real one when "
+    "installed, else the stand-in), for tests and demos.",
     no_args_is_help=True,
 )
 
@@ -24,15 +25,23 @@ def up(
     stack: Annotated[
         list[Path] | None, typer.Option("--stack", help="Register this stack's clusters with the emulator.")
     ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            help="real or standin (default: the real cockroach provider when installed, else the stand-in).",
+        ),
+    ] = None,
 ) -> None:
     """Start the sandbox (idempotent) under .roachcert/sandbox/ and register the stacks' clusters."""
     from roachcert.sandbox import manager
 
     stacks = [load_stack(path) for path in stack or []]
-    state = manager.up(stacks)
+    state = manager.up(stacks, provider=provider)
     typer.echo(f"vault      {state.vault_addr}")
     typer.echo(f"cloud api  {state.emulator_url}")
     typer.echo(f"terraform  {state.engine}")
+    typer.echo(f"provider   {manager.provider_line(state)}")
     clusters = sum(len(s.clusters) for s in stacks)
     if clusters:
         typer.echo(f"registered {clusters} cluster(s)")

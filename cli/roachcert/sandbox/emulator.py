@@ -5,7 +5,11 @@ API (Bearer key required): `GET /api/v1/clusters/{id}` and `GET|POST|PATCH|DELET
 Admin (loopback only, no key): `GET /_admin/health`, `GET|POST /_admin/clusters`,
 `DELETE /_admin/clusters/{id}`, `GET|POST|DELETE /_admin/faults`, `GET|DELETE /_admin/requests`.
 Fault knobs (POST /_admin/faults JSON, or RunningEmulator.set_faults): latency_seconds, fail_next,
-fail_status, fail_method, stuck_pending, end_failed, pending_seconds.
+fail_status, fail_method, fail_body, fail_location, drop_next, stuck_pending, end_failed,
+pending_seconds; and the modes for what no public source settles (emulator_state.MODES).
+JWT mode (POST /_admin/jwt {"token", "vanity_name", "username"}): that bearer token is accepted too, but
+only with matching Cc-Vanity-Name / Cc-Username headers, as the real API needs them for a JWT.
+The request path is taken as sent: `//api/...` (a server URL with a trailing slash) is not an API path.
 
 Run: `COCKROACH_API_KEY=... python -m roachcert.sandbox.emulator --state FILE --port N`; it prints
 one line, `listening on URL`, and stops on SIGTERM or SIGINT.
@@ -14,6 +18,7 @@ one line, `listening on URL`, and stops on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hmac
 import json
 import os
@@ -67,30 +72,59 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
+    def _raw_path(self) -> str:
+        # http.server folds a leading "//" in self.path; the request line keeps what the client sent.
+        words = self.requestline.split()
+        return (words[1] if len(words) >= 2 else self.path).split("?", 1)[0]
+
     def _dispatch(self, method: str) -> None:
-        path = self.path.split("?", 1)[0]
+        path = self._raw_path()
         state = self.server.state
+        admin = path.startswith("/_admin/")
         try:
             body = self._read_json()
-            if path.startswith("/_admin/"):
+            if not admin and state.take_drop(method):
+                self._log(method, path, 0, None)
+                self._drop()
+                return
+            if admin:
                 status, answer = 200, _admin(state, method, path, body)
             else:
                 status, answer = 200, self._api(method, path, body)
         except ApiProblem as problem:
             status, answer = problem.http_status, problem.body()
-        if not path.startswith("/_admin/"):
-            # Never the Authorization header: only whether one was sent.
-            state.log_request(
-                {
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "authorization": "Authorization" in self.headers,
-                    "user_agent": self.headers.get("User-Agent", ""),
-                    "cc_version": self.headers.get("Cc-Version", ""),
-                }
-            )
+        except _Raw as raw:
+            self._log(method, path, raw.status, None)
+            self._send_raw(raw)
+            return
+        if not admin:
+            self._log(method, path, status, answer)
         self._send(status, answer)
+
+    def _log(self, method: str, path: str, status: int, answer: Any) -> None:
+        # Never the Authorization header: only whether one was sent. `answer` is the JSON sent back
+        # (checked against the API's OpenAPI document by the tests); status 0: no answer at all.
+        self.server.state.log_request(
+            {
+                "method": method,
+                "path": path,
+                "status": status,
+                "answer": answer,
+                "authorization": "Authorization" in self.headers,
+                "user_agent": self.headers.get("User-Agent", ""),
+                "cc_version": self.headers.get("Cc-Version", ""),
+                "cc_vanity_name": self.headers.get("Cc-Vanity-Name", ""),
+                "cc_username": self.headers.get("Cc-Username", ""),
+            }
+        )
+
+    def _drop(self) -> None:
+        """Close the connection without a byte of answer (a reset mid-request, as the client sees it)."""
+        import socket
+
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _read_json(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -110,6 +144,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(latency)
         fault = state.take_fault(method)
         if fault is not None:
+            with state.lock:
+                fail_body, location = state.faults.fail_body, state.faults.fail_location
+            if fault < 400 or fail_body:
+                raise _Raw(fault, fail_body, location if fault < 400 else "")
             raise ApiProblem(fault, _FAULT_CODES.get(fault, 2), f"injected fault: HTTP {fault}")
         self._authenticate()
         if match := _CLUSTER.match(path):
@@ -123,18 +161,43 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET":
             return state.client_ca(cluster_id)
         if method == "DELETE":
-            return state.change_client_ca(cluster_id, None)
+            return state.change_client_ca(cluster_id, None, method)
         cert = body.get("x509_pem_cert") if isinstance(body, dict) else None
         if not isinstance(cert, str):
             raise ApiProblem(400, 3, "x509_pem_cert is required")
-        return state.change_client_ca(cluster_id, cert)
+        return state.change_client_ca(cluster_id, cert, method)
 
     def _authenticate(self) -> None:
         header = self.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         expected = self.server.api_key.encode()
-        if scheme != "Bearer" or not token or not hmac.compare_digest(token.encode(), expected):
-            raise ApiProblem(401, 16, "unauthenticated: a valid API key is required (Authorization: Bearer)")
+        if scheme == "Bearer" and token and hmac.compare_digest(token.encode(), expected):
+            return
+        with self.server.state.lock:
+            jwt = dict(self.server.state.jwt)
+        if (
+            scheme == "Bearer"
+            and token
+            and jwt
+            and hmac.compare_digest(token.encode(), jwt["token"].encode())
+        ):
+            for header_name, key in (("Cc-Vanity-Name", "vanity_name"), ("Cc-Username", "username")):
+                if self.headers.get(header_name, "") != jwt[key]:
+                    raise ApiProblem(
+                        401, 16, f"unauthenticated: a JWT needs the {header_name} header of its organization"
+                    )
+            return
+        raise ApiProblem(401, 16, "unauthenticated: a valid API key is required (Authorization: Bearer)")
+
+    def _send_raw(self, raw: _Raw) -> None:
+        data = raw.body.encode()
+        self.send_response(raw.status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        if raw.location:
+            self.send_header("Location", raw.location)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _send(self, status: int, answer: Any) -> None:
         data = (json.dumps(answer) + "\n").encode()
@@ -143,6 +206,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class _Raw(Exception):
+    """A non-JSON answer (an HTML error page, a redirect), as a proxy or load balancer might send."""
+
+    def __init__(self, status: int, body: str, location: str) -> None:
+        super().__init__(status)
+        self.status, self.body, self.location = status, body, location
 
 
 def _admin(state: EmulatorState, method: str, path: str, body: Any) -> Any:
@@ -172,6 +243,9 @@ def _admin(state: EmulatorState, method: str, path: str, body: Any) -> Any:
     if route == ("DELETE", "/_admin/faults"):
         _reset_faults(state)
         return {}
+    if route == ("POST", "/_admin/jwt"):
+        _set_jwt(state, body)
+        return {}
     if route == ("GET", "/_admin/requests"):
         with state.lock:
             return list(state.requests)
@@ -191,6 +265,14 @@ def _set_faults(state: EmulatorState, knobs: dict[str, Any]) -> None:
             if not isinstance(pending, int | float) or isinstance(pending, bool) or pending < 0:
                 raise ApiProblem(400, 3, "pending_seconds must be a number >= 0")
             state.pending_seconds = float(pending)
+
+
+def _set_jwt(state: EmulatorState, body: Any) -> None:
+    keys = ("token", "vanity_name", "username")
+    if not isinstance(body, dict) or not all(isinstance(body.get(k), str) and body[k] for k in keys):
+        raise ApiProblem(400, 3, 'body must be {"token": ..., "vanity_name": ..., "username": ...}')
+    with state.lock:
+        state.jwt = {k: body[k] for k in keys}
 
 
 def _reset_faults(state: EmulatorState) -> None:
@@ -228,6 +310,10 @@ class RunningEmulator:
 
     def reset_faults(self) -> None:
         _reset_faults(self.state)
+
+    def set_jwt(self, token: str, vanity_name: str, username: str) -> None:
+        """Accept `token` as a JWT of organization `vanity_name`, user `username` (checked headers)."""
+        _set_jwt(self.state, {"token": token, "vanity_name": vanity_name, "username": username})
 
     def requests(self) -> list[dict[str, Any]]:
         with self.state.lock:

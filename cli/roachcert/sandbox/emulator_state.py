@@ -57,10 +57,20 @@ class Cluster:
 class Faults:
     latency_seconds: float = 0.0
     fail_next: int = 0  # the next N API requests answer fail_status
-    fail_status: int = 500
-    fail_method: str = ""  # only requests with this method fail ("" = any)
+    fail_status: int = 500  # 300-399 answers a redirect to fail_location
+    fail_method: str = ""  # only requests with this method fail or drop ("" = any)
+    fail_body: str = ""  # the failing answer's body as text/html instead of a JSON Status ("" = JSON)
+    fail_location: str = "/elsewhere"
+    drop_next: int = 0  # the next N API requests get no HTTP answer at all: the connection is closed
     stuck_pending: bool = False  # PENDING never settles while set
     end_failed: bool = False  # changes accepted while set end in FAILED
+    # What no public source says about the real API; each default is the emulator's first reading.
+    pending_cert: str = "blank"  # the cert GET shows while PENDING: blank | echo_old
+    failed_cert: str = "blank"  # ... after FAILED: blank | echo_old
+    not_set_fields: str = "present"  # NOT_SET answers {"status", "x509_pem_cert": ""} | omitted ({})
+    post_when_set: str = "accept"  # POST while a CA is set: accept | 409 | 400
+    patch_when_unset: str = "accept"  # PATCH while none is set: accept | 400 | 404
+    delete_when_unset: str = "accept"  # DELETE while none is set: accept | 400 | 404
 
     def update(self, values: dict[str, Any]) -> None:
         for key, value in values.items():
@@ -71,18 +81,32 @@ class Faults:
                 value = float(value)
             if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
                 raise ApiProblem(400, 3, f"fault knob {key!r} must be {wanted.__name__}")
+            if key in MODES and value not in MODES[key]:
+                raise ApiProblem(400, 3, f"mode {key!r} must be one of {', '.join(MODES[key])}")
             setattr(self, key, value)
-        if not 400 <= self.fail_status <= 599:
-            raise ApiProblem(400, 3, "fail_status must be an HTTP error status (400-599)")
+        if not 300 <= self.fail_status <= 599:
+            raise ApiProblem(400, 3, "fail_status must be a redirect or an HTTP error status (300-599)")
 
 
+MODES: dict[str, tuple[str, ...]] = {
+    "pending_cert": ("blank", "echo_old"),
+    "failed_cert": ("blank", "echo_old"),
+    "not_set_fields": ("present", "omitted"),
+    "post_when_set": ("accept", "409", "400"),
+    "patch_when_unset": ("accept", "400", "404"),
+    "delete_when_unset": ("accept", "400", "404"),
+}
 _FAULT_TYPES: dict[str, type] = {
     "latency_seconds": float,
     "fail_next": int,
     "fail_status": int,
     "fail_method": str,
+    "fail_body": str,
+    "fail_location": str,
+    "drop_next": int,
     "stuck_pending": bool,
     "end_failed": bool,
+    **dict.fromkeys(MODES, str),
 }
 
 
@@ -113,6 +137,7 @@ class EmulatorState:
     faults: Faults = field(default_factory=Faults)
     clusters: dict[str, Cluster] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    jwt: dict[str, str] = field(default_factory=dict)  # JWT mode: token, vanity_name, username
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
@@ -172,6 +197,15 @@ class EmulatorState:
                 return self.faults.fail_status
             return None
 
+    def take_drop(self, method: str) -> bool:
+        """Whether this request must get no answer (a drop_next fault armed for it)."""
+        with self.lock:
+            wanted = self.faults.fail_method.upper()
+            if self.faults.drop_next > 0 and wanted in ("", method):
+                self.faults.drop_next -= 1
+                return True
+            return False
+
     # -- API ---------------------------------------------------------------------------------------
     def cluster(self, cluster_id: str) -> Cluster:
         with self.lock:
@@ -190,35 +224,62 @@ class EmulatorState:
         if found.status != "PENDING" or self.faults.stuck_pending or time.time() < found.pending_until:
             return
         if found.pending_fails:
-            found.status, found.x509_pem_cert = "FAILED", ""
+            found.status = "FAILED"  # x509_pem_cert keeps the CA that was there before
         else:
             found.status, found.x509_pem_cert = found.pending_target, found.pending_cert
         found.pending_target, found.pending_cert, found.pending_until = "", "", 0.0
         found.pending_fails = False
         self.save()
 
+    def _answer(self, found: Cluster) -> dict[str, str]:
+        """What GET shows; `x509_pem_cert` in state is the CA in force (the old one while PENDING)."""
+        faults, cert = self.faults, found.x509_pem_cert
+        if found.status == "NOT_SET":
+            if faults.not_set_fields == "omitted":
+                return {}
+            cert = ""
+        blank = {"PENDING": faults.pending_cert, "FAILED": faults.failed_cert}.get(found.status) == "blank"
+        return {"status": found.status, "x509_pem_cert": "" if blank else cert}
+
     def client_ca(self, cluster_id: str) -> dict[str, str]:
         with self.lock:
             found = self._dedicated(cluster_id)
             self._settle(found)
-            return {"status": found.status, "x509_pem_cert": found.x509_pem_cert}
+            return self._answer(found)
 
-    def change_client_ca(self, cluster_id: str, cert: str | None) -> dict[str, str]:
-        """Start a change: set `cert`, or clear the CA when `cert` is None. Answers the PENDING info."""
+    def change_client_ca(self, cluster_id: str, cert: str | None, method: str = "") -> dict[str, str]:
+        """Start a change: set `cert`, or clear the CA when `cert` is None. Answers the PENDING info.
+        `method` (POST/PATCH/DELETE) applies the modes for a request that does not fit the CA's state;
+        an out-of-band change (the console) passes none."""
         with self.lock:
             found = self._dedicated(cluster_id)
             self._settle(found)
             if found.status == "PENDING":
                 raise ApiProblem(400, 9, "a client CA cert update is already in progress on this cluster")
+            self._check_fits(method, found.status != "NOT_SET" and bool(found.x509_pem_cert))
             if cert is not None:
                 check_pem_certificates(cert)
-            found.status, found.x509_pem_cert = "PENDING", ""
+            if found.status == "NOT_SET":
+                found.x509_pem_cert = ""
+            found.status = "PENDING"
             found.pending_target = "NOT_SET" if cert is None else "IS_SET"
             found.pending_cert = cert or ""
             found.pending_until = time.time() + self.pending_seconds
             found.pending_fails = self.faults.end_failed
             self.save()
-            return {"status": found.status, "x509_pem_cert": found.x509_pem_cert}
+            return self._answer(found)
+
+    def _check_fits(self, method: str, ca_set: bool) -> None:
+        faults = self.faults
+        if method == "POST" and ca_set and faults.post_when_set != "accept":
+            code = 6 if faults.post_when_set == "409" else 9
+            raise ApiProblem(
+                int(faults.post_when_set), code, "a client CA cert is already set on this cluster"
+            )
+        wanted = {"PATCH": faults.patch_when_unset, "DELETE": faults.delete_when_unset}.get(method, "accept")
+        if not ca_set and wanted != "accept":
+            code = 5 if wanted == "404" else 9
+            raise ApiProblem(int(wanted), code, "no client CA cert is set on this cluster")
 
     def cluster_info(self, cluster_id: str) -> dict[str, Any]:
         with self.lock:
@@ -226,16 +287,25 @@ class EmulatorState:
             if found.plan == "DEDICATED":
                 self._settle(found)
             operation = {"PENDING": "CRDB_CUSTOM_CLIENT_CA_RUNNING", "FAILED": "CRDB_CUSTOM_CLIENT_CA_FAILED"}
+            # The API's plan enum is BASIC/STANDARD/ADVANCED: dedicated hardware is ADVANCED.
             config: dict[str, Any] = (
-                {"dedicated": {"machine_type": "m6i.large", "num_virtual_cpus": 2}}
+                {
+                    "dedicated": {
+                        "machine_type": "m6i.large",
+                        "num_virtual_cpus": 2,
+                        "storage_gib": 15,
+                        "memory_gib": 8.0,
+                        "disk_iops": 0,
+                    }
+                }
                 if found.plan == "DEDICATED"
-                else {"serverless": {"routing_id": found.name}}
+                else {"serverless": {"routing_id": found.name, "upgrade_type": "AUTOMATIC"}}
             )
             return {
                 "id": found.id,
                 "name": found.name,
-                "plan": found.plan,
+                "plan": "ADVANCED" if found.plan == "DEDICATED" else "BASIC",
                 "state": "CREATED",
-                "operation_status": operation.get(found.status, "CLUSTER_STATUS_UNSPECIFIED"),
+                "operation_status": operation.get(found.status, "UNSPECIFIED"),
                 "config": config,
             }

@@ -1,5 +1,6 @@
-"""`roachcert sandbox`: real OpenBao, the Cloud API emulator and the stand-in provider mirror, started
-once under `.roachcert/sandbox/` and found again by their PIDs."""
+"""`roachcert sandbox`: real OpenBao, the Cloud API emulator and a provider mirror (the real cockroach
+provider when installed, else the stand-in), started once under `.roachcert/sandbox/` and found again by
+their PIDs."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from roachcert import mask
 from roachcert.errors import SandboxError
 from roachcert.files import write_atomic
 from roachcert.paths import sandbox_dir
-from roachcert.sandbox.mirror import install_provider_mirror, write_cli_config
+from roachcert.sandbox import providers
+from roachcert.sandbox.mirror import write_cli_config
 from roachcert.sandbox.openbao import free_port, start_openbao, stop_pid
+from roachcert.sandbox.provider_api import VERSION
 from roachcert.spec import Stack
 
 STATE = "state.json"
@@ -38,6 +41,10 @@ class SandboxState:
     cli_config: str
     engine: str
     python: str
+    # Which cockroach provider the mirror holds (state files from before this field read as the stand-in).
+    provider: str = "standin"
+    provider_version: str = VERSION
+    provider_path: str = ""
 
 
 def _secret(root: Path, name: str) -> str:
@@ -97,9 +104,14 @@ def engine_path() -> Path:
 
 
 def up(
-    stacks: list[Stack], root: Path | None = None, pending_seconds: float = PENDING_SECONDS
+    stacks: list[Stack],
+    root: Path | None = None,
+    pending_seconds: float = PENDING_SECONDS,
+    provider: str | None = None,
 ) -> SandboxState:
+    """Start what is not running; `provider` real|standin (None: real when installed, else the stand-in)."""
     root = (root or sandbox_dir()).resolve()
+    kind = providers.resolve(provider)  # before anything starts: `--provider real` without it is one line
     root.mkdir(parents=True, exist_ok=True)
     token, key = vault_token(root), api_key(root)
     state = load_state(root)
@@ -108,24 +120,36 @@ def up(
         state is not None and _alive(state.emulator_pid) and _healthy(f"{state.emulator_url}/_admin/health")
     )
     if state is not None and vault_ok and emulator_ok:
-        fresh = state
+        vault_addr, vault_pid, url, pid = (
+            state.vault_addr,
+            state.vault_pid,
+            state.emulator_url,
+            state.emulator_pid,
+        )
     else:
         if state is not None:
             _stop(state)
         bao = start_openbao(root / "openbao", token)
+        vault_addr, vault_pid = bao.addr, bao.pid
         url, pid = _start_emulator(root, key, pending_seconds)
-        mirror = install_provider_mirror(root / "mirror")
-        cli_config = write_cli_config(root / "terraformrc", mirror.root, root.parent / "plugin-cache")
-        fresh = SandboxState(
-            root=str(root),
-            vault_addr=bao.addr,
-            vault_pid=bao.pid,
-            emulator_url=url,
-            emulator_pid=pid,
-            cli_config=str(cli_config),
-            engine=str(engine_path()),
-            python=sys.executable,
-        )
+    setup = providers.install(kind, root)
+    # Each provider has its own plugin cache: the same version with other bytes must never be reused.
+    cache = root.parent / "plugin-cache" if kind == "standin" else root / "plugin-cache-real"
+    cli_config = write_cli_config(root / "terraformrc", setup.mirror.root, cache)
+    fresh = SandboxState(
+        root=str(root),
+        vault_addr=vault_addr,
+        vault_pid=vault_pid,
+        emulator_url=url,
+        emulator_pid=pid,
+        cli_config=str(cli_config),
+        engine=str(engine_path()),
+        python=sys.executable,
+        provider=kind,
+        provider_version=setup.mirror.version,
+        provider_path=str(setup.mirror.executable),
+    )
+    if fresh != state:
         write_atomic(root / STATE, json.dumps(asdict(fresh), indent=2) + "\n")
     for stack in stacks:
         for name, cluster in stack.clusters.items():
@@ -185,8 +209,15 @@ def _register(url: str, cluster_id: str, name: str) -> None:
         raise SandboxError(f"the emulator refused cluster {name} ({cluster_id}): {response.text.strip()}")
 
 
+def provider_line(state: SandboxState) -> str:
+    name = "real" if state.provider == "real" else "stand-in"
+    return f"{name} terraform-provider-cockroach {state.provider_version} ({state.provider_path or 'unknown path'})"
+
+
 def env_lines(state: SandboxState) -> list[str]:
-    return [f"export {name}={_quote(value)}" for name, value in environment(state).items()]
+    # A comment first, so `eval` still works and a reader sees which provider Terraform runs.
+    lines = [f"# cockroach provider: {provider_line(state)}"]
+    return lines + [f"export {name}={_quote(value)}" for name, value in environment(state).items()]
 
 
 def environment(state: SandboxState) -> dict[str, str]:
@@ -201,6 +232,7 @@ def environment(state: SandboxState) -> dict[str, str]:
         "ROACHCERT_TF_CLI_CONFIG": state.cli_config,
         "ROACHCERT_TERRAFORM": state.engine,
         "ROACHCERT_STANDIN_PYTHON": state.python,
+        "ROACHCERT_PROVIDER": state.provider,
     }
 
 
@@ -220,6 +252,7 @@ def status(root: Path | None = None) -> dict[str, str]:
         "vault": f"{vault} {state.vault_addr} (pid {state.vault_pid})",
         "cloud api": f"{emulator} {state.emulator_url} (pid {state.emulator_pid})",
         "terraform": state.engine,
+        "provider": provider_line(state),
         "cli config": state.cli_config,
     }
 

@@ -1,7 +1,9 @@
-"""Install the stand-in provider into a filesystem mirror Terraform can use offline.
+"""Install the cockroach provider (the stand-in, or the real binary) into a filesystem mirror Terraform
+can use offline.
 
-The executable is a fixed `sh` launcher: the interpreter comes from ROACHCERT_STANDIN_PYTHON, not
-from the file, so its bytes (and the `h1:` hash Terraform locks) never change between installs.
+The stand-in's executable is a fixed `sh` launcher: the interpreter comes from ROACHCERT_STANDIN_PYTHON,
+not from the file, so its bytes (and the `h1:` hash Terraform locks) never change between installs. The
+real binary is hardlinked (or copied) from its cache, so its hash is as stable as that cache.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -43,8 +46,12 @@ class MirrorInfo:
 
 
 def launcher_hash_v1() -> str:
+    return package_hash_v1(LAUNCHER.encode())
+
+
+def package_hash_v1(executable: bytes) -> str:
     """Terraform's h1 (dirhash Hash1) of the unpacked package: one file, named relative to its folder."""
-    file_sum = hashlib.sha256(LAUNCHER.encode()).hexdigest()
+    file_sum = hashlib.sha256(executable).hexdigest()
     summary = f"{file_sum}  {EXECUTABLE}\n".encode()
     return "h1:" + base64.b64encode(hashlib.sha256(summary).digest()).decode()
 
@@ -81,6 +88,31 @@ def install_provider_mirror(root: Path, python: Path | str = sys.executable) -> 
     )
 
 
+def install_binary_mirror(root: Path, binary: Path) -> MirrorInfo:
+    """Place `binary` (the real provider from its cache) at the registry layout under `root`: a hardlink
+    where the filesystem allows, else a copy; left alone when it already holds the same bytes."""
+    root = Path(root).absolute()
+    executable = root / ADDRESS / VERSION / PLATFORM / EXECUTABLE
+    data = Path(binary).read_bytes()
+    if not (executable.is_file() and executable.read_bytes() == data):
+        executable.parent.mkdir(parents=True, exist_ok=True)
+        tmp = executable.with_name(f".{EXECUTABLE}.{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        try:
+            try:
+                os.link(binary, tmp)
+            except OSError:  # another filesystem, or links not allowed: a copy has the same bytes
+                shutil.copyfile(binary, tmp)
+                os.chmod(tmp, 0o755)  # noqa: S103 - an executable Terraform must run
+            os.replace(tmp, executable)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return MirrorInfo(
+        root=root, executable=executable, address=ADDRESS, version=VERSION, h1=package_hash_v1(data)
+    )
+
+
 def _hcl_string(value: str) -> str:
     # JSON escaping is valid HCL; template sequences must be doubled to stay literal.
     return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
@@ -89,7 +121,7 @@ def _hcl_string(value: str) -> str:
 def cli_config_text(mirror_root: Path, plugin_cache_dir: Path | None = None) -> str:
     address = _hcl_string(ADDRESS)
     lines = [
-        "# Written by roachcert: the cockroach provider comes from the local stand-in mirror.",
+        "# Written by roachcert: the cockroach provider comes from the local mirror.",
         "disable_checkpoint = true",
     ]
     if plugin_cache_dir is not None:

@@ -64,7 +64,8 @@ class CockroachProvider(Provider):  # type: ignore[misc]
                 "Unable to find authentication token", "at least one of apikey or apijwt must be provided"
             )
             return
-        self.api = CloudApi.from_env(api_key or api_jwt)
+        # With a JWT the real provider also sends COCKROACH_VANITY_NAME / COCKROACH_USERNAME.
+        self.api = CloudApi.from_env(api_key or api_jwt, jwt=not api_key)
 
     def get_data_sources(self) -> list[Any]:
         return []

@@ -1,9 +1,12 @@
 """The stand-in provider's HTTP client and poller, shaped like the real provider's.
 
-Real behaviour copied (terraform-provider-cockroach v1.22.0): only GETs are retried (go-retryablehttp
+Real behaviour copied (terraform-provider-cockroach v1.22.0): GETs are retried (go-retryablehttp
 defaults: on 429, 5xx except 501 and connection errors, backoff 1 s doubling to 30 s, Retry-After
-honoured on 429/503); POST, PATCH and DELETE are sent once. Polling GETs every 0.5 s doubling to 10 s
-and gives up after 10 minutes. Stdlib only: the provider starts several times per plan.
+honoured on 429/503); POST, PATCH and DELETE that got any HTTP answer are not, but are re-sent when the
+connection dropped with no answer (the provider's retryGetRequestsOnly only refuses once a response
+came back). COCKROACH_SERVER is used verbatim: a trailing slash sends `//api/...`, as the real one does.
+Polling GETs every 0.5 s doubling to 10 s and gives up after 10 minutes. Stdlib only: the provider
+starts several times per plan.
 """
 
 from __future__ import annotations
@@ -51,15 +54,24 @@ def _retryable(status: int | None) -> bool:
     return status is None or status == 429 or (status >= 500 and status != 501)
 
 
-def _message(status: int, reason: str, raw: bytes) -> str:
-    """The API's `message` when the body is a Status, else the Go client's "404 Not Found" form."""
+# The SDK decodes these statuses' bodies into a Status model; any other falls to the `default` Status.
+_DOCUMENTED = (400, 401, 403, 404, 500)
+
+
+def _message(status: int, reason: str, raw: bytes, content_type: str = "application/json") -> str:
+    """The error detail the real provider shows (the SDK's error handling): a body that is not JSON
+    gives "undefined response type"; a documented status its Status message or the Go client's
+    "404 Not Found" form; any other status only its Status message (empty when absent)."""
+    if raw.strip() and "json" not in content_type.lower():
+        return "undefined response type"
     try:
-        body = json.loads(raw)
+        body = json.loads(raw) if raw.strip() else None
     except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])
-    return f"{status} {reason}".strip()
+        return "undefined response type"
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, str):
+        return message
+    return f"{status} {reason}".strip() if status in _DOCUMENTED else ""
 
 
 @dataclass
@@ -69,14 +81,26 @@ class CloudApi:
     retry_wait_min: float = 1.0
     retry_wait_max: float = 30.0
     timeout: float = 60.0
+    jwt_headers: dict[str, str] | None = None  # Cc-Vanity-Name / Cc-Username, sent with a JWT
 
     @classmethod
-    def from_env(cls, token: str) -> CloudApi:
+    def from_env(cls, token: str, jwt: bool = False) -> CloudApi:
         server = os.environ.get("COCKROACH_SERVER") or DEFAULT_SERVER
-        return cls(server=server, token=token, retry_wait_min=_env_seconds(RETRY_WAIT_ENV, 1.0))
+        headers = None
+        if jwt:
+            headers = {
+                "Cc-Vanity-Name": os.environ.get("COCKROACH_VANITY_NAME", ""),
+                "Cc-Username": os.environ.get("COCKROACH_USERNAME", ""),
+            }
+        return cls(
+            server=server,
+            token=token,
+            retry_wait_min=_env_seconds(RETRY_WAIT_ENV, 1.0),
+            jwt_headers={k: v for k, v in headers.items() if v} if headers else None,
+        )
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        attempts = 1 + (GET_RETRIES if method == "GET" else 0)
+        attempts = 1 + GET_RETRIES  # a non-GET only comes back here when no answer came back
         for attempt in range(attempts):
             try:
                 return self._once(method, path, body)
@@ -95,29 +119,30 @@ class CloudApi:
         import urllib.error
         import urllib.request
 
-        url = self.server.rstrip("/") + path
+        url = self.server + path  # verbatim, like the real provider: "https://x/" gives "https://x//api"
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s) server URL
         req.add_header("Authorization", f"Bearer {self.token}")
         req.add_header("Cc-Version", CC_VERSION)
         req.add_header("User-Agent", USER_AGENT)
         req.add_header("Accept", "application/json")
+        for name, value in (self.jwt_headers or {}).items():
+            req.add_header(name, value)
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
-            error = ApiError(exc.code, _message(exc.code, str(exc.reason or ""), exc.read()))
+            content_type = exc.headers.get("Content-Type", "") if exc.headers else ""
+            error = ApiError(exc.code, _message(exc.code, str(exc.reason or ""), exc.read(), content_type))
             if method == "GET" and _retryable(exc.code):
                 raise _Retry(error, _retry_after(exc)) from None
             raise error from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             error = ApiError(None, f'{method.title()} "{url}": {reason}')
-            if method == "GET":
-                raise _Retry(error, None) from None
-            raise error from None
+            raise _Retry(error, None) from None
         result = json.loads(raw) if raw.strip() else {}
         return result if isinstance(result, dict) else {}
 

@@ -148,9 +148,17 @@ class ClientCaCertResource(Resource):  # type: ignore[misc]
         try:
             api.client_ca("DELETE", cluster_id)
         except ApiError as exc:
-            if exc.status != 404:  # already gone: the real provider still polls, and that GET fails
-                ctx.diagnostics.add_error("Error deleting Client CA Cert", exc.message)
+            if exc.status == 404:
+                # The real provider swallows this 404, then crashes in its poll (a nil dereference):
+                # exit 1, the resource stays in state. The same outcome, without the panic text.
+                ctx.diagnostics.add_error(
+                    "Error deleting Client CA Cert",
+                    f"the Cloud API answered DELETE with 404 ({exc.message}); the real provider "
+                    "v1.22.0 crashes here and keeps the resource in state",
+                )
                 return current
+            ctx.diagnostics.add_error("Error deleting Client CA Cert", exc.message)
+            return current
         try:
             wait_until_settled(api, cluster_id)
         except PollError as exc:
