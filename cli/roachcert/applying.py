@@ -109,20 +109,25 @@ def _deletion_message(stack: Stack, deletions: tuple[ResourceChange, ...], empty
 
 
 def _rotation_guard(stack: Stack, summary: PlanSummary) -> None:
-    """Shrinking a bundle while users may still hold certificates only a dropped issuer signed locks
-    them out; Vault's stored certificates tell who."""
+    """Shrinking a bundle, for whatever reason (an issuer dropped, a CA removed, replaced or moved to
+    another mount), while users may still hold certificates only a leaving issuer signed locks them
+    out; the delivered inventory tells who (Vault's stored certificates only for users it lacks)."""
     from datetime import UTC, datetime
 
-    from roachcert.rotation import drops_by_cluster, guard_dropped_issuers
+    from roachcert import inventory
+    from roachcert.rotation import delivered_records, drops_by_cluster, guard_dropped_issuers
     from roachcert.vault import open_vault
 
     kept = [c for c in summary.changes if c.action in ("update", "replace") and c.cluster in stack.clusters]
     drops = drops_by_cluster({c.cluster: c.old_pem for c in kept}, {c.cluster: c.new_pem for c in kept})
-    if not drops or not stack.vault_cas():
+    if not drops:
         return
-    vault = open_vault(stack)
-    issued = [record for ca in stack.vault_cas().values() for record in vault.list_issued(ca.mount)]
-    verdict = guard_dropped_issuers(stack, drops, issued, datetime.now(UTC))
+    delivered = delivered_records(inventory.load(stack.name))
+    issued = []
+    if stack.vault_cas():
+        vault = open_vault(stack)
+        issued = [record for ca in stack.vault_cas().values() for record in vault.list_issued(ca.mount)]
+    verdict = guard_dropped_issuers(stack, drops, issued, datetime.now(UTC), delivered)
     if not verdict.allowed:
         raise GuardError(verdict.message)
 
