@@ -78,7 +78,11 @@ def test_refused_while_a_users_newest_cert_comes_from_the_dropped_issuer() -> No
     assert "frogs/root" in verdict.message
     assert "2026-08-03 02:00 UTC" in verdict.message
     assert "--allow-early-rotation" in verdict.message
-    assert "\n" not in verdict.message
+    # one lead line, then one line per blocked user and cluster
+    assert verdict.message.splitlines()[1:] == [
+        "  frogs/root: newest certificate root-a-10 (stored in Vault, no delivery recorded) comes from m1/a, "
+        "valid until 2026-08-03 02:00 UTC"
+    ]
 
 
 def test_names_every_user_and_the_latest_expiry() -> None:

@@ -87,6 +87,24 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run(argv: list[str]) -> int:
+    from roachcert import interrupts
+
+    with interrupts.handling():
+        return _run(argv)
+
+
+def _interrupted() -> int:
+    """One line and 128+signal (130 for Ctrl-C, 143 for SIGTERM)."""
+    import signal
+
+    from roachcert import interrupts
+
+    number = interrupts.signum()
+    error_line(f"roachcert: interrupted by {signal.Signals(number).name}; nothing half-done was kept")
+    return 128 + number
+
+
+def _run(argv: list[str]) -> int:
     debug = "--debug" in argv
     try:
         _register()
@@ -94,8 +112,8 @@ def run(argv: list[str]) -> int:
         result = command.main(args=argv, prog_name="roachcert", standalone_mode=False)
         code = result if isinstance(result, int) else ExitStatus.OK
         if code == ExitStatus.INTERRUPTED:
-            # Typer turns Ctrl-C into a silent Exit(130) before it reaches the handler below.
-            error_line("roachcert: interrupted")
+            # Typer turns Ctrl-C (and our SIGTERM) into a silent Exit(130) before the handlers below.
+            return _interrupted()
         return code
     except SpecError as exc:
         for problem in exc.problems:
@@ -107,15 +125,13 @@ def run(argv: list[str]) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        error_line("roachcert: interrupted")
-        return ExitStatus.INTERRUPTED
+        return _interrupted()
     except ClickException as exc:
         # Usage errors exit 1, not click's 2: 2 means "the plan has changes" here.
         exc.show()
         return ExitStatus.ERROR
     except KeyboardInterrupt:
-        error_line("roachcert: interrupted")
-        return ExitStatus.INTERRUPTED
+        return _interrupted()
     except BrokenPipeError:
         return ExitStatus.ERROR
     except Exception as exc:

@@ -3,19 +3,25 @@ then each changed cluster confirmed through the Cloud API."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import hashlib
+import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from roachcert.errors import CloudError, GuardError, RoachcertError
+from roachcert.files import write_secret
 from roachcert.paths import stack_dir
 from roachcert.plan_summary import PlanSummary, ResourceChange, summarise
-from roachcert.planning import PLAN_FILE, rendered_hash, spec_hash, terraform_for
+from roachcert.planning import rendered_hash, spec_hash, terraform_for
 from roachcert.spec import Stack, load_stack
+from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
 from roachcert.workdir import PlanMeta, clear_plan_meta, load_plan_meta
 
 Progress = Callable[[str], None]
+_COPY_PREFIX = ".roachcert-apply-"  # the private copy of the verified plan that Terraform applies
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class Options:
     allow_destroy: bool = False
     allow_early_rotation: bool = False
     expect_fingerprint: str | None = None
+    lock_timeout: float = DEFAULT_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -102,20 +109,25 @@ def _deletion_message(stack: Stack, deletions: tuple[ResourceChange, ...], empty
 
 
 def _rotation_guard(stack: Stack, summary: PlanSummary) -> None:
-    """Shrinking a bundle while users may still hold certificates only a dropped issuer signed locks
-    them out; Vault's stored certificates tell who."""
+    """Shrinking a bundle, for whatever reason (an issuer dropped, a CA removed, replaced or moved to
+    another mount), while users may still hold certificates only a leaving issuer signed locks them
+    out; the delivered inventory tells who (Vault's stored certificates only for users it lacks)."""
     from datetime import UTC, datetime
 
-    from roachcert.rotation import drops_by_cluster, guard_dropped_issuers
+    from roachcert import inventory
+    from roachcert.rotation import delivered_records, drops_by_cluster, guard_dropped_issuers
     from roachcert.vault import open_vault
 
     kept = [c for c in summary.changes if c.action in ("update", "replace") and c.cluster in stack.clusters]
     drops = drops_by_cluster({c.cluster: c.old_pem for c in kept}, {c.cluster: c.new_pem for c in kept})
-    if not drops or not stack.vault_cas():
+    if not drops:
         return
-    vault = open_vault(stack)
-    issued = [record for ca in stack.vault_cas().values() for record in vault.list_issued(ca.mount)]
-    verdict = guard_dropped_issuers(stack, drops, issued, datetime.now(UTC))
+    delivered = delivered_records(inventory.load(stack.name))
+    issued = []
+    if stack.vault_cas():
+        vault = open_vault(stack)
+        issued = [record for ca in stack.vault_cas().values() for record in vault.list_issued(ca.mount)]
+    verdict = guard_dropped_issuers(stack, drops, issued, datetime.now(UTC), delivered)
     if not verdict.allowed:
         raise GuardError(verdict.message)
 
@@ -127,29 +139,65 @@ def apply_stack(
     out: TextIO | None = None,
     progress: Progress = lambda _: None,
 ) -> ApplyOutcome:
+    """Under the stack's lock from the first check to the end of `terraform apply`: no `plan` can
+    replace the plan file in between, and what Terraform gets is a private copy of the verified bytes."""
     stack = load_stack(path)
-    meta = saved_plan(stack)
-    if options.expect_fingerprint and options.expect_fingerprint != meta.fingerprint:
-        raise GuardError(
-            f"the saved plan of {stack.name} has fingerprint {meta.fingerprint}, not the reviewed "
-            f"{options.expect_fingerprint}: run `roachcert plan` again and review it"
-        )
-    if not meta.has_changes:
-        clear_plan_meta(stack_dir(stack.name))
-        return ApplyOutcome(stack, PlanSummary(stack=stack.name), applied=False, confirmations=())
-    tf = terraform_for(stack, out)
-    plan_file = stack_dir(stack.name) / PLAN_FILE
-    summary = summarise(tf.show_json(plan_file), stack)
-    if summary.fingerprint != meta.fingerprint:
-        raise GuardError(
-            f"the plan file of {stack.name} does not match its review record; run `roachcert plan` again"
-        )
-    check_guards(stack, summary, options)
-    progress("terraform apply")
-    tf.apply(plan_file)
-    clear_plan_meta(stack_dir(stack.name))
+    workdir = stack_dir(stack.name)
+    with stack_lock(workdir, stack.name, options.lock_timeout):
+        meta = saved_plan(stack)
+        if options.expect_fingerprint and options.expect_fingerprint != meta.fingerprint:
+            raise GuardError(
+                f"the saved plan of {stack.name} has fingerprint {meta.fingerprint}, not the reviewed "
+                f"{options.expect_fingerprint}: run `roachcert plan` again and review it"
+            )
+        if not meta.has_changes:
+            clear_plan_meta(workdir)
+            return ApplyOutcome(stack, PlanSummary(stack=stack.name), applied=False, confirmations=())
+        with verified_copy(workdir, meta) as plan_copy:
+            tf = terraform_for(stack, out)
+            summary = summarise(tf.show_json(plan_copy), stack)
+            if summary.fingerprint != meta.fingerprint or (
+                options.expect_fingerprint and summary.fingerprint != options.expect_fingerprint
+            ):
+                raise GuardError(
+                    f"the plan file of {stack.name} does not match its review record; run `roachcert plan` again"
+                )
+            check_guards(stack, summary, options)
+            progress("terraform apply")
+            try:
+                tf.apply(plan_copy)
+            except KeyboardInterrupt:
+                clear_plan_meta(workdir)  # partly applied: the next step is a fresh plan, not this one
+                raise
+            clear_plan_meta(workdir)
     progress("confirming with the Cloud API")
     return ApplyOutcome(stack, summary, applied=True, confirmations=confirm(summary))
+
+
+@contextlib.contextmanager
+def verified_copy(workdir: Path, meta: PlanMeta) -> Iterator[Path]:
+    """The saved plan's bytes, read once into a private file (O_EXCL, 0600) and checked against the hash
+    `plan` recorded; removed however the block ends. Everything apply checks and runs reads this copy."""
+    source = workdir / meta.plan_file
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise GuardError(f"cannot read the saved plan {source}: {exc.strerror or exc}") from None
+    if meta.plan_sha256 and hashlib.sha256(data).hexdigest() != meta.plan_sha256:
+        raise GuardError(
+            f"the plan file {source} changed after `roachcert plan` wrote it (its hash differs from the "
+            "review record); run `roachcert plan` again and review it"
+        )
+    for stale in workdir.glob(f"{_COPY_PREFIX}*.tfplan"):  # left by a run that was killed (SIGKILL)
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    copy = workdir / f"{_COPY_PREFIX}{secrets.token_hex(6)}.tfplan"
+    try:
+        write_secret(copy, data)
+        yield copy
+    finally:
+        with contextlib.suppress(OSError):
+            copy.unlink()
 
 
 def expected_after(summary: PlanSummary) -> list[tuple[str, str, str]]:

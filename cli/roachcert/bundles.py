@@ -88,7 +88,10 @@ def _vault_ca(name: str, ca: VaultCa, reader: IssuerReader, missing: list[str]) 
 
 
 def _pem_file(name: str, ca: PemFileCa) -> _CaCerts:
-    check = check_ca_file(ca.pem_file)
+    # The text the loader read (and the plan hashed); read here only for a stack built another way.
+    check = (
+        check_ca_pem(ca.pem_text, str(ca.pem_file)) if ca.pem_text is not None else check_ca_file(ca.pem_file)
+    )
     base = f"{name}/{ca.pem_file.name}"
     many = len(check.certs) > 1
     sources = tuple(f"{base}#{index}" if many else base for index in range(1, len(check.certs) + 1))

@@ -63,9 +63,13 @@ def write_atomic(path: Path, text: str | bytes, mode: int = PUBLIC_MODE) -> None
         with contextlib.suppress(OSError):
             temp.unlink()
         raise FilesError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:  # an interrupt: the temporary file may hold a private key
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
 
 
-def write_secret(path: Path, text: str, replace: bool = False) -> None:
+def write_secret(path: Path, text: str | bytes, replace: bool = False) -> None:
     """Write a private key 0600. An existing file is refused unless `replace`, then replaced atomically."""
     if replace:
         write_atomic(path, text, SECRET_MODE)
@@ -82,3 +86,7 @@ def write_secret(path: Path, text: str, replace: bool = False) -> None:
         with contextlib.suppress(OSError):
             path.unlink()
         raise FilesError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:  # an interrupt: never leave part of a key
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise

@@ -4,25 +4,30 @@ bundle (the key 0600, never overwritten without --force), and the `sslmode=verif
 Layout: OUT/client.USER.key, OUT/client.USER.crt, OUT/client-ca.crt (the bundle the cluster trusts;
 not `ca.crt`, which `cockroach sql --certs-dir` reads as the *server* CA). Default OUT:
 certs/STACK/CLUSTER under the current folder; `--all` uses OUT/CLUSTER under certs/STACK.
+Key and certificate are links into one switched pair (pairs.py), replaced under the folder's lock;
+each delivery (or failed delivery) goes to the inventory (inventory.py) the rotation guard reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
-from roachcert import files
+from roachcert import files, interrupts, inventory, pairs
 from roachcert.bundles import ClusterBundle, IssuerReader, cluster_bundles
 from roachcert.errors import RoachcertError
 from roachcert.mask import mask
 from roachcert.pem import cert_info
 from roachcert.spec import Cluster, Stack, VaultCa
+from roachcert.stack_lock import DEFAULT_TIMEOUT
 
 CA_BUNDLE_NAME = "client-ca.crt"
 DEFAULT_JOBS = 8
@@ -69,6 +74,10 @@ class IssueFailure:
     cluster: str
     user: str
     message: str
+
+
+def _note(line: str) -> None:
+    sys.stderr.write(line + "\n")
 
 
 def default_out(stack: Stack, cluster: str | None = None) -> Path:
@@ -136,12 +145,29 @@ def issue_client(
     force: bool = False,
     bundle: ClusterBundle | None = None,
     sslrootcert: Path | None = None,
+    locked: bool = False,
+    lock_timeout: float = DEFAULT_TIMEOUT,
+    note: Callable[[str], None] = _note,
 ) -> IssueResult:
-    """Issue USER's certificate for CLUSTER and write key, cert and the cluster's CA bundle."""
+    """Issue USER's certificate for CLUSTER and write key, cert and the cluster's CA bundle, holding the
+    folder's lock (`locked`: the caller holds it already)."""
+    if not locked:
+        with pairs.folder_session(out_dir, lock_timeout, note):
+            return issue_client(
+                stack,
+                cluster,
+                user,
+                out_dir,
+                vault,
+                force=force,
+                bundle=bundle,
+                sslrootcert=sslrootcert,
+                locked=True,
+            )
     spec = check_user(stack, cluster, user)
     _ca_name, ca = signing_ca(stack, cluster)
     paths = client_files(out_dir, user)
-    if not force and (paths.key.exists() or paths.key.is_symlink()):
+    if not force and _holds_key(paths, user):
         raise IssueError(f"{paths.key} exists; pass --force to replace it")
     if bundle is None:
         bundle = cluster_bundles(stack, vault, clusters=[cluster])[cluster]
@@ -151,10 +177,39 @@ def issue_client(
         raise IssueError(
             f"Vault issued a certificate for CN={info.subject_cn!r}, not {user!r}; nothing written"
         )
-    files.ensure_dir(paths.key.parent)
-    files.write_secret(paths.key, issued.private_key, replace=force)
-    files.write_atomic(paths.cert, issued.certificate)
-    _write_bundle(paths.ca, bundle.pem)
+    signer = inventory.signing_issuer(issued.certificate, bundle.certs)
+    event = inventory.Delivery(
+        cluster=cluster,
+        user=user,
+        folder=str(out_dir.absolute()),
+        at=datetime.now(UTC),
+        delivered=True,
+        serial=issued.serial_number,
+        mount=ca.mount,
+        issuer=f"{ca.mount}/{ca.current_issuer}",
+        issuer_sha256=signer.sha256 if signer else "",
+        not_before=info.not_before,
+        not_after=info.not_after,
+    )
+    try:
+        pairs.switch_pair(
+            out_dir,
+            user,
+            [
+                pairs.Member(paths.key.name, "client.key", issued.private_key, secret=True),
+                pairs.Member(paths.cert.name, "client.crt", issued.certificate),
+            ],
+        )
+        _write_bundle(paths.ca, bundle.pem)
+    except RoachcertError as exc:
+        # Vault stored it, the user never got it: they still count on whatever they had before.
+        with contextlib.suppress(OSError):
+            inventory.record(
+                stack.name, replace(event, at=datetime.now(UTC), delivered=False, error=str(exc))
+            )
+        raise
+    with interrupts.deferred():
+        inventory.record(stack.name, event)
     return IssueResult(
         cluster=cluster,
         user=user,
@@ -163,6 +218,14 @@ def issue_client(
         not_after=info.not_after,
         url=connection_url(spec, user, paths, sslrootcert_for(spec, sslrootcert)),
     )
+
+
+def _holds_key(paths: ClientFiles, user: str) -> bool:
+    """A key is there to keep: any file or link at the key's name, except our own link to a pair that
+    is gone (its folder removed by hand): nothing would be overwritten."""
+    if pairs.is_our_link(paths.key, user, "client.key") and not paths.key.exists():
+        return False
+    return paths.key.exists() or paths.key.is_symlink()
 
 
 def _write_bundle(path: Path, pem: str) -> None:
@@ -187,18 +250,29 @@ def issue_all(
     force: bool = False,
     jobs: int = DEFAULT_JOBS,
     on_done: Callable[[IssueResult | IssueFailure], None] | None = None,
+    lock_timeout: float = DEFAULT_TIMEOUT,
+    note: Callable[[str], None] = _note,
 ) -> list[IssueResult | IssueFailure]:
     """Every declared user of every cluster, `jobs` at a time; one user's failure does not stop the rest.
     Files go to OUT/CLUSTER/ so users of different clusters never collide."""
-    pairs = all_users(stack)
-    issuing = [name for name in stack.clusters if any(c == name for c, _ in pairs)]
+    wanted = all_users(stack)
+    issuing = [name for name in stack.clusters if any(c == name for c, _ in wanted)]
     bundles = cluster_bundles(stack, vault, clusters=issuing)  # one read per issuer, before any issue
 
     def one(pair: tuple[str, str]) -> IssueResult | IssueFailure:
         cluster, user = pair
+        if interrupts.cancelled():  # a signal came: start no new user, finish the ones under way
+            return IssueFailure(cluster, user, "not issued: interrupted")
         try:
             outcome: IssueResult | IssueFailure = issue_client(
-                stack, cluster, user, out_root / cluster, vault, force=force, bundle=bundles[cluster]
+                stack,
+                cluster,
+                user,
+                out_root / cluster,
+                vault,
+                force=force,
+                bundle=bundles[cluster],
+                locked=True,
             )
         except RoachcertError as exc:
             outcome = IssueFailure(cluster, user, mask(str(exc)))
@@ -206,5 +280,9 @@ def issue_all(
             on_done(outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="issue") as pool:
-        return list(pool.map(one, pairs))
+    # Every cluster folder's lock first (in one order, so two runs cannot each hold one and wait).
+    with contextlib.ExitStack() as held:
+        for cluster in sorted(issuing):
+            held.enter_context(pairs.folder_session(out_root / cluster, lock_timeout, note))
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="issue") as pool:
+            return list(pool.map(one, wanted))

@@ -288,6 +288,11 @@ def check_ca_pem(text: str, source: str, now: datetime | None = None) -> CaCheck
 
 
 def check_ca_file(path: Path, now: datetime | None = None) -> CaCheck:
+    return check_ca_pem(read_ca_file(path), str(path), now)
+
+
+def read_ca_file(path: Path) -> str:
+    """A CA file's text, read once (a pipe, a device, a folder, binary DER or >1 MiB: one-line errors)."""
     try:
         # A pipe or device (`/dev/stdin`, a FIFO) would block the read or never end: only regular files.
         if path.exists() and not path.is_dir() and not path.is_file():
@@ -310,7 +315,7 @@ def check_ca_file(path: Path, now: datetime | None = None) -> CaCheck:
                 f"{path}: is binary DER, not PEM; convert it: openssl x509 -inform der -in {path} -out ca.pem"
             ) from None
         raise PemError(f"{path}: is not a text file; expected PEM certificates") from None
-    return check_ca_pem(text, str(path), now)
+    return text
 
 
 def build_bundle(certs: Iterable[CertInfo]) -> str:

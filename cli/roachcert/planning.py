@@ -5,6 +5,7 @@ What `apply` needs to refuse a stale plan is saved beside the plan file (workdir
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from roachcert import interrupts
 from roachcert.bundles import ClusterBundle, cluster_bundles
 from roachcert.engine import Engine, cached_version, resolve_engine
 from roachcert.files import ensure_dir
@@ -20,6 +22,7 @@ from roachcert.paths import stack_dir, state_root
 from roachcert.plan_summary import PlanSummary, summarise, unchanged
 from roachcert.render import render
 from roachcert.spec import PemFileCa, Stack, load_stack
+from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
 from roachcert.terraform import Terraform
 from roachcert.vault import open_vault
 from roachcert.workdir import (
@@ -55,7 +58,10 @@ class StackPlan:
 
 
 def spec_hash(stack: Stack) -> str:
-    """The stack file and every PEM file it names."""
+    """The stack file and every PEM file it names, as the loader read them (once: an edit made while
+    `plan` runs is not what was planned, so it must not become the recorded hash)."""
+    if stack.inputs_sha256:
+        return stack.inputs_sha256
     digest = hashlib.sha256()
     if stack.source is not None:
         digest.update(stack.source.read_bytes())
@@ -63,6 +69,10 @@ def spec_hash(stack: Stack) -> str:
         if isinstance(ca, PemFileCa):
             digest.update(name.encode() + b"\0" + ca.pem_file.read_bytes())
     return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def rendered_hash(workdir: Path) -> str:
@@ -93,7 +103,7 @@ def forgotten(workdir: Path) -> list[str]:
     return [str(name) for name in names] if isinstance(names, list) else []
 
 
-def forget(stack: Stack, cluster: str) -> None:
+def forget(stack: Stack, cluster: str, *, lock_timeout: float = DEFAULT_TIMEOUT) -> None:
     """`unmanage`: the next plan forgets the cluster's resource without deleting its CA."""
     from roachcert.errors import RoachcertError
     from roachcert.unmanaged import check_unmanage, forget_text
@@ -105,7 +115,8 @@ def forget(stack: Stack, cluster: str) -> None:
     workdir = stack_dir(stack.name)
     check_unmanage(stack, cluster, workdir, _state_here(stack, workdir))
     ensure_dir(workdir, 0o777)
-    atomic_write(workdir / FORGET_FILE, forget_text([*forgotten(workdir), cluster]))
+    with stack_lock(workdir, stack.name, lock_timeout):
+        atomic_write(workdir / FORGET_FILE, forget_text([*forgotten(workdir), cluster]))
 
 
 def _state_here(stack: Stack, workdir: Path) -> dict[str, Any] | None:
@@ -141,15 +152,35 @@ def _render(stack: Stack, progress: Progress) -> tuple[dict[str, str], Mapping[s
     return files, bundles
 
 
-def render_stack(path: Path) -> tuple[Path, dict[str, str]]:
+def render_stack(path: Path, *, lock_timeout: float = DEFAULT_TIMEOUT) -> tuple[Path, dict[str, str]]:
     stack = load_stack(path)
-    files, _ = _render(stack, _quiet)
+    with stack_lock(stack_dir(stack.name), stack.name, lock_timeout):
+        files, _ = _render(stack, _quiet)
     return stack_dir(stack.name), files
 
 
-def plan_stack(path: Path, *, out: TextIO | None = None, progress: Progress = _quiet) -> StackPlan:
+def plan_stack(
+    path: Path,
+    *,
+    out: TextIO | None = None,
+    progress: Progress = _quiet,
+    lock_timeout: float = DEFAULT_TIMEOUT,
+) -> StackPlan:
+    """Plan under the stack's lock; an interrupt leaves no plan record (nothing `apply` could use)."""
     stack = load_stack(path)
     workdir = stack_dir(stack.name)
+    interrupts.check()
+    with stack_lock(workdir, stack.name, lock_timeout):
+        try:
+            return _plan_locked(stack, workdir, out, progress)
+        except KeyboardInterrupt:
+            clear_plan_meta(workdir)
+            with contextlib.suppress(OSError):
+                (workdir / PLAN_FILE).unlink()
+            raise
+
+
+def _plan_locked(stack: Stack, workdir: Path, out: TextIO | None, progress: Progress) -> StackPlan:
     tf = terraform_for(stack, out)
     files, bundles = _render(stack, progress)
     progress("terraform init")
@@ -175,6 +206,8 @@ def plan_stack(path: Path, *, out: TextIO | None = None, progress: Progress = _q
             deletions=tuple(change.cluster for change in summary.deletions),
             engine=engine,
             spec_hash=spec_hash(stack),
+            plan_sha256=file_sha256(plan_file) if code == 2 else "",
         ),
     )
+    interrupts.check()  # a signal during the last step: the caller clears what was just saved
     return StackPlan(stack, workdir, summary, code, plan_text, engine, bundles)

@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
 from roachcert.ca_ensure import IssuerState
+from roachcert.inventory import Delivery
 from roachcert.pem import CertInfo, parse_certificates
 from roachcert.spec import Stack, VaultCa
 
@@ -139,6 +140,7 @@ class BlockedUser:
     issuer: str  # MOUNT/ISSUER that signed the user's newest certificate
     serial: str
     not_after: datetime
+    seen: str = "delivered"  # where that certificate was seen: "delivered", or "stored in Vault"
 
 
 @dataclass(frozen=True)
@@ -166,26 +168,31 @@ def guard_dropped_issuers(
     drops: Mapping[str, Collection[str]],
     issued: Sequence[IssuedRecord],
     now: datetime,
+    delivered: Mapping[tuple[str, str], IssuedRecord] | None = None,
 ) -> GuardVerdict:
-    """Refuse dropping issuers from a cluster's bundle (or swapping its CA) while a user declared on
-    it could still be using a certificate only a dropped issuer signed: the user's newest
-    certificate usable there (from a dropped issuer or from a CA the cluster trusts now) comes from
-    a dropped issuer and has not expired. A user who was re-issued from a kept issuer is not held
-    against the plan; certificates Vault did not store (no_store roles) cannot be seen.
-    Clusters removed from the stack are the destroy guard's business, not this one's."""
+    """Refuse an issuer leaving a cluster's bundle (dropped, its CA removed, replaced or moved to another
+    mount) while a user declared on the cluster could still be using a certificate only a leaving
+    issuer signed. What counts is the user's newest *delivered* certificate for that cluster
+    (`delivered`, from the inventory: key and certificate both on disk); a user with no delivery
+    recorded falls back to Vault's stored certificates (`issued`): their newest one usable there,
+    from a leaving issuer or from a CA the cluster trusts now. Clusters removed from the stack are the
+    destroy guard's business, not this one's."""
     blocked: list[BlockedUser] = []
     for cluster, dropped in drops.items():
         if cluster not in stack.clusters or not dropped:
             continue
         mounts = {ca.mount for _n, ca in stack.cluster_cas(cluster) if isinstance(ca, VaultCa)}
         for user in stack.clusters[cluster].users:
-            usable = [
-                r for r in issued if r.common_name == user and (r.mount in mounts or _matches(r, dropped))
-            ]
-            latest = newest(usable)
+            latest = (delivered or {}).get((cluster, user))
+            seen = "delivered"
+            if latest is None:
+                usable = [
+                    r for r in issued if r.common_name == user and (r.mount in mounts or _matches(r, dropped))
+                ]
+                latest, seen = newest(usable), "stored in Vault, no delivery recorded"
             if latest is not None and latest.not_after > now and _matches(latest, dropped):
                 blocked.append(
-                    BlockedUser(cluster, user, latest.issuer_label, latest.serial, latest.not_after)
+                    BlockedUser(cluster, user, latest.issuer_label, latest.serial, latest.not_after, seen)
                 )
     if not blocked:
         return GuardVerdict(True)
@@ -193,13 +200,41 @@ def guard_dropped_issuers(
     issuers = ", ".join(sorted({b.issuer for b in blocked}))
     clusters = ", ".join(dict.fromkeys(b.cluster for b in blocked))
     users = ", ".join(f"{b.cluster}/{b.user}" for b in blocked)
-    message = (
+    lead = (
         f"refusing to drop issuer {issuers} from cluster {clusters}: {len(blocked)} user(s) still hold "
         f"their newest certificate from it ({users}); re-issue them (`roachcert issue STACK --all`) and "
         f"deploy the new certificates, or wait until {safe_after:%Y-%m-%d %H:%M} UTC when the last of "
         f"those expires; {OVERRIDE_FLAG} applies anyway, and those users' logins will fail"
     )
-    return GuardVerdict(False, tuple(blocked), safe_after, message)
+    lines = [
+        f"  {b.cluster}/{b.user}: newest certificate {b.serial} ({b.seen}) comes from {b.issuer}, "
+        f"valid until {b.not_after:%Y-%m-%d %H:%M} UTC"
+        for b in blocked
+    ]
+    return GuardVerdict(False, tuple(blocked), safe_after, "\n".join([lead, *lines]))
+
+
+def delivered_records(deliveries: Iterable[Delivery]) -> dict[tuple[str, str], IssuedRecord]:
+    """(cluster, user) → the newest delivered certificate, as a record the guard compares."""
+    newest_of: dict[tuple[str, str], IssuedRecord] = {}
+    for item in deliveries:
+        if not item.delivered or item.not_before is None or item.not_after is None:
+            continue
+        mount, _, name = item.issuer.partition("/")
+        found = IssuedRecord(
+            item.mount or mount,
+            item.user,
+            item.serial,
+            "",
+            name,
+            item.issuer_sha256,
+            item.not_before,
+            item.not_after,
+        )
+        key = (item.cluster, item.user)
+        if key not in newest_of or newest([newest_of[key], found]) is found:
+            newest_of[key] = found
+    return newest_of
 
 
 # -- the phase of each CA -------------------------------------------------------------------------------

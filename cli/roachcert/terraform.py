@@ -12,14 +12,14 @@ import fcntl
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
+from roachcert import interrupts
 from roachcert.engine import Engine
 from roachcert.errors import TerraformError
 from roachcert.escape import printable_block
@@ -178,6 +178,7 @@ class Terraform:
         """Run `terraform ARGS` in the working folder. With `data`, stdout is captured apart (a JSON
         document) and only stderr is shown/merged into `output`."""
         argv = (str(self.engine.path), *args)
+        interrupts.check()  # a signal came while another step ran: start nothing new
         try:
             proc = subprocess.Popen(
                 argv,
@@ -194,7 +195,6 @@ class Terraform:
             )
         except OSError as exc:
             raise TerraformError(f"cannot run {self.engine.path} in {self.workdir}: {exc.strerror}") from None
-        lines: list[str] = []
         stdout_box: list[str] = []
         reader: threading.Thread | None = None
         if data:
@@ -204,7 +204,25 @@ class Terraform:
             reader.start()
         text_pipe = proc.stderr if data else proc.stdout
         assert text_pipe is not None
-        interrupted = False
+        with interrupts.child(proc):
+            lines, caught = self._collect(proc, text_pipe, reader, stream)
+        self.last_output = "".join(lines)
+        if caught is not None:
+            raise caught
+        # In a worker thread the signal only sets the flag (and reached Terraform): stop here too.
+        interrupts.check()
+        return Result(argv, proc.returncode, "".join(lines), stdout_box[0] if stdout_box else "")
+
+    def _collect(
+        self,
+        proc: subprocess.Popen[str],
+        text_pipe: IO[str],
+        reader: threading.Thread | None,
+        stream: bool,
+    ) -> tuple[list[str], KeyboardInterrupt | None]:
+        """Terraform's masked output until it exits; an interrupt is passed on once and waited out."""
+        lines: list[str] = []
+        caught: KeyboardInterrupt | None = None
         hiding = False
         while True:
             try:
@@ -223,15 +241,11 @@ class Terraform:
                 if reader is not None:
                     reader.join()
                 break
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 # Terraform stops gracefully on one SIGINT (a second one makes it exit at once).
-                interrupted = True
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGINT)
-        self.last_output = "".join(lines)
-        if interrupted:
-            raise KeyboardInterrupt
-        return Result(argv, proc.returncode, "".join(lines), stdout_box[0] if stdout_box else "")
+                caught = caught or exc
+                interrupts.forward(proc)
+        return lines, caught
 
     def _locking(self) -> tuple[str, ...]:
         return (f"-lock-timeout={self.lock_timeout}",) if self.lock_timeout else ()

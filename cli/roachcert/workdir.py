@@ -108,6 +108,7 @@ class PlanMeta:
     deletions: tuple[str, ...] = ()  # cluster names that lose their CA
     engine: str = ""  # the engine's version line, for the record
     spec_hash: str = ""  # the stack file and its PEM files: a plan made from other inputs is stale
+    plan_sha256: str = ""  # the plan file's bytes: apply applies exactly these or refuses
 
 
 def save_plan_meta(root: Path, meta: PlanMeta) -> None:
@@ -127,6 +128,7 @@ def load_plan_meta(root: Path) -> PlanMeta | None:
             deletions=tuple(str(name) for name in data.get("deletions", ())),
             engine=str(data.get("engine", "")),
             spec_hash=str(data.get("spec_hash", "")),
+            plan_sha256=str(data.get("plan_sha256", "")),
         )
     except (KeyError, TypeError):
         return None

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from roachcert.commands.args import StackArg
+from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
 from roachcert.errors import GuardError
 
 
@@ -40,6 +40,7 @@ def apply(
         ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's output.")] = False,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Apply the plan saved by `roachcert plan`; refuse a stale one and any deletion without --allow-destroy."""
     from roachcert.applying import Options, apply_stack, confirmation_line
@@ -48,14 +49,17 @@ def apply(
     from roachcert.workdir import load_plan_meta
 
     spec = load_stack(stack)
+    wait = lock_timeout_seconds(lock_timeout)
     if load_plan_meta(stack_dir(spec.name)) is None:
-        _plan_first(stack, auto_approve)
+        # What was shown is what gets applied: a plan saved by another run meanwhile is refused.
+        shown = _plan_first(stack, auto_approve, wait)
+        expect_fingerprint = expect_fingerprint or shown
     if allow_early_rotation:
         typer.echo(
             "WARNING: --allow-early-rotation: users whose certificates come from a dropped issuer will be locked out",
             err=True,
         )
-    options = Options(allow_destroy, allow_early_rotation, expect_fingerprint)
+    options = Options(allow_destroy, allow_early_rotation, expect_fingerprint, wait)
     outcome = apply_stack(stack, options, out=sys.stderr if verbose else None)
     if not outcome.applied:
         typer.echo(f"{spec.name}: no changes to apply")
@@ -71,7 +75,7 @@ def apply(
         raise typer.Exit(1)
 
 
-def _plan_first(stack: Path, auto_approve: bool) -> None:
+def _plan_first(stack: Path, auto_approve: bool, lock_timeout: float) -> str:
     from roachcert.plan_summary import format_text
     from roachcert.planning import plan_stack
 
@@ -80,21 +84,23 @@ def _plan_first(stack: Path, auto_approve: bool) -> None:
             f"no saved plan for {stack}: run `roachcert plan {stack}` and review it first, "
             "or pass --auto-approve to plan and apply in one go"
         )
-    result = plan_stack(stack)
+    result = plan_stack(stack, lock_timeout=lock_timeout)
     typer.echo(format_text(result.summary), err=True)
     if not auto_approve and not typer.confirm("Apply this plan?", default=False, err=True):
         raise GuardError("not applied")
+    return result.summary.fingerprint
 
 
 def unmanage(
     stack: StackArg,
     cluster: Annotated[str, typer.Argument(help="The cluster to stop managing.", show_default=False)],
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Stop managing a cluster removed from the stack WITHOUT deleting its CA (next plan + apply)."""
     from roachcert.planning import forget
     from roachcert.spec import load_stack
 
-    forget(load_stack(stack), cluster)
+    forget(load_stack(stack), cluster, lock_timeout=lock_timeout_seconds(lock_timeout))
     typer.echo(
         f"{cluster}: the next plan forgets it and leaves its CA in place; run `roachcert plan {stack}`"
     )

@@ -16,3 +16,46 @@ StackArg = Annotated[
 class Format(StrEnum):
     text = "text"
     json = "json"
+
+
+# -- --lock-timeout: how long to wait for another run's lock (roachcert's own locks, and Terraform's
+# state lock where a command passes it on with `terraform_lock_timeout`).
+DEFAULT_LOCK_TIMEOUT = "5s"
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def lock_timeout_seconds(text: str) -> float:
+    """`10`, `10s`, `500ms`, `2m`, `1m30s` → seconds; anything else is a one-line error."""
+    import re
+
+    from roachcert.errors import RoachcertError
+
+    value = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
+    if not parts or "".join(number + unit for number, unit in parts) != value:
+        raise RoachcertError(
+            f"--lock-timeout {text}: give seconds (10) or a duration (10s, 500ms, 2m, 1m30s)"
+        )
+    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+
+
+def terraform_lock_timeout(text: str) -> str:
+    """The same wait in Terraform's `-lock-timeout=` form (whole seconds, at least 0s)."""
+    return f"{round(lock_timeout_seconds(text))}s"
+
+
+def _check_lock_timeout(value: str) -> str:
+    lock_timeout_seconds(value)
+    return value
+
+
+LockTimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--lock-timeout",
+        help="How long to wait for another run holding this stack's lock (seconds, or 30s, 2m).",
+        callback=_check_lock_timeout,
+    ),
+]

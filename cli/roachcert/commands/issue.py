@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from roachcert.commands.args import StackArg
+from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
 from roachcert.errors import RoachcertError
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ def issue(
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", min=1, max=64, help="With --all: certificates at once.")
     ] = 8,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Issue a client certificate from the CA's current issuer and print the connection URL.
 
@@ -88,8 +89,9 @@ def issue(
     if not all_users and not (cluster and user):
         raise RoachcertError("give CLUSTER and USER (or --all for every declared user)")
     stack = load_stack(stack_file)
+    wait = lock_timeout_seconds(lock_timeout)
     if all_users:
-        _issue_all(stack, out, force, jobs)
+        _issue_all(stack, out, force, jobs, wait)
         return
     assert cluster is not None
     assert user is not None
@@ -101,6 +103,7 @@ def issue(
         open_vault(stack),
         force=force,
         sslrootcert=sslrootcert,
+        lock_timeout=wait,
     )
     typer.echo(
         f"wrote {result.files.key} (0600), {result.files.cert.name} (expires "
@@ -120,7 +123,7 @@ def note_sslrootcert(path: Path) -> None:
         )
 
 
-def _issue_all(stack: Stack, out: Path | None, force: bool, jobs: int) -> None:
+def _issue_all(stack: Stack, out: Path | None, force: bool, jobs: int, lock_timeout: float) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -142,7 +145,13 @@ def _issue_all(stack: Stack, out: Path | None, force: bool, jobs: int) -> None:
                 progress.advance(task)
 
         outcomes = issuing.issue_all(
-            stack, out or issuing.default_out(stack), open_vault(stack), force=force, jobs=jobs, on_done=done
+            stack,
+            out or issuing.default_out(stack),
+            open_vault(stack),
+            force=force,
+            jobs=jobs,
+            on_done=done,
+            lock_timeout=lock_timeout,
         )
     failed = _summary(stack.name, outcomes)
     if failed:

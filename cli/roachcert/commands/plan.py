@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, lock_timeout_seconds
 from roachcert.errors import RoachcertError, SpecError
 from roachcert.escape import printable_lines
 from roachcert.exit_status import ExitStatus
@@ -66,6 +67,7 @@ def plan(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Stream Terraform's output (one stack).")
     ] = False,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes."""
     from roachcert.progress import Progress
@@ -76,8 +78,13 @@ def plan(
     files = stack_files(targets)
     workers = min(parallelism or os.cpu_count() or 2, len(files))
     stream = sys.stderr if verbose and len(files) == 1 else None
-    with Progress(len(files), "planning") as progress, ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda path: _plan_one(path, progress, stream), files))
+    wait = lock_timeout_seconds(lock_timeout)
+    try:
+        with Progress(len(files), "planning") as progress, ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(lambda path: _plan_one(path, progress, stream, wait), files))
+    except KeyboardInterrupt:
+        _discard_plans(files)
+        raise
     for result in results:
         if result.error is not None:
             typer.echo(printable_lines(mask(result.error)), err=True)
@@ -93,14 +100,34 @@ def plan(
     raise typer.Exit(_exit_code(results))
 
 
-def _plan_one(path: Path, progress: object, stream: object) -> StackResult:
+def _discard_plans(files: list[Path]) -> None:
+    """Interrupted: no plan of this run was shown, so none may stay for `apply` (the workers are done)."""
+    import contextlib
+
+    from roachcert.paths import stack_dir
+    from roachcert.planning import PLAN_FILE
+    from roachcert.workdir import clear_plan_meta
+
+    for path in files:
+        with contextlib.suppress(RoachcertError, OSError):
+            workdir = stack_dir(path.name.removesuffix(".yaml").removesuffix(".yml"))
+            clear_plan_meta(workdir)
+            (workdir / PLAN_FILE).unlink(missing_ok=True)
+
+
+def _plan_one(path: Path, progress: object, stream: object, lock_timeout: float) -> StackResult:
     from roachcert.planning import plan_stack
     from roachcert.progress import Progress
 
     assert isinstance(progress, Progress)
     name = raw_stack_name(path)
     try:
-        result = plan_stack(path, out=stream, progress=lambda step: progress.step(name, step))  # type: ignore[arg-type]
+        result = plan_stack(
+            path,
+            out=stream,  # type: ignore[arg-type]
+            progress=lambda step: progress.step(name, step),
+            lock_timeout=lock_timeout,
+        )
     except SpecError as exc:
         progress.done(name, "error")
         return StackResult(path, None, "\n".join(exc.problems))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from roachcert.commands.args import StackArg
+from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
 
 
 def register(app: typer.Typer) -> None:
@@ -13,10 +13,11 @@ def register(app: typer.Typer) -> None:
 
 def render(
     stack: StackArg,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Render the stack's Terraform root module into .roachcert/STACK/ (reads CA PEMs from Vault)."""
     from roachcert.planning import render_stack
 
-    workdir, files = render_stack(stack)
+    workdir, files = render_stack(stack, lock_timeout=lock_timeout_seconds(lock_timeout))
     for name in sorted(files):
         typer.echo(str(workdir / name))

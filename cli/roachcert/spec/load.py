@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ from pydantic import ValidationError
 
 from roachcert.errors import PemError, SpecError
 from roachcert.names import stack_name
-from roachcert.pem import check_ca_file
+from roachcert.pem import check_ca_file, check_ca_pem, read_ca_file
 from roachcert.spec.messages import did_you_mean, message
 from roachcert.spec.models import CA_TAGS, PemFileCa, Stack, VaultCa
 from roachcert.spec.yamlsrc import LineMap, Path_, YamlProblem, dotted, parse
@@ -23,17 +25,18 @@ Problem = tuple[int, str]  # (line, the full `FILE:LINE: field: message` text)
 def load_stack(path: Path) -> Stack:
     """Read and validate one stack file; its name is the file name without `.yaml`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()  # read once: the plan hashes exactly the bytes it planned
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SpecError([f"{path}: no such stack file"]) from None
     except IsADirectoryError:
         raise SpecError([f"{path}: is a directory; name a stack file, like stacks/NAME.yaml"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([f"{path}: cannot read the stack file: {exc}"]) from None
-    return load_stack_text(text, path)
+    return load_stack_text(text, path, raw)
 
 
-def load_stack_text(text: str, path: Path) -> Stack:
+def load_stack_text(text: str, path: Path, raw: bytes | None = None) -> Stack:
     """Validate a stack's text; every problem found is reported at once, sorted by line."""
     name = stack_name(path)  # before anything else: a bad name must not reach a path or a file
     try:
@@ -69,14 +72,24 @@ def load_stack_text(text: str, path: Path) -> Stack:
             )
     data = {key: value for key, value in data.items() if key not in _LOADER_ONLY}
     try:
-        stack = Stack.model_validate(data, context={"base": path.parent})
+        stack = _with_pem_texts(Stack.model_validate(data, context={"base": path.parent}))
     except ValidationError as exc:
         problems.extend(_pydantic_problems(exc, path, lines, data))
     else:
         problems.extend(_cross_checks(stack, path, lines))
     if problems:
         raise SpecError([text for _, text in sorted(problems, key=lambda item: item[0])])
-    return stack.model_copy(update={"name": name, "source": path})
+    digest = _inputs_sha256(stack, text.encode("utf-8") if raw is None else raw)
+    return stack.model_copy(update={"name": name, "source": path, "inputs_sha256": digest})
+
+
+def _inputs_sha256(stack: Stack, raw: bytes) -> str:
+    """One hash over the bytes loaded: the stack file's and each PEM file's (as read once)."""
+    digest = hashlib.sha256(raw)
+    for name, ca in sorted(stack.cas.items()):
+        if isinstance(ca, PemFileCa) and ca.pem_text is not None:
+            digest.update(name.encode() + b"\0" + ca.pem_text.encode("utf-8"))
+    return digest.hexdigest()
 
 
 def _problem(path: Path, lines: LineMap, where: Path_, text: str, line: int | None = None) -> Problem:
@@ -182,6 +195,16 @@ def _cross_checks(stack: Stack, path: Path, lines: LineMap) -> list[Problem]:
     return problems
 
 
+def _with_pem_texts(stack: Stack) -> Stack:
+    """Each PEM file read once, here; the bundle and the plan's hash use that text."""
+    cas: dict[str, VaultCa | PemFileCa] = dict(stack.cas)
+    for name, ca in stack.cas.items():
+        if isinstance(ca, PemFileCa):
+            with contextlib.suppress(PemError):
+                cas[name] = ca.model_copy(update={"pem_text": read_ca_file(ca.pem_file)})
+    return stack.model_copy(update={"cas": cas})
+
+
 def _ttl_check(name: str, ca: VaultCa, path: Path, lines: LineMap) -> list[Problem]:
     if ca.role.max_ttl.seconds <= ca.ttl.seconds:
         return []
@@ -201,7 +224,7 @@ def _pem_check(name: str, ca: PemFileCa, path: Path, lines: LineMap) -> list[Pro
             )
         ]
     try:  # warnings (a CA expiring soon) are for `validate` to print
-        check_ca_file(ca.pem_file)
+        check_ca_pem(ca.pem_text, str(ca.pem_file)) if ca.pem_text is not None else check_ca_file(ca.pem_file)
     except PemError as exc:
         return [_problem(path, lines, where, str(exc))]
     return []

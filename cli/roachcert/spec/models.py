@@ -131,6 +131,8 @@ class PemFileCa(Model):
     """A CA kept outside Vault: trusted, but roachcert cannot issue from it."""
 
     pem_file: Path
+    # Set by the loader: the file's text as read once, so the plan uses (and hashes) exactly those bytes.
+    pem_text: str | None = Field(default=None, exclude=True, repr=False)
 
     @field_validator("pem_file")
     @classmethod
@@ -329,6 +331,7 @@ class Stack(Model):
     # Set by the loader, not by the file.
     name: str = Field(default="stack", exclude=True)
     source: Path | None = Field(default=None, exclude=True)
+    inputs_sha256: str = Field(default="", exclude=True)  # the stack file's and PEM files' bytes as loaded
 
     @field_validator("cas", "clusters", mode="before")
     @classmethod

@@ -1,0 +1,188 @@
+"""A private key and its certificate replaced as one pair: a reader never finds a key from one issuance
+beside a certificate from another.
+
+Layout (the names users rely on stay where they were; they are symlinks now):
+
+    OUT/client.USER.key -> .roachcert-pairs/USER/current/client.key
+    OUT/client.USER.crt -> .roachcert-pairs/USER/current/client.crt
+    OUT/.roachcert-pairs/USER/current -> gen-<random>        (the one switch)
+    OUT/.roachcert-pairs/USER/gen-<random>/client.key        (0600, created O_EXCL)
+
+A new pair is written and fsynced into a new hidden `gen-*` folder, then `current` is switched to it
+with one rename of a symlink (atomic), then the old generation is removed. Until that rename the new
+files are invisible; after it both are. Kubernetes updates Secret volumes the same way (`..data`).
+An interrupted run leaves at most an unlinked `gen-*` folder or a temporary link: `sweep` removes them.
+Renewal reuses `switch_pair` with its own members (a PKCS#8 copy of the key, say).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from roachcert import interrupts
+from roachcert.files import PUBLIC_MODE, SECRET_MODE, FilesError, ensure_dir
+
+PAIRS_DIR = ".roachcert-pairs"
+CURRENT = "current"
+_GEN_PREFIX = "gen-"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of a pair: the name users rely on in the folder, its name inside a generation, its bytes."""
+
+    link: str  # e.g. client.alice.key
+    stored: str  # e.g. client.key
+    data: str | bytes = field(repr=False)
+    secret: bool = False
+
+
+def slot_dir(folder: Path, slot: str) -> Path:
+    return folder / PAIRS_DIR / slot
+
+
+def link_target(slot: str, stored: str) -> str:
+    return os.path.join(PAIRS_DIR, slot, CURRENT, stored)
+
+
+def is_our_link(path: Path, slot: str, stored: str) -> bool:
+    """A link this module made (dangling or not): replacing it overwrites nothing a user put there."""
+    try:
+        return os.readlink(path) == link_target(slot, stored)
+    except OSError:
+        return False
+
+
+def switch_pair(folder: Path, slot: str, members: Sequence[Member]) -> None:
+    """Write `members` as a new generation of `slot`, then make it current in one rename."""
+    pairs = slot_dir(folder, slot)
+    ensure_dir(pairs)
+    gen = pairs / f"{_GEN_PREFIX}{secrets.token_hex(8)}"
+    try:
+        os.mkdir(gen, 0o700)
+        for member in members:
+            _write_new(gen / member.stored, member.data, SECRET_MODE if member.secret else PUBLIC_MODE)
+        _fsync_dir(gen)
+        with interrupts.deferred():  # the switch and the links finish before a signal stops us
+            _replace_link(pairs / CURRENT, gen.name)
+            _fsync_dir(pairs)
+            for member in members:
+                target = link_target(slot, member.stored)
+                if not (folder / member.link).is_symlink() or os.readlink(folder / member.link) != target:
+                    # Only the first switch from the flat files of old releases gets here.
+                    _replace_link(folder / member.link, target)
+            _fsync_dir(folder)
+    except OSError as exc:
+        _discard(gen, pairs)
+        raise FilesError(f"cannot write the new pair for {slot} in {folder}: {exc.strerror or exc}") from None
+    except BaseException:
+        _discard(gen, pairs)
+        raise
+    _remove_old_generations(pairs)
+
+
+def _discard(gen: Path, pairs: Path) -> None:
+    """A generation that never became current (a failure or an interrupt before the switch)."""
+    with contextlib.suppress(OSError):
+        if os.readlink(pairs / CURRENT) == gen.name:
+            return
+    shutil.rmtree(gen, ignore_errors=True)
+
+
+def _write_new(path: Path, data: str | bytes, mode: int) -> None:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            fd = -1
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _replace_link(path: Path, target: str) -> None:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    os.symlink(target, temp)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_old_generations(pairs: Path) -> int:
+    try:
+        current = os.readlink(pairs / CURRENT)
+    except OSError:
+        current = ""
+    removed = 0
+    for entry in pairs.iterdir() if pairs.is_dir() else ():
+        stale_gen = entry.name.startswith(_GEN_PREFIX) and entry.name != current
+        stale_tmp = entry.name.startswith(".") and entry.name.endswith(".tmp")
+        if stale_gen or stale_tmp:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+            removed += 1
+    return removed
+
+
+def sweep(folder: Path) -> int:
+    """What an interrupted or killed run left in `folder` (unswitched generations, temporary links and
+    files, which may hold private keys); the count removed. Call it under the folder's lock."""
+    removed = 0
+    pairs_root = folder / PAIRS_DIR
+    if pairs_root.is_dir():
+        for pairs in pairs_root.iterdir():
+            if pairs.is_dir() and not pairs.is_symlink():
+                removed += _remove_old_generations(pairs)
+    with contextlib.suppress(OSError):
+        for entry in folder.iterdir():
+            if entry.name.startswith(".client.") and entry.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+                    removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def folder_session(folder: Path, lock_timeout: float, note: Callable[[str], None]) -> Iterator[None]:
+    """The folder's lock for a run that replaces pairs in it, after sweeping what an interrupted run
+    left. A folder this call had to create is removed again when nothing but the lock was put there."""
+    from roachcert.stack_lock import FOLDER_LOCK, folder_lock, record_path
+
+    created = not folder.exists()
+    ensure_dir(folder)
+    try:
+        with folder_lock(folder, lock_timeout):
+            removed = sweep(folder)
+            if removed:
+                note(f"note: removed {removed} temporary file(s) an interrupted run left in {folder}")
+            yield
+    finally:
+        lock = folder / FOLDER_LOCK
+        with contextlib.suppress(OSError):
+            if created and {entry.name for entry in folder.iterdir()} <= {lock.name, record_path(lock).name}:
+                lock.unlink()
+                folder.rmdir()

@@ -1,0 +1,148 @@
+"""Locks between roachcert processes: one per stack (plan, apply, render, unmanage hold it) and one per
+certificate folder (issue holds it while it replaces key/cert pairs there).
+
+The lock is an flock on a file that is never removed (removing it would let two processes lock two
+different files). Beside it, a holder record (pid, host, command, start) says who holds it, so a
+waiter can name the holder. The kernel drops an flock when its process dies, so a lock never sticks;
+a holder record still there when we get the lock was left by a process that died holding it (a
+SIGKILL): it is noted and replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from roachcert.errors import RoachcertError
+from roachcert.files import write_atomic
+
+STACK_LOCK = ".roachcert-lock"
+FOLDER_LOCK = ".roachcert-folder.lock"
+_POLL_SECONDS = 0.05
+DEFAULT_TIMEOUT = 5.0  # seconds; the CLI's --lock-timeout default (commands/args.py) says the same
+
+
+class LockedError(RoachcertError):
+    """Another roachcert run holds the lock and did not let go within --lock-timeout."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    pid: int
+    host: str
+    command: str
+    started: str  # ISO 8601, UTC
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host} (`{self.command}`, since {self.started})"
+
+    def alive(self) -> bool | None:
+        """Whether the holder still runs: None when it ran on another host (we cannot tell)."""
+        if self.host != socket.gethostname():
+            return None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def current_command() -> str:
+    """This process's command line, as a user would recognise it (`roachcert plan stacks/prod.yaml`)."""
+    args = [os.path.basename(sys.argv[0]) or "roachcert", *sys.argv[1:]] if sys.argv else ["roachcert"]
+    if args[0] in ("__main__.py", "-m", "-c"):
+        args[0] = "roachcert"
+    return " ".join(args)[:200]
+
+
+def record_path(lock_file: Path) -> Path:
+    return lock_file.with_name(lock_file.name + ".holder.json")
+
+
+def read_holder(lock_file: Path) -> Holder | None:
+    try:
+        data = json.loads(record_path(lock_file).read_text(encoding="utf-8"))
+        return Holder(int(data["pid"]), str(data["host"]), str(data["command"]), str(data["started"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _note(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+@contextlib.contextmanager
+def held(
+    lock_file: Path,
+    what: str,
+    timeout: float,
+    *,
+    command: str | None = None,
+    note: Callable[[str], None] = _note,
+) -> Iterator[Holder]:
+    """Hold the lock on `lock_file` for the block, waiting up to `timeout` seconds for another holder.
+    `what` names the locked thing in messages ("stack prod", "the folder certs/prod/c0")."""
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise LockedError(f"cannot lock {what} ({lock_file}): {exc.strerror or exc}") from None
+    try:
+        _acquire(fd, lock_file, what, timeout)
+        try:
+            previous = read_holder(lock_file)
+            if previous is not None:
+                state = "no longer running" if previous.alive() is False else "it did not release it"
+                note(f"note: took over the lock of {what} left by {previous.describe()}: {state}")
+            me = Holder(
+                os.getpid(),
+                socket.gethostname(),
+                command or current_command(),
+                datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
+            write_atomic(record_path(lock_file), json.dumps(asdict(me)) + "\n", 0o600)
+            yield me
+        finally:
+            with contextlib.suppress(OSError):
+                record_path(lock_file).unlink()
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, lock_file: Path, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + max(0.0, timeout)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = read_holder(lock_file)
+                who = holder.describe() if holder else "another roachcert run"
+                raise LockedError(
+                    f"{what} is locked by {who}; waited {timeout:g}s: wait for it to finish, "
+                    "or retry with a longer --lock-timeout"
+                ) from None
+            time.sleep(_POLL_SECONDS)
+
+
+def stack_lock(workdir: Path, stack: str, timeout: float) -> contextlib.AbstractContextManager[Holder]:
+    """The per-stack lock, in the stack's working folder (.roachcert/STACK/)."""
+    return held(workdir / STACK_LOCK, f"stack {stack}", timeout)
+
+
+def folder_lock(folder: Path, timeout: float) -> contextlib.AbstractContextManager[Holder]:
+    """The per-folder lock of a certificate folder: one run at a time replaces pairs there."""
+    return held(folder / FOLDER_LOCK, f"the folder {folder}", timeout)
