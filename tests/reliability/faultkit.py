@@ -170,6 +170,13 @@ def clear_requests(sandbox: SandboxState) -> None:
     requests.delete(f"{sandbox.emulator_url}/_admin/requests", timeout=10).raise_for_status()
 
 
+def only_line(outcome_text: str) -> str:
+    """The one non-blank line of a command's output (roachcert's errors are one line)."""
+    lines = [line for line in outcome_text.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line, got:\n{outcome_text}"
+    return lines[0]
+
+
 def assert_no_partial_files(folder: Path) -> None:
     """No temporary file left behind, a readable state, and no private key without its certificate."""
     roachcert = folder / ".roachcert"

@@ -15,7 +15,7 @@ from typing import Any
 
 import hvac
 import pytest
-from faultkit import Cli, SandboxStack, assert_no_partial_files, converge
+from faultkit import Cli, SandboxStack, assert_no_partial_files, converge, only_line
 
 from roachcert import vault as vault_module
 from roachcert.sandbox.manager import SandboxState
@@ -55,12 +55,6 @@ def own_vault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[OwnVa
         servers.stop_all()
 
 
-def _only_line(outcome_text: str) -> str:
-    lines = [line for line in outcome_text.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line, got:\n{outcome_text}"
-    return lines[0]
-
-
 def test_vault_stopped_in_the_middle_of_issuing(
     sandbox: SandboxState, own_vault: OwnVault, tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,14 +87,19 @@ def test_vault_stopped_in_the_middle_of_issuing(
     monkeypatch.setattr(vault_module.VaultAdapter, "issue_cert", original)
     # Every command that needs Vault now says so in one line.
     for args in (("plan", path), ("ca", "ensure", path), ("issue", path, "c0", "root", "--force")):
-        line = _only_line(cli.fails(*args).text)
+        line = only_line(cli.fails(*args).text)
         assert "cannot reach Vault" in line
         assert server.addr in line
-    # A new (empty) Vault: ensure, plan, apply and re-issue converge.
+    # A new (empty) Vault makes a new root: the two certificates delivered from the lost one would stop
+    # verifying, so apply refuses until they are re-issued from the new root; then all converge.
     own_vault.start()
     cli.ok("ca", "ensure", path)
-    converge(cli, stack)
+    cli.ok("plan", path, expect=2)
+    refused = cli.fails("apply", path)
+    assert "refusing to drop issuer" in refused.text, refused.text
+    assert "2 user(s) still hold" in refused.text, refused.text
     cli.ok("issue", path, "--all", "--out", str(certs), "--force")
+    converge(cli, stack)
     assert len(list(certs.rglob("client.*.key"))) == 4
     assert_no_partial_files(tmp_path)
 
@@ -120,7 +119,7 @@ def test_a_sealed_vault_is_named_in_one_line(
         ("issue", path, "c0", "root", "--out", str(tmp_path / "certs")),
         ("status", path),
     ):
-        line = _only_line(cli.fails(*args).text)
+        line = only_line(cli.fails(*args).text)
         assert "is sealed" in line, line
     assert not (tmp_path / "certs").exists()
     assert_no_partial_files(tmp_path)
@@ -145,10 +144,10 @@ def test_a_token_that_cannot_read_the_mount_is_refused_in_one_line(
     path = str(one_cluster.path)
     root_token = os.environ["VAULT_TOKEN"]
     monkeypatch.setenv("VAULT_TOKEN", weak)
-    ensure = _only_line(cli.fails("ca", "ensure", path).text)
+    ensure = only_line(cli.fails("ca", "ensure", path).text)
     assert "Vault denied 'read' on sys/mounts/" in ensure
     assert "policies lack the 'read' capability" in ensure
-    issue = _only_line(cli.fails("issue", path, "c0", "root", "--out", str(tmp_path / "certs")).text)
+    issue = only_line(cli.fails("issue", path, "c0", "root", "--out", str(tmp_path / "certs")).text)
     assert f"Vault denied 'update' on {one_cluster.mount}/issuer/" in issue
     for outcome in cli.outcomes:
         assert weak not in outcome.text
