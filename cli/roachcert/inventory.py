@@ -130,3 +130,13 @@ def signing_issuer(leaf_pem: str, candidates: Sequence[CertInfo]) -> CertInfo | 
             continue
         return info
     return None
+
+
+def failure_reasons(deliveries: Sequence[Delivery]) -> dict[str, str]:
+    """user → why the newest attempt to deliver one of their certificates failed, for users whose
+    failure came after their newest delivery (on any cluster)."""
+    reasons: dict[str, str] = {}
+    for item in deliveries:
+        if not item.delivered and item in failures_since(deliveries, item.cluster, item.user):
+            reasons[item.user] = item.error or "not delivered"
+    return reasons

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -213,6 +214,25 @@ def _certs(pem: str | None) -> int:
     return (pem or "").count("-----BEGIN CERTIFICATE-----")
 
 
+_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
+
+
+def _blocks(pem: str | None) -> set[str]:
+    return {"".join(body.split()) for body in _BLOCK.findall(pem or "")}
+
+
+def _turnover(old_pem: str | None, new_pem: str | None) -> str:
+    """What a same-size or mixed change hides behind its counts: certificates leaving and arriving.
+    Pure growth or shrinking says nothing more (the counts say it)."""
+    old, new = _blocks(old_pem), _blocks(new_pem)
+    added, leaving = len(new - old), len(old - new)
+    if not (added and leaving):
+        return ""
+    if not old & new:
+        return f": a new root replaces all of them ({added} new, {leaving} leaving, none kept)"
+    return f": {added} new, {leaving} leaving"
+
+
 def _line(change: ResourceChange) -> str:
     if change.action == "delete":
         return (
@@ -231,7 +251,7 @@ def _line(change: ResourceChange) -> str:
         status = f" [status {change.status}]" if change.status and change.status != "IS_SET" else ""
         return (
             f"  ~ {change.cluster} ({change.new_id}){status}: CA bundle of {_certs(change.old_pem)} -> "
-            f"{_certs(change.new_pem)} certificate(s)"
+            f"{_certs(change.new_pem)} certificate(s){_turnover(change.old_pem, change.new_pem)}"
         )
     return f"  . {change.cluster} ({change.old_id}): no longer managed here; its CA is left in place"
 

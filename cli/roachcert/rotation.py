@@ -271,7 +271,13 @@ def rotation_status(
     default_issuer_id: str | None,
     issued: Sequence[IssuedRecord],
     now: datetime,
+    *,
+    delivered: Mapping[tuple[str, str], IssuedRecord] | None = None,
+    failed: Mapping[str, str] | None = None,
 ) -> CaRotation:
+    """`delivered` (cluster, user) → newest delivered certificate overrides what Vault stored: a
+    certificate Vault issued that never reached the user's files does not count as re-issued.
+    `failed`: user → why their last re-issue was not delivered."""
     ca = stack.vault_cas()[ca_name]
     by_name = {state.name: state for state in vault_issuers if state.name}
     views = [_view(name, True, by_name.get(name), default_issuer_id) for name in ca.issuers]
@@ -281,6 +287,12 @@ def rotation_status(
     users = sorted({user for name in clusters for user in stack.clusters[name].users})
     current = ca.current_issuer
     latest = {u: newest(r for r in issued if r.common_name == u and r.mount == ca.mount) for u in users}
+    for user in users:
+        mine = [(delivered or {}).get((name, user)) for name in clusters]
+        known = [r for r in mine if r is not None and r.mount == ca.mount]
+        if known:  # the laggard counts: one cluster's old certificate keeps the user pending
+            lagging = [r for r in known if r.issuer_name != ca.current_issuer]
+            latest[user] = newest(lagging) if lagging else newest(known)
     valid = {u: r for u, r in latest.items() if r is not None and r.not_after > now}
     pending = tuple(u for u, r in valid.items() if r.issuer_name != current)
     renewed = [u for u, r in valid.items() if r.issuer_name == current]
@@ -300,7 +312,12 @@ def rotation_status(
         return result(
             "rolling_out", f"{current} is declared but not Vault's default issuer: run `roachcert ca ensure`"
         )
-    waiting = f"{len(pending)} user(s)' newest certificate from an old issuer ({', '.join(pending)})"
+    reasons = "".join(
+        f"; {user}'s last re-issue was not delivered: {(failed or {})[user]}"
+        for user in pending
+        if user in (failed or {})
+    )
+    waiting = f"{len(pending)} user(s)' newest certificate from an old issuer ({', '.join(pending)}){reasons}"
     if not old:
         if stale:
             note = f"; {waiting}: no cluster trusts it now, re-issue them" if pending else ""

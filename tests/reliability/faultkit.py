@@ -7,9 +7,12 @@ import contextlib
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,3 +206,75 @@ def converge(cli: Cli, stack: SandboxStack, *, allow_destroy: bool = False) -> N
     cli.ok("plan", path)
     wait_settled(stack.sandbox, list(stack.clusters.values()))
     assert stack.statuses() == {"IS_SET"}
+
+
+def background(
+    stack: SandboxStack, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`roachcert ARGS` in a process of its own (its own session), as a second terminal would run it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "roachcert", *args],
+        cwd=stack.path.parent,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for(
+    what: str, condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 60.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"{proc.args} ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"{proc.args} did not finish within {timeout}s:\n{out}\n{err}") from None
+    return proc.returncode, out, err
+
+
+@dataclass(frozen=True)
+class PausedEngine:
+    """The real engine behind a wrapper that stops before one Terraform command (`plan`, `apply`)
+    until released: "an engine slowed between check and apply", as long as the test wants."""
+
+    path: Path
+    entered: Path  # appears when the command is reached
+    release: Path  # create it to let the command run
+
+    @classmethod
+    def make(cls, folder: Path, command: str) -> PausedEngine:
+        real = os.environ["ROACHCERT_TERRAFORM"]
+        folder.mkdir(parents=True, exist_ok=True)
+        entered, release, path = folder / "entered", folder / "release", folder / "engine"
+        path.write_text(
+            "#!/bin/sh\n"
+            f'if [ "$1" = {command} ]; then\n'
+            f"  : > '{entered}'\n"
+            f"  while [ ! -e '{release}' ]; do sleep 0.05; done\n"
+            "fi\n"
+            f"exec '{real}' \"$@\"\n",
+            encoding="utf-8",
+        )
+        path.chmod(0o755)
+        return cls(path, entered, release)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"ROACHCERT_TERRAFORM": str(self.path)}
+
+    def go(self) -> None:
+        self.release.touch()

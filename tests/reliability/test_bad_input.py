@@ -231,7 +231,9 @@ def test_bombs_and_tags_are_refused_quickly(text: str, expected: str) -> None:
     outcome = load_or_error(text)
     assert isinstance(outcome, SpecError)
     assert expected in str(outcome), str(outcome)
-    assert time.monotonic() - started < 5
+    # A hang guard against exponential blow-up (a bomb takes hours), not a speed test: busy CI runners
+    # with several suites at once have taken seconds here.
+    assert time.monotonic() - started < 60
 
 
 def test_a_large_honest_stack_is_within_the_limits() -> None:
@@ -256,7 +258,9 @@ def test_a_pem_file_that_would_block_is_refused(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(SpecError) as caught:
         load_stack_text(text, stack)
-    assert time.monotonic() - started < 5
+    # A hang guard against exponential blow-up (a bomb takes hours), not a speed test: busy CI runners
+    # with several suites at once have taken seconds here.
+    assert time.monotonic() - started < 60
     assert f"{stack}:4: cas.legacy.pem_file: " in caught.value.problems[0]
     assert "not a regular file" in caught.value.problems[0]
     for special in (Path("/dev/zero"), tmp_path):

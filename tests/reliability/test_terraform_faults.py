@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,11 +14,14 @@ from faultkit import (
     Cli,
     SandboxStack,
     assert_no_partial_files,
+    background,
     clear_requests,
     converge,
     emulator_requests,
     faults,
+    finish,
     only_line,
+    wait_for,
 )
 
 from roachcert.sandbox.manager import SandboxState
@@ -29,41 +29,6 @@ from roachcert.sandbox.manager import SandboxState
 pytestmark = pytest.mark.integration
 
 LOCK_INFO = ".terraform.tfstate.lock.info"
-
-
-def _background_apply(stack: SandboxStack) -> subprocess.Popen[str]:
-    """`roachcert apply STACK` in a process of its own, as a second terminal would run it."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "roachcert", "apply", str(stack.path)],
-        cwd=stack.path.parent,
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def _wait_for(what: str, condition: object, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"apply ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        raise AssertionError(f"apply did not finish within {timeout}s:\n{out}\n{err}") from None
-    return proc.returncode, out, err
 
 
 def test_a_missing_engine_is_one_line_and_the_saved_plan_survives(
@@ -139,14 +104,14 @@ def test_a_second_run_on_the_same_stack_names_the_running_apply(
     monkeypatch.setenv("ROACHCERT_STANDIN_POLL_TIMEOUT", "120")
     with faults(sandbox, stuck_pending=True):
         # The other apply holds the lock while its change stays PENDING: as long as this test wants.
-        other = _background_apply(one_cluster)
+        other = background(one_cluster, "apply", path)
         try:
-            _wait_for("the state lock", (one_cluster.workdir / LOCK_INFO).exists, other)
+            wait_for("the state lock", (one_cluster.workdir / LOCK_INFO).exists, other)
             again = cli.fails("apply", path, "--lock-timeout", "1s")
             blocked = cli.fails("plan", path, "--lock-timeout", "1s")
         finally:
             requests.post(f"{sandbox.emulator_url}/_admin/faults", json={"stuck_pending": False}, timeout=10)
-            code, out, err = _finish(other)
+            code, out, err = finish(other)
     for outcome in (blocked, again):
         line = only_line(outcome.text)
         assert f"stack {one_cluster.name} is locked by pid {other.pid}" in line, line
@@ -167,13 +132,13 @@ def test_ctrl_c_during_apply_exits_130_and_a_rerun_converges(
     cli.ok("plan", path, expect=2)
     clear_requests(sandbox)
     with faults(sandbox, latency_seconds=1.0):
-        proc = _background_apply(one_cluster)
+        proc = background(one_cluster, "apply", path)
         try:
             # Terraform holds the lock and the provider has its first answer: the apply is in flight.
-            _wait_for("the provider's first request", lambda: bool(emulator_requests(sandbox)), proc)
+            wait_for("the provider's first request", lambda: bool(emulator_requests(sandbox)), proc)
             proc.send_signal(signal.SIGINT)
         finally:
-            code, out, err = _finish(proc)
+            code, out, err = finish(proc)
     assert code == 130, out + err
     assert "roachcert: interrupted" in err, (out, err)
     for marker in CRASH_MARKERS:

@@ -37,18 +37,25 @@ def status(
     """Where each CA's rotation stands: single issuer; rolling out a new issuer (bundles growing);
     reissue pending (users whose newest certificate comes from an old issuer); ready to drop the
     old issuer; or an old issuer still in Vault but no longer declared."""
-    from roachcert.rotation import rotation_status
+    from roachcert import inventory
+    from roachcert.rotation import delivered_records, rotation_status
     from roachcert.spec import PemFileCa, load_stack
     from roachcert.vault import open_vault
 
     stack = load_stack(stack_file)
     vault = open_vault(stack)
     now = datetime.now(UTC)
+    deliveries = inventory.load(stack.name)
+    delivered = delivered_records(deliveries)
+    failed = inventory.failure_reasons(deliveries)
     rows = []
     for name, ca in stack.vault_cas().items():
         issuers = vault.list_issuers(ca.mount)
         issued = vault.list_issued(ca.mount) if issuers else []
-        rows.append(rotation_status(stack, name, issuers, vault.default_issuer_id(ca.mount), issued, now))
+        default = vault.default_issuer_id(ca.mount)
+        rows.append(
+            rotation_status(stack, name, issuers, default, issued, now, delivered=delivered, failed=failed)
+        )
     outside = [name for name, ca in stack.cas.items() if isinstance(ca, PemFileCa)]
     if output is Format.json:
         typer.echo(render_json(stack.name, rows, outside))
