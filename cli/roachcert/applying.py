@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from roachcert.cloud_reads import changed_since, read_clusters, refuse_changed
 from roachcert.errors import CloudError, GuardError, RoachcertError
 from roachcert.files import write_secret
 from roachcert.paths import stack_dir
 from roachcert.plan_summary import PlanSummary, ResourceChange, summarise
-from roachcert.planning import rendered_hash, spec_hash, terraform_for
+from roachcert.planning import rendered_hash, spec_hash, terraform_for, with_cloud
 from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
 from roachcert.workdir import PlanMeta, clear_plan_meta, load_plan_meta
@@ -30,6 +31,7 @@ class Options:
     allow_early_rotation: bool = False
     expect_fingerprint: str | None = None
     lock_timeout: float = DEFAULT_TIMEOUT
+    allow_replace_ca: bool = False  # an adoption may drop a CA the cluster trusts today
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ def check_guards(stack: Stack, summary: PlanSummary, options: Options) -> None:
         )
     if summary.deletions and not options.allow_destroy:
         raise GuardError(_deletion_message(stack, summary.deletions, summary.empty_stack))
+    if not options.allow_replace_ca:
+        _adoption_guard(stack, summary)
     if not options.allow_early_rotation:
         _rotation_guard(stack, summary)
 
@@ -106,6 +110,41 @@ def _deletion_message(stack: Stack, deletions: tuple[ResourceChange, ...], empty
         + "; ".join(parts)
         + ". If that is intended, run again with --allow-destroy"
     )
+
+
+def _adoption_guard(stack: Stack, summary: PlanSummary) -> None:
+    """An adopted cluster's CAs were set by hand: users nobody declared may depend on them, and the
+    delivered inventory knows nothing of their certificates. Dropping any of them takes consent."""
+    from roachcert.errors import PemError
+    from roachcert.pem import parse_certificates
+
+    lines = []
+    for change in summary.adoptions:
+        if change.action == "no-op":
+            continue
+        declared = {info.sha256 for info in parse_certificates(change.new_pem or "", "the declared bundle")}
+        try:
+            now = parse_certificates(change.old_pem or "", f"the CA {change.cluster} trusts now")
+        except PemError as exc:
+            lines.append(f"  {change.cluster}: trusts a bundle roachcert cannot read ({exc})")
+            continue
+        lines += [
+            f"  {change.cluster}: trusts {info.subject} (sha256 {info.short_fingerprint}, valid until "
+            f"{info.not_after:%Y-%m-%d}) today; the stack does not declare it"
+            for info in now
+            if info.sha256 not in declared
+        ]
+    if lines:
+        raise GuardError(
+            "\n".join(
+                [
+                    f"refusing to apply {stack.name}: adopting would drop {len(lines)} CA certificate(s) the "
+                    "clusters trust today (clients whose certificates they signed could no longer connect); "
+                    "declare them in the stack (a pem_file CA), or run again with --allow-replace-ca",
+                    *lines,
+                ]
+            )
+        )
 
 
 def _rotation_guard(stack: Stack, summary: PlanSummary) -> None:
@@ -155,7 +194,7 @@ def apply_stack(
             return ApplyOutcome(stack, PlanSummary(stack=stack.name), applied=False, confirmations=())
         with verified_copy(workdir, meta) as plan_copy:
             tf = terraform_for(stack, out)
-            summary = summarise(tf.show_json(plan_copy), stack)
+            summary = with_cloud(summarise(tf.show_json(plan_copy), stack), meta.cloud)
             if summary.fingerprint != meta.fingerprint or (
                 options.expect_fingerprint and summary.fingerprint != options.expect_fingerprint
             ):
@@ -163,6 +202,7 @@ def apply_stack(
                     f"the plan file of {stack.name} does not match its review record; run `roachcert plan` again"
                 )
             check_guards(stack, summary, options)
+            _cloud_unchanged(stack, meta, progress)
             progress("terraform apply")
             try:
                 tf.apply(plan_copy)
@@ -172,6 +212,20 @@ def apply_stack(
             clear_plan_meta(workdir)
     progress("confirming with the Cloud API")
     return ApplyOutcome(stack, summary, applied=True, confirmations=confirm(summary))
+
+
+def _cloud_unchanged(stack: Stack, meta: PlanMeta, progress: Progress) -> None:
+    """Read every cluster the plan read, again, just before Terraform runs: a CA changed in the Console
+    (or by curl) since the review must not be overwritten unseen."""
+    from roachcert.cloud import CloudClient
+
+    if not meta.cloud_read or not meta.cloud:
+        return
+    progress("checking the clusters' CAs with the Cloud API")
+    client = CloudClient.from_env()
+    ids = {name: stack.clusters[name].id for name in meta.cloud if name in stack.clusters}
+    now = read_clusters(ids, client.get_client_ca)
+    refuse_changed(stack.name, changed_since(meta.cloud, now), now)
 
 
 @contextlib.contextmanager

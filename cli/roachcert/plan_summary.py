@@ -28,6 +28,7 @@ class ResourceChange:
     new_pem: str | None = None
     status: str | None = None  # the CA's status in state before the change (IS_SET, NOT_SET, ...)
     reason: str | None = None  # Terraform's action_reason, e.g. replace_by_triggers
+    adopted: bool = False  # imported first: the CA was set on the cluster but not in state
 
     @property
     def id_changed_in_place(self) -> bool:
@@ -58,7 +59,7 @@ class PlanSummary:
     def has_changes(self) -> bool:
         # Trigger changes count: applying them keeps the next id change a delete + create.
         return (
-            any(change.action != "no-op" for change in self.changes)
+            any(change.action != "no-op" or change.adopted for change in self.changes)
             or bool(self.other_changes)
             or bool(self.trigger_changes)
         )
@@ -67,6 +68,10 @@ class PlanSummary:
     def deletions(self) -> tuple[ResourceChange, ...]:
         """Changes that take a CA away from a cluster: deletes, and replaces (the old cluster's CA goes)."""
         return tuple(change for change in self.changes if change.action in ("delete", "replace"))
+
+    @property
+    def adoptions(self) -> tuple[ResourceChange, ...]:
+        return tuple(change for change in self.changes if change.adopted)
 
     @property
     def in_place_id_changes(self) -> tuple[ResourceChange, ...]:
@@ -103,6 +108,7 @@ def _fingerprint(changes: list[Any]) -> str:
                 "before": (item.get("change") or {}).get("before"),
                 "after": (item.get("change") or {}).get("after"),
                 "after_unknown": (item.get("change") or {}).get("after_unknown"),
+                **({"importing": True} if (item.get("change") or {}).get("importing") else {}),
             }
             for item in changes
             if isinstance(item, Mapping)
@@ -136,6 +142,7 @@ def _resource_change(item: Mapping[str, Any]) -> ResourceChange | None:
         new_pem=_get(after, "x509_pem_cert"),
         status=_get(before, "status"),
         reason=str(item["action_reason"]) if item.get("action_reason") else None,
+        adopted=isinstance(change.get("importing"), Mapping),
     )
 
 
@@ -180,12 +187,16 @@ def summarise(plan_json: Mapping[str, Any], stack: Stack | None = None) -> PlanS
         return PlanSummary(error=f"cannot read the plan: {exc}", raw=raw, stack=name)
 
 
-def unchanged(stack: Stack, bundles: Mapping[str, str]) -> PlanSummary:
+def unchanged(
+    stack: Stack, bundles: Mapping[str, str], statuses: Mapping[str, str] | None = None
+) -> PlanSummary:
     """The summary of a plan Terraform reported as having no changes (exit 0): every declared cluster
-    already trusts its bundle, so the plan need not be read back (`show -json` costs a process)."""
+    already trusts its bundle, so the plan need not be read back (`show -json` costs a process).
+    `statuses` are what the Cloud API answered at plan time; without a read no status is claimed."""
     items = []
     for name, cluster in sorted(stack.clusters.items()):
-        values = {"id": cluster.id, "x509_pem_cert": bundles[name], "status": "IS_SET"}
+        status = (statuses or {}).get(name)
+        values = {"id": cluster.id, "x509_pem_cert": bundles[name], **({"status": status} if status else {})}
         items.append(
             {
                 "address": f"{RESOURCE_TYPE}.{name}",
@@ -256,6 +267,18 @@ def _line(change: ResourceChange) -> str:
     return f"  . {change.cluster} ({change.old_id}): no longer managed here; its CA is left in place"
 
 
+def _adopt_line(change: ResourceChange) -> str:
+    now, declared = _blocks(change.old_pem), _blocks(change.new_pem)
+    if change.action == "no-op":
+        return f"  <= {change.cluster} ({change.new_id}): already trusts the declared bundle; import only"
+    leaving = len(now - declared)
+    dropped = f"; {leaving} certificate(s) it trusts now would no longer be trusted" if leaving else ""
+    return (
+        f"  <= {change.cluster} ({change.new_id}): trusts {len(now)} certificate(s) now, "
+        f"{len(declared)} after{dropped}"
+    )
+
+
 _SECTIONS: tuple[tuple[Action, str], ...] = (
     ("create", "CREATE"),
     ("update", "UPDATE"),
@@ -273,11 +296,15 @@ def format_text(summary: PlanSummary) -> str:
     lines = [
         f"{title}: {counts['create']} to create, {counts['update']} to update, "
         f"{counts['replace']} to replace, {counts['delete']} to delete, {counts['forget']} to forget"
+        + (f", {len(summary.adoptions)} to adopt" if summary.adoptions else "")
     ]
     if not summary.has_changes:
         lines.append("No changes: every cluster already trusts what the stack declares.")
     if summary.empty_stack:
         lines.append("WARNING: the stack declares no clusters; every client CA in its state is deleted.")
+    if summary.adoptions:
+        lines.append("ADOPT (the cluster trusts a CA that no state tracks: imported, then set as declared):")
+        lines += [_adopt_line(change) for change in summary.adoptions]
     if summary.deletions:
         lines.append("DELETE (clients lose certificate authentication):")
         lines += [_line(change) for change in summary.deletions]

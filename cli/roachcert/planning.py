@@ -9,13 +9,15 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from roachcert import interrupts
 from roachcert.bundles import ClusterBundle, cluster_bundles
+from roachcert.cloud_reads import CloudRead, bundle_sha256, read_clusters
 from roachcert.engine import Engine, cached_version, resolve_engine
 from roachcert.files import ensure_dir
 from roachcert.paths import stack_dir, state_root
@@ -47,6 +49,13 @@ def _quiet(_: str) -> None:
 
 
 @dataclass(frozen=True)
+class PlanOptions:
+    lock_timeout: float = DEFAULT_TIMEOUT
+    cloud_read: bool = True  # read each cluster's CA from the Cloud API (adoption, PENDING, edits)
+    wait_pending: float = 0.0  # seconds to wait for PENDING clusters to settle before stopping
+
+
+@dataclass(frozen=True)
 class StackPlan:
     stack: Stack
     workdir: Path
@@ -55,6 +64,7 @@ class StackPlan:
     plan_text: str  # Terraform's own plan output, masked
     engine: str  # the engine's version line
     bundles: Mapping[str, ClusterBundle]
+    cloud: Mapping[str, CloudRead] = field(default_factory=dict)  # empty with --no-cloud-read
 
 
 def spec_hash(stack: Stack) -> str:
@@ -139,17 +149,80 @@ def unforget(stack: Stack, cluster: str) -> None:
         (workdir / FORGET_FILE).unlink(missing_ok=True)
 
 
-def _render(stack: Stack, progress: Progress) -> tuple[dict[str, str], Mapping[str, ClusterBundle]]:
-    progress("reading CA bundles")
-    bundles = cluster_bundles(stack, open_vault(stack))
+def _render(
+    stack: Stack,
+    progress: Progress,
+    adopt: Sequence[str] = (),
+    bundles: Mapping[str, ClusterBundle] | None = None,
+) -> tuple[dict[str, str], Mapping[str, ClusterBundle]]:
+    if bundles is None:
+        progress("reading CA bundles")
+        bundles = cluster_bundles(stack, open_vault(stack))
     progress("rendering")
     workdir = stack_dir(stack.name)
     forget_names = [name for name in forgotten(workdir) if name not in stack.clusters]
-    files = render(stack, {name: bundle.pem for name, bundle in bundles.items()}, forget=forget_names)
+    pems = {name: bundle.pem for name, bundle in bundles.items()}
+    files = render(stack, pems, forget=forget_names, adopt=adopt)
     # A plan made before these files must never be applied against them.
     clear_plan_meta(workdir)
     write_workdir(workdir, files)
     return files, bundles
+
+
+def read_cloud(stack: Stack, options: PlanOptions, progress: Progress = _quiet) -> dict[str, CloudRead]:
+    """Each declared cluster's client CA as the Cloud API answers now; PENDING ones are waited for up to
+    --wait-pending, then stop the plan. {} with --no-cloud-read."""
+    from roachcert.cloud import CloudClient
+    from roachcert.cloud_reads import pending_message
+    from roachcert.errors import GuardError
+
+    if not options.cloud_read or not stack.clusters:
+        return {}
+    progress("reading the clusters' CAs from the Cloud API")
+    client = CloudClient.from_env()
+    ids = {name: cluster.id for name, cluster in stack.clusters.items()}
+    reads = read_clusters(ids, client.get_client_ca)
+    deadline = time.monotonic() + options.wait_pending
+    while True:
+        pending = [read for read in reads.values() if read.status == "PENDING"]
+        if not pending:
+            return reads
+        if time.monotonic() >= deadline:
+            raise GuardError(pending_message(stack.name, pending, options.wait_pending))
+        progress(f"waiting for {len(pending)} PENDING cluster(s)")
+        interrupts.check()
+        time.sleep(min(_PENDING_POLL, max(0.0, deadline - time.monotonic())))
+        reads.update(read_clusters({r.cluster: r.cluster_id for r in pending}, client.get_client_ca))
+
+
+_PENDING_POLL = 2.0
+
+
+def cloud_fingerprints(reads: Mapping[str, CloudRead]) -> dict[str, str]:
+    return {name: read.fingerprint for name, read in sorted(reads.items())}
+
+
+def with_cloud(summary: PlanSummary, fingerprints: Mapping[str, str]) -> PlanSummary:
+    """The plan's fingerprint covers both sides: Terraform's change and what the Cloud API answered
+    (`fingerprints`: cluster → CloudRead.fingerprint)."""
+    if not fingerprints or summary.error is not None:
+        return summary
+    digest = hashlib.sha256(summary.fingerprint.encode())
+    for name, fingerprint in sorted(fingerprints.items()):
+        digest.update(f"\0{name}={fingerprint}".encode())
+    return replace(summary, fingerprint=digest.hexdigest())
+
+
+def _to_adopt(summary: PlanSummary, reads: Mapping[str, CloudRead]) -> list[str]:
+    """Planned creates on clusters that already trust a CA: Terraform would POST over a CA nobody
+    reviewed (and cannot tell what the cluster trusts now); import it instead."""
+    return sorted(
+        change.cluster
+        for change in summary.of("create")
+        if change.cluster in reads
+        and reads[change.cluster].has_ca
+        and bundle_sha256(reads[change.cluster].pem)
+    )
 
 
 def render_stack(path: Path, *, lock_timeout: float = DEFAULT_TIMEOUT) -> tuple[Path, dict[str, str]]:
@@ -165,14 +238,16 @@ def plan_stack(
     out: TextIO | None = None,
     progress: Progress = _quiet,
     lock_timeout: float = DEFAULT_TIMEOUT,
+    options: PlanOptions | None = None,
 ) -> StackPlan:
     """Plan under the stack's lock; an interrupt leaves no plan record (nothing `apply` could use)."""
+    options = options or PlanOptions(lock_timeout=lock_timeout)
     stack = load_stack(path)
     workdir = stack_dir(stack.name)
     interrupts.check()
-    with stack_lock(workdir, stack.name, lock_timeout):
+    with stack_lock(workdir, stack.name, options.lock_timeout):
         try:
-            return _plan_locked(stack, workdir, out, progress)
+            return _plan_locked(stack, workdir, out, progress, options)
         except KeyboardInterrupt:
             clear_plan_meta(workdir)
             with contextlib.suppress(OSError):
@@ -180,21 +255,24 @@ def plan_stack(
             raise
 
 
-def _plan_locked(stack: Stack, workdir: Path, out: TextIO | None, progress: Progress) -> StackPlan:
-    tf = terraform_for(stack, out)
+def _plan_locked(
+    stack: Stack, workdir: Path, out: TextIO | None, progress: Progress, options: PlanOptions
+) -> StackPlan:
+    tf = terraform_for(stack, out)  # a missing engine is named before any remote read
+    reads = read_cloud(stack, options, progress)
     files, bundles = _render(stack, progress)
     progress("terraform init")
     tf.init()
     plan_file = workdir / PLAN_FILE
-    progress("terraform plan")
-    code = tf.plan(plan_file)
+    code, summary = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
+    adopt = _to_adopt(summary, reads)
+    if adopt:  # rare: only then does a second plan cost a second run
+        progress(f"adopting {len(adopt)} cluster(s)")
+        files, _ = _render(stack, progress, adopt, bundles)
+        code, summary = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
     plan_text = tf.last_output
     atomic_write(workdir / PLAN_LOG, plan_text)
-    if code == 0:
-        summary = unchanged(stack, {name: bundle.pem for name, bundle in bundles.items()})
-    else:
-        progress("reading the plan")
-        summary = summarise(tf.show_json(plan_file), stack)
+    summary = with_cloud(summary, cloud_fingerprints(reads))
     engine = f"{cached_version(tf.engine, state_root())} ({tf.engine.source})"
     save_plan_meta(
         workdir,
@@ -207,7 +285,26 @@ def _plan_locked(stack: Stack, workdir: Path, out: TextIO | None, progress: Prog
             engine=engine,
             spec_hash=spec_hash(stack),
             plan_sha256=file_sha256(plan_file) if code == 2 else "",
+            cloud=cloud_fingerprints(reads),
+            cloud_read=options.cloud_read,
         ),
     )
     interrupts.check()  # a signal during the last step: the caller clears what was just saved
-    return StackPlan(stack, workdir, summary, code, plan_text, engine, bundles)
+    return StackPlan(stack, workdir, summary, code, plan_text, engine, bundles, reads)
+
+
+def _terraform_plan(
+    tf: Terraform,
+    stack: Stack,
+    plan_file: Path,
+    bundles: Mapping[str, ClusterBundle],
+    reads: Mapping[str, CloudRead],
+    progress: Progress,
+) -> tuple[int, PlanSummary]:
+    progress("terraform plan")
+    code = tf.plan(plan_file)
+    if code == 0:
+        statuses = {name: read.status for name, read in reads.items()}
+        return code, unchanged(stack, {name: bundle.pem for name, bundle in bundles.items()}, statuses)
+    progress("reading the plan")
+    return code, summarise(tf.show_json(plan_file), stack)

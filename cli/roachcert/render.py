@@ -22,7 +22,14 @@ RESOURCE_TYPE = "cockroach_client_ca_cert"
 TRIGGER_TYPE = "terraform_data"
 TRIGGER_SUFFIX = "_id"
 TEMPLATE_SUFFIX = ".j2"
-BUILTIN_TEMPLATES = ("versions.tf.j2", "provider.tf.j2", "backend.tf.j2", "clusters.tf.j2", "removed.tf.j2")
+BUILTIN_TEMPLATES = (
+    "versions.tf.j2",
+    "provider.tf.j2",
+    "backend.tf.j2",
+    "clusters.tf.j2",
+    "removed.tf.j2",
+    "adopt.tf.j2",
+)
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -172,10 +179,12 @@ def render(
     bundles: Mapping[str, str],
     *,
     forget: Iterable[str] = (),
+    adopt: Iterable[str] = (),
     templates_dir: Path | None = None,
 ) -> dict[str, str]:
     """The stack's Terraform files. `bundles` maps each cluster name to the exact PEM text it must trust;
-    `forget` names clusters (still in state) that Terraform should stop managing without deleting their CA."""
+    `forget` names clusters (still in state) that Terraform should stop managing without deleting their CA;
+    `adopt` names declared clusters whose CA is set but not in state: Terraform imports it first."""
     missing = sorted(set(stack.clusters) - set(bundles))
     if missing:
         raise ValueError(f"no CA bundle for cluster(s) {', '.join(missing)}")
@@ -196,6 +205,7 @@ def render(
             for name, cluster in sorted(stack.clusters.items())
         ],
         "forget": [{"name": name, "trigger": trigger_name(name)} for name in forgotten],
+        "adopt": [{"name": name, "id": stack.clusters[name].id} for name in sorted(set(adopt))],
         "backend": {"type": stack.terraform.backend.type, "lines": _backend_lines(stack.terraform.backend)},
     }
     env = _environment(stack, templates_dir)

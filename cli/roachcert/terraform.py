@@ -37,7 +37,7 @@ LOCK_FILE = ".terraform.lock.hcl"
 INIT_STAMP = "roachcert-init.json"
 LOCK_NAME = ".roachcert-init.lock"  # inside the plugin cache: one lock per cache, wherever it lives
 # Files that hold only resources; a change there never needs a new `init`.
-_NO_INIT_FILES = frozenset({"clusters.tf", "removed.tf"})
+_NO_INIT_FILES = frozenset({"clusters.tf", "removed.tf", "adopt.tf"})
 _TAIL_LINES = 25
 # Inherited variables that would add arguments we did not choose.
 _DROPPED_ENV_PREFIXES = ("TF_CLI_ARGS",)

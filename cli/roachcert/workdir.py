@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,8 @@ class PlanMeta:
     engine: str = ""  # the engine's version line, for the record
     spec_hash: str = ""  # the stack file and its PEM files: a plan made from other inputs is stale
     plan_sha256: str = ""  # the plan file's bytes: apply applies exactly these or refuses
+    cloud: dict[str, str] = field(default_factory=dict)  # cluster → CloudRead.fingerprint at plan time
+    cloud_read: bool = True  # False: planned with --no-cloud-read, so apply reads nothing either
 
 
 def save_plan_meta(root: Path, meta: PlanMeta) -> None:
@@ -129,6 +131,8 @@ def load_plan_meta(root: Path) -> PlanMeta | None:
             engine=str(data.get("engine", "")),
             spec_hash=str(data.get("spec_hash", "")),
             plan_sha256=str(data.get("plan_sha256", "")),
+            cloud={str(k): str(v) for k, v in (data.get("cloud") or {}).items()},
+            cloud_read=bool(data.get("cloud_read", True)),
         )
     except (KeyError, TypeError):
         return None

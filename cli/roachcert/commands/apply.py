@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
+from roachcert.commands.args import (
+    DEFAULT_LOCK_TIMEOUT,
+    CloudReadOpt,
+    LockTimeoutOpt,
+    StackArg,
+    WaitPendingOpt,
+    duration_seconds,
+    lock_timeout_seconds,
+)
 from roachcert.errors import GuardError
+
+if TYPE_CHECKING:
+    from roachcert.planning import PlanOptions
 
 
 def register(app: typer.Typer) -> None:
@@ -39,12 +50,23 @@ def apply(
             help="EMERGENCY ONLY (compromised CA): drop an issuer even though users may still hold its certificates.",
         ),
     ] = False,
+    allow_replace_ca: Annotated[
+        bool,
+        typer.Option(
+            "--allow-replace-ca",
+            help="Allow an adoption that drops a CA a cluster trusts today (set by hand, not declared).",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's output.")] = False,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    wait_pending: WaitPendingOpt = "0s",
+    cloud_read: CloudReadOpt = True,
 ) -> None:
-    """Apply the plan saved by `roachcert plan`; refuse a stale one and any deletion without --allow-destroy."""
+    """Apply the plan saved by `roachcert plan`; refuse a stale one and any deletion without --allow-destroy.
+    Each cluster's CA is read from the Cloud API again first: one changed since the plan stops the apply."""
     from roachcert.applying import Options, apply_stack, confirmation_line
     from roachcert.paths import stack_dir
+    from roachcert.planning import PlanOptions
     from roachcert.spec import load_stack
     from roachcert.workdir import load_plan_meta
 
@@ -52,14 +74,15 @@ def apply(
     wait = lock_timeout_seconds(lock_timeout)
     if load_plan_meta(stack_dir(spec.name)) is None:
         # What was shown is what gets applied: a plan saved by another run meanwhile is refused.
-        shown = _plan_first(stack, auto_approve, wait)
+        plan_options = PlanOptions(wait, cloud_read, duration_seconds(wait_pending, "--wait-pending"))
+        shown = _plan_first(stack, auto_approve, plan_options)
         expect_fingerprint = expect_fingerprint or shown
     if allow_early_rotation:
         typer.echo(
             "WARNING: --allow-early-rotation: users whose certificates come from a dropped issuer will be locked out",
             err=True,
         )
-    options = Options(allow_destroy, allow_early_rotation, expect_fingerprint, wait)
+    options = Options(allow_destroy, allow_early_rotation, expect_fingerprint, wait, allow_replace_ca)
     outcome = apply_stack(stack, options, out=sys.stderr if verbose else None)
     if not outcome.applied:
         typer.echo(f"{spec.name}: no changes to apply")
@@ -75,7 +98,7 @@ def apply(
         raise typer.Exit(1)
 
 
-def _plan_first(stack: Path, auto_approve: bool, lock_timeout: float) -> str:
+def _plan_first(stack: Path, auto_approve: bool, options: PlanOptions) -> str:
     from roachcert.plan_summary import format_text
     from roachcert.planning import plan_stack
 
@@ -84,7 +107,7 @@ def _plan_first(stack: Path, auto_approve: bool, lock_timeout: float) -> str:
             f"no saved plan for {stack}: run `roachcert plan {stack}` and review it first, "
             "or pass --auto-approve to plan and apply in one go"
         )
-    result = plan_stack(stack, lock_timeout=lock_timeout)
+    result = plan_stack(stack, options=options)
     typer.echo(format_text(result.summary), err=True)
     if not auto_approve and not typer.confirm("Apply this plan?", default=False, err=True):
         raise GuardError("not applied")

@@ -24,8 +24,8 @@ DEFAULT_LOCK_TIMEOUT = "5s"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def lock_timeout_seconds(text: str) -> float:
-    """`10`, `10s`, `500ms`, `2m`, `1m30s` → seconds; anything else is a one-line error."""
+def duration_seconds(text: str, flag: str) -> float:
+    """`10`, `10s`, `500ms`, `2m`, `1m30s` → seconds; anything else is a one-line error naming `flag`."""
     import re
 
     from roachcert.errors import RoachcertError
@@ -35,10 +35,12 @@ def lock_timeout_seconds(text: str) -> float:
         return float(value)
     parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
     if not parts or "".join(number + unit for number, unit in parts) != value:
-        raise RoachcertError(
-            f"--lock-timeout {text}: give seconds (10) or a duration (10s, 500ms, 2m, 1m30s)"
-        )
+        raise RoachcertError(f"{flag} {text}: give seconds (10) or a duration (10s, 500ms, 2m, 1m30s)")
     return sum(float(number) * _UNITS[unit] for number, unit in parts)
+
+
+def lock_timeout_seconds(text: str) -> float:
+    return duration_seconds(text, "--lock-timeout")
 
 
 def terraform_lock_timeout(text: str) -> str:
@@ -57,5 +59,29 @@ LockTimeoutOpt = Annotated[
         "--lock-timeout",
         help="How long to wait for another run holding this stack's lock (seconds, or 30s, 2m).",
         callback=_check_lock_timeout,
+    ),
+]
+
+
+# -- the Cloud-side reads of plan (and of apply --auto-approve) ----------------------------------------
+def _check_wait_pending(value: str) -> str:
+    duration_seconds(value, "--wait-pending")
+    return value
+
+
+WaitPendingOpt = Annotated[
+    str,
+    typer.Option(
+        "--wait-pending",
+        help="Wait this long for clusters whose client CA change is PENDING (default: stop at once).",
+        callback=_check_wait_pending,
+    ),
+]
+CloudReadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cloud-read/--no-cloud-read",
+        help="Read each cluster's CA from the Cloud API first: adopt hand-set CAs, stop on PENDING, "
+        "and let apply catch Cloud-side edits (--no-cloud-read skips all three).",
     ),
 ]

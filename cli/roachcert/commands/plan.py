@@ -7,16 +7,26 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, lock_timeout_seconds
+from roachcert.commands.args import (
+    DEFAULT_LOCK_TIMEOUT,
+    CloudReadOpt,
+    LockTimeoutOpt,
+    WaitPendingOpt,
+    duration_seconds,
+    lock_timeout_seconds,
+)
 from roachcert.errors import RoachcertError, SpecError
 from roachcert.escape import printable_lines
 from roachcert.exit_status import ExitStatus
 from roachcert.mask import mask
 from roachcert.names import raw_stack_name, stack_name
+
+if TYPE_CHECKING:
+    from roachcert.planning import PlanOptions
 
 
 def register(app: typer.Typer) -> None:
@@ -68,6 +78,8 @@ def plan(
         bool, typer.Option("--verbose", "-v", help="Stream Terraform's output (one stack).")
     ] = False,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    wait_pending: WaitPendingOpt = "0s",
+    cloud_read: CloudReadOpt = True,
 ) -> None:
     """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes."""
     from roachcert.progress import Progress
@@ -78,10 +90,14 @@ def plan(
     files = stack_files(targets)
     workers = min(parallelism or os.cpu_count() or 2, len(files))
     stream = sys.stderr if verbose and len(files) == 1 else None
-    wait = lock_timeout_seconds(lock_timeout)
+    from roachcert.planning import PlanOptions
+
+    options = PlanOptions(
+        lock_timeout_seconds(lock_timeout), cloud_read, duration_seconds(wait_pending, "--wait-pending")
+    )
     try:
         with Progress(len(files), "planning") as progress, ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda path: _plan_one(path, progress, stream, wait), files))
+            results = list(pool.map(lambda path: _plan_one(path, progress, stream, options), files))
     except KeyboardInterrupt:
         _discard_plans(files)
         raise
@@ -115,7 +131,7 @@ def _discard_plans(files: list[Path]) -> None:
             (workdir / PLAN_FILE).unlink(missing_ok=True)
 
 
-def _plan_one(path: Path, progress: object, stream: object, lock_timeout: float) -> StackResult:
+def _plan_one(path: Path, progress: object, stream: object, options: PlanOptions) -> StackResult:
     from roachcert.planning import plan_stack
     from roachcert.progress import Progress
 
@@ -126,7 +142,7 @@ def _plan_one(path: Path, progress: object, stream: object, lock_timeout: float)
             path,
             out=stream,  # type: ignore[arg-type]
             progress=lambda step: progress.step(name, step),
-            lock_timeout=lock_timeout,
+            options=options,
         )
     except SpecError as exc:
         progress.done(name, "error")

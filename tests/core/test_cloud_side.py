@@ -1,0 +1,265 @@
+"""Change safety on the Cloud side, on the sandbox (real OpenBao, the real engine, the provider, the
+emulator under each reading of what the real API leaves open): a CA set by hand is adopted, a PENDING
+read never passes for "in sync", and an edit made between plan and apply stops the apply."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from certs_helper import make_ca
+from roachcert.app import run
+from roachcert.sandbox.manager import SandboxState, register_cluster
+from roachcert.workdir import PLAN_META
+
+pytestmark = pytest.mark.integration
+
+STACK = """\
+version: 1
+cas:
+  declared: {{pem_file: declared.pem}}
+clusters:
+  frogs: {{id: {cluster_id}, ca: declared, host: frogs.example.crdb.io, users: [root, app]}}
+"""
+
+
+class Cloud:
+    """The emulator as curl or the Console would use it, plus its admin knobs."""
+
+    def __init__(self, sandbox: SandboxState) -> None:
+        self.url = sandbox.emulator_url
+        self.headers = {"Authorization": f"Bearer {os.environ['COCKROACH_API_KEY']}"}
+
+    def set_by_hand(self, cluster_id: str, pem: str, method: str = "POST") -> None:
+        response = requests.request(
+            method,
+            f"{self.url}/api/v1/clusters/{cluster_id}/client-ca-cert",
+            json={"x509_pem_cert": pem},
+            headers=self.headers,
+            timeout=10,
+        )
+        response.raise_for_status()
+
+    def read(self, cluster_id: str) -> dict[str, Any]:
+        response = requests.get(
+            f"{self.url}/api/v1/clusters/{cluster_id}/client-ca-cert", headers=self.headers, timeout=10
+        )
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def settle(self, cluster_id: str) -> None:
+        deadline = time.monotonic() + 10
+        while self.read(cluster_id).get("status") == "PENDING":
+            assert time.monotonic() < deadline, "the emulator stayed PENDING"
+            time.sleep(0.05)
+
+    def faults(self, **knobs: Any) -> None:
+        requests.post(f"{self.url}/_admin/faults", json=knobs, timeout=10).raise_for_status()
+
+    def provider_mutations(self) -> list[str]:
+        log = requests.get(f"{self.url}/_admin/requests", timeout=10).json()
+        return [entry["method"] for entry in log if entry["method"] in ("POST", "PATCH", "DELETE")]
+
+    def clear_log(self) -> None:
+        requests.delete(f"{self.url}/_admin/requests", timeout=10).raise_for_status()
+
+
+@pytest.fixture
+def cloud(sandbox: SandboxState) -> Iterator[Cloud]:
+    emulator = Cloud(sandbox)
+    yield emulator
+    requests.delete(f"{sandbox.emulator_url}/_admin/faults", timeout=10).raise_for_status()
+    emulator.faults(pending_seconds=0.2)
+
+
+class Cli:
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str]:
+        self.capsys.readouterr()
+        code = run(list(args))
+        captured = self.capsys.readouterr()
+        text = captured.out + captured.err
+        assert "Traceback" not in text
+        return code, text
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(capsys)
+
+
+def _stack(sandbox: SandboxState, tmp_path: Path) -> tuple[Path, str, str]:
+    """A stack whose one cluster trusts a PEM-file CA; returns (stack file, cluster id, declared PEM)."""
+    cluster_id = str(uuid.uuid4())
+    register_cluster(sandbox, cluster_id, "frogs")
+    declared = make_ca("Declared client CA")[0]
+    (tmp_path / "declared.pem").write_text(declared, encoding="utf-8")
+    path = tmp_path / "st.yaml"
+    path.write_text(STACK.format(cluster_id=cluster_id), encoding="utf-8")
+    return path, cluster_id, declared
+
+
+def _bundle(cloud: Cloud, cluster_id: str) -> str:
+    return str(cloud.read(cluster_id).get("x509_pem_cert") or "")
+
+
+# 1. adopt --------------------------------------------------------------------------------------------
+def test_a_hand_set_ca_is_imported_and_dropping_it_takes_consent(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    path, cluster_id, declared = _stack(sandbox, tmp_path)
+    by_hand = make_ca("Set by curl")[0]
+    cloud.set_by_hand(cluster_id, by_hand)  # the product doc's procedure, before roachcert
+    cloud.settle(cluster_id)
+    code, text = cli("plan", str(path))
+    assert code == 2, text
+    assert "0 to create, 1 to update, 0 to replace, 0 to delete, 0 to forget, 1 to adopt" in text, text
+    assert "<= frogs (" in text
+    assert "1 certificate(s) it trusts now would no longer be trusted" in text, text
+    code, text = cli("apply", str(path))
+    assert code == 1, text
+    assert "adopting would drop 1 CA certificate(s)" in text, text
+    assert "CN=Set by curl" in text, text
+    assert "--allow-replace-ca" in text
+    assert _bundle(cloud, cluster_id).strip() == by_hand.strip()
+    cloud.clear_log()
+    code, text = cli("apply", str(path), "--allow-replace-ca")
+    assert code == 0, text
+    assert cloud.provider_mutations() == ["PATCH"]  # imported, then updated: never a POST over it
+    assert _bundle(cloud, cluster_id).strip() == declared.strip()
+    assert cli("plan", str(path))[0] == 0
+
+
+def test_a_cluster_that_already_trusts_the_declared_bundle_is_imported_only(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    path, cluster_id, declared = _stack(sandbox, tmp_path)
+    cloud.set_by_hand(cluster_id, declared)
+    cloud.settle(cluster_id)
+    code, text = cli("plan", str(path))
+    assert code == 2, text
+    assert "already trusts the declared bundle; import only" in text, text
+    cloud.clear_log()
+    code, text = cli("apply", str(path))
+    assert code == 0, text
+    assert cloud.provider_mutations() == []
+    assert cli("plan", str(path))[0] == 0
+
+
+def test_without_cloud_reads_the_plan_shows_a_plain_create(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    path, cluster_id, _declared = _stack(sandbox, tmp_path)
+    cloud.set_by_hand(cluster_id, make_ca("Set by curl")[0])
+    cloud.settle(cluster_id)
+    code, text = cli("plan", str(path), "--no-cloud-read")
+    assert code == 2, text
+    assert "1 to create" in text
+    assert "to adopt" not in text
+
+
+# 2. PENDING and FAILED ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("pending_cert", ["blank", "echo_old"])
+def test_a_pending_cluster_stops_the_plan_or_is_waited_for(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud, pending_cert: str
+) -> None:
+    path, cluster_id, _declared = _stack(sandbox, tmp_path)
+    assert cli("plan", str(path))[0] == 2
+    assert cli("apply", str(path))[0] == 0
+    cloud.faults(stuck_pending=True, pending_cert=pending_cert)
+    cloud.set_by_hand(cluster_id, make_ca("Someone else")[0], method="PATCH")
+    code, text = cli("plan", str(path))
+    assert code == 1, text
+    assert "have a client CA change in progress (PENDING)" in text, text
+    assert f"  frogs ({cluster_id}): PENDING" in text
+    assert "--wait-pending" in text
+    assert not (tmp_path / ".roachcert" / "st" / PLAN_META).exists()
+    # Waiting: the change settles meanwhile, and the plan is built on what it settled to.
+    threading.Timer(1.0, lambda: cloud.faults(stuck_pending=False)).start()
+    code, text = cli("plan", str(path), "--wait-pending", "30s")
+    assert code == 2, text
+    assert "1 to update" in text, text
+
+
+def test_no_changes_carries_the_status_the_cloud_api_gave_and_invents_none(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    from roachcert.planning import PlanOptions, plan_stack
+
+    path, cluster_id, _declared = _stack(sandbox, tmp_path)
+    assert cli("plan", str(path))[0] == 2
+    assert cli("apply", str(path))[0] == 0
+    read = plan_stack(path)
+    assert read.exit_code == 0
+    assert [(c.cluster, c.status) for c in read.summary.changes] == [("frogs", "IS_SET")]
+    assert read.cloud["frogs"].status == "IS_SET"
+    assert read.cloud["frogs"].cluster_id == cluster_id
+    unread = plan_stack(path, options=PlanOptions(cloud_read=False))
+    assert unread.exit_code == 0
+    assert [(c.cluster, c.status) for c in unread.summary.changes] == [("frogs", None)]
+    assert unread.cloud == {}
+
+
+# 3. Cloud-side edits between plan and apply --------------------------------------------------------
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_an_edit_on_the_cloud_side_after_the_plan_stops_the_apply(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud, method: str
+) -> None:
+    path, cluster_id, declared = _stack(sandbox, tmp_path)
+    assert cli("plan", str(path))[0] == 2
+    assert cli("apply", str(path))[0] == 0
+    (tmp_path / "declared.pem").write_text(declared + "\n" + make_ca("Second")[0], encoding="utf-8")
+    code, text = cli("plan", str(path))
+    assert code == 2, text
+    fingerprint = json.loads((tmp_path / ".roachcert" / "st" / PLAN_META).read_text())["fingerprint"]
+    edited = make_ca("Edited in the Console")[0]
+    if method == "PATCH":
+        cloud.set_by_hand(cluster_id, edited, method="PATCH")
+    else:
+        requests.delete(
+            f"{cloud.url}/api/v1/clusters/{cluster_id}/client-ca-cert", headers=cloud.headers, timeout=10
+        ).raise_for_status()
+    cloud.settle(cluster_id)
+    before = _bundle(cloud, cluster_id)
+    cloud.clear_log()
+    code, text = cli("apply", str(path), "--expect-fingerprint", fingerprint)
+    assert code == 1, text
+    assert "changed on the Cloud side since the plan was made" in text, text
+    assert f"  frogs ({cluster_id}): now " in text
+    assert cloud.provider_mutations() == []
+    assert _bundle(cloud, cluster_id) == before
+    # Planned again, the new plan shows what the Console did, and applies.
+    assert cli("plan", str(path))[0] == 2
+    assert cli("apply", str(path))[0] == 0
+    assert _bundle(cloud, cluster_id).count("BEGIN CERTIFICATE") == 2
+
+
+# bad answers at plan time ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(401, "refused the API key (HTTP 401)"), (403, "CLUSTER_ADMIN or CLUSTER_OPERATOR_WRITER")],
+)
+def test_a_cloud_api_that_refuses_the_read_stops_the_plan_in_one_line(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud, status: int, expected: str
+) -> None:
+    path, cluster_id, _declared = _stack(sandbox, tmp_path)
+    cloud.faults(fail_next=1, fail_status=status, fail_method="GET")
+    code, text = cli("plan", str(path))
+    assert code == 1, text
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    assert f"frogs ({cluster_id}): cannot read its client CA" in lines[0]
+    assert expected in lines[0]
+    assert not (tmp_path / ".roachcert" / "st" / PLAN_META).exists()
