@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from roachcert.cloud_reads import changed_since, read_clusters, refuse_changed
+from roachcert.cloud import ClientCaStatus
+from roachcert.cloud_reads import bundle_sha256, changed_since, read_clusters, refuse_changed
 from roachcert.errors import CloudError, GuardError, RoachcertError
 from roachcert.files import write_secret
 from roachcert.paths import stack_dir
@@ -254,20 +255,31 @@ def verified_copy(workdir: Path, meta: PlanMeta) -> Iterator[Path]:
             copy.unlink()
 
 
-def expected_after(summary: PlanSummary) -> list[tuple[str, str, str]]:
-    """(cluster, cluster id, status the Cloud API should report) for every changed cluster."""
-    wanted: list[tuple[str, str, str]] = []
+def expected_after(summary: PlanSummary) -> list[tuple[str, str, str, str]]:
+    """(cluster, cluster id, status the Cloud API should report, the bundle it should hold) for every
+    changed cluster."""
+    wanted: list[tuple[str, str, str, str]] = []
     for change in summary.changes:
+        new_pem = change.new_pem or ""
         if change.action in ("create", "update") and change.new_id:
-            wanted.append((change.cluster, change.new_id, "IS_SET"))
+            wanted.append((change.cluster, change.new_id, "IS_SET", new_pem))
         elif change.action == "delete" and change.old_id:
-            wanted.append((change.cluster, change.old_id, "NOT_SET"))
+            wanted.append((change.cluster, change.old_id, "NOT_SET", ""))
         elif change.action == "replace":
             if change.old_id and change.old_id != change.new_id:
-                wanted.append((change.cluster, change.old_id, "NOT_SET"))
+                wanted.append((change.cluster, change.old_id, "NOT_SET", ""))
             if change.new_id:
-                wanted.append((change.cluster, change.new_id, "IS_SET"))
+                wanted.append((change.cluster, change.new_id, "IS_SET", new_pem))
     return wanted
+
+
+def _observed(answer: ClientCaStatus, expected_pem: str) -> str:
+    """The status, unless the bundle is not the planned one: Terraform's word is not taken for it (a
+    provider that crashed after a DELETE answered 404 leaves the CA set and says nothing)."""
+    status = answer.status or "NOT_SET"
+    if status == "IS_SET" and bundle_sha256(answer.x509_pem_cert) != bundle_sha256(expected_pem):
+        return "IS_SET with a bundle other than the planned one"
+    return status
 
 
 def confirm(summary: PlanSummary) -> tuple[Confirmation, ...]:
@@ -279,11 +291,11 @@ def confirm(summary: PlanSummary) -> tuple[Confirmation, ...]:
     try:
         client = CloudClient.from_env()
     except (CloudError, RoachcertError) as exc:
-        return tuple(Confirmation(c, i, e, f"not confirmed: {exc}") for c, i, e in wanted)
+        return tuple(Confirmation(c, i, e, f"not confirmed: {exc}") for c, i, e, _pem in wanted)
     results = []
-    for cluster, cluster_id, expected in wanted:
+    for cluster, cluster_id, expected, pem in wanted:
         try:
-            observed = client.get_client_ca(cluster_id).status or "NOT_SET"
+            observed = _observed(client.get_client_ca(cluster_id), pem)
         except CloudError as exc:
             observed = f"not confirmed: {exc}"
         results.append(Confirmation(cluster, cluster_id, expected, observed))
@@ -303,4 +315,7 @@ def confirmation_line(item: Confirmation, stack: str) -> str:
             f"  {item.cluster} ({item.cluster_id}): FAILED; the Cloud API could not apply the CA: check the "
             "cluster's operation status in the Cloud Console, then run `roachcert plan` and apply again"
         )
-    return f"  {item.cluster} ({item.cluster_id}): expected {item.expected}, the Cloud API reports {item.observed}"
+    return (
+        f"  {item.cluster} ({item.cluster_id}): expected {item.expected}, the Cloud API reports {item.observed}: "
+        f"run `roachcert plan {stack}` and apply again"
+    )
