@@ -11,7 +11,7 @@ import pytest
 import report_cases as rc
 from certs_helper import key_pem, new_key
 from roachcert.plan_summary import PlanSummary
-from roachcert.report_json import SCHEMA_VERSION, render_json
+from roachcert.reports.json_doc import SCHEMA_VERSION, render_json
 
 SCHEMA_DOC = Path(__file__).resolve().parent.parent / "docs" / "plan-json-schema.md"
 GOLDEN_CASES = sorted(name for name in rc.CASES if name != "huge")  # huge is checked by shape, not by bytes
