@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from certs_helper import cert_pem
 from roachcert.plan_summary import Action, PlanSummary, ResourceChange
-from roachcert.report_model import StackReport
+from roachcert.reports.model import StackReport
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

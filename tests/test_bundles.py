@@ -115,6 +115,12 @@ def test_same_certificate_twice_is_kept_once_with_a_warning(
     assert len(bundle.warnings) == 1
     assert "legacy/legacy.pem" in bundle.warnings[0]
     assert "kept once" in bundle.warnings[0]
+    [dup] = bundle.duplicates  # the same, for the reports' alerts
+    assert (dup.cert.sha256, dup.source, dup.kept) == (
+        cert_info(pems[("m1", "a")]).sha256,
+        "legacy/legacy.pem",
+        "client-ca/a",
+    )
 
 
 def test_pem_file_with_several_certs_numbers_its_sources(

@@ -210,7 +210,7 @@ def test_the_engine_validates_hostile_values(
             (folder / name).write_text(text, encoding="utf-8")
         tf = Terraform(folder, engine, env=env)
         init = tf.run("init", "-backend=false", "-input=false", "-no-color", stream=False)
-        assert init.exit_code == 0, init.output
+        assert init.returncode == 0, init.output
         result = tf.validate()
         assert result.get("valid") is True, (value, result)
         assert result.get("warning_count", 0) == 0, (value, result)

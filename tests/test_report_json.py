@@ -10,8 +10,9 @@ import pytest
 
 import report_cases as rc
 from certs_helper import key_pem, new_key
+from hash_seeds import outputs
 from roachcert.plan_summary import PlanSummary
-from roachcert.report_json import SCHEMA_VERSION, render_json
+from roachcert.reports.json_doc import SCHEMA_VERSION, render_json
 
 SCHEMA_DOC = Path(__file__).resolve().parent.parent / "docs" / "plan-json-schema.md"
 GOLDEN_CASES = sorted(name for name in rc.CASES if name != "huge")  # huge is checked by shape, not by bytes
@@ -74,8 +75,20 @@ def test_huge_stack_lists_every_changed_cluster() -> None:
     assert len(stack["changes"]) == 1000
 
 
-def test_output_is_stable() -> None:
-    assert render_json(rc.case_rotation_shrink()) == render_json(rc.case_rotation_shrink())
+def test_output_is_the_same_under_different_hash_seeds() -> None:
+    json_doc, markdown = (
+        outputs(
+            f"""
+            import sys
+            import report_cases as rc
+            from roachcert.reports.{module} import {function}
+            sys.stdout.write({function}(rc.case_ca_update() + rc.case_rotation_shrink()))
+            """
+        )
+        for module, function in (("json_doc", "render_json"), ("markdown", "render_markdown"))
+    )
+    assert json_doc[0] == json_doc[1]
+    assert markdown[0] == markdown[1]
 
 
 def test_secrets_and_private_keys_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:

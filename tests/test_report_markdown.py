@@ -8,9 +8,16 @@ import pytest
 
 import report_cases as rc
 from certs_helper import key_pem, make_ca, new_key
+from roachcert.github import COMMENT_LIMIT as GITHUB_COMMENT_LIMIT
 from roachcert.plan_summary import PlanSummary
-from roachcert.report_markdown import GITHUB_COMMENT_LIMIT, render_markdown, split_stacks, stack_marker
-from roachcert.report_model import fingerprint_digits, view
+from roachcert.reports.markdown import render_markdown as render_any_length
+from roachcert.reports.markdown import split_stacks, stack_marker
+from roachcert.reports.model import StackReport, fingerprint_digits, view
+
+
+def render_markdown(reports: list[StackReport], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """The report as `plan` writes it: within GitHub's comment limit unless told otherwise."""
+    return render_any_length(reports, limit=limit)
 
 
 def _head(text: str, lines: int = 8) -> str:

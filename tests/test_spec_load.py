@@ -299,3 +299,27 @@ def test_a_blank_key_is_named_quoted_in_its_error_line(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_stack_text(text, tmp_path / "blank.yaml")
     assert caught.value.problems[-1].endswith(": ' ': unknown field; remove it")
+
+
+def test_every_path_in_the_stack_file_is_relative_to_it_and_absolute_ones_stay(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "legacy.pem").write_text(make_ca("Legacy CA")[0])
+    (tmp_path / "certs" / "server.pem").write_text(make_ca("Server CA")[0])
+    (tmp_path / "tpl").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    text = (
+        f"version: 1\nterraform:\n  templates: tpl\ncas:\n  legacy:\n    pem_file: certs/legacy.pem\n"
+        f"  other:\n    pem_file: {elsewhere / 'x.pem'}\nclusters:\n  frogs:\n"
+        "    id: 2186fbdb-598c-4797-a463-aaaee865903e\n    ca: legacy\n    host: frogs.example.com\n"
+        "    server_ca: certs/server.pem\n"
+    )
+    (elsewhere).mkdir()
+    (elsewhere / "x.pem").write_text(make_ca("Other CA")[0])
+    stack = load_stack_text(text, tmp_path / "prod.yml")
+    legacy, other = stack.cas["legacy"], stack.cas["other"]
+    assert isinstance(legacy, PemFileCa)
+    assert isinstance(other, PemFileCa)
+    assert legacy.pem_file == tmp_path / "certs" / "legacy.pem"
+    assert other.pem_file == elsewhere / "x.pem"
+    assert stack.clusters["frogs"].server_ca == tmp_path / "certs" / "server.pem"
+    assert stack.terraform.templates == tmp_path / "tpl"

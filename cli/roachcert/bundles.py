@@ -23,12 +23,22 @@ class IssuerReader(Protocol):
 
 
 @dataclass(frozen=True)
+class Duplicate:
+    """A certificate two of a cluster's CAs hold: the bundle keeps the first copy."""
+
+    cert: CertInfo
+    source: str  # where the dropped copy comes from
+    kept: str  # where the copy the bundle keeps comes from
+
+
+@dataclass(frozen=True)
 class ClusterBundle:
     cluster: str
     pem: str  # build_bundle output: the text uploaded as the cluster's client CA
     certs: tuple[CertInfo, ...]
     sources: tuple[str, ...]  # one per cert, e.g. "client-ca/ca-2026a" or "legacy-ca/legacy-ca.pem"
     warnings: tuple[str, ...]
+    duplicates: tuple[Duplicate, ...] = ()  # also in `warnings`, as text
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ def _bundle(cluster: str, cas: list[tuple[str, _CaCerts]]) -> ClusterBundle:
     sources: list[str] = []
     warnings: list[str] = []
     first_source: dict[str, str] = {}
+    duplicates: list[Duplicate] = []
     for _name, found in cas:
         for warning in found.warnings:
             if warning not in warnings:
@@ -113,8 +124,11 @@ def _bundle(cluster: str, cas: list[tuple[str, _CaCerts]]) -> ClusterBundle:
                     f"cluster {cluster}: {describe(info)} from {source} is also in "
                     f"{first_source[info.sha256]}; kept once"
                 )
+                duplicates.append(Duplicate(info, source, first_source[info.sha256]))
                 continue
             first_source[info.sha256] = source
             certs.append(info)
             sources.append(source)
-    return ClusterBundle(cluster, build_bundle(certs), tuple(certs), tuple(sources), tuple(warnings))
+    return ClusterBundle(
+        cluster, build_bundle(certs), tuple(certs), tuple(sources), tuple(warnings), tuple(duplicates)
+    )

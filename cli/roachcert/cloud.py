@@ -20,6 +20,7 @@ from urllib.parse import quote
 import requests
 
 from roachcert import __version__
+from roachcert.backoff import backoff
 from roachcert.errors import CloudError
 
 DEFAULT_SERVER = "https://cockroachlabs.cloud"
@@ -145,15 +146,10 @@ class CloudClient:
                 last = f"HTTP {resp.status_code}" if json_body else _came_back(resp)
                 retry_after = _retry_after(resp)
             if attempt < self.retries:
-                time.sleep(self._backoff(attempt, retry_after))
+                time.sleep(backoff(attempt, retry_after, self.retry_wait_min, self.retry_wait_max))
         raise CloudError(
             f"Cloud API at {self.server}: GET {path} failed after {self.retries + 1} tries: {last}"
         )
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after
-        return float(min(self.retry_wait_min * (2**attempt), self.retry_wait_max))
 
     def _json(self, resp: requests.Response, path: str) -> dict[str, Any]:
         try:

@@ -18,8 +18,8 @@ import requests
 from roachcert import __version__
 from roachcert.errors import RoachcertError
 from roachcert.mask import mask, register
-from roachcert.report_markdown import GITHUB_COMMENT_LIMIT, stack_marker
 
+COMMENT_LIMIT = 65_536  # characters GitHub takes in one issue or pull-request comment
 DEFAULT_API_URL = "https://api.github.com"
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _PER_PAGE = 100
@@ -159,6 +159,7 @@ def upsert_comment(
     repo: str,
     pr_number: int,
     stack: str,
+    marker: str,
     body: str,
     token: str,
     api_url: str | None = None,
@@ -177,11 +178,10 @@ def upsert_comment(
     if not token:
         raise GitHubError("no GitHub token: set GITHUB_TOKEN")
     register(token)
-    marker = stack_marker(stack)
     text = mask(body if body.lstrip().startswith(marker) else f"{marker}\n{body}")
-    if len(text) > GITHUB_COMMENT_LIMIT:
+    if len(text) > COMMENT_LIMIT:
         raise GitHubError(
-            f"the comment for stack {stack} has {len(text):,} characters, over GitHub's {GITHUB_COMMENT_LIMIT:,}; "
+            f"the comment for stack {stack} has {len(text):,} characters, over GitHub's {COMMENT_LIMIT:,}; "
             "write it with `roachcert plan --format markdown`, which keeps within the limit"
         )
     client = _Client(api_url or api_url_from_env(), token, session, timeout)

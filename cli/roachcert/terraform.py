@@ -48,7 +48,7 @@ _DROPPED_ENV = frozenset({"VAULT_TOKEN", "VAULT_SECRET_ID", "VAULT_ROLE_ID", "GI
 @dataclass(frozen=True)
 class Result:
     argv: tuple[str, ...]
-    exit_code: int
+    returncode: int
     output: str  # masked; stdout and stderr merged unless the command captured stdout apart
     stdout: str = ""  # unmasked stdout, only for commands that return data (show -json, state pull)
 
@@ -92,14 +92,14 @@ def _tail_error(command: str, result: Result, workdir: Path | None = None) -> Te
     folder = state_folder(result.output)
     if folder is not None:
         message = state_folder_message(command, folder, workdir)
-        return StatePathError(command, result.exit_code, result.output, message)
+        return StatePathError(command, result.returncode, result.output, message)
     lock = parse_lock_error(result.output)
     if lock is not None:
         message = lock_message(command, lock, workdir)
-        return StateLockError(command, result.exit_code, result.output, message)
+        return StateLockError(command, result.returncode, result.output, message)
     if command == "apply" and is_stale_plan(result.output):
-        return StalePlanError(command, result.exit_code, result.output, STALE_MESSAGE)
-    return TerraformCommandError(command, result.exit_code, result.output)
+        return StalePlanError(command, result.returncode, result.output, STALE_MESSAGE)
+    return TerraformCommandError(command, result.returncode, result.output)
 
 
 class Terraform:
@@ -254,7 +254,7 @@ class Terraform:
     def version(self) -> str:
         """The engine's Terraform version, like `1.15.5`."""
         result = self.run("version", "-json", stream=False, data=True)
-        if result.exit_code != 0:
+        if result.returncode != 0:
             raise _tail_error("version", result)
         try:
             return str(json.loads(result.stdout)["terraform_version"])
@@ -311,7 +311,7 @@ class Terraform:
                 return False
             extra = ("-upgrade",) if upgrade else ()
             result = self.run("init", "-input=false", "-no-color", *extra, *self._locking())
-            if result.exit_code != 0:
+            if result.returncode != 0:
                 raise _tail_error("init", result, self.workdir)
             stamp = self.workdir / ".terraform" / INIT_STAMP
             stamp.parent.mkdir(parents=True, exist_ok=True)
@@ -330,15 +330,15 @@ class Terraform:
                 *self._locking(),
                 *args,
             )
-        if result.exit_code not in (0, 2):
+        if result.returncode not in (0, 2):
             raise _tail_error("plan", result, self.workdir)
-        return result.exit_code
+        return result.returncode
 
     def show_text(self, plan_file: Path | str) -> str:
         """The raw `terraform show -json PLAN` document (parse it with plan_summary)."""
         with self._init_lock(shared=True):
             result = self.run("show", "-json", "-no-color", str(plan_file), stream=False, data=True)
-        if result.exit_code != 0:
+        if result.returncode != 0:
             raise _tail_error("show", result)
         return result.stdout
 
@@ -358,14 +358,14 @@ class Terraform:
         """Apply exactly this saved plan (Terraform refuses a stale one)."""
         with self._init_lock(shared=True):
             result = self.run("apply", "-input=false", "-no-color", *self._locking(), str(plan_file))
-        if result.exit_code != 0:
+        if result.returncode != 0:
             raise _tail_error("apply", result, self.workdir)
 
     def state_pull(self) -> dict[str, Any]:
         """The current state document; {} when there is no state yet."""
         with self._init_lock(shared=True):
             result = self.run("state", "pull", stream=False, data=True)
-        if result.exit_code != 0:
+        if result.returncode != 0:
             raise _tail_error("state pull", result)
         if not result.stdout.strip():
             return {}
@@ -378,7 +378,7 @@ class Terraform:
     def fmt_check(self) -> tuple[str, ...]:
         """Files `terraform fmt` would change (empty when all are clean)."""
         result = self.run("fmt", "-check", "-list=true", "-no-color", stream=False, data=True)
-        if result.exit_code not in (0, 3):
+        if result.returncode not in (0, 3):
             raise _tail_error("fmt", result)
         return tuple(line.strip() for line in result.stdout.splitlines() if line.strip())
 

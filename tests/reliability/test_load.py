@@ -17,7 +17,7 @@ from faultkit import Cli, SandboxStack, assert_no_partial_files
 
 from roachcert.sandbox.emulator_state import Cluster, EmulatorState
 from roachcert.sandbox.manager import SandboxState
-from roachcert.sandbox.openbao import free_port, stop_pid
+from roachcert.sandbox.processes import free_port, stop_pid
 
 pytestmark = pytest.mark.integration
 

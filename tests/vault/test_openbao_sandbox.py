@@ -8,7 +8,8 @@ from pathlib import Path
 import hvac
 import pytest
 
-from roachcert.sandbox.openbao import RunningOpenBao, find_bao, start_openbao, stop_pid
+from roachcert.sandbox.openbao import RunningOpenBao, find_bao, start_openbao
+from roachcert.sandbox.processes import stop_pid
 
 pytestmark = pytest.mark.integration
 

@@ -54,7 +54,7 @@ def comment(
     it is never taken from the command line nor printed.
     """
     from roachcert.github import append_step_summary, token_from_env, upsert_comment
-    from roachcert.report_markdown import split_stacks
+    from roachcert.reports.markdown import split_stacks, stack_marker
 
     token = token_from_env()
     sections: list[tuple[str, str]] = []
@@ -79,7 +79,7 @@ def comment(
             f"stack {twice[0]} appears in more than one section; give each stack's report once"
         )
     for stack, body in sections:
-        result = upsert_comment(repo, pr, stack, body, token, api_url)
+        result = upsert_comment(repo, pr, stack, stack_marker(stack), body, token, api_url)
         typer.echo(
             f"stack {stack}: {'posted' if result.created else 'updated'} {result.url or f'comment {result.id}'}"
         )

@@ -26,7 +26,7 @@ from roachcert.mask import mask
 from roachcert.names import raw_stack_name, stack_name
 
 if TYPE_CHECKING:
-    from roachcert.planning import PlanOptions
+    from roachcert.planning import PlanOptions, StackPlan
 
 
 def register(app: typer.Typer) -> None:
@@ -36,8 +36,16 @@ def register(app: typer.Typer) -> None:
 @dataclass(frozen=True)
 class StackResult:
     path: Path
-    plan: object | None  # planning.StackPlan
-    error: str | None
+    plan: StackPlan | None
+    problem: str | None  # why the plan failed, without the stack-name prefix (the JSON `error`)
+    located: bool = False  # the problem names its own file:line (spec errors)
+
+    @property
+    def error(self) -> str | None:
+        """The problem as a terminal line: prefixed with the stack name unless it names its file."""
+        if self.problem is None or self.located:
+            return self.problem
+        return f"{raw_stack_name(self.path)}: {self.problem}"
 
 
 def stack_files(targets: list[Path]) -> list[Path]:
@@ -82,10 +90,12 @@ def plan(
     cloud_read: CloudReadOpt = True,
 ) -> None:
     """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes."""
+    from roachcert.github import COMMENT_LIMIT
     from roachcert.progress import Progress
-    from roachcert.reports import render_report
+    from roachcert.reports import as_format, render
 
-    if format not in ("text", "markdown", "json"):
+    chosen = as_format(format)
+    if chosen is None:
         raise RoachcertError(f"--format {format}: use text, markdown or json")
     files = stack_files(targets)
     workers = min(parallelism or os.cpu_count() or 2, len(files))
@@ -104,7 +114,7 @@ def plan(
     for result in results:
         if result.error is not None:
             typer.echo(printable_lines(mask(result.error)), err=True)
-    report = render_report(results, format)
+    report = render(results, chosen, limit=COMMENT_LIMIT)
     if out is not None:
         from roachcert.workdir import atomic_write
 
@@ -146,10 +156,10 @@ def _plan_one(path: Path, progress: object, stream: object, options: PlanOptions
         )
     except SpecError as exc:
         progress.done(name, "error")
-        return StackResult(path, None, "\n".join(exc.problems))
+        return StackResult(path, None, "\n".join(exc.problems), located=True)
     except RoachcertError as exc:
         progress.done(name, "error")
-        return StackResult(path, None, f"{name}: {exc}")
+        return StackResult(path, None, str(exc))
     progress.done(name, "changes" if result.exit_code == 2 else "no changes")
     return StackResult(path, result, None)
 
@@ -166,10 +176,11 @@ def _step_summary(results: list[StackResult], format: str, report: str) -> None:
     """In GitHub Actions, the markdown report also goes to the job's summary page."""
     if not os.environ.get("GITHUB_STEP_SUMMARY"):
         return
-    from roachcert.github import GitHubError, append_step_summary
-    from roachcert.reports import render_report
+    from roachcert.github import COMMENT_LIMIT, GitHubError, append_step_summary
+    from roachcert.reports import render
 
     try:
-        append_step_summary(report if format == "markdown" else render_report(results, "markdown"))
+        markdown = report if format == "markdown" else render(results, "markdown", limit=COMMENT_LIMIT)
+        append_step_summary(markdown)
     except GitHubError as exc:  # the plan itself stands; its exit code must not change
         typer.echo(f"warning: {exc}", err=True)

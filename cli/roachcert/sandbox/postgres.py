@@ -13,7 +13,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from roachcert.errors import SandboxError
+from roachcert.sandbox.processes import free_port, stop_pid
 from roachcert.sandbox.tls import make_server_tls
 
 
@@ -40,12 +40,6 @@ def _major(path: str) -> int:
         return int(Path(path).parent.parent.name)
     except ValueError:
         return 0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -131,28 +125,8 @@ class RunningPostgres:
         return result.stdout
 
     def stop(self) -> None:
-        stop_pid(self.pid)
+        stop_pid(self.pid, timeout=15.0, signum=signal.SIGINT)  # Postgres's fast shutdown
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def stop_pid(pid: int, timeout: float = 15.0) -> None:
-    """Fast shutdown (SIGINT), then SIGKILL if it lingers; a gone process is fine."""
-    try:
-        os.kill(pid, signal.SIGINT)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
 
 
 def _owner() -> str | None:

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from roachcert.backoff import backoff  # stdlib only, like this module
+
 ADDRESS = "registry.terraform.io/cockroachdb/cockroach"
 VERSION = "1.22.0"
 CC_VERSION = "2024-09-16"
@@ -107,13 +109,8 @@ class CloudApi:
             except _Retry as retry:
                 if attempt + 1 >= attempts:
                     raise retry.error from None
-                time.sleep(self._backoff(attempt, retry.retry_after))
+                time.sleep(backoff(attempt, retry.retry_after, self.retry_wait_min, self.retry_wait_max))
         raise AssertionError("unreachable")
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after
-        return float(min(self.retry_wait_min * (2**attempt), self.retry_wait_max))
 
     def _once(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         import urllib.error

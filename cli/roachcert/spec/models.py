@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -39,6 +39,17 @@ DurationField = Annotated[
     PlainSerializer(lambda d: d.text, return_type=str),
     WithJsonSchema({"type": "string", "pattern": r"^(\d+[smhd])+$", "examples": ["48h", "8760h", "30d"]}),
 ]
+
+
+P = TypeVar("P", Path, Path | None)
+
+
+def relative_to_stack(value: P, info: ValidationInfo) -> P:
+    """A relative path in the stack file is relative to the stack file's folder (the loader's `base`)."""
+    base = (info.context or {}).get("base")
+    if value is None or value.is_absolute() or base is None:
+        return value
+    return Path(base) / value
 
 
 def _issuer_name(value: str) -> str:
@@ -134,11 +145,7 @@ class PemFileCa(Model):
     # Set by the loader: the file's text as read once, so the plan uses (and hashes) exactly those bytes.
     pem_text: str | None = Field(default=None, exclude=True, repr=False)
 
-    @field_validator("pem_file")
-    @classmethod
-    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
-        base = (info.context or {}).get("base")
-        return value if value.is_absolute() or base is None else Path(base) / value
+    _resolve = field_validator("pem_file")(relative_to_stack)
 
 
 def _ca_kind(value: Any) -> str:
@@ -196,13 +203,7 @@ class Cluster(Model):
             raise ValueError("name at least one CA")
         return value
 
-    @field_validator("server_ca")
-    @classmethod
-    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        base = (info.context or {}).get("base")
-        if value is None or value.is_absolute() or base is None:
-            return value
-        return Path(base) / value
+    _resolve = field_validator("server_ca")(relative_to_stack)
 
 
 BACKENDS = ("local", "pg", "s3", "gcs", "azurerm", "remote")
@@ -313,13 +314,7 @@ class TerraformSpec(Model):
         default=None, description="a folder whose templates override the built-in ones"
     )
 
-    @field_validator("templates")
-    @classmethod
-    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        base = (info.context or {}).get("base")
-        if value is None or value.is_absolute() or base is None:
-            return value
-        return Path(base) / value
+    _resolve = field_validator("templates")(relative_to_stack)
 
 
 class Stack(Model):

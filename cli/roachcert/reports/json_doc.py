@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from roachcert.mask import mask
-from roachcert.report_model import CAUTION_KINDS, Alert, CertRow, ClusterChange, StackReport, StackView, view
+from roachcert.reports.model import CAUTION_KINDS, Alert, CertRow, ClusterChange, StackReport, StackView, view
 
 SCHEMA_VERSION = 1
 

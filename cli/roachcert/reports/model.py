@@ -1,6 +1,7 @@
 """What a plan report says before it is formatted: certificate rows, grouped changes, warnings. Pure.
 
-`report_markdown` and `report_json` format a `StackView`; neither reads a certificate itself.
+The one view model of the reports: `text`, `markdown` and `json_doc` format a `StackView`; none reads a
+certificate itself, so a warning found here shows in every format.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from roachcert.pem import EXPIRY_WARNING, CertInfo, parse_certificates
 from roachcert.plan_summary import Action, PlanSummary, ResourceChange
 
 if TYPE_CHECKING:
-    from roachcert.bundles import ClusterBundle
+    from roachcert.bundles import ClusterBundle, Duplicate
 
 RowState = Literal["added", "removed", "kept"]
 AlertKind = Literal[
@@ -31,6 +32,8 @@ AlertKind = Literal[
     "unreadable_bundle",
     "drift",
     "other_resources",
+    "not_yet_valid",
+    "duplicate_certificate",
 ]
 MIN_FINGERPRINT_DIGITS = 16
 # Kinds that can leave a cluster with the wrong trust, shown beside the deletions.
@@ -50,6 +53,12 @@ class StackReport:
     log: str | None = None  # link or path to the full plan log
     sources: Mapping[str, str] = field(default_factory=dict)  # certificate sha256 -> "ca-name/issuer-name"
     users: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cluster -> its SQL users
+    duplicates: Mapping[str, tuple[Duplicate, ...]] = field(
+        default_factory=dict
+    )  # cluster -> certs kept once
+    path: str = ""  # the stack file as given on the command line
+    saved: bool = False  # a plan with changes was saved for `apply`
+    source: str = ""  # the stack file `apply` is told to take
 
 
 @dataclass(frozen=True)
@@ -247,6 +256,39 @@ def _expiry_alerts(trusted: list[tuple[str, CertInfo]], report: StackReport, dig
     return alerts
 
 
+def _not_yet_valid_alerts(
+    trusted: list[tuple[str, CertInfo]], report: StackReport, digits: int
+) -> list[Alert]:
+    now = report.now.astimezone(UTC)
+    by_cert: dict[str, tuple[CertInfo, list[str]]] = {}
+    for cluster, cert in trusted:
+        if cert.not_before > now:
+            by_cert.setdefault(cert.sha256, (cert, []))[1].append(cluster)
+    alerts: list[Alert] = []
+    for sha, (cert, clusters) in sorted(by_cert.items(), key=lambda item: (item[1][0].not_before, item[0])):
+        name = _cert_name(cert, report.sources.get(sha), digits)
+        message = f"{name} is not valid until {minute(cert.not_before)}: clients cannot use it before then"
+        names = tuple(sorted(set(clusters)))
+        users = _union(tuple(report.users.get(c, ())) for c in names)
+        advice = "check the clock of the machine that made it, or wait before issuing from it"
+        alerts.append(Alert("not_yet_valid", message, names, users, sha, advice))
+    return alerts
+
+
+def _duplicate_alerts(report: StackReport, digits: int) -> list[Alert]:
+    by_copy: dict[tuple[str, str, str], tuple[CertInfo, list[str]]] = {}
+    for cluster, duplicates in report.duplicates.items():
+        for dup in duplicates:
+            by_copy.setdefault((dup.cert.sha256, dup.source, dup.kept), (dup.cert, []))[1].append(cluster)
+    alerts: list[Alert] = []
+    for (sha, source, kept), (cert, clusters) in sorted(by_copy.items()):
+        name = _cert_name(cert, None, digits)
+        message = f"{name} from {source} is also in {kept}; kept once"
+        advice = "trust it from one CA of the stack"
+        alerts.append(Alert("duplicate_certificate", message, tuple(sorted(clusters)), (), sha, advice))
+    return alerts
+
+
 def _shrink_alerts(changes: Iterable[ClusterChange], report: StackReport, digits: int) -> list[Alert]:
     now = report.now.astimezone(UTC)
     by_removed: dict[tuple[str, ...], list[ClusterChange]] = {}
@@ -352,6 +394,8 @@ def view(report: StackReport) -> StackView:
     others = _other_alerts(every, summary)
     alerts += [alert for alert in others if alert.kind == "id_moves_in_place"]
     alerts += _expiry_alerts(trusted, report, digits)
+    alerts += _not_yet_valid_alerts(trusted, report, digits)
+    alerts += _duplicate_alerts(report, digits)
     alerts += _shrink_alerts(changes, report, digits)
     alerts += [alert for alert in others if alert.kind != "id_moves_in_place"]
     return StackView(

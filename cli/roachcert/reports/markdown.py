@@ -1,7 +1,7 @@
 """`plan --format markdown`: one section per stack, for a pull-request comment or the job summary.
 
-Deletions come first and in full; the raw plan sits collapsed at the end. The whole text fits GitHub's
-comment limit: the raw plan is cut first, then cluster ids beside names, certificate tables, and long
+Deletions come first and in full; the raw plan sits collapsed at the end. The whole text fits the limit
+it is given (GitHub's comment limit, from the caller): the raw plan is cut first, then cluster ids beside names, certificate tables, and long
 name lists, each time with a note saying what was cut and where the full plan is. Pure: reports in,
 masked text out.
 """
@@ -16,7 +16,7 @@ from typing import Literal
 from roachcert.escape import printable
 from roachcert.mask import mask
 from roachcert.pem import EXPIRY_WARNING
-from roachcert.report_model import (
+from roachcert.reports.model import (
     CAUTION_KINDS,
     Alert,
     CertRow,
@@ -29,7 +29,6 @@ from roachcert.report_model import (
     view,
 )
 
-GITHUB_COMMENT_LIMIT = 65_536
 _MARKER = re.compile(r"^<!-- roachcert:stack=(.*?) -->$", re.MULTILINE)
 _ALERT_NAMES = 20  # clusters named in one warning; the change groups list them all
 _LIST_INLINE = 10  # a change group names up to this many clusters as a list, more in a collapsed block
@@ -455,12 +454,14 @@ def _hard_cut(views: Sequence[StackView], sections: Sequence[str], limit: int) -
     return _joined(out)
 
 
-def render_markdown(reports: Sequence[StackReport], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
-    """The plan of each stack as Markdown within `limit` characters, secrets masked."""
+def render_markdown(reports: Sequence[StackReport], *, limit: int | None = None) -> str:
+    """The plan of each stack as Markdown within `limit` characters (None: in full), secrets masked."""
     if not reports:
         return "### roachcert plan\n\nNo stacks were planned.\n"
     views = [view(report) for report in reports]
     raws = [mask(v.report.raw_plan or v.summary.raw) for v in views]
+    if limit is None:
+        return mask(_joined([_section(v, _Detail(), raw, 0) for v, raw in zip(views, raws, strict=True)]))
     text = _joined([_section(v, _Detail(), raw, limit) for v, raw in zip(views, raws, strict=True)])
     if len(text) > limit:
         text = _shorter(views, raws, limit)

@@ -1,0 +1,62 @@
+"""The sandbox's own server processes: a free local port to start one on, and stopping one by its PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+
+HOST = "127.0.0.1"
+# Servers started here, by PID: polling the Popen reaps the child, so a stopped one is not a zombie.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def adopt(process: subprocess.Popen[bytes]) -> None:
+    """Remember a server started here, so `stop_pid` can reap it."""
+    _children[process.pid] = process
+
+
+def stop_pid(pid: int, timeout: float = 5.0, signum: signal.Signals = signal.SIGTERM) -> None:
+    """Stop a server started here by its PID: `signum`, then SIGKILL after `timeout`. Gone already is fine."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    while not _gone(pid) and time.monotonic() < deadline + timeout:
+        time.sleep(0.05)
+
+
+def _gone(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return False
+        del _children[pid]
+        return True
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)  # reap our own child
+        if done == pid:
+            return True
+    except ChildProcessError:
+        pass  # not our child: fall back to probing
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
