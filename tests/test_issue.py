@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from certs_helper import key_pem, make_ca, make_leaf
 from roachcert.app import run
@@ -18,6 +19,7 @@ from roachcert.issue import (
     IssueError,
     IssueFailure,
     IssueResult,
+    SignedCert,
     check_user,
     client_files,
     connection_url,
@@ -68,6 +70,7 @@ class FakeVault:
         self.issued: list[tuple[str, str, str, str, str]] = []
         self.lock = threading.Lock()
         self.wrong_cn = False
+        self.csrs: list[str] = []
 
     def read_issuer_pem(self, mount: str, issuer: str) -> str | None:
         with self.lock:
@@ -80,6 +83,18 @@ class FakeVault:
         ca_pem, ca_key = self.cas[issuer]
         cert, key = make_leaf("someone" if self.wrong_cn else common_name, ca_pem, ca_key)
         return IssuedCert(certificate=cert, private_key=key_pem(key), serial_number="01:02")
+
+    def sign_csr(
+        self, mount: str, issuer: str, role: str, csr: str, common_name: str, ttl: str
+    ) -> SignedCert:
+        with self.lock:
+            self.issued.append((mount, issuer, role, common_name, ttl))
+            self.csrs.append(csr)
+        ca_pem, ca_key = self.cas[issuer]
+        request = x509.load_pem_x509_csr(csr.encode())
+        public = request.public_key()
+        cert, _key = make_leaf("someone" if self.wrong_cn else common_name, ca_pem, ca_key, public_key=public)
+        return SignedCert(certificate=cert, serial_number="01:02")
 
 
 @pytest.fixture

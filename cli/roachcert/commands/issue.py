@@ -37,6 +37,15 @@ SslRootCertOpt = Annotated[
     ),
 ]
 
+VaultKeygenOpt = Annotated[
+    bool,
+    typer.Option(
+        "--vault-keygen",
+        help="Let Vault make the private key (`/issue`) instead of signing a CSR made here; for roles "
+        "that forbid CSRs. The key then crosses the network.",
+    ),
+]
+
 
 def register(app: typer.Typer) -> None:
     app.command("issue")(issue)
@@ -74,10 +83,12 @@ def issue(
         int, typer.Option("--jobs", "-j", min=1, max=64, help="With --all: certificates at once.")
     ] = 8,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    vault_keygen: VaultKeygenOpt = False,
 ) -> None:
     """Issue a client certificate from the CA's current issuer and print the connection URL.
 
-    Writes client.USER.key (created 0600, never overwritten without --force), client.USER.crt and
+    The key is made here and only its CSR goes to Vault (`/sign/ROLE`). Writes client.USER.key
+    (created 0600, never overwritten without --force), client.USER.crt and
     client-ca.crt (the CA bundle the cluster trusts) into the --out folder; the URL goes to stdout.
     """
     from roachcert import issue as issuing
@@ -91,7 +102,7 @@ def issue(
     stack = load_stack(stack_file)
     wait = lock_timeout_seconds(lock_timeout)
     if all_users:
-        _issue_all(stack, out, force, jobs, wait)
+        _issue_all(stack, out, force, jobs, wait, vault_keygen)
         return
     assert cluster is not None
     assert user is not None
@@ -104,6 +115,7 @@ def issue(
         force=force,
         sslrootcert=sslrootcert,
         lock_timeout=wait,
+        vault_keygen=vault_keygen,
     )
     typer.echo(
         f"wrote {result.files.key} (0600), {result.files.cert.name} (expires "
@@ -123,7 +135,9 @@ def note_sslrootcert(path: Path) -> None:
         )
 
 
-def _issue_all(stack: Stack, out: Path | None, force: bool, jobs: int, lock_timeout: float) -> None:
+def _issue_all(
+    stack: Stack, out: Path | None, force: bool, jobs: int, lock_timeout: float, vault_keygen: bool
+) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -152,6 +166,7 @@ def _issue_all(stack: Stack, out: Path | None, force: bool, jobs: int, lock_time
             jobs=jobs,
             on_done=done,
             lock_timeout=lock_timeout,
+            vault_keygen=vault_keygen,
         )
     failed = _summary(stack.name, outcomes)
     if failed:
