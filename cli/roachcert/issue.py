@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -184,6 +185,7 @@ def issue_client(
     paths = client_files(out_dir, user)
     if not force and _holds_key(paths, user):
         raise IssueError(f"{paths.key} exists; pass --force to replace it")
+    _check_key_mode(paths.key)
     if bundle is None:
         bundle = cluster_bundles(stack, vault, clusters=[cluster])[cluster]
     event: inventory.Delivery | None = None
@@ -250,6 +252,19 @@ def _obtain(
     if not local_keys.certifies(signed.certificate, private):
         raise IssueError(f"Vault signed a certificate for another public key than {user}'s; nothing written")
     return key, signed.certificate, signed.serial_number
+
+
+def _check_key_mode(key: Path) -> None:
+    """A key others can read was not written by roachcert: someone's to look at, not to overwrite."""
+    try:
+        mode = key.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        raise IssueError(
+            f"{key} has mode {stat.S_IMODE(mode):04o}, wider than 0600: not replacing it; "
+            f"check who could read it, then chmod 600 or remove it"
+        )
 
 
 def _check_cn(certificate: str, user: str) -> None:
