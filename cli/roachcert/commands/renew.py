@@ -45,10 +45,10 @@ def renew(
     stack_file: StackArg,
     cluster: Annotated[
         str | None,
-        typer.Argument(metavar="[CLUSTER]", help="Only this cluster's users.", show_default=False),
+        typer.Argument(metavar="CLUSTER", help="Only this cluster's users.", show_default=False),
     ] = None,
     user: Annotated[
-        str | None, typer.Argument(metavar="[USER]", help="Only this user.", show_default=False)
+        str | None, typer.Argument(metavar="USER", help="Only this user.", show_default=False)
     ] = None,
     all_users: Annotated[bool, typer.Option("--all", help="Every declared user of every cluster.")] = False,
     out: Annotated[
