@@ -21,11 +21,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote
 
-from roachcert import files, interrupts, inventory, local_keys, pairs
+from roachcert import files, interrupts, inventory, layouts, local_keys, pairs
 from roachcert.bundles import ClusterBundle, IssuerReader, cluster_bundles
 from roachcert.errors import RoachcertError
+from roachcert.layouts import Layout
 from roachcert.mask import mask
 from roachcert.pem import cert_info
 from roachcert.spec import Cluster, Stack, VaultCa
@@ -139,14 +139,8 @@ def sslrootcert_for(cluster: Cluster, override: Path | None = None) -> Path:
 
 
 def connection_url(cluster: Cluster, user: str, paths: ClientFiles, sslrootcert: Path) -> str:
-    def q(value: str) -> str:
-        return quote(value, safe="/")
-
-    params = (
-        f"sslmode=verify-full&sslrootcert={q(str(sslrootcert))}"
-        f"&sslcert={q(str(paths.cert))}&sslkey={q(str(paths.key))}"
-    )
-    return f"postgresql://{q(user)}@{cluster.host}:{cluster.port}/{q(cluster.database)}?{params}"
+    """The libpq URL; layouts.url gives the others."""
+    return layouts.url(Layout.libpq, cluster, user, paths.key.parent, sslrootcert)
 
 
 def issue_client(
@@ -163,6 +157,7 @@ def issue_client(
     lock_timeout: float = DEFAULT_TIMEOUT,
     note: Callable[[str], None] = _note,
     vault_keygen: bool = False,
+    layout: Layout = Layout.libpq,
 ) -> IssueResult:
     """Issue USER's certificate for CLUSTER and write key, cert and the cluster's CA bundle, holding the
     folder's lock (`locked`: the caller holds it already)."""
@@ -178,20 +173,21 @@ def issue_client(
                 bundle=bundle,
                 sslrootcert=sslrootcert,
                 locked=True,
+                note=note,
                 vault_keygen=vault_keygen,
+                layout=layout,
             )
     spec = check_user(stack, cluster, user)
     _ca_name, ca = signing_ca(stack, cluster)
     paths = client_files(out_dir, user)
     if not force and _holds_key(paths, user):
         raise IssueError(f"{paths.key} exists; pass --force to replace it")
-    _check_key_mode(paths.key)
     if bundle is None:
         bundle = cluster_bundles(stack, vault, clusters=[cluster])[cluster]
     event: inventory.Delivery | None = None
     try:
         with pairs.staged_pair(out_dir, user) as staged:
-            key, certificate, serial = _obtain(vault, ca, user, paths, staged, vault_keygen)
+            key, private, certificate, serial = _obtain(vault, ca, user, paths, staged, vault_keygen)
             info = cert_info(certificate)
             signer = inventory.signing_issuer(certificate, bundle.certs)
             event = inventory.Delivery(
@@ -207,10 +203,17 @@ def issue_client(
                 not_before=info.not_before,
                 not_after=info.not_after,
             )
-            cert = pairs.Member(paths.cert.name, "client.crt", certificate)
-            staged.write(cert)
-            staged.switch([key, cert])
+            members = [key, pairs.Member(paths.cert.name, "client.crt", certificate)]
+            members += layouts.extra_members(layout, user, private)
+            for member in members[1:]:
+                staged.write(member)
+            staged.switch(members)
         _write_bundle(paths.ca, bundle.pem)
+        root = sslrootcert_for(spec, sslrootcert)
+        if not layouts.place_server_ca(layout, out_dir, root):
+            note(
+                f"note: {root} does not exist: put the cluster's CA certificate in {layouts.server_ca_path(out_dir)}"
+            )
     except RoachcertError as exc:
         if event is not None:
             # Vault stored it, the user never got it: they still count on whatever they had before.
@@ -227,13 +230,13 @@ def issue_client(
         files=paths,
         serial_number=serial,
         not_after=info.not_after,
-        url=connection_url(spec, user, paths, sslrootcert_for(spec, sslrootcert)),
+        url=layouts.url(layout, spec, user, out_dir, sslrootcert_for(spec, sslrootcert)),
     )
 
 
 def _obtain(
     vault: IssueVault, ca: VaultCa, user: str, paths: ClientFiles, staged: pairs.Staged, vault_keygen: bool
-) -> tuple[pairs.Member, str, str]:
+) -> tuple[pairs.Member, local_keys.PrivateKey, str, str]:
     """The key (written into the staged generation) and its certificate PEM and serial. Made here by
     default: the key file exists, 0600, before Vault is asked anything, and only the CSR leaves."""
     ttl = ca.role.max_ttl.vault
@@ -242,7 +245,7 @@ def _obtain(
         _check_cn(issued.certificate, user)
         key = pairs.Member(paths.key.name, "client.key", issued.private_key, secret=True)
         staged.write(key)
-        return key, issued.certificate, issued.serial_number
+        return key, local_keys.load_key(issued.private_key), issued.certificate, issued.serial_number
     private = local_keys.new_key(ca.role.key_type, ca.role.bits)
     key = pairs.Member(paths.key.name, "client.key", local_keys.key_pem(private), secret=True)
     staged.write(key)
@@ -251,10 +254,10 @@ def _obtain(
     _check_cn(signed.certificate, user)
     if not local_keys.certifies(signed.certificate, private):
         raise IssueError(f"Vault signed a certificate for another public key than {user}'s; nothing written")
-    return key, signed.certificate, signed.serial_number
+    return key, private, signed.certificate, signed.serial_number
 
 
-def _check_key_mode(key: Path) -> None:
+def check_key_mode(key: Path) -> None:
     """A key others can read was not written by roachcert: someone's to look at, not to overwrite."""
     try:
         mode = key.stat().st_mode
@@ -306,6 +309,7 @@ def issue_all(
     lock_timeout: float = DEFAULT_TIMEOUT,
     note: Callable[[str], None] = _note,
     vault_keygen: bool = False,
+    layout: Layout = Layout.libpq,
 ) -> list[IssueResult | IssueFailure]:
     """Every declared user of every cluster, `jobs` at a time; one user's failure does not stop the rest.
     Files go to OUT/CLUSTER/ so users of different clusters never collide."""
@@ -328,6 +332,7 @@ def issue_all(
                 bundle=bundles[cluster],
                 locked=True,
                 vault_keygen=vault_keygen,
+                layout=layout,
             )
         except RoachcertError as exc:
             outcome = IssueFailure(cluster, user, mask(str(exc)))

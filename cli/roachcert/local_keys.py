@@ -41,6 +41,14 @@ def key_pem(key: PrivateKey) -> str:
     return raw.decode("ascii")
 
 
+def load_key(pem: str) -> PrivateKey:
+    """A PEM key Vault made (`--vault-keygen`), for the layouts that need it in another form."""
+    key = serialization.load_pem_private_key(pem.encode("ascii"), None)
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise ValueError(f"unexpected key type {type(key).__name__}")
+    return key
+
+
 def key_pkcs8_der(key: PrivateKey) -> bytes:
     """PKCS#8 DER: the only form pgjdbc's `sslkey` reads."""
     return key.private_bytes(

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Literal
 
 from roachcert import issue as issuing
-from roachcert import pairs
+from roachcert import layouts, pairs
 from roachcert.errors import RoachcertError
+from roachcert.layouts import Layout
 from roachcert.mask import mask
 from roachcert.pem import cert_info
 from roachcert.spec import Stack
@@ -92,6 +93,7 @@ def renew(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     lock_timeout: float = DEFAULT_TIMEOUT,
     vault_keygen: bool = False,
+    layout: Layout | None = None,
     note: Callable[[str], None] = issuing._note,
 ) -> list[Renewal]:
     """Each wanted user's certificate in folder_of(cluster): left alone while fresh, else re-issued."""
@@ -103,7 +105,10 @@ def renew(
         try:
             with pairs.folder_session(folder, lock_timeout, note):
                 for cluster, user in by_folder[folder]:
-                    results.append(_one(stack, cluster, user, folder, vault, before, now(), vault_keygen))
+                    chosen = layout or layouts.detect(folder, user)
+                    results.append(
+                        _one(stack, cluster, user, folder, vault, before, now(), vault_keygen, chosen, note)
+                    )
         except RoachcertError as exc:  # the folder's lock (another run holds it past the timeout)
             message = mask(str(exc))
             done = {(r.cluster, r.user) for r in results}
@@ -124,6 +129,8 @@ def _one(
     before: timedelta | None,
     now: datetime,
     vault_keygen: bool,
+    layout: Layout,
+    note: Callable[[str], None],
 ) -> Renewal:
     paths = issuing.client_files(folder, user)
     due_at: datetime | None = None
@@ -133,8 +140,18 @@ def _one(
         if now < due_at and paths.key.exists():
             return Renewal(cluster, user, folder, "fresh", not_after=info.not_after, renew_at=due_at)
     try:
+        issuing.check_key_mode(paths.key)  # unattended: never replace a key someone else put there
         result = issuing.issue_client(
-            stack, cluster, user, folder, vault, force=True, locked=True, vault_keygen=vault_keygen
+            stack,
+            cluster,
+            user,
+            folder,
+            vault,
+            force=True,
+            locked=True,
+            vault_keygen=vault_keygen,
+            layout=layout,
+            note=note,
         )
     except RoachcertError as exc:
         return Renewal(cluster, user, folder, "failed", renew_at=due_at, message=mask(str(exc)))

@@ -11,6 +11,7 @@ import typer
 
 from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
 from roachcert.errors import RoachcertError
+from roachcert.layouts import Layout
 
 if TYPE_CHECKING:
     from roachcert.issue import IssueFailure, IssueResult
@@ -37,6 +38,14 @@ SslRootCertOpt = Annotated[
     ),
 ]
 
+LayoutOpt = Annotated[
+    Layout,
+    typer.Option(
+        "--layout",
+        help="libpq (key, cert, client-ca.crt), cockroach (adds ca.crt, the server CA, for "
+        "`cockroach sql --certs-dir`), jdbc (adds client.USER.pk8, PKCS#8 DER, and prints a JDBC URL).",
+    ),
+]
 VaultKeygenOpt = Annotated[
     bool,
     typer.Option(
@@ -84,6 +93,7 @@ def issue(
     ] = 8,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
     vault_keygen: VaultKeygenOpt = False,
+    layout: LayoutOpt = Layout.libpq,
 ) -> None:
     """Issue a client certificate from the CA's current issuer and print the connection URL.
 
@@ -102,7 +112,7 @@ def issue(
     stack = load_stack(stack_file)
     wait = lock_timeout_seconds(lock_timeout)
     if all_users:
-        _issue_all(stack, out, force, jobs, wait, vault_keygen)
+        _issue_all(stack, out, force, jobs, wait, vault_keygen, layout)
         return
     assert cluster is not None
     assert user is not None
@@ -116,6 +126,7 @@ def issue(
         sslrootcert=sslrootcert,
         lock_timeout=wait,
         vault_keygen=vault_keygen,
+        layout=layout,
     )
     typer.echo(
         f"wrote {result.files.key} (0600), {result.files.cert.name} (expires "
@@ -136,7 +147,13 @@ def note_sslrootcert(path: Path) -> None:
 
 
 def _issue_all(
-    stack: Stack, out: Path | None, force: bool, jobs: int, lock_timeout: float, vault_keygen: bool
+    stack: Stack,
+    out: Path | None,
+    force: bool,
+    jobs: int,
+    lock_timeout: float,
+    vault_keygen: bool,
+    layout: Layout,
 ) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -167,6 +184,7 @@ def _issue_all(
             on_done=done,
             lock_timeout=lock_timeout,
             vault_keygen=vault_keygen,
+            layout=layout,
         )
     failed = _summary(stack.name, outcomes)
     if failed:

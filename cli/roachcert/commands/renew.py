@@ -19,6 +19,7 @@ from roachcert.commands.args import (
 )
 from roachcert.commands.issue import VaultKeygenOpt
 from roachcert.errors import RoachcertError
+from roachcert.layouts import Layout
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
@@ -88,6 +89,14 @@ def renew(
     output: Annotated[Format, typer.Option("--format", help="text, or json for a summary.")] = Format.text,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
     vault_keygen: VaultKeygenOpt = False,
+    layout: Annotated[
+        Layout | None,
+        typer.Option(
+            "--layout",
+            help="libpq, cockroach or jdbc (see `issue --layout`). Default: the one each folder has.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Re-issue the client certificates past their threshold; leave the fresh ones untouched.
 
