@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "roachcert.commands.issue",
     "roachcert.commands.connect_url",
     "roachcert.commands.renew",
+    "roachcert.commands.certs",
     "roachcert.commands.comment",
     "roachcert.commands.status",
     "roachcert.commands.check",
