@@ -9,7 +9,9 @@ The loop takes about a minute per 200 certificates, so it runs in three slices o
 interleaved with a full roachcert run of all 200: the baseline is the sum of the slices (the time the loop
 needs for 200), roachcert the median of its three runs. Both write into fresh folders each time. A third
 side in each round, "Vault alone" (200 issue calls through roachcert's adapter, 8 at once, no files, no
-CLI), shows how much of roachcert's time is OpenBao's own.
+CLI), shows how much of roachcert's time is OpenBao's own. A fourth, `issue --all --vault-keygen`, is the
+old path where Vault makes each key (`/issue`) instead of signing a CSR of a key made here (`/sign`, the
+default): the row "local keys vs /issue" compares the two.
 """
 
 from __future__ import annotations
@@ -181,6 +183,7 @@ def one_key_type(bench: Bench, key_type: str, outcome: Outcome) -> None:
     slices: list[float] = []
     slice_sizes: list[int] = []
     ours: list[float] = []
+    remote: list[float] = []
     floor: list[float] = []
     for round_no in range(ROUNDS):
         part = pairs[round_no::ROUNDS]
@@ -196,16 +199,23 @@ def one_key_type(bench: Bench, key_type: str, outcome: Outcome) -> None:
             ours.append(timed(lambda: roachcert(bench, *argv)))
             check_output(our_out, total, "roachcert")
 
+        def vault_keygen(round_no: int = round_no) -> None:
+            out = bench.tmp / f"roachcert-vault-keygen-{key_type}-{round_no}"
+            argv = ("issue", str(stack), "--all", "--out", str(out), "-j", str(JOBS), "--vault-keygen")
+            remote.append(timed(lambda: roachcert(bench, *argv)))
+            check_output(out, total, "roachcert --vault-keygen")
+
         def vault_floor() -> None:
             floor.append(timed(floor_action))
 
-        steps: list[Callable[[], None]] = [baseline, ourside, vault_floor]
-        for step in steps[round_no % 3 :] + steps[: round_no % 3]:
+        steps: list[Callable[[], None]] = [baseline, ourside, vault_keygen, vault_floor]
+        shift = round_no % len(steps)
+        for step in steps[shift:] + steps[:shift]:
             step()
         say(
             f"  {LABEL[key_type]} round {round_no + 1}/{ROUNDS}: shell loop {len(part)} certs in "
-            f"{fmt_s(slices[-1])}; roachcert {total} certs in {fmt_s(ours[-1])}; "
-            f"Vault alone {fmt_s(floor[-1])}"
+            f"{fmt_s(slices[-1])}; roachcert {total} certs in {fmt_s(ours[-1])} (local keys), "
+            f"{fmt_s(remote[-1])} (--vault-keygen); Vault alone {fmt_s(floor[-1])}"
         )
     check_output(bench.tmp / f"shell-{key_type}", total, "shell loop")
     base_total = sum(slices)
@@ -225,6 +235,9 @@ def one_key_type(bench: Bench, key_type: str, outcome: Outcome) -> None:
         "roachcert_runs_s": ours,
         "roachcert_median_s": ours_median,
         "roachcert_certs_per_s": total / ours_median,
+        "roachcert_vault_keygen_runs_s": remote,
+        "roachcert_vault_keygen_median_s": median(remote),
+        "local_keys_vs_vault_keygen": median(remote) / ours_median,
         "vault_alone_runs_s": floor,
         "vault_alone_median_s": floor_median,
         "speedup": ratio,
@@ -243,6 +256,17 @@ def one_key_type(bench: Bench, key_type: str, outcome: Outcome) -> None:
     )
     outcome.rows.append(row)
     report(row)
+    keygen_row = Row(
+        benchmark="issue",
+        case=f"{total} client certs, {LABEL[key_type]}: local keys (/sign) vs Vault's (/issue)",
+        baseline=f"{fmt_s(median(remote))} (--vault-keygen)",
+        roachcert=f"{fmt_s(ours_median)} (local keys)",
+        result=f"{median(remote) / ours_median:.2f}x",
+        goal="no slower than /issue (>= 0.9x)",
+        met=median(remote) / ours_median >= 0.9,
+    )
+    outcome.rows.append(keygen_row)
+    report(keygen_row)
     say(
         f"  Vault alone ({total} issue calls, {JOBS} at once through the adapter, no files, no CLI): "
         f"{fmt_s(floor_median)}, {base_total / floor_median:.1f}x the shell loop"

@@ -8,9 +8,11 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = CertificatePublicKeyTypes
 KeyType = Literal["ec", "rsa"]
 
 
@@ -101,8 +103,10 @@ def make_leaf(
     key_type: KeyType = "ec",
     not_before: datetime | None = None,
     not_after: datetime | None = None,
+    public_key: PublicKey | None = None,
 ) -> tuple[str, PrivateKey]:
-    """A client certificate (CN = SQL user, like CockroachDB expects) signed by the given CA."""
+    """A client certificate (CN = SQL user, like CockroachDB expects) signed by the given CA; for
+    `public_key` (a CSR's) when given, else for a new key."""
     key = new_key(key_type)
     start, end = _window(days, not_before, not_after)
     issuer = x509.load_pem_x509_certificate(ca_pem.encode()).subject
@@ -110,7 +114,7 @@ def make_leaf(
         x509.CertificateBuilder()
         .subject_name(_name(cn))
         .issuer_name(issuer)
-        .public_key(key.public_key())
+        .public_key(public_key or key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)

@@ -236,6 +236,8 @@ def test_role_params_are_client_only() -> None:
         "enforce_hostnames": False,
         "allow_ip_sans": False,
         "allow_localhost": False,
+        "use_csr_common_name": False,
+        "use_csr_sans": False,
         "max_ttl": "48h",
         "key_type": "rsa",
         "key_bits": 3072,

@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from certs_helper import key_pem, make_ca, make_leaf
+from roachcert import local_keys
 from roachcert.app import run
 from roachcert.issue import (
     ClientFiles,
@@ -18,6 +22,7 @@ from roachcert.issue import (
     IssueError,
     IssueFailure,
     IssueResult,
+    SignedCert,
     check_user,
     client_files,
     connection_url,
@@ -68,6 +73,10 @@ class FakeVault:
         self.issued: list[tuple[str, str, str, str, str]] = []
         self.lock = threading.Lock()
         self.wrong_cn = False
+        self.csrs: list[str] = []
+        self.methods: list[str] = []
+        self.other_key = False  # sign_csr answers a certificate for another public key
+        self.before_sign: list[Any] = []  # callbacks run when Vault is asked to sign
 
     def read_issuer_pem(self, mount: str, issuer: str) -> str | None:
         with self.lock:
@@ -77,9 +86,25 @@ class FakeVault:
     def issue_cert(self, mount: str, issuer: str, role: str, common_name: str, ttl: str) -> IssuedCert:
         with self.lock:
             self.issued.append((mount, issuer, role, common_name, ttl))
+            self.methods.append("issue")
         ca_pem, ca_key = self.cas[issuer]
         cert, key = make_leaf("someone" if self.wrong_cn else common_name, ca_pem, ca_key)
         return IssuedCert(certificate=cert, private_key=key_pem(key), serial_number="01:02")
+
+    def sign_csr(
+        self, mount: str, issuer: str, role: str, csr: str, common_name: str, ttl: str
+    ) -> SignedCert:
+        with self.lock:
+            self.issued.append((mount, issuer, role, common_name, ttl))
+            self.csrs.append(csr)
+            self.methods.append("sign")
+        for check in self.before_sign:
+            check()
+        ca_pem, ca_key = self.cas[issuer]
+        request = x509.load_pem_x509_csr(csr.encode())
+        public = None if self.other_key else request.public_key()
+        cert, _key = make_leaf("someone" if self.wrong_cn else common_name, ca_pem, ca_key, public_key=public)
+        return SignedCert(certificate=cert, serial_number="01:02")
 
 
 @pytest.fixture
@@ -106,6 +131,47 @@ def test_issue_writes_key_cert_and_bundle(tmp_path: Path, stack_path: Path) -> N
     bundle = files.ca.read_text()
     assert bundle.count("BEGIN CERTIFICATE") == 3  # legacy, old, new: what the cluster trusts
     assert result.serial_number == "01:02"
+
+
+def test_key_is_made_here_and_only_its_csr_goes_to_vault(tmp_path: Path, stack_path: Path) -> None:
+    stack, fake = load_stack(stack_path), FakeVault()
+    out = tmp_path / "out"
+    seen_at_sign: list[tuple[int, bool]] = []
+
+    def key_already_on_disk() -> None:
+        [key] = out.glob(".roachcert-pairs/root/gen-*/client.key")  # staged, not yet switched in
+        seen_at_sign.append((stat.S_IMODE(key.stat().st_mode), (out / "client.root.key").exists()))
+
+    fake.before_sign.append(key_already_on_disk)
+    result = issue_client(stack, "frogs", "root", out, fake)
+    assert fake.methods == ["sign"]
+    assert seen_at_sign == [(0o600, False)]
+    key = serialization.load_pem_private_key(result.files.key.read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)  # the role's key_type (ec, 256 by default)
+    assert key.curve.key_size == 256
+    [csr] = fake.csrs
+    assert "PRIVATE KEY" not in csr
+    request = x509.load_pem_x509_csr(csr.encode())
+    assert request.subject.rfc4514_string() == "CN=root"
+    assert local_keys.certifies(result.files.cert.read_text(), key)
+
+
+def test_vault_keygen_uses_issue(tmp_path: Path, stack_path: Path) -> None:
+    stack, fake = load_stack(stack_path), FakeVault()
+    result = issue_client(stack, "frogs", "root", tmp_path / "out", fake, vault_keygen=True)
+    assert fake.methods == ["issue"]
+    assert fake.csrs == []
+    key = serialization.load_pem_private_key(result.files.key.read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert local_keys.certifies(result.files.cert.read_text(), key)
+
+
+def test_certificate_for_another_key_writes_nothing(tmp_path: Path, stack_path: Path) -> None:
+    stack, fake = load_stack(stack_path), FakeVault()
+    fake.other_key = True
+    with pytest.raises(IssueError, match="another public key"):
+        issue_client(stack, "frogs", "root", tmp_path / "out", fake)
+    assert not (tmp_path / "out").exists()  # the staged key went with its generation
 
 
 def test_existing_key_is_refused_before_asking_vault(tmp_path: Path, stack_path: Path) -> None:

@@ -37,6 +37,8 @@ COMMAND_MODULES = (
     "roachcert.commands.ca",
     "roachcert.commands.issue",
     "roachcert.commands.connect_url",
+    "roachcert.commands.renew",
+    "roachcert.commands.certs",
     "roachcert.commands.comment",
     "roachcert.commands.status",
     "roachcert.commands.check",

@@ -87,7 +87,8 @@ class ApplyResult:
 
 
 def role_params(ca: VaultCa) -> dict[str, Any]:
-    """The role as the stack wants it: client-only certificates, any CN (the SQL user), no SANs."""
+    """The role as the stack wants it: client-only certificates, any CN (the SQL user), no SANs. A CSR
+    made here gives only its public key: the CN comes from the request, its SANs are ignored."""
     return {
         "client_flag": True,
         "server_flag": False,
@@ -95,6 +96,8 @@ def role_params(ca: VaultCa) -> dict[str, Any]:
         "enforce_hostnames": False,
         "allow_ip_sans": False,
         "allow_localhost": False,
+        "use_csr_common_name": False,
+        "use_csr_sans": False,
         "max_ttl": ca.role.max_ttl.vault,
         "key_type": ca.role.key_type,
         "key_bits": ca.role.bits,

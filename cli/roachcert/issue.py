@@ -1,5 +1,6 @@
-"""Client certificates: issued by Vault from a CA's current issuer, written beside the cluster's CA
-bundle (the key 0600, never overwritten without --force), and the `sslmode=verify-full` URL.
+"""Client certificates: the key made here (0600, written first), its CSR signed by Vault with the CA's
+current issuer (`--vault-keygen`: Vault's `/issue` makes the key instead), written beside the cluster's
+CA bundle (never overwritten without --force), and the `sslmode=verify-full` URL.
 
 Layout: OUT/client.USER.key, OUT/client.USER.crt, OUT/client-ca.crt (the bundle the cluster trusts;
 not `ca.crt`, which `cockroach sql --certs-dir` reads as the *server* CA). Default OUT:
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +21,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote
 
-from roachcert import files, interrupts, inventory, pairs
+from roachcert import files, interrupts, inventory, layouts, local_keys, pairs
 from roachcert.bundles import ClusterBundle, IssuerReader, cluster_bundles
 from roachcert.errors import RoachcertError
+from roachcert.layouts import Layout
 from roachcert.mask import mask
 from roachcert.pem import cert_info
 from roachcert.spec import Cluster, Stack, VaultCa
@@ -44,12 +46,24 @@ class IssuedCert:
     serial_number: str = ""
 
 
+@dataclass(frozen=True)
+class SignedCert:
+    certificate: str
+    serial_number: str = ""
+
+
 class CertIssuer(Protocol):
     def issue_cert(self, mount: str, issuer: str, role: str, common_name: str, ttl: str) -> IssuedCert: ...
 
 
-class IssueVault(IssuerReader, CertIssuer, Protocol):
-    """What issuing needs from Vault: the bundle's issuer PEMs and one issue call per user."""
+class CsrSigner(Protocol):
+    def sign_csr(
+        self, mount: str, issuer: str, role: str, csr: str, common_name: str, ttl: str
+    ) -> SignedCert: ...
+
+
+class IssueVault(IssuerReader, CertIssuer, CsrSigner, Protocol):
+    """What issuing needs from Vault: the bundle's issuer PEMs and one sign (or issue) call per user."""
 
 
 @dataclass(frozen=True)
@@ -125,14 +139,8 @@ def sslrootcert_for(cluster: Cluster, override: Path | None = None) -> Path:
 
 
 def connection_url(cluster: Cluster, user: str, paths: ClientFiles, sslrootcert: Path) -> str:
-    def q(value: str) -> str:
-        return quote(value, safe="/")
-
-    params = (
-        f"sslmode=verify-full&sslrootcert={q(str(sslrootcert))}"
-        f"&sslcert={q(str(paths.cert))}&sslkey={q(str(paths.key))}"
-    )
-    return f"postgresql://{q(user)}@{cluster.host}:{cluster.port}/{q(cluster.database)}?{params}"
+    """The libpq URL; layouts.url gives the others."""
+    return layouts.url(Layout.libpq, cluster, user, paths.key.parent, sslrootcert)
 
 
 def issue_client(
@@ -148,6 +156,8 @@ def issue_client(
     locked: bool = False,
     lock_timeout: float = DEFAULT_TIMEOUT,
     note: Callable[[str], None] = _note,
+    vault_keygen: bool = False,
+    layout: Layout = Layout.libpq,
 ) -> IssueResult:
     """Issue USER's certificate for CLUSTER and write key, cert and the cluster's CA bundle, holding the
     folder's lock (`locked`: the caller holds it already)."""
@@ -163,6 +173,9 @@ def issue_client(
                 bundle=bundle,
                 sslrootcert=sslrootcert,
                 locked=True,
+                note=note,
+                vault_keygen=vault_keygen,
+                layout=layout,
             )
     spec = check_user(stack, cluster, user)
     _ca_name, ca = signing_ca(stack, cluster)
@@ -171,42 +184,43 @@ def issue_client(
         raise IssueError(f"{paths.key} exists; pass --force to replace it")
     if bundle is None:
         bundle = cluster_bundles(stack, vault, clusters=[cluster])[cluster]
-    issued = vault.issue_cert(ca.mount, ca.current_issuer, ca.role.name, user, ca.role.max_ttl.vault)
-    info = cert_info(issued.certificate)
-    if info.subject_cn != user:
-        raise IssueError(
-            f"Vault issued a certificate for CN={info.subject_cn!r}, not {user!r}; nothing written"
-        )
-    signer = inventory.signing_issuer(issued.certificate, bundle.certs)
-    event = inventory.Delivery(
-        cluster=cluster,
-        user=user,
-        folder=str(out_dir.absolute()),
-        at=datetime.now(UTC),
-        delivered=True,
-        serial=issued.serial_number,
-        mount=ca.mount,
-        issuer=f"{ca.mount}/{ca.current_issuer}",
-        issuer_sha256=signer.sha256 if signer else "",
-        not_before=info.not_before,
-        not_after=info.not_after,
-    )
+    event: inventory.Delivery | None = None
     try:
-        pairs.switch_pair(
-            out_dir,
-            user,
-            [
-                pairs.Member(paths.key.name, "client.key", issued.private_key, secret=True),
-                pairs.Member(paths.cert.name, "client.crt", issued.certificate),
-            ],
-        )
-        _write_bundle(paths.ca, bundle.pem)
-    except RoachcertError as exc:
-        # Vault stored it, the user never got it: they still count on whatever they had before.
-        with contextlib.suppress(OSError):
-            inventory.record(
-                stack.name, replace(event, at=datetime.now(UTC), delivered=False, error=str(exc))
+        with pairs.staged_pair(out_dir, user) as staged:
+            key, private, certificate, serial = _obtain(vault, ca, user, paths, staged, vault_keygen)
+            info = cert_info(certificate)
+            signer = inventory.signing_issuer(certificate, bundle.certs)
+            event = inventory.Delivery(
+                cluster=cluster,
+                user=user,
+                folder=str(out_dir.absolute()),
+                at=datetime.now(UTC),
+                delivered=True,
+                serial=serial,
+                mount=ca.mount,
+                issuer=f"{ca.mount}/{ca.current_issuer}",
+                issuer_sha256=signer.sha256 if signer else "",
+                not_before=info.not_before,
+                not_after=info.not_after,
             )
+            members = [key, pairs.Member(paths.cert.name, "client.crt", certificate)]
+            members += layouts.extra_members(layout, user, private)
+            for member in members[1:]:
+                staged.write(member)
+            staged.switch(members)
+        _write_bundle(paths.ca, bundle.pem)
+        root = sslrootcert_for(spec, sslrootcert)
+        if not layouts.place_server_ca(layout, out_dir, root):
+            note(
+                f"note: {root} does not exist: put the cluster's CA certificate in {layouts.server_ca_path(out_dir)}"
+            )
+    except RoachcertError as exc:
+        if event is not None:
+            # Vault stored it, the user never got it: they still count on whatever they had before.
+            with contextlib.suppress(OSError):
+                inventory.record(
+                    stack.name, replace(event, at=datetime.now(UTC), delivered=False, error=str(exc))
+                )
         raise
     with interrupts.deferred():
         inventory.record(stack.name, event)
@@ -214,10 +228,52 @@ def issue_client(
         cluster=cluster,
         user=user,
         files=paths,
-        serial_number=issued.serial_number,
+        serial_number=serial,
         not_after=info.not_after,
-        url=connection_url(spec, user, paths, sslrootcert_for(spec, sslrootcert)),
+        url=layouts.url(layout, spec, user, out_dir, sslrootcert_for(spec, sslrootcert)),
     )
+
+
+def _obtain(
+    vault: IssueVault, ca: VaultCa, user: str, paths: ClientFiles, staged: pairs.Staged, vault_keygen: bool
+) -> tuple[pairs.Member, local_keys.PrivateKey, str, str]:
+    """The key (written into the staged generation) and its certificate PEM and serial. Made here by
+    default: the key file exists, 0600, before Vault is asked anything, and only the CSR leaves."""
+    ttl = ca.role.max_ttl.vault
+    if vault_keygen:
+        issued = vault.issue_cert(ca.mount, ca.current_issuer, ca.role.name, user, ttl)
+        _check_cn(issued.certificate, user)
+        key = pairs.Member(paths.key.name, "client.key", issued.private_key, secret=True)
+        staged.write(key)
+        return key, local_keys.load_key(issued.private_key), issued.certificate, issued.serial_number
+    private = local_keys.new_key(ca.role.key_type, ca.role.bits)
+    key = pairs.Member(paths.key.name, "client.key", local_keys.key_pem(private), secret=True)
+    staged.write(key)
+    csr = local_keys.csr_pem(private, user)
+    signed = vault.sign_csr(ca.mount, ca.current_issuer, ca.role.name, csr, user, ttl)
+    _check_cn(signed.certificate, user)
+    if not local_keys.certifies(signed.certificate, private):
+        raise IssueError(f"Vault signed a certificate for another public key than {user}'s; nothing written")
+    return key, private, signed.certificate, signed.serial_number
+
+
+def check_key_mode(key: Path) -> None:
+    """A key others can read was not written by roachcert: someone's to look at, not to overwrite."""
+    try:
+        mode = key.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        raise IssueError(
+            f"{key} has mode {stat.S_IMODE(mode):04o}, wider than 0600: not replacing it; "
+            f"check who could read it, then chmod 600 or remove it"
+        )
+
+
+def _check_cn(certificate: str, user: str) -> None:
+    cn = cert_info(certificate).subject_cn
+    if cn != user:
+        raise IssueError(f"Vault issued a certificate for CN={cn!r}, not {user!r}; nothing written")
 
 
 def _holds_key(paths: ClientFiles, user: str) -> bool:
@@ -252,6 +308,8 @@ def issue_all(
     on_done: Callable[[IssueResult | IssueFailure], None] | None = None,
     lock_timeout: float = DEFAULT_TIMEOUT,
     note: Callable[[str], None] = _note,
+    vault_keygen: bool = False,
+    layout: Layout = Layout.libpq,
 ) -> list[IssueResult | IssueFailure]:
     """Every declared user of every cluster, `jobs` at a time; one user's failure does not stop the rest.
     Files go to OUT/CLUSTER/ so users of different clusters never collide."""
@@ -273,6 +331,8 @@ def issue_all(
                 force=force,
                 bundle=bundles[cluster],
                 locked=True,
+                vault_keygen=vault_keygen,
+                layout=layout,
             )
         except RoachcertError as exc:
             outcome = IssueFailure(cluster, user, mask(str(exc)))

@@ -61,30 +61,64 @@ def is_our_link(path: Path, slot: str, stored: str) -> bool:
 
 def switch_pair(folder: Path, slot: str, members: Sequence[Member]) -> None:
     """Write `members` as a new generation of `slot`, then make it current in one rename."""
+    with staged_pair(folder, slot) as staged:
+        for member in members:
+            staged.write(member)
+        staged.switch(members)
+
+
+class Staged:
+    """A generation being written and not yet current: a locally made key goes in first (before Vault
+    is asked to sign its CSR), the certificate after; `switch` makes all of it current at once."""
+
+    def __init__(self, folder: Path, slot: str, pairs: Path, gen: Path) -> None:
+        self.folder, self.slot, self._pairs, self.gen = folder, slot, pairs, gen
+
+    def write(self, member: Member) -> Path:
+        path = self.gen / member.stored
+        _write_new(path, member.data, SECRET_MODE if member.secret else PUBLIC_MODE)
+        return path
+
+    def switch(self, members: Sequence[Member]) -> None:
+        """Make this generation current and point each member's link at it (written already)."""
+        _fsync_dir(self.gen)
+        with interrupts.deferred():  # the switch and the links finish before a signal stops us
+            _replace_link(self._pairs / CURRENT, self.gen.name)
+            _fsync_dir(self._pairs)
+            for member in members:
+                link = self.folder / member.link
+                target = link_target(self.slot, member.stored)
+                if not link.is_symlink() or os.readlink(link) != target:
+                    # Only the first switch from flat files (or a new member, like a .pk8) gets here.
+                    _replace_link(link, target)
+            _fsync_dir(self.folder)
+
+
+@contextlib.contextmanager
+def staged_pair(folder: Path, slot: str) -> Iterator[Staged]:
+    """A new hidden generation of `slot`; removed again unless it was switched in before the block ended."""
     pairs = slot_dir(folder, slot)
     ensure_dir(pairs)
     gen = pairs / f"{_GEN_PREFIX}{secrets.token_hex(8)}"
     try:
         os.mkdir(gen, 0o700)
-        for member in members:
-            _write_new(gen / member.stored, member.data, SECRET_MODE if member.secret else PUBLIC_MODE)
-        _fsync_dir(gen)
-        with interrupts.deferred():  # the switch and the links finish before a signal stops us
-            _replace_link(pairs / CURRENT, gen.name)
-            _fsync_dir(pairs)
-            for member in members:
-                target = link_target(slot, member.stored)
-                if not (folder / member.link).is_symlink() or os.readlink(folder / member.link) != target:
-                    # Only the first switch from the flat files of old releases gets here.
-                    _replace_link(folder / member.link, target)
-            _fsync_dir(folder)
+        yield Staged(folder, slot, pairs, gen)
     except OSError as exc:
         _discard(gen, pairs)
         raise FilesError(f"cannot write the new pair for {slot} in {folder}: {exc.strerror or exc}") from None
     except BaseException:
         _discard(gen, pairs)
         raise
-    _remove_old_generations(pairs)
+    finally:
+        _prune_empty(pairs)
+    _remove_old_generations(pairs)  # the older ones, and this one too if it was never switched in
+
+
+def _prune_empty(pairs: Path) -> None:
+    """A first issue that failed leaves no empty pair folders behind (a folder the run created goes too)."""
+    with contextlib.suppress(OSError):
+        pairs.rmdir()
+        pairs.parent.rmdir()
 
 
 def _discard(gen: Path, pairs: Path) -> None:

@@ -29,7 +29,7 @@ from roachcert import mask
 from roachcert.ca_ensure import IssuerState, MountState
 from roachcert.errors import VaultError
 from roachcert.escape import printable
-from roachcert.issue import IssuedCert
+from roachcert.issue import IssuedCert, SignedCert
 from roachcert.rotation import IssuedRecord, records_from_pems
 from roachcert.spec import AppRoleAuth, Stack, TokenAuth, VaultSpec
 from roachcert.vault_answers import (
@@ -392,6 +392,21 @@ class VaultAdapter:
         return IssuedCert(
             certificate=text_of(data, "certificate", what).strip() + "\n",
             private_key=text_of(data, "private_key", what).strip() + "\n",
+            serial_number=text_of(data, "serial_number", what),
+        )
+
+    def sign_csr(
+        self, mount: str, issuer: str, role: str, csr: str, common_name: str, ttl: str
+    ) -> SignedCert:
+        """The role signs a CSR made here: only the public key and CN go to Vault, nothing secret."""
+        path = f"{mount}/issuer/{issuer}/sign/{role}"
+        body = self._call("post", path, {"csr": csr, "common_name": common_name, "ttl": ttl})
+        if body is None:
+            raise VaultError(f"{path} does not exist on {self.where}: run `roachcert ca ensure` first")
+        what = self._what("post", path)
+        data = data_of(body, what)
+        return SignedCert(
+            certificate=text_of(data, "certificate", what).strip() + "\n",
             serial_number=text_of(data, "serial_number", what),
         )
 

@@ -67,7 +67,7 @@ def test_vault_stopped_in_the_middle_of_issuing(
     cli.ok("plan", path, expect=2)
     cli.ok("apply", path)
     # The server stops right after the second certificate: the other two find it gone.
-    original = vault_module.VaultAdapter.issue_cert
+    original = vault_module.VaultAdapter.sign_csr
     calls = itertools.count(1)
     lock = threading.Lock()
 
@@ -78,13 +78,13 @@ def test_vault_stopped_in_the_middle_of_issuing(
                 server.stop()
         return issued
 
-    monkeypatch.setattr(vault_module.VaultAdapter, "issue_cert", issue_then_stop)
+    monkeypatch.setattr(vault_module.VaultAdapter, "sign_csr", issue_then_stop)
     failed = cli.fails("issue", path, "--all", "--out", str(certs), "-j", "1")
     assert "2 issued, 2 failed" in failed.out
     assert failed.out.count("cannot reach Vault") == 2
     assert len(list(certs.rglob("client.*.key"))) == 2
     assert_no_partial_files(tmp_path)
-    monkeypatch.setattr(vault_module.VaultAdapter, "issue_cert", original)
+    monkeypatch.setattr(vault_module.VaultAdapter, "sign_csr", original)
     # Every command that needs Vault now says so in one line.
     for args in (("plan", path), ("ca", "ensure", path), ("issue", path, "c0", "root", "--force")):
         line = only_line(cli.fails(*args).text)

@@ -18,7 +18,8 @@ from roachcert.vault import open_vault
 
 pytestmark = pytest.mark.integration
 MOUNT = "cockroach_client_ca"
-ISSUE_ONLY = f'path "{MOUNT}/issuer/+/issue/client" {{ capabilities = ["update"] }}'
+# `issue` signs a CSR made here (/sign); /issue is for --vault-keygen only.
+ISSUE_ONLY = f'path "{MOUNT}/issuer/+/sign/client" {{ capabilities = ["update"] }}'
 
 
 @pytest.fixture

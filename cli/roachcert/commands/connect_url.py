@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from roachcert.commands.args import StackArg
-from roachcert.commands.issue import ClusterArg, SslRootCertOpt, UserArg, note_sslrootcert
+from roachcert.commands.issue import ClusterArg, LayoutOpt, SslRootCertOpt, UserArg, note_sslrootcert
+from roachcert.layouts import Layout
 
 OutOpt = Annotated[
     Path | None,
@@ -30,18 +31,22 @@ def connect_url(
     user: UserArg,
     out: OutOpt = None,
     sslrootcert: SslRootCertOpt = None,
+    layout: LayoutOpt = Layout.libpq,
 ) -> None:
     """Print the connection URL `issue` prints, without issuing; Vault is not contacted.
 
     postgresql://USER@HOST:PORT/DATABASE?sslmode=verify-full with sslrootcert, sslcert and sslkey
-    pointing at the files `roachcert issue` writes (same --out).
+    pointing at the files `roachcert issue` writes (same --out and --layout); for jdbc,
+    jdbc:postgresql://HOST:PORT/DATABASE?user=USER&sslmode=verify-full with the .pk8 key.
     """
     from roachcert import issue as issuing
+    from roachcert import layouts
     from roachcert.spec import load_stack
 
     stack = load_stack(stack_file)
     spec = issuing.check_user(stack, cluster, user)
-    paths = issuing.client_files(out or issuing.default_out(stack, cluster), user)
+    folder = out or issuing.default_out(stack, cluster)
+    paths = issuing.client_files(folder, user)
     if not paths.key.exists():
         typer.echo(
             f"note: {paths.key} does not exist yet: run `roachcert issue {stack_file} {cluster} {user}`",
@@ -49,4 +54,4 @@ def connect_url(
         )
     root = issuing.sslrootcert_for(spec, sslrootcert)
     note_sslrootcert(root)
-    typer.echo(issuing.connection_url(spec, user, paths, root))
+    typer.echo(layouts.url(layout, spec, user, folder, root))

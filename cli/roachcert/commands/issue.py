@@ -11,6 +11,7 @@ import typer
 
 from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
 from roachcert.errors import RoachcertError
+from roachcert.layouts import Layout
 
 if TYPE_CHECKING:
     from roachcert.issue import IssueFailure, IssueResult
@@ -34,6 +35,23 @@ SslRootCertOpt = Annotated[
         help="The cluster's server CA, for the URL. Default: the cluster's server_ca, else "
         "~/.postgresql/root.crt (where the Cloud Console's Linux instructions save it).",
         show_default=False,
+    ),
+]
+
+LayoutOpt = Annotated[
+    Layout,
+    typer.Option(
+        "--layout",
+        help="libpq (key, cert, client-ca.crt), cockroach (adds ca.crt, the server CA, for "
+        "`cockroach sql --certs-dir`), jdbc (adds client.USER.pk8, PKCS#8 DER, and prints a JDBC URL).",
+    ),
+]
+VaultKeygenOpt = Annotated[
+    bool,
+    typer.Option(
+        "--vault-keygen",
+        help="Let Vault make the private key (`/issue`) instead of signing a CSR made here; for roles "
+        "that forbid CSRs. The key then crosses the network.",
     ),
 ]
 
@@ -74,10 +92,13 @@ def issue(
         int, typer.Option("--jobs", "-j", min=1, max=64, help="With --all: certificates at once.")
     ] = 8,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    vault_keygen: VaultKeygenOpt = False,
+    layout: LayoutOpt = Layout.libpq,
 ) -> None:
     """Issue a client certificate from the CA's current issuer and print the connection URL.
 
-    Writes client.USER.key (created 0600, never overwritten without --force), client.USER.crt and
+    The key is made here and only its CSR goes to Vault (`/sign/ROLE`). Writes client.USER.key
+    (created 0600, never overwritten without --force), client.USER.crt and
     client-ca.crt (the CA bundle the cluster trusts) into the --out folder; the URL goes to stdout.
     """
     from roachcert import issue as issuing
@@ -91,7 +112,7 @@ def issue(
     stack = load_stack(stack_file)
     wait = lock_timeout_seconds(lock_timeout)
     if all_users:
-        _issue_all(stack, out, force, jobs, wait)
+        _issue_all(stack, out, force, jobs, wait, vault_keygen, layout)
         return
     assert cluster is not None
     assert user is not None
@@ -104,6 +125,8 @@ def issue(
         force=force,
         sslrootcert=sslrootcert,
         lock_timeout=wait,
+        vault_keygen=vault_keygen,
+        layout=layout,
     )
     typer.echo(
         f"wrote {result.files.key} (0600), {result.files.cert.name} (expires "
@@ -123,7 +146,15 @@ def note_sslrootcert(path: Path) -> None:
         )
 
 
-def _issue_all(stack: Stack, out: Path | None, force: bool, jobs: int, lock_timeout: float) -> None:
+def _issue_all(
+    stack: Stack,
+    out: Path | None,
+    force: bool,
+    jobs: int,
+    lock_timeout: float,
+    vault_keygen: bool,
+    layout: Layout,
+) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -152,6 +183,8 @@ def _issue_all(stack: Stack, out: Path | None, force: bool, jobs: int, lock_time
             jobs=jobs,
             on_done=done,
             lock_timeout=lock_timeout,
+            vault_keygen=vault_keygen,
+            layout=layout,
         )
     failed = _summary(stack.name, outcomes)
     if failed:

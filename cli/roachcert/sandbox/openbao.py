@@ -53,8 +53,10 @@ def find_bao() -> Path:
     )
 
 
-def start_openbao(workdir: Path, token: str | None = None) -> RunningOpenBao:
-    """Start a dev server (in-memory, unsealed) and return once `/v1/sys/health` answers 200."""
+def start_openbao(workdir: Path, token: str | None = None, audit_log: Path | None = None) -> RunningOpenBao:
+    """Start a dev server (in-memory, unsealed) and return once `/v1/sys/health` answers 200.
+    `audit_log`: every request and answer, unhashed (`log_raw`), written there: how tests prove a
+    secret never reached Vault. OpenBao takes audit devices from its config file only."""
     token = token or f"dev-{secrets.token_hex(20)}"  # "s." and "hvs." prefixes are reserved
     mask.register(token)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +67,7 @@ def start_openbao(workdir: Path, token: str | None = None) -> RunningOpenBao:
     for _attempt in range(3):  # a picked port can be taken before the server binds it
         port = free_port()
         log_path = workdir / LOG_NAME
-        process = _spawn(bao, port, token, home, log_path)
+        process = _spawn(bao, port, token, home, log_path, _audit_config(workdir, audit_log))
         addr = f"http://{HOST}:{port}"
         try:
             _wait_healthy(process, port)
@@ -79,11 +81,24 @@ def start_openbao(workdir: Path, token: str | None = None) -> RunningOpenBao:
     raise SandboxError(last_error or "OpenBao did not start")
 
 
-def _spawn(bao: Path, port: int, token: str, home: Path, log_path: Path) -> subprocess.Popen[bytes]:
+def _audit_config(workdir: Path, audit_log: Path | None) -> Path | None:
+    if audit_log is None:
+        return None
+    config = workdir / "audit.hcl"
+    options = f'file_path = "{audit_log}"\n    log_raw = "true"\n    mode = "0600"'
+    config.write_text(f'audit "file" "raw" {{\n  options {{\n    {options}\n  }}\n}}\n', encoding="utf-8")
+    return config
+
+
+def _spawn(
+    bao: Path, port: int, token: str, home: Path, log_path: Path, config: Path | None = None
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB_PREFIXES)}
     env["HOME"] = str(home)
     env["BAO_DEV_ROOT_TOKEN_ID"] = token
     argv = [str(bao), "server", "-dev", f"-dev-listen-address={HOST}:{port}", "-dev-no-store-token"]
+    if config is not None:
+        argv.append(f"-config={config}")
     with contextlib.suppress(FileNotFoundError):
         log_path.unlink()
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -1,0 +1,74 @@
+"""`roachcert certs STACK`: the client certificates delivered or on disk, their expiry and trust."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from roachcert.commands.args import Format, StackArg
+
+
+def register(app: typer.Typer) -> None:
+    app.command("certs")(certs)
+
+
+def certs(
+    stack_file: StackArg,
+    out: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--out",
+            help="Also look in ROOT/CLUSTER (the layout of `issue --all --out ROOT`); certs/STACK/CLUSTER "
+            "and every folder the inventory names are always read. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[Format, typer.Option("--format", help="text, or json.")] = Format.text,
+    metrics: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics",
+            help="Write Prometheus text-format gauges here (for node_exporter's textfile collector).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """List every client certificate roachcert delivered or finds on disk for the stack: cluster, user,
+    issuer, serial, expiry, whether it is the one on disk, whether the cluster still trusts its issuer."""
+    from roachcert import cert_inventory
+    from roachcert.spec import load_stack
+
+    stack = load_stack(stack_file)
+    found = cert_inventory.rows(stack, tuple(out or ()))
+    if metrics is not None:
+        cert_inventory.write_metrics(metrics, cert_inventory.metrics(stack, found, datetime.now(UTC)))
+    if output is Format.json:
+        data = [
+            {
+                "cluster": r.cluster,
+                "user": r.user,
+                "issuer": r.issuer or None,
+                "serial": r.serial,
+                "not_after": r.not_after.isoformat() if r.not_after else None,
+                "folder": r.folder,
+                "on_disk": r.on_disk,
+                "trusted": r.trusted,
+            }
+            for r in found
+        ]
+        typer.echo(json.dumps({"stack": stack.name, "certificates": data}, indent=2))
+        return
+    if not found:
+        typer.echo(f"{stack.name}: no client certificates delivered or on disk")
+        return
+    for r in found:
+        expires = f"{r.not_after:%Y-%m-%d %H:%M} UTC" if r.not_after else "?"
+        trust = {True: "trusted", False: "NOT TRUSTED", None: "issuer unknown"}[r.trusted]
+        disk = "on disk" if r.on_disk else "replaced"
+        typer.echo(
+            f"{r.cluster}/{r.user}  {r.issuer or '-'}  {r.serial}  expires {expires}  {disk}  {trust}  {r.folder}"
+        )

@@ -1,0 +1,189 @@
+"""`roachcert renew STACK [CLUSTER [USER]]` / `--all`: re-issue the client certificates past their threshold."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from roachcert.commands.args import (
+    DEFAULT_LOCK_TIMEOUT,
+    Format,
+    LockTimeoutOpt,
+    StackArg,
+    lock_timeout_seconds,
+)
+from roachcert.commands.issue import VaultKeygenOpt
+from roachcert.errors import RoachcertError
+from roachcert.layouts import Layout
+
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+    from roachcert.renewal import Renewal
+
+
+def register(app: typer.Typer) -> None:
+    app.command("renew")(renew)
+
+
+def _duration(flag: str, text: str | None) -> timedelta | None:
+    from roachcert.spec.durations import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text).delta
+    except ValueError as exc:
+        raise RoachcertError(f"{flag}: {exc}") from None
+
+
+def renew(
+    stack_file: StackArg,
+    cluster: Annotated[
+        str | None,
+        typer.Argument(metavar="CLUSTER", help="Only this cluster's users.", show_default=False),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Argument(metavar="USER", help="Only this user.", show_default=False)
+    ] = None,
+    all_users: Annotated[bool, typer.Option("--all", help="Every declared user of every cluster.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="The folder `issue` wrote to (default certs/STACK/CLUSTER); with --all, the root holding "
+            "one folder per cluster (default certs/STACK).",
+            show_default=False,
+        ),
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            help="Renew when less than this is left (like 12h). Default: past 2/3 of the lifetime.",
+            show_default=False,
+        ),
+    ] = None,
+    jitter: Annotated[
+        str | None,
+        typer.Option(
+            "--jitter",
+            help="Wait a random time up to this long first (like 5m), to spread a fleet's renewals.",
+            show_default=False,
+        ),
+    ] = None,
+    exec_cmd: Annotated[
+        str | None,
+        typer.Option(
+            "--exec",
+            help="Run this after a renewal changed something (split like a shell, run without one); the "
+            "renewed CLUSTER/USER names are in $ROACHCERT_RENEWED.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[Format, typer.Option("--format", help="text, or json for a summary.")] = Format.text,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    vault_keygen: VaultKeygenOpt = False,
+    layout: Annotated[
+        Layout | None,
+        typer.Option(
+            "--layout",
+            help="libpq, cockroach or jdbc (see `issue --layout`). Default: the one each folder has.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Re-issue the client certificates past their threshold; leave the fresh ones untouched.
+
+    Key and certificate are replaced as one pair (a folder link switched in one rename). Exit 0 when
+    every certificate is fresh or renewed, 1 when any failed (each named on its own line).
+    """
+    from roachcert import issue as issuing
+    from roachcert import renewal
+    from roachcert.spec import load_stack
+    from roachcert.vault import open_vault
+
+    if all_users and cluster:
+        raise RoachcertError("give CLUSTER [USER], or --all, not both")
+    if not all_users and not cluster:
+        raise RoachcertError("give CLUSTER [USER] (or --all for every declared user)")
+    wait = lock_timeout_seconds(lock_timeout)
+    ahead = _duration("--before", before)
+    spread = _duration("--jitter", jitter)
+    argv = renewal.exec_argv(exec_cmd) if exec_cmd is not None else None
+    stack = load_stack(stack_file)
+    wanted = renewal.targets(stack, cluster, user)
+    renewal.check_before(stack, wanted, ahead)
+    if all_users:
+        root = out or issuing.default_out(stack)
+
+        def folder_of(name: str) -> Path:
+            return root / name
+    else:
+
+        def folder_of(name: str) -> Path:
+            return out or issuing.default_out(stack, name)
+
+    if spread is not None:
+        time.sleep(random.uniform(0, spread.total_seconds()))  # noqa: S311 (spreading load, not a secret)
+    results = renewal.renew(
+        stack,
+        wanted,
+        folder_of,
+        open_vault(stack),
+        before=ahead,
+        lock_timeout=wait,
+        vault_keygen=vault_keygen,
+    )
+    renewed = [r for r in results if r.outcome == "renewed"]
+    exec_error = renewal.run_after(argv, renewed) if argv is not None and renewed else None
+    if output is Format.json:
+        typer.echo(json.dumps(_summary(stack.name, results, exec_error), indent=2))
+    else:
+        _print(results, exec_error)
+    if exec_error or any(r.outcome == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+def _summary(name: str, results: list[Renewal], exec_error: str | None) -> dict[str, object]:
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    counts = {kind: sum(1 for r in results if r.outcome == kind) for kind in ("renewed", "fresh", "failed")}
+    return {
+        "stack": name,
+        **counts,
+        "exec_error": exec_error,
+        "certificates": [
+            {
+                "cluster": r.cluster,
+                "user": r.user,
+                "folder": str(r.folder.absolute()),
+                "outcome": r.outcome,
+                "not_after": when(r.not_after),
+                "renew_at": when(r.renew_at),
+                "error": r.message or None,
+            }
+            for r in results
+        ],
+    }
+
+
+def _print(results: list[Renewal], exec_error: str | None) -> None:
+    for r in results:
+        name = f"{r.cluster}/{r.user}"
+        if r.outcome == "failed":
+            typer.echo(f"FAILED {name}: {r.message}")
+        elif r.outcome == "renewed" and r.not_after is not None:
+            typer.echo(f"renewed {name} (expires {r.not_after:%Y-%m-%d %H:%M} UTC)")
+        elif r.renew_at is not None:
+            typer.echo(f"fresh {name} (renews after {r.renew_at:%Y-%m-%d %H:%M} UTC)")
+    if exec_error:
+        typer.echo(f"FAILED {exec_error}")
+    counts = [sum(1 for r in results if r.outcome == kind) for kind in ("renewed", "fresh", "failed")]
+    typer.echo(f"{counts[0]} renewed, {counts[1]} fresh, {counts[2]} failed")
