@@ -215,12 +215,15 @@ def issue_client(
                 f"note: {root} does not exist: put the cluster's CA certificate in {layouts.server_ca_path(out_dir)}"
             )
     except RoachcertError as exc:
-        if event is not None:
-            # Vault stored it, the user never got it: they still count on whatever they had before.
-            with contextlib.suppress(OSError):
-                inventory.record(
-                    stack.name, replace(event, at=datetime.now(UTC), delivered=False, error=str(exc))
-                )
+        # Vault may have stored it, the user never got it: they still count on whatever they had
+        # before, and `rotate status` says why.
+        failed = event or inventory.Delivery(
+            cluster=cluster, user=user, folder=str(out_dir.absolute()), at=datetime.now(UTC), delivered=False
+        )
+        with contextlib.suppress(OSError):
+            inventory.record(
+                stack.name, replace(failed, at=datetime.now(UTC), delivered=False, error=str(exc))
+            )
         raise
     with interrupts.deferred():
         inventory.record(stack.name, event)
