@@ -86,13 +86,28 @@ def rendered_hash(workdir: Path) -> str:
     return files_hash(files)
 
 
-def terraform_for(stack: Stack, out: TextIO | None = None, engine: Engine | None = None) -> Terraform:
-    """The runner for a stack's folder; the sandbox's mirror config when ROACHCERT_TF_CLI_CONFIG names one."""
+def terraform_for(
+    stack: Stack,
+    out: TextIO | None = None,
+    engine: Engine | None = None,
+    *,
+    want: str | None = None,
+    lock_timeout: float | None = None,
+) -> Terraform:
+    """The runner for a stack's folder; the sandbox's mirror config when ROACHCERT_TF_CLI_CONFIG names one.
+    `want` (--engine) wins over the stack's terraform.engine; `lock_timeout` is Terraform's state-lock wait."""
     extra: dict[str, str] = {}
     config = os.environ.get("ROACHCERT_TF_CLI_CONFIG")
     if config:
         extra["TF_CLI_CONFIG_FILE"] = config
-    return Terraform(stack_dir(stack.name), engine or resolve_engine(), env=extra, out=out)
+    chosen = engine or resolve_engine(want=want or stack.terraform.engine)
+    wait = None if lock_timeout is None else f"{round(lock_timeout)}s"
+    return Terraform(stack_dir(stack.name), chosen, env=extra, out=out, lock_timeout=wait)
+
+
+def engine_line(tf: Terraform) -> str:
+    """What plan records and the report shows: the engine's version line and how it was found."""
+    return f"{cached_version(tf.engine, state_root())} ({tf.engine.source})"
 
 
 def forgotten(workdir: Path) -> list[str]:
@@ -165,14 +180,17 @@ def plan_stack(
     out: TextIO | None = None,
     progress: Progress = _quiet,
     lock_timeout: float = DEFAULT_TIMEOUT,
+    engine: str | None = None,
 ) -> StackPlan:
-    """Plan under the stack's lock; an interrupt leaves no plan record (nothing `apply` could use)."""
+    """Plan under the stack's lock; an interrupt leaves no plan record (nothing `apply` could use).
+    `engine` (terraform|tofu, from --engine) overrides the stack's terraform.engine."""
     stack = load_stack(path)
     workdir = stack_dir(stack.name)
     interrupts.check()
     with stack_lock(workdir, stack.name, lock_timeout):
         try:
-            return _plan_locked(stack, workdir, out, progress)
+            tf = terraform_for(stack, out, want=engine, lock_timeout=lock_timeout)
+            return _plan_locked(stack, workdir, tf, progress)
         except KeyboardInterrupt:
             clear_plan_meta(workdir)
             with contextlib.suppress(OSError):
@@ -180,8 +198,7 @@ def plan_stack(
             raise
 
 
-def _plan_locked(stack: Stack, workdir: Path, out: TextIO | None, progress: Progress) -> StackPlan:
-    tf = terraform_for(stack, out)
+def _plan_locked(stack: Stack, workdir: Path, tf: Terraform, progress: Progress) -> StackPlan:
     files, bundles = _render(stack, progress)
     progress("terraform init")
     tf.init()
@@ -195,7 +212,7 @@ def _plan_locked(stack: Stack, workdir: Path, out: TextIO | None, progress: Prog
     else:
         progress("reading the plan")
         summary = summarise(tf.show_json(plan_file), stack)
-    engine = f"{cached_version(tf.engine, state_root())} ({tf.engine.source})"
+    engine = engine_line(tf)
     save_plan_meta(
         workdir,
         PlanMeta(

@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
+from roachcert.commands.args import (
+    DEFAULT_LOCK_TIMEOUT,
+    EngineOpt,
+    LockTimeoutOpt,
+    StackArg,
+    lock_timeout_seconds,
+)
 from roachcert.errors import GuardError
 
 
@@ -41,6 +47,7 @@ def apply(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's output.")] = False,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    engine: EngineOpt = None,
 ) -> None:
     """Apply the plan saved by `roachcert plan`; refuse a stale one and any deletion without --allow-destroy."""
     from roachcert.applying import Options, apply_stack, confirmation_line
@@ -52,14 +59,14 @@ def apply(
     wait = lock_timeout_seconds(lock_timeout)
     if load_plan_meta(stack_dir(spec.name)) is None:
         # What was shown is what gets applied: a plan saved by another run meanwhile is refused.
-        shown = _plan_first(stack, auto_approve, wait)
+        shown = _plan_first(stack, auto_approve, wait, engine)
         expect_fingerprint = expect_fingerprint or shown
     if allow_early_rotation:
         typer.echo(
             "WARNING: --allow-early-rotation: users whose certificates come from a dropped issuer will be locked out",
             err=True,
         )
-    options = Options(allow_destroy, allow_early_rotation, expect_fingerprint, wait)
+    options = Options(allow_destroy, allow_early_rotation, expect_fingerprint, wait, engine)
     outcome = apply_stack(stack, options, out=sys.stderr if verbose else None)
     if not outcome.applied:
         typer.echo(f"{spec.name}: no changes to apply")
@@ -75,7 +82,7 @@ def apply(
         raise typer.Exit(1)
 
 
-def _plan_first(stack: Path, auto_approve: bool, lock_timeout: float) -> str:
+def _plan_first(stack: Path, auto_approve: bool, lock_timeout: float, engine: str | None) -> str:
     from roachcert.plan_summary import format_text
     from roachcert.planning import plan_stack
 
@@ -84,7 +91,7 @@ def _plan_first(stack: Path, auto_approve: bool, lock_timeout: float) -> str:
             f"no saved plan for {stack}: run `roachcert plan {stack}` and review it first, "
             "or pass --auto-approve to plan and apply in one go"
         )
-    result = plan_stack(stack, lock_timeout=lock_timeout)
+    result = plan_stack(stack, lock_timeout=lock_timeout, engine=engine)
     typer.echo(format_text(result.summary), err=True)
     if not auto_approve and not typer.confirm("Apply this plan?", default=False, err=True):
         raise GuardError("not applied")

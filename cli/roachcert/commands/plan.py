@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, lock_timeout_seconds
+from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, EngineOpt, LockTimeoutOpt, lock_timeout_seconds
 from roachcert.errors import RoachcertError, SpecError
 from roachcert.escape import printable_lines
 from roachcert.exit_status import ExitStatus
@@ -68,6 +68,7 @@ def plan(
         bool, typer.Option("--verbose", "-v", help="Stream Terraform's output (one stack).")
     ] = False,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    engine: EngineOpt = None,
 ) -> None:
     """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes."""
     from roachcert.progress import Progress
@@ -81,7 +82,7 @@ def plan(
     wait = lock_timeout_seconds(lock_timeout)
     try:
         with Progress(len(files), "planning") as progress, ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda path: _plan_one(path, progress, stream, wait), files))
+            results = list(pool.map(lambda path: _plan_one(path, progress, stream, wait, engine), files))
     except KeyboardInterrupt:
         _discard_plans(files)
         raise
@@ -115,7 +116,9 @@ def _discard_plans(files: list[Path]) -> None:
             (workdir / PLAN_FILE).unlink(missing_ok=True)
 
 
-def _plan_one(path: Path, progress: object, stream: object, lock_timeout: float) -> StackResult:
+def _plan_one(
+    path: Path, progress: object, stream: object, lock_timeout: float, engine: str | None = None
+) -> StackResult:
     from roachcert.planning import plan_stack
     from roachcert.progress import Progress
 
@@ -127,6 +130,7 @@ def _plan_one(path: Path, progress: object, stream: object, lock_timeout: float)
             out=stream,  # type: ignore[arg-type]
             progress=lambda step: progress.step(name, step),
             lock_timeout=lock_timeout,
+            engine=engine,
         )
     except SpecError as exc:
         progress.done(name, "error")
