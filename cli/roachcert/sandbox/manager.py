@@ -182,7 +182,7 @@ def _ensure_s3(root: Path, state: SandboxState | None, wanted: bool, *, restarte
         if seaweed.healthy(state.s3_endpoint):
             return state.s3_endpoint, state.s3_pid
         with contextlib.suppress(ProcessLookupError, ChildProcessError):
-            stop_pid(state.s3_pid)
+            seaweed.stop_seaweed(state.s3_pid)
     access, secret = s3_keys(root)
     running = seaweed.start_seaweed(root / "seaweedfs", access, secret)
     return running.endpoint, running.pid
@@ -310,11 +310,14 @@ def _s3_healthy(state: SandboxState) -> bool:
 
 
 def _stop(state: SandboxState) -> None:
-    for pid in (state.vault_pid, state.emulator_pid, state.s3_pid):
-        if pid <= 0:
-            continue
+    from roachcert.sandbox import seaweed
+
+    for pid in (state.vault_pid, state.emulator_pid):
         with contextlib.suppress(ProcessLookupError, ChildProcessError):
             stop_pid(pid)
+    if state.s3_pid > 0:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            seaweed.stop_seaweed(state.s3_pid)
 
 
 def down(root: Path | None = None) -> bool:

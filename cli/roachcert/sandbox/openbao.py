@@ -139,10 +139,10 @@ def _log_tail(path: Path) -> str:
         return ""
 
 
-def stop_pid(pid: int, timeout: float = 5.0) -> None:
-    """Stop a server started here by its PID: SIGTERM, then SIGKILL after `timeout`. Gone already is fine."""
+def stop_pid(pid: int, timeout: float = 5.0, sig: signal.Signals = signal.SIGTERM) -> None:
+    """Stop a server started here by its PID: `sig`, then SIGKILL after `timeout`. Gone already is fine."""
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout

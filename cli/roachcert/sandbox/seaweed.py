@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -105,7 +106,7 @@ def start_seaweed(workdir: Path, access_key: str, secret_key: str) -> RunningS3:
     try:
         _create_bucket(process, endpoint, access_key, secret_key, log_path)
     except BaseException:
-        stop_pid(process.pid)
+        stop_seaweed(process.pid)
         raise
     return RunningS3(endpoint=endpoint, pid=process.pid)
 
@@ -130,6 +131,11 @@ def _create_bucket(
         answer = f"{response.status_code} {mask.mask(response.text[:200])}"
         time.sleep(0.2)  # the filer or a volume is not ready yet
     raise SandboxError(f"SeaweedFS did not create bucket {BUCKET} within {START_TIMEOUT:.0f}s ({answer})")
+
+
+def stop_seaweed(pid: int) -> None:
+    """weed shuts down on SIGINT (SIGTERM leaves it running until the SIGKILL)."""
+    stop_pid(pid, sig=signal.SIGINT)
 
 
 def healthy(endpoint: str) -> bool:
