@@ -262,8 +262,12 @@ def test_two_runners_one_state_wait_or_stop_on_the_lock_and_refuse_a_stale_plan(
         requests.delete(faults, timeout=10)
         for process in (first, waiting):
             if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+                process.terminate()  # roachcert passes it on to the engine, which stops its provider
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
     assert not s3_stack.locked()
     assert len(ca_resources(s3_stack.state())) == 1
     code, output = b.run("plan", str(b.stack))

@@ -152,3 +152,29 @@ def test_encrypted_state_and_plan_hide_the_passphrase_and_an_old_plan_replayed_i
         if path.is_file() and "sandbox" not in path.parts:
             assert PASSPHRASE.encode() not in path.read_bytes(), path
     assert os.environ["TF_ENCRYPTION"] == ENCRYPTION
+
+
+def test_both_engines_give_the_same_report_but_for_the_engine_line(
+    sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    require_engine("tofu")
+    stack = write_stack(sandbox, tmp_path)
+    assert run(["ca", "ensure", stack]) == 0
+    reports: dict[str, dict[str, object]] = {}
+    markdown: dict[str, str] = {}
+    for engine in ("terraform", "tofu"):
+        capsys.readouterr()
+        assert run(["plan", stack, "--engine", engine, "--format", "json"]) == 2
+        [document] = json.loads(capsys.readouterr().out)["stacks"]
+        reports[engine] = document
+        assert run(["plan", stack, "--engine", engine, "--format", "markdown"]) == 2
+        markdown[engine] = capsys.readouterr().out
+    assert str(reports["terraform"]["engine"]).startswith("Terraform v")
+    assert reports["tofu"]["engine"] == "OpenTofu v1.11.6 (tofu)"
+    assert "OpenTofu v1.11.6 (tofu)" in markdown["tofu"]
+    for document in reports.values():
+        document.pop("engine")
+        document.pop("planned_at")
+    assert reports["terraform"] == reports["tofu"]  # the same changes, warnings and fingerprint
