@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[engine,sandbox,sql,dev]'
 	@bash scripts/ensure-postgres.sh
 	@bash scripts/ensure-provider.sh
+	@bash scripts/ensure-tofu.sh
 	@touch $(STAMP)
 
 demo: setup

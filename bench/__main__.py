@@ -1,4 +1,4 @@
-"""`make bench` entry point: `python -m bench [NAME...]`, NAME one of issue, plan, render, parallel.
+"""`make bench` entry point: `python -m bench [NAME...]`, NAME one of issue, plan, render, parallel, engines.
 
 Each benchmark brings up a sandbox of its own under a temp folder (ROACHCERT_HOME there too), runs the
 baseline and roachcert interleaved on the same servers, prints both, the ratio and the goal, and writes
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from bench.common import Outcome, Row, machine, save, say
 
-NAMES = ("issue", "plan", "render", "parallel")
+NAMES = ("issue", "plan", "render", "parallel", "engines")
 
 
 def _runner(name: str) -> Callable[[], Outcome]:
@@ -31,6 +31,10 @@ def _runner(name: str) -> Callable[[], Outcome]:
         from bench.render import main as render
 
         return render
+    if name == "engines":
+        from bench.engines import main as engines
+
+        return engines
     from bench.parallel import main as parallel
 
     return parallel

@@ -76,7 +76,7 @@ class Bench:
 
 
 def _scrubbed_environ() -> dict[str, str]:
-    drop = ("VAULT_", "BAO_", "COCKROACH_", "ROACHCERT_", "TF_", "GITHUB_")
+    drop = ("VAULT_", "BAO_", "COCKROACH_", "ROACHCERT_", "TF_", "GITHUB_", "AWS_")
     return {key: value for key, value in os.environ.items() if not key.startswith(drop)}
 
 
@@ -90,8 +90,8 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def sandbox(name: str) -> Iterator[Bench]:
-    """Bring up a sandbox of the benchmark's own, and always take it down again."""
+def sandbox(name: str, *, s3: bool = False) -> Iterator[Bench]:
+    """Bring up a sandbox of the benchmark's own (with `s3`, its SeaweedFS too), and always take it down."""
     from roachcert.sandbox import manager
 
     tmp = Path(tempfile.mkdtemp(prefix=f"roachcert-bench-{name}-"))
@@ -102,7 +102,7 @@ def sandbox(name: str) -> Iterator[Bench]:
     saved = dict(os.environ)
     try:
         os.environ["ROACHCERT_HOME"] = str(home)
-        state = manager.up([], root=root, pending_seconds=0.05)
+        state = manager.up([], root=root, pending_seconds=0.05, s3=s3)
         env = {
             **_scrubbed_environ(),
             **manager.environment(state),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from engine_choice import ENGINES, require_engine
 from provider_choice import active_provider
 
 if TYPE_CHECKING:
@@ -62,6 +63,11 @@ def _no_network_no_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
         "ROACHCERT_TERRAFORM",
         "GITHUB_TOKEN",
         "GITHUB_STEP_SUMMARY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL_S3",
+        "TF_ENCRYPTION",
+        "ROACHCERT_TOFU",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -94,3 +100,35 @@ def sandbox(sandbox_servers: SandboxState, monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("ROACHCERT_STANDIN_POLL_TIMEOUT", "60")
     monkeypatch.chdir(tmp_path)
     return sandbox_servers
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """terraform or tofu: a test taking it runs on both engines (tofu skips only where not installed)."""
+    name = str(request.param)
+    require_engine(name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def s3_sandbox_servers(sandbox_servers: SandboxState) -> SandboxState:
+    """The same sandbox after `roachcert sandbox up --s3`: SeaweedFS beside it, bucket roachcert-state."""
+    from roachcert.sandbox import manager
+
+    return manager.up(
+        [], root=Path(sandbox_servers.root), pending_seconds=0.2, provider=active_provider(), s3=True
+    )
+
+
+@pytest.fixture
+def s3_sandbox(
+    s3_sandbox_servers: SandboxState, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> SandboxState:
+    """A shell after `eval "$(roachcert sandbox env)"` with the S3 store's AWS_* variables."""
+    from roachcert.sandbox import manager
+
+    for name, value in manager.environment(s3_sandbox_servers).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ROACHCERT_STANDIN_POLL_TIMEOUT", "60")
+    monkeypatch.chdir(tmp_path)
+    return s3_sandbox_servers

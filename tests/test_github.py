@@ -294,3 +294,50 @@ def test_example_workflow_keeps_tokens_out_of_command_lines(repo_root: Path) -> 
     assert "token" not in runs.lower()
     assert "secrets." not in runs
     assert workflow["jobs"]["apply"]["environment"] == "production"
+
+
+def test_example_workflow_is_a_matrix_of_stacks_with_a_concurrency_group_each(repo_root: Path) -> None:
+    import yaml
+
+    workflow = yaml.safe_load((repo_root / "examples" / "github-actions.yml").read_text())
+    jobs = workflow["jobs"]
+    assert jobs["stacks"]["outputs"]["stacks"] == "${{ steps.find.outputs.stacks }}"
+    for name in ("plan-pull-request", "plan", "apply"):
+        job = jobs[name]
+        assert "stacks" in ([job["needs"]] if isinstance(job["needs"], str) else job["needs"]), name
+        assert job["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}", name
+        assert job["strategy"]["fail-fast"] is False, name
+        assert job["concurrency"] == {"group": "roachcert-${{ matrix.stack }}", "cancel-in-progress": False}
+        assert job["env"]["STACK"] == "${{ matrix.stack }}", name
+        runs = "\n".join(step.get("run", "") for step in job["steps"])
+        assert "roachcert " in runs, name
+        assert '--lock-timeout "$LOCK_TIMEOUT"' in runs, name
+        uses = [step.get("uses", "") for step in job["steps"]]
+        assert "aws-actions/configure-aws-credentials@v4" in uses, name  # S3 state, no stored keys
+    assert "AWS_SECRET_ACCESS_KEY" not in (repo_root / "examples" / "github-actions.yml").read_text()
+
+
+def test_example_workflows_stack_finder_lists_each_stack_file_as_json(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import subprocess
+
+    import yaml
+
+    workflow = yaml.safe_load((repo_root / "examples" / "github-actions.yml").read_text())
+    [find] = [step for step in workflow["jobs"]["stacks"]["steps"] if step.get("id") == "find"]
+    (tmp_path / "stacks").mkdir()
+    for name in ("prod.yaml", "dev.yml", "README.md"):
+        (tmp_path / "stacks" / name).write_text("version: 1\n")
+    output = tmp_path / "github-output"
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", find["run"]],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output)},
+        check=True,
+    )
+    key, _, value = output.read_text().strip().partition("=")
+    assert key == "stacks"
+    assert json.loads(value) == ["stacks/dev.yml", "stacks/prod.yaml"]

@@ -22,6 +22,16 @@ def test_a_pg_connection_strings_password_is_masked_on_its_own(monkeypatch: pyte
     assert "s3cret-pass" not in mask("postgres://state:s3cret-pass@db.internal/tf")
 
 
+def test_an_opentofu_encryption_passphrase_is_masked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = 'key_provider "pbkdf2" "k" { passphrase = "correct-horse-battery" }\nstate { enforced = true }'
+    monkeypatch.setenv("TF_ENCRYPTION", config)
+    assert mask("decrypt failed with correct-horse-battery") == "decrypt failed with ***"
+    assert "correct-horse-battery" not in mask(config)
+    json_config = '{"key_provider": {"pbkdf2": {"k": {"passphrase": "json-horse-battery"}}}}'
+    monkeypatch.setenv("TF_ENCRYPTION", json_config)
+    assert mask("echo json-horse-battery") == "echo ***"
+
+
 def test_private_key_blocks_are_redacted() -> None:
     text = "before\n-----BEGIN EC " + "PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\nafter"
     masked = mask(text)

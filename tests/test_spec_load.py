@@ -77,6 +77,9 @@ EXPECTED: dict[str, list[tuple[int, str | None, str]]] = {
         (11, "clusters.frogs.ca", "'client ca' is not a CA name"),
     ],
     "bad_cluster_name.yaml": [(9, "clusters.1frogs", "'1frogs' cannot name a cluster: use letters, digits")],
+    "unknown_engine.yaml": [
+        (15, "terraform.engine", "'pulumi' is not supported here; use one of 'terraform' or 'tofu'")
+    ],
     "unknown_backend.yaml": [
         (15, "terraform.backend.type", "'consul' is not supported here; use one of 'local', 'pg', 's3'")
     ],

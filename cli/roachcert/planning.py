@@ -53,6 +53,7 @@ class PlanOptions:
     lock_timeout: float = DEFAULT_TIMEOUT
     cloud_read: bool = True  # read each cluster's CA from the Cloud API (adoption, PENDING, edits)
     wait_pending: float = 0.0  # seconds to wait for PENDING clusters to settle before stopping
+    engine: str | None = None  # terraform or tofu (--engine); None: the stack's terraform.engine
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,28 @@ def rendered_hash(workdir: Path) -> str:
     return files_hash(files)
 
 
-def terraform_for(stack: Stack, out: TextIO | None = None, engine: Engine | None = None) -> Terraform:
-    """The runner for a stack's folder; the sandbox's mirror config when ROACHCERT_TF_CLI_CONFIG names one."""
+def terraform_for(
+    stack: Stack,
+    out: TextIO | None = None,
+    engine: Engine | None = None,
+    *,
+    want: str | None = None,
+    lock_timeout: float | None = None,
+) -> Terraform:
+    """The runner for a stack's folder; the sandbox's mirror config when ROACHCERT_TF_CLI_CONFIG names one.
+    `want` (--engine) wins over the stack's terraform.engine; `lock_timeout` is Terraform's state-lock wait."""
     extra: dict[str, str] = {}
     config = os.environ.get("ROACHCERT_TF_CLI_CONFIG")
     if config:
         extra["TF_CLI_CONFIG_FILE"] = config
-    return Terraform(stack_dir(stack.name), engine or resolve_engine(), env=extra, out=out)
+    chosen = engine or resolve_engine(want=want or stack.terraform.engine)
+    wait = None if lock_timeout is None else f"{round(lock_timeout)}s"
+    return Terraform(stack_dir(stack.name), chosen, env=extra, out=out, lock_timeout=wait)
+
+
+def engine_line(tf: Terraform) -> str:
+    """What plan records and the report shows: the engine's version line and how it was found."""
+    return f"{cached_version(tf.engine, state_root())} ({tf.engine.source})"
 
 
 def forgotten(workdir: Path) -> list[str]:
@@ -239,9 +255,11 @@ def plan_stack(
     progress: Progress = _quiet,
     lock_timeout: float = DEFAULT_TIMEOUT,
     options: PlanOptions | None = None,
+    engine: str | None = None,
 ) -> StackPlan:
-    """Plan under the stack's lock; an interrupt leaves no plan record (nothing `apply` could use)."""
-    options = options or PlanOptions(lock_timeout=lock_timeout)
+    """Plan under the stack's lock; an interrupt leaves no plan record (nothing `apply` could use).
+    `engine` (terraform|tofu, from --engine) overrides the stack's terraform.engine."""
+    options = options or PlanOptions(lock_timeout=lock_timeout, engine=engine)
     stack = load_stack(path)
     workdir = stack_dir(stack.name)
     interrupts.check()
@@ -258,7 +276,8 @@ def plan_stack(
 def _plan_locked(
     stack: Stack, workdir: Path, out: TextIO | None, progress: Progress, options: PlanOptions
 ) -> StackPlan:
-    tf = terraform_for(stack, out)  # a missing engine is named before any remote read
+    # A missing engine is named before any remote read.
+    tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
     reads = read_cloud(stack, options, progress)
     files, bundles = _render(stack, progress)
     progress("terraform init")
@@ -273,7 +292,7 @@ def _plan_locked(
     plan_text = tf.last_output
     atomic_write(workdir / PLAN_LOG, plan_text)
     summary = with_cloud(summary, cloud_fingerprints(reads))
-    engine = f"{cached_version(tf.engine, state_root())} ({tf.engine.source})"
+    engine = engine_line(tf)
     save_plan_meta(
         workdir,
         PlanMeta(

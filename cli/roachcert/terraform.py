@@ -25,10 +25,10 @@ from roachcert.errors import TerraformError
 from roachcert.escape import printable_block
 from roachcert.mask import PRIVATE_KEY_MARKER, mask
 from roachcert.terraform_errors import (
-    STALE_MESSAGE,
     is_stale_plan,
     lock_message,
     parse_lock_error,
+    stale_message,
     state_folder,
     state_folder_message,
 )
@@ -56,13 +56,13 @@ class Result:
 class TerraformCommandError(TerraformError):
     """A Terraform command exited with an error; the message ends with the masked tail of its output."""
 
-    def __init__(self, command: str, returncode: int, output: str) -> None:
+    def __init__(self, command: str, returncode: int, output: str, tool: str = "terraform") -> None:
         self.command = command
         # Terraform's code, not roachcert's exit status (that stays ExitStatus.ERROR for every TerraformError).
         self.returncode = returncode
         self.output = output
         tail = "\n".join(output.rstrip().splitlines()[-_TAIL_LINES:])
-        super().__init__(f"terraform {command} failed (exit {returncode})" + (f":\n{tail}" if tail else ""))
+        super().__init__(f"{tool} {command} failed (exit {returncode})" + (f":\n{tail}" if tail else ""))
 
 
 class KnownTerraformError(TerraformCommandError):
@@ -88,18 +88,20 @@ class StatePathError(KnownTerraformError):
     """The local backend's state path is a folder: not a lock, and the same on every run until moved."""
 
 
-def _tail_error(command: str, result: Result, workdir: Path | None = None) -> TerraformCommandError:
+def _tail_error(
+    command: str, result: Result, workdir: Path | None = None, tool: str = "terraform"
+) -> TerraformCommandError:
     folder = state_folder(result.output)
     if folder is not None:
-        message = state_folder_message(command, folder, workdir)
+        message = state_folder_message(command, folder, workdir, tool)
         return StatePathError(command, result.returncode, result.output, message)
     lock = parse_lock_error(result.output)
     if lock is not None:
-        message = lock_message(command, lock, workdir)
+        message = lock_message(command, lock, workdir, tool)
         return StateLockError(command, result.returncode, result.output, message)
     if command == "apply" and is_stale_plan(result.output):
-        return StalePlanError(command, result.returncode, result.output, STALE_MESSAGE)
-    return TerraformCommandError(command, result.returncode, result.output)
+        return StalePlanError(command, result.returncode, result.output, stale_message(tool))
+    return TerraformCommandError(command, result.returncode, result.output, tool)
 
 
 class Terraform:
@@ -255,7 +257,7 @@ class Terraform:
         """The engine's Terraform version, like `1.15.5`."""
         result = self.run("version", "-json", stream=False, data=True)
         if result.returncode != 0:
-            raise _tail_error("version", result)
+            raise _tail_error("version", result, None, self.engine.tool)
         try:
             return str(json.loads(result.stdout)["terraform_version"])
         except (ValueError, KeyError, TypeError):
@@ -312,7 +314,7 @@ class Terraform:
             extra = ("-upgrade",) if upgrade else ()
             result = self.run("init", "-input=false", "-no-color", *extra, *self._locking())
             if result.returncode != 0:
-                raise _tail_error("init", result, self.workdir)
+                raise _tail_error("init", result, self.workdir, self.engine.tool)
             stamp = self.workdir / ".terraform" / INIT_STAMP
             stamp.parent.mkdir(parents=True, exist_ok=True)
             stamp.write_text(json.dumps({"stamp": self.init_stamp()}) + "\n", encoding="utf-8")
@@ -331,7 +333,7 @@ class Terraform:
                 *args,
             )
         if result.returncode not in (0, 2):
-            raise _tail_error("plan", result, self.workdir)
+            raise _tail_error("plan", result, self.workdir, self.engine.tool)
         return result.returncode
 
     def show_text(self, plan_file: Path | str) -> str:
@@ -339,7 +341,7 @@ class Terraform:
         with self._init_lock(shared=True):
             result = self.run("show", "-json", "-no-color", str(plan_file), stream=False, data=True)
         if result.returncode != 0:
-            raise _tail_error("show", result)
+            raise _tail_error("show", result, None, self.engine.tool)
         return result.stdout
 
     def show_json(self, plan_file: Path | str) -> dict[str, Any]:
@@ -359,14 +361,14 @@ class Terraform:
         with self._init_lock(shared=True):
             result = self.run("apply", "-input=false", "-no-color", *self._locking(), str(plan_file))
         if result.returncode != 0:
-            raise _tail_error("apply", result, self.workdir)
+            raise _tail_error("apply", result, self.workdir, self.engine.tool)
 
     def state_pull(self) -> dict[str, Any]:
         """The current state document; {} when there is no state yet."""
         with self._init_lock(shared=True):
             result = self.run("state", "pull", stream=False, data=True)
         if result.returncode != 0:
-            raise _tail_error("state pull", result)
+            raise _tail_error("state pull", result, None, self.engine.tool)
         if not result.stdout.strip():
             return {}
         try:
@@ -379,7 +381,7 @@ class Terraform:
         """Files `terraform fmt` would change (empty when all are clean)."""
         result = self.run("fmt", "-check", "-list=true", "-no-color", stream=False, data=True)
         if result.returncode not in (0, 3):
-            raise _tail_error("fmt", result)
+            raise _tail_error("fmt", result, None, self.engine.tool)
         return tuple(line.strip() for line in result.stdout.splitlines() if line.strip())
 
     def validate(self) -> dict[str, Any]:
@@ -388,5 +390,5 @@ class Terraform:
         try:
             data = json.loads(result.stdout)
         except ValueError:
-            raise _tail_error("validate", result) from None
+            raise _tail_error("validate", result, None, self.engine.tool) from None
         return data if isinstance(data, dict) else {}

@@ -61,12 +61,13 @@ def parse_lock_error(output: str) -> LockInfo | None:
     )
 
 
-def lock_message(command: str, info: LockInfo, workdir: Path | None) -> str:
-    """One line: the state is locked, by whom when the backend knows, and how to go on."""
+def lock_message(command: str, info: LockInfo, workdir: Path | None, tool: str = "terraform") -> str:
+    """One line: the state is locked, by whom when the backend knows, and how to go on (`tool` is the
+    engine's command: terraform or tofu)."""
     said = f'"{info.reason}"' if info.reason else "no reason given"
     if info.holder_unknown:
         return (
-            f"terraform {command} could not lock the state: another Terraform run holds it "
+            f"{tool} {command} could not lock the state: another {_run(tool)} holds it "
             f"(pg backend says {said}; PostgreSQL does not record who holds its lock). "
             "Wait for that run to finish, then run again; there is nothing to force-unlock: "
             "the lock goes when the holder's database session ends"
@@ -79,15 +80,17 @@ def lock_message(command: str, info: LockInfo, workdir: Path | None) -> str:
     holder = " ".join(part for part in held if part)
     where = f" in {workdir}" if workdir is not None else ""
     unlock = (
-        f"; if that run died, release the lock with `terraform force-unlock {info.id}`{where}"
-        if info.id
-        else ""
+        f"; if that run died, release the lock with `{tool} force-unlock {info.id}`{where}" if info.id else ""
     )
     return (
-        f"terraform {command} could not lock the state: another Terraform run holds it "
+        f"{tool} {command} could not lock the state: another {_run(tool)} holds it "
         f"({holder + '; ' if holder else ''}backend says {said}). "
         f"Wait for that run to finish, then run again{unlock}"
     )
+
+
+def _run(tool: str) -> str:
+    return "OpenTofu run" if tool == "tofu" else "Terraform run"
 
 
 # The local backend reading (or locking) a state path that is a folder: Go's "read PATH: is a directory".
@@ -107,10 +110,10 @@ def state_folder(output: str) -> str | None:
     return None
 
 
-def state_folder_message(command: str, path: str, workdir: Path | None) -> str:
+def state_folder_message(command: str, path: str, workdir: Path | None, tool: str = "terraform") -> str:
     where = f" (in {workdir})" if workdir is not None else ""
     return (
-        f"terraform {command} failed: the local state path {path}{where} is a folder, not a file; "
+        f"{tool} {command} failed: the local state path {path}{where} is a folder, not a file; "
         "point terraform.backend.config.path at a file, or move the folder away"
     )
 
@@ -119,7 +122,11 @@ def is_stale_plan(output: str) -> bool:
     return STALE_HEADLINE in output
 
 
-STALE_MESSAGE = (
-    "terraform apply failed: the saved plan is stale (the state changed after it was made: another run "
-    "applied meanwhile); nothing was applied: run `roachcert plan` again and review it"
-)
+def stale_message(tool: str = "terraform") -> str:
+    return (
+        f"{tool} apply failed: the saved plan is stale (the state changed after it was made: another run "
+        "applied meanwhile); nothing was applied: run `roachcert plan` again and review it"
+    )
+
+
+STALE_MESSAGE = stale_message()

@@ -1,4 +1,5 @@
-"""The product's core loop on the sandbox: real OpenBao, the real engine, the stand-in provider and API."""
+"""The product's core loop on the sandbox: real OpenBao, the real engine, the stand-in provider and API,
+on both engines (Terraform and OpenTofu, chosen by the stack's `terraform.engine`)."""
 
 from __future__ import annotations
 
@@ -30,13 +31,17 @@ clusters:
 """
 
 
+ENGINE_LINES = {"terraform": "Terraform v", "tofu": "OpenTofu v"}
+
+
 def cluster_block(name: str, cluster_id: str) -> str:
     return f"  {name}:\n    id: {cluster_id}\n    ca: client-ca\n    host: {name}.example.crdb.io\n    users: [root, app]\n"
 
 
 class Walk:
-    def __init__(self, sandbox: SandboxState, tmp_path: Path) -> None:
+    def __init__(self, sandbox: SandboxState, tmp_path: Path, engine: str | None = None) -> None:
         self.sandbox = sandbox
+        self.engine = engine
         self.path = tmp_path / "loop.yaml"
         self.mount = f"pki_{uuid.uuid4().hex[:8]}"
         self.issuers = ["ca-a"]
@@ -53,6 +58,8 @@ class Walk:
         text = STACK.format(mount=self.mount, issuers=", ".join(self.issuers), clusters=blocks)
         if not self.clusters:
             text = text.replace("clusters:\n  {}\n", "clusters: {}\n")
+        if self.engine:
+            text += f"terraform:\n  engine: {self.engine}\n"
         self.path.write_text(text)
 
     def cloud(self, cluster_id: str) -> dict[str, str]:
@@ -67,9 +74,9 @@ class Walk:
 
 
 def test_create_update_remove_move_and_drift(
-    sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
 ) -> None:
-    walk = Walk(sandbox, tmp_path)
+    walk = Walk(sandbox, tmp_path, engine)
     frogs = walk.add_cluster("frogs")
     dingos = walk.add_cluster("dingos")
     walk.write()
@@ -86,6 +93,7 @@ def test_create_update_remove_move_and_drift(
     # create
     assert cli("plan", stack) == 2
     assert "2 to create" in outputs[-1]
+    assert f"Plan saved ({ENGINE_LINES[engine]}" in outputs[-1]  # the report names the engine
     assert cli("apply", stack) == 0
     assert walk.cloud(frogs)["status"] == "IS_SET"
     assert walk.cloud(dingos)["status"] == "IS_SET"
@@ -151,9 +159,9 @@ def assert_no_secrets(root: Path, outputs: list[str]) -> None:
 
 
 def test_stale_plan_and_wrong_fingerprint_are_refused(
-    sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
 ) -> None:
-    walk = Walk(sandbox, tmp_path)
+    walk = Walk(sandbox, tmp_path, engine)
     walk.add_cluster("solo")
     walk.write()
     stack = str(walk.path)

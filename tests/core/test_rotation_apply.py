@@ -1,4 +1,5 @@
-"""Rotation through plan/apply on the sandbox: dropping an issuer early is refused by apply itself."""
+"""Rotation through plan/apply on the sandbox, on both engines: the bundle grows, dropping an issuer early
+is refused by apply itself, and shrinks once every user is re-issued."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_apply_refuses_dropping_an_issuer_until_users_are_reissued(
-    sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
 ) -> None:
-    walk = Walk(sandbox, tmp_path)
+    walk = Walk(sandbox, tmp_path, engine)
     walk.add_cluster("frogs")
     walk.write()
     stack = str(walk.path)

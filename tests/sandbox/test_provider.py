@@ -53,13 +53,16 @@ def test_installing_the_mirror_twice_changes_nothing(tmp_path: Path) -> None:
     assert "/usr/bin/python3" not in first.executable.read_text()
 
 
-def test_cli_config_routes_only_the_cockroach_provider_to_the_mirror(tmp_path: Path) -> None:
+def test_cli_config_routes_only_the_cockroach_provider_to_the_mirror_on_both_registries(
+    tmp_path: Path,
+) -> None:
     mirror, cache = tmp_path / "odd ${dir}", tmp_path / "cache"
     config = write_cli_config(tmp_path / "tf.rc", mirror, plugin_cache_dir=cache)
     text = config.read_text()
     assert f'path    = "{tmp_path}/odd $${{dir}}"' in text
-    assert 'include = ["registry.terraform.io/cockroachdb/cockroach"]' in text
-    assert 'exclude = ["registry.terraform.io/cockroachdb/cockroach"]' in text
+    both = '["registry.terraform.io/cockroachdb/cockroach", "registry.opentofu.org/cockroachdb/cockroach"]'
+    assert f"include = {both}" in text
+    assert f"exclude = {both}" in text
     assert f'plugin_cache_dir   = "{tmp_path}/cache"' in text
     mtime = config.stat().st_mtime_ns
     write_cli_config(tmp_path / "tf.rc", mirror, plugin_cache_dir=cache)

@@ -11,6 +11,7 @@ import typer
 from roachcert.commands.args import (
     DEFAULT_LOCK_TIMEOUT,
     CloudReadOpt,
+    EngineOpt,
     LockTimeoutOpt,
     StackArg,
     WaitPendingOpt,
@@ -61,6 +62,7 @@ def apply(
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
     wait_pending: WaitPendingOpt = "0s",
     cloud_read: CloudReadOpt = True,
+    engine: EngineOpt = None,
 ) -> None:
     """Apply the plan saved by `roachcert plan`; refuse a stale one and any deletion without --allow-destroy.
     Each cluster's CA is read from the Cloud API again first: one changed since the plan stops the apply."""
@@ -74,7 +76,9 @@ def apply(
     wait = lock_timeout_seconds(lock_timeout)
     if load_plan_meta(stack_dir(spec.name)) is None:
         # What was shown is what gets applied: a plan saved by another run meanwhile is refused.
-        plan_options = PlanOptions(wait, cloud_read, duration_seconds(wait_pending, "--wait-pending"))
+        plan_options = PlanOptions(
+            wait, cloud_read, duration_seconds(wait_pending, "--wait-pending"), engine=engine
+        )
         shown = _plan_first(stack, auto_approve, plan_options)
         expect_fingerprint = expect_fingerprint or shown
     if allow_early_rotation:
@@ -82,7 +86,14 @@ def apply(
             "WARNING: --allow-early-rotation: users whose certificates come from a dropped issuer will be locked out",
             err=True,
         )
-    options = Options(allow_destroy, allow_early_rotation, expect_fingerprint, wait, allow_replace_ca)
+    options = Options(
+        allow_destroy,
+        allow_early_rotation,
+        expect_fingerprint,
+        wait,
+        allow_replace_ca=allow_replace_ca,
+        engine=engine,
+    )
     outcome = apply_stack(stack, options, out=sys.stderr if verbose else None)
     if not outcome.applied:
         typer.echo(f"{spec.name}: no changes to apply")

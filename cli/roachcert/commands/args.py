@@ -85,3 +85,22 @@ CloudReadOpt = Annotated[
         "and let apply catch Cloud-side edits (--no-cloud-read skips all three).",
     ),
 ]
+
+
+def _check_engine(value: str | None) -> str | None:
+    from roachcert.errors import RoachcertError
+
+    if value is not None and value not in ("terraform", "tofu"):
+        raise RoachcertError(f"--engine {value}: use terraform or tofu")
+    return value
+
+
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="terraform or tofu (OpenTofu); overrides the stack's terraform.engine.",
+        callback=_check_engine,
+        show_default=False,
+    ),
+]

@@ -14,6 +14,7 @@ import typer
 from roachcert.commands.args import (
     DEFAULT_LOCK_TIMEOUT,
     CloudReadOpt,
+    EngineOpt,
     LockTimeoutOpt,
     WaitPendingOpt,
     duration_seconds,
@@ -88,6 +89,7 @@ def plan(
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
     wait_pending: WaitPendingOpt = "0s",
     cloud_read: CloudReadOpt = True,
+    engine: EngineOpt = None,
 ) -> None:
     """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes."""
     from roachcert.github import COMMENT_LIMIT
@@ -103,7 +105,10 @@ def plan(
     from roachcert.planning import PlanOptions
 
     options = PlanOptions(
-        lock_timeout_seconds(lock_timeout), cloud_read, duration_seconds(wait_pending, "--wait-pending")
+        lock_timeout_seconds(lock_timeout),
+        cloud_read,
+        duration_seconds(wait_pending, "--wait-pending"),
+        engine=engine,
     )
     try:
         with Progress(len(files), "planning") as progress, ThreadPoolExecutor(max_workers=workers) as pool:

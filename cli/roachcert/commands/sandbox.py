@@ -32,16 +32,22 @@ def up(
             help="real or standin (default: the real cockroach provider when installed, else the stand-in).",
         ),
     ] = None,
+    s3: Annotated[
+        bool,
+        typer.Option("--s3", help="Also start a real S3 store (SeaweedFS) with the bucket roachcert-state."),
+    ] = False,
 ) -> None:
     """Start the sandbox (idempotent) under .roachcert/sandbox/ and register the stacks' clusters."""
     from roachcert.sandbox import manager
 
     stacks = [load_stack(path) for path in stack or []]
-    state = manager.up(stacks, provider=provider)
+    state = manager.up(stacks, provider=provider, s3=s3)
     typer.echo(f"vault      {state.vault_addr}")
     typer.echo(f"cloud api  {state.emulator_url}")
     typer.echo(f"terraform  {state.engine}")
     typer.echo(f"provider   {manager.provider_line(state)}")
+    if state.s3_endpoint:
+        typer.echo(f"s3         {state.s3_endpoint} (bucket roachcert-state)")
     clusters = sum(len(s.clusters) for s in stacks)
     if clusters:
         typer.echo(f"registered {clusters} cluster(s)")

@@ -1,6 +1,6 @@
 """`roachcert sandbox`: real OpenBao, the Cloud API emulator and a provider mirror (the real cockroach
-provider when installed, else the stand-in), started once under `.roachcert/sandbox/` and found again by
-their PIDs."""
+provider when installed, else the stand-in), and with `--s3` a real S3 store (SeaweedFS), started once
+under `.roachcert/sandbox/` and found again by their PIDs."""
 
 from __future__ import annotations
 
@@ -46,6 +46,8 @@ class SandboxState:
     provider: str = "standin"
     provider_version: str = VERSION
     provider_path: str = ""
+    s3_endpoint: str = ""  # set while SeaweedFS runs (sandbox up --s3)
+    s3_pid: int = 0
 
 
 def _secret(root: Path, name: str) -> str:
@@ -55,7 +57,8 @@ def _secret(root: Path, name: str) -> str:
     path = root / name
     value = path.read_text().strip() if path.exists() else ""
     if not value:
-        value = f"{'dev' if name == 'vault-token' else 'crl-sandbox'}-{secrets.token_hex(20)}"
+        prefix = {"vault-token": "dev", "s3-access-key": "RCSANDBOX"}.get(name, "crl-sandbox")
+        value = f"{prefix}-{secrets.token_hex(20)}"
         write_secret(path, value + "\n", replace=path.exists())
     mask.register(value)
     return value
@@ -67,6 +70,12 @@ def vault_token(root: Path | None = None) -> str:
 
 def api_key(root: Path | None = None) -> str:
     return _secret(root or sandbox_dir(), "api-key")
+
+
+def s3_keys(root: Path | None = None) -> tuple[str, str]:
+    """The sandbox S3 store's access key id and secret key (0600 files beside the others)."""
+    root = root or sandbox_dir()
+    return _secret(root, "s3-access-key"), _secret(root, "s3-secret-key")
 
 
 def load_state(root: Path | None = None) -> SandboxState | None:
@@ -109,8 +118,10 @@ def up(
     root: Path | None = None,
     pending_seconds: float = PENDING_SECONDS,
     provider: str | None = None,
+    s3: bool = False,
 ) -> SandboxState:
-    """Start what is not running; `provider` real|standin (None: real when installed, else the stand-in)."""
+    """Start what is not running; `provider` real|standin (None: real when installed, else the stand-in);
+    `s3` also a SeaweedFS S3 store with the bucket roachcert-state (kept once started, until `down`)."""
     root = (root or sandbox_dir()).resolve()
     kind = providers.resolve(provider)  # before anything starts: `--provider real` without it is one line
     root.mkdir(parents=True, exist_ok=True)
@@ -133,6 +144,7 @@ def up(
         bao = start_openbao(root / "openbao", token)
         vault_addr, vault_pid = bao.addr, bao.pid
         url, pid = _start_emulator(root, key, pending_seconds)
+    s3_endpoint, s3_pid = _ensure_s3(root, state, s3, restarted=not (vault_ok and emulator_ok))
     setup = providers.install(kind, root)
     # Each provider has its own plugin cache: the same version with other bytes must never be reused.
     cache = root.parent / "plugin-cache" if kind == "standin" else root / "plugin-cache-real"
@@ -149,6 +161,8 @@ def up(
         provider=kind,
         provider_version=setup.mirror.version,
         provider_path=str(setup.mirror.executable),
+        s3_endpoint=s3_endpoint,
+        s3_pid=s3_pid,
     )
     if fresh != state:
         write_atomic(root / STATE, json.dumps(asdict(fresh), indent=2) + "\n")
@@ -156,6 +170,23 @@ def up(
         for name, cluster in stack.clusters.items():
             _register(fresh.emulator_url, cluster.id, name)
     return fresh
+
+
+def _ensure_s3(root: Path, state: SandboxState | None, wanted: bool, *, restarted: bool) -> tuple[str, int]:
+    """SeaweedFS when asked for now or started before; the running one is kept unless the rest restarted."""
+    from roachcert.sandbox import seaweed
+
+    before = state is not None and state.s3_pid > 0
+    if not (wanted or before):
+        return "", 0
+    if state is not None and before and not restarted and _alive(state.s3_pid):
+        if seaweed.healthy(state.s3_endpoint):
+            return state.s3_endpoint, state.s3_pid
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            seaweed.stop_seaweed(state.s3_pid)
+    access, secret = s3_keys(root)
+    running = seaweed.start_seaweed(root / "seaweedfs", access, secret)
+    return running.endpoint, running.pid
 
 
 def _spawn_emulator(
@@ -224,6 +255,15 @@ def env_lines(state: SandboxState) -> list[str]:
 def environment(state: SandboxState) -> dict[str, str]:
     """The same variables as `sandbox env`, for running roachcert against the sandbox from Python."""
     root = Path(state.root)
+    s3: dict[str, str] = {}
+    if state.s3_endpoint:
+        access, secret = s3_keys(root)
+        s3 = {
+            "AWS_ACCESS_KEY_ID": access,
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": state.s3_endpoint,
+        }
     return {
         "VAULT_ADDR": state.vault_addr,
         "VAULT_TOKEN": vault_token(root),
@@ -234,6 +274,7 @@ def environment(state: SandboxState) -> dict[str, str]:
         "ROACHCERT_TERRAFORM": state.engine,
         "ROACHCERT_STANDIN_PYTHON": state.python,
         "ROACHCERT_PROVIDER": state.provider,
+        **s3,
     }
 
 
@@ -255,13 +296,29 @@ def status(root: Path | None = None) -> dict[str, str]:
         "terraform": state.engine,
         "provider": provider_line(state),
         "cli config": state.cli_config,
+        **(
+            {"s3": f"{'up' if _s3_healthy(state) else 'down'} {state.s3_endpoint} (pid {state.s3_pid})"}
+            if state.s3_endpoint
+            else {}
+        ),
     }
 
 
+def _s3_healthy(state: SandboxState) -> bool:
+    from roachcert.sandbox import seaweed
+
+    return seaweed.healthy(state.s3_endpoint)
+
+
 def _stop(state: SandboxState) -> None:
+    from roachcert.sandbox import seaweed
+
     for pid in (state.vault_pid, state.emulator_pid):
         with contextlib.suppress(ProcessLookupError, ChildProcessError):
             stop_pid(pid)
+    if state.s3_pid > 0:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            seaweed.stop_seaweed(state.s3_pid)
 
 
 def down(root: Path | None = None) -> bool:

@@ -4,6 +4,9 @@ can use offline.
 The stand-in's executable is a fixed `sh` launcher: the interpreter comes from ROACHCERT_STANDIN_PYTHON,
 not from the file, so its bytes (and the `h1:` hash Terraform locks) never change between installs. The
 real binary is hardlinked (or copied) from its cache, so its hash is as stable as that cache.
+
+The same package sits under both registry hosts: `cockroachdb/cockroach` means registry.terraform.io to
+Terraform and registry.opentofu.org to OpenTofu.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 
 from roachcert.sandbox.provider_api import ADDRESS, VERSION
 
+TOFU_ADDRESS = "registry.opentofu.org/" + ADDRESS.split("/", 1)[1]
+ADDRESSES = (ADDRESS, TOFU_ADDRESS)
 PYTHON_ENV = "ROACHCERT_STANDIN_PYTHON"
 PLATFORM = "linux_amd64"
 EXECUTABLE = f"terraform-provider-cockroach_v{VERSION}"
@@ -77,7 +82,8 @@ def install_provider_mirror(root: Path, python: Path | str = sys.executable) -> 
     """Write (or leave as is) the unpacked mirror layout under `root`; idempotent."""
     root = Path(root).absolute()
     executable = root / ADDRESS / VERSION / PLATFORM / EXECUTABLE
-    _write_if_changed(executable, LAUNCHER, 0o755)
+    for address in ADDRESSES:
+        _write_if_changed(root / address / VERSION / PLATFORM / EXECUTABLE, LAUNCHER, 0o755)
     return MirrorInfo(
         root=root,
         executable=executable,
@@ -92,8 +98,16 @@ def install_binary_mirror(root: Path, binary: Path) -> MirrorInfo:
     """Place `binary` (the real provider from its cache) at the registry layout under `root`: a hardlink
     where the filesystem allows, else a copy; left alone when it already holds the same bytes."""
     root = Path(root).absolute()
-    executable = root / ADDRESS / VERSION / PLATFORM / EXECUTABLE
     data = Path(binary).read_bytes()
+    for address in ADDRESSES:
+        _place(root / address / VERSION / PLATFORM / EXECUTABLE, Path(binary), data)
+    executable = root / ADDRESS / VERSION / PLATFORM / EXECUTABLE
+    return MirrorInfo(
+        root=root, executable=executable, address=ADDRESS, version=VERSION, h1=package_hash_v1(data)
+    )
+
+
+def _place(executable: Path, binary: Path, data: bytes) -> None:
     if not (executable.is_file() and executable.read_bytes() == data):
         executable.parent.mkdir(parents=True, exist_ok=True)
         tmp = executable.with_name(f".{EXECUTABLE}.{os.getpid()}")
@@ -108,9 +122,6 @@ def install_binary_mirror(root: Path, binary: Path) -> MirrorInfo:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-    return MirrorInfo(
-        root=root, executable=executable, address=ADDRESS, version=VERSION, h1=package_hash_v1(data)
-    )
 
 
 def _hcl_string(value: str) -> str:
@@ -119,7 +130,7 @@ def _hcl_string(value: str) -> str:
 
 
 def cli_config_text(mirror_root: Path, plugin_cache_dir: Path | None = None) -> str:
-    address = _hcl_string(ADDRESS)
+    address = ", ".join(_hcl_string(name) for name in ADDRESSES)
     lines = [
         "# Written by roachcert: the cockroach provider comes from the local mirror.",
         "disable_checkpoint = true",
