@@ -4,6 +4,7 @@ Nothing here is key material kept in the repository; it is derived at test time.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -323,6 +324,35 @@ def case_multi_stack() -> list[StackReport]:
     return [staging, *case_no_op()]
 
 
+def case_adopted() -> list[StackReport]:
+    # Set by curl before roachcert: crafty-cranes trusts the partner's CA, which the stack does not
+    # declare; flooping-frogs already trusts exactly what is declared (imported only).
+    return [
+        report(
+            [
+                dataclasses.replace(
+                    change("crafty-cranes", "update", old=["legacy"], new=["2026a"]), adopted=True
+                ),
+                dataclasses.replace(
+                    change("flooping-frogs", "no-op", old=["2026a"], new=["2026a"]), adopted=True
+                ),
+            ]
+        )
+    ]
+
+
+def case_cloud_failed() -> list[StackReport]:
+    # The Cloud API answered FAILED for one unchanged cluster and the other's update.
+    return [
+        report(
+            [
+                change("bouncing-bears", "no-op", old=["2026a"], new=["2026a"], status="FAILED"),
+                change("crafty-cranes", "update", old=["legacy"], new=["2026a"], status="FAILED"),
+            ]
+        )
+    ]
+
+
 CASES: dict[str, Callable[[], list[StackReport]]] = {
     "create": case_create,
     "ca_update": case_ca_update,
@@ -335,6 +365,8 @@ CASES: dict[str, Callable[[], list[StackReport]]] = {
     "huge": case_huge,
     "failed": case_failed,
     "multi_stack": case_multi_stack,
+    "adopted": case_adopted,
+    "cloud_failed": case_cloud_failed,
 }
 
 

@@ -165,6 +165,10 @@ def _caution(v: StackView, d: _Detail) -> list[str]:
             lines.append(f"**{_upper(alert.message)}.**")
         elif alert.kind == "id_moves_in_place":
             lines.append(f"{_code(alert.clusters[0])}: {_plain(alert.message)}. {_upper(alert.advice)}.")
+        elif alert.kind == "adopted":  # imported first: what the cluster trusts now is in the table
+            who = f" Who may be locked out: {_users(alert.users)}." if alert.users else ""
+            advice = f" {_upper(_plain(alert.advice))}." if alert.advice else ""
+            lines.append(f"**Adopted** {_code(alert.clusters[0])}: {_plain(alert.message)}.{who}{advice}")
     deletions = v.deletions
     if deletions:
         one = len(deletions) == 1

@@ -34,10 +34,11 @@ AlertKind = Literal[
     "other_resources",
     "not_yet_valid",
     "duplicate_certificate",
+    "adopted",
 ]
 MIN_FINGERPRINT_DIGITS = 16
 # Kinds that can leave a cluster with the wrong trust, shown beside the deletions.
-CAUTION_KINDS: frozenset[AlertKind] = frozenset({"empty_stack", "id_moves_in_place"})
+CAUTION_KINDS: frozenset[AlertKind] = frozenset({"empty_stack", "id_moves_in_place", "adopted"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -323,6 +324,29 @@ _STATUS = {
 }
 
 
+def _adopted_alert(item: ClusterChange) -> Alert:
+    """A cluster that trusts a CA no state tracks (curl, the Console, a create that timed out): imported
+    first, then set as declared. What it trusts now leaves unless the stack declares it too."""
+    leaving = [row for row in item.rows if row.state == "removed"]
+    now = [row for row in item.rows if row.state != "added"]
+    if not leaving:
+        return Alert(
+            "adopted",
+            f"trusts {len(now)} CA certificate(s) that no state tracks; this plan imports them (nothing is dropped)",
+            (item.cluster,),
+        )
+    subjects = ", ".join(printable(row.cert.subject) for row in leaving)
+    return Alert(
+        "adopted",
+        f"trusts {len(now)} CA certificate(s) that no state tracks; this plan imports them and drops "
+        f"{len(leaving)} the stack does not declare ({subjects})",
+        (item.cluster,),
+        item.users,
+        advice="clients whose certificates those CAs signed can no longer connect; declare them (a pem_file CA) "
+        "to keep them, or apply with --allow-replace-ca",
+    )
+
+
 def _other_alerts(every: list[ClusterChange], summary: PlanSummary) -> list[Alert]:
     alerts: list[Alert] = []
     for item in every:
@@ -340,6 +364,8 @@ def _other_alerts(every: list[ClusterChange], summary: PlanSummary) -> list[Aler
             )
         if item.problem is not None:
             alerts.append(Alert("unreadable_bundle", item.problem, (change.cluster,)))
+        if change.adopted:
+            alerts.append(_adopted_alert(item))
     by_status: dict[str, list[str]] = {}
     for item in every:
         if item.change.status in _STATUS and item.action != "delete":
