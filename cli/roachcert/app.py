@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "roachcert.commands.render",
     "roachcert.commands.plan",
     "roachcert.commands.apply",
+    "roachcert.commands.adopt",
     "roachcert.commands.ca",
     "roachcert.commands.issue",
     "roachcert.commands.connect_url",

@@ -232,7 +232,7 @@ def _blocks(pem: str | None) -> set[str]:
     return {"".join(body.split()) for body in _BLOCK.findall(pem or "")}
 
 
-def _turnover(old_pem: str | None, new_pem: str | None) -> str:
+def turnover(old_pem: str | None, new_pem: str | None) -> str:
     """What a same-size or mixed change hides behind its counts: certificates leaving and arriving.
     Pure growth or shrinking says nothing more (the counts say it)."""
     old, new = _blocks(old_pem), _blocks(new_pem)
@@ -262,7 +262,7 @@ def _line(change: ResourceChange) -> str:
         status = f" [status {change.status}]" if change.status and change.status != "IS_SET" else ""
         return (
             f"  ~ {change.cluster} ({change.new_id}){status}: CA bundle of {_certs(change.old_pem)} -> "
-            f"{_certs(change.new_pem)} certificate(s){_turnover(change.old_pem, change.new_pem)}"
+            f"{_certs(change.new_pem)} certificate(s){turnover(change.old_pem, change.new_pem)}"
         )
     return f"  . {change.cluster} ({change.old_id}): no longer managed here; its CA is left in place"
 

@@ -327,3 +327,50 @@ def _terraform_plan(
         return code, unchanged(stack, {name: bundle.pem for name, bundle in bundles.items()}, statuses)
     progress("reading the plan")
     return code, summarise(tf.show_json(plan_file), stack)
+
+
+@dataclass(frozen=True)
+class Adoption:
+    cluster: str
+    read: CloudRead
+    declared_pem: str
+    imported: bool  # False: already in state, nothing to adopt
+
+
+def adopt_stack(
+    path: Path, options: PlanOptions | None = None, progress: Progress = _quiet
+) -> list[Adoption]:
+    """`roachcert adopt`: import into state every declared cluster that trusts a CA no state tracks.
+    Writes state only, nothing to any cluster; the next plan shows the update to what is declared."""
+    from roachcert.errors import RoachcertError
+    from roachcert.render import RESOURCE_TYPE
+
+    options = options or PlanOptions()
+    if not options.cloud_read:
+        raise RoachcertError("adopt reads the Cloud API; it cannot run with --no-cloud-read")
+    stack = load_stack(path)
+    workdir = stack_dir(stack.name)
+    with stack_lock(workdir, stack.name, options.lock_timeout):
+        tf = terraform_for(stack, want=options.engine, lock_timeout=options.lock_timeout)
+        reads = read_cloud(stack, options, progress)
+        _files, bundles = _render(stack, progress)
+        progress("terraform init")
+        tf.init()
+        state = tf.state_pull()
+        tracked = {
+            str(item.get("name"))
+            for item in state.get("resources") or ()
+            if isinstance(item, Mapping)
+            and item.get("type") == RESOURCE_TYPE
+            and item.get("mode") == "managed"
+        }
+        found: list[Adoption] = []
+        for name, read in sorted(reads.items()):
+            if not read.has_ca:
+                continue
+            imported = name not in tracked
+            if imported:
+                progress(f"importing {name}")
+                tf.import_resource(f"{RESOURCE_TYPE}.{name}", read.cluster_id)
+            found.append(Adoption(name, read, bundles[name].pem, imported))
+        return found

@@ -363,6 +363,13 @@ class Terraform:
         if result.returncode != 0:
             raise _tail_error("apply", result, self.workdir, self.engine.tool)
 
+    def import_resource(self, address: str, resource_id: str) -> None:
+        """`terraform import ADDRESS ID`: into state only; the provider reads, nothing is written remotely."""
+        with self._init_lock(shared=True):
+            result = self.run("import", "-input=false", "-no-color", *self._locking(), address, resource_id)
+        if result.returncode != 0:
+            raise _tail_error("import", result, self.workdir, self.engine.tool)
+
     def state_pull(self) -> dict[str, Any]:
         """The current state document; {} when there is no state yet."""
         with self._init_lock(shared=True):

@@ -263,3 +263,29 @@ def test_a_cloud_api_that_refuses_the_read_stops_the_plan_in_one_line(
     assert f"frogs ({cluster_id}): cannot read its client CA" in lines[0]
     assert expected in lines[0]
     assert not (tmp_path / ".roachcert" / "st" / PLAN_META).exists()
+
+
+def test_adopt_imports_into_state_and_writes_nothing_to_the_cluster(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    path, cluster_id, declared = _stack(sandbox, tmp_path)
+    by_hand = make_ca("Set in the Console")[0]
+    cloud.set_by_hand(cluster_id, by_hand)
+    cloud.settle(cluster_id)
+    cloud.clear_log()
+    code, text = cli("adopt", str(path))
+    assert code == 0, text
+    assert f"frogs ({cluster_id}): adopted; trusts 1 certificate(s) now, the stack declares 1" in text, text
+    assert "1 cluster(s) adopted; nothing was written to any cluster" in text
+    assert cloud.provider_mutations() == []
+    assert _bundle(cloud, cluster_id).strip() == by_hand.strip()
+    # Now tracked: the plan is a plain update (no import), and a second adopt finds nothing to do.
+    code, text = cli("plan", str(path))
+    assert code == 2, text
+    assert "1 to update" in text
+    assert "to adopt" not in text
+    code, text = cli("adopt", str(path))
+    assert code == 0, text
+    assert "already in state" in text
+    assert "0 cluster(s) adopted" in text
+    assert declared.strip() not in _bundle(cloud, cluster_id)

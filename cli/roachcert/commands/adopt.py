@@ -1,0 +1,57 @@
+"""`roachcert adopt STACK`: take clusters that already trust a CA (set by curl or the Console) into
+state without changing them."""
+
+from __future__ import annotations
+
+import typer
+
+from roachcert.commands.args import (
+    DEFAULT_LOCK_TIMEOUT,
+    EngineOpt,
+    LockTimeoutOpt,
+    StackArg,
+    WaitPendingOpt,
+    duration_seconds,
+    lock_timeout_seconds,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("adopt")(adopt)
+
+
+def adopt(
+    stack: StackArg,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    wait_pending: WaitPendingOpt = "0s",
+    engine: EngineOpt = None,
+) -> None:
+    """Import every declared cluster whose client CA is set but not in state (terraform import): state
+    only, nothing is written to any cluster. Prints what each trusts now beside what the stack declares;
+    `roachcert plan` then shows the update, and dropping what it trusts now takes --allow-replace-ca."""
+    from roachcert.escape import printable_lines
+    from roachcert.mask import mask
+    from roachcert.plan_summary import turnover
+    from roachcert.planning import PlanOptions, adopt_stack
+
+    options = PlanOptions(
+        lock_timeout_seconds(lock_timeout),
+        True,
+        duration_seconds(wait_pending, "--wait-pending"),
+        engine=engine,
+    )
+    found = adopt_stack(stack, options)
+    lines = []
+    for item in found:
+        verb = "adopted" if item.imported else "already in state"
+        lines.append(
+            f"{item.cluster} ({item.read.cluster_id}): {verb}; trusts "
+            f"{item.read.pem.count('-----BEGIN CERTIFICATE-----')} certificate(s) now, the stack declares "
+            f"{item.declared_pem.count('-----BEGIN CERTIFICATE-----')}{turnover(item.read.pem, item.declared_pem)}"
+        )
+    adopted = sum(1 for item in found if item.imported)
+    lines.append(
+        f"{adopted} cluster(s) adopted; nothing was written to any cluster"
+        + (f": run `roachcert plan {stack}` to see the update to what the stack declares" if adopted else "")
+    )
+    typer.echo(printable_lines(mask("\n".join(lines))))
