@@ -29,5 +29,8 @@ def test_a_failed_cluster_points_at_the_console_and_a_new_plan() -> None:
 
 
 def test_any_other_answer_shows_what_was_expected_and_what_came_back() -> None:
-    assert _line("NOT_SET", "IS_SET") == f"  frogs ({FROGS}): expected NOT_SET, the Cloud API reports IS_SET"
+    assert _line("NOT_SET", "IS_SET") == (
+        f"  frogs ({FROGS}): expected NOT_SET, the Cloud API reports IS_SET: "
+        "run `roachcert plan stacks/prod.yaml` and apply again"
+    )
     assert not Confirmation("frogs", FROGS, "NOT_SET", "IS_SET").ok

@@ -204,8 +204,10 @@ def test_two_runners_one_state_wait_or_stop_on_the_lock_and_refuse_a_stale_plan(
     outputs: list[str] = []
     code, output = a.run("ca", "ensure", str(a.stack))
     assert code == 0, output
-    for runner in (a, b):
-        code, output = runner.run("plan", str(runner.stack))
+    # A skips roachcert's Cloud-side read, which would catch its stale plan before Terraform does
+    # (tests/core/test_cloud_side.py): here it is the shared S3 state that must refuse it.
+    for runner, extra in ((a, ("--no-cloud-read",)), (b, ())):
+        code, output = runner.run("plan", str(runner.stack), *extra)
         assert code == 2, output
     code, output = b.run("apply", str(b.stack))  # B applies first: A's saved plan is now stale
     assert code == 0, output
@@ -238,10 +240,13 @@ def test_two_runners_one_state_wait_or_stop_on_the_lock_and_refuse_a_stale_plan(
             assert first.poll() is None, f"A's apply ended before it locked: {first.communicate()[0]}"
             assert time.monotonic() < deadline, "A's apply never took the S3 lock"
             time.sleep(0.05)
-        waiting = b.start("plan", str(b.stack), "--lock-timeout", "300s")
-        code, output = b.run("plan", str(b.stack), "--lock-timeout", "0s")
+        # B skips the Cloud-side read: A's change is PENDING now, which would stop B's plan before it
+        # reaches the state lock (tests/core/test_cloud_side.py); the S3 lock is what is tested here.
+        # The 0s plan goes first: a waiting plan of B's would hold B's own stack lock and stop it there.
+        code, output = b.run("plan", str(b.stack), "--lock-timeout", "0s", "--no-cloud-read")
         outputs.append(output)
         assert first.poll() is None, "not concurrent: A's apply ended before B gave up"
+        waiting = b.start("plan", str(b.stack), "--lock-timeout", "300s", "--no-cloud-read")
         assert code == 1
         [line] = [line for line in output.splitlines() if "could not lock" in line]
         tool = "tofu" if "engine: tofu" in s3_stack.text else "terraform"
