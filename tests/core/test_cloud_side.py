@@ -116,10 +116,12 @@ def _bundle(cloud: Cloud, cluster_id: str) -> str:
 
 
 # 1. adopt --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("post_when_set", ["accept", "409", "400"])
 def test_a_hand_set_ca_is_imported_and_dropping_it_takes_consent(
-    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud, post_when_set: str
 ) -> None:
     path, cluster_id, declared = _stack(sandbox, tmp_path)
+    cloud.faults(post_when_set=post_when_set)  # however the real API answers a POST over a set CA
     by_hand = make_ca("Set by curl")[0]
     cloud.set_by_hand(cluster_id, by_hand)  # the product doc's procedure, before roachcert
     cloud.settle(cluster_id)
@@ -213,11 +215,14 @@ def test_no_changes_carries_the_status_the_cloud_api_gave_and_invents_none(
 
 
 # 3. Cloud-side edits between plan and apply --------------------------------------------------------
-@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+@pytest.mark.parametrize(
+    ("method", "not_set_fields"), [("PATCH", "present"), ("DELETE", "present"), ("DELETE", "omitted")]
+)
 def test_an_edit_on_the_cloud_side_after_the_plan_stops_the_apply(
-    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud, method: str
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud, method: str, not_set_fields: str
 ) -> None:
     path, cluster_id, declared = _stack(sandbox, tmp_path)
+    cloud.faults(not_set_fields=not_set_fields)  # a NOT_SET read may carry its fields or omit them
     assert cli("plan", str(path))[0] == 2
     assert cli("apply", str(path))[0] == 0
     (tmp_path / "declared.pem").write_text(declared + "\n" + make_ca("Second")[0], encoding="utf-8")
@@ -289,3 +294,46 @@ def test_adopt_imports_into_state_and_writes_nothing_to_the_cluster(
     assert "already in state" in text
     assert "0 cluster(s) adopted" in text
     assert declared.strip() not in _bundle(cloud, cluster_id)
+
+
+@pytest.mark.parametrize("failed_cert", ["blank", "echo_old"])
+def test_a_failed_cluster_is_its_own_state_in_every_report_and_in_status(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud, failed_cert: str
+) -> None:
+    path, cluster_id, declared = _stack(sandbox, tmp_path)
+    assert cli("plan", str(path))[0] == 2
+    assert cli("apply", str(path))[0] == 0
+    (tmp_path / "declared.pem").write_text(declared + "\n" + make_ca("Second")[0], encoding="utf-8")
+    assert cli("plan", str(path))[0] == 2
+    cloud.faults(end_failed=True, failed_cert=failed_cert)
+    code, text = cli("apply", str(path))
+    assert code == 1, text
+    cloud.settle(cluster_id)
+    assert cloud.read(cluster_id)["status"] == "FAILED"
+    cloud.faults(end_failed=False)
+    code, text = cli("plan", str(path))
+    assert code == 2, text
+    assert f"~ frogs ({cluster_id}) [status FAILED]" in text, text
+    assert (
+        "warning: frogs: the last change of the CA failed on the cluster (status FAILED); check the Cloud Console"
+        in text
+    )
+    code, markdown = cli("plan", str(path), "--format", "markdown")
+    assert code == 2, markdown
+    assert (
+        "`frogs`: the last change of the CA failed on the cluster (status FAILED); check the Cloud Console"
+        in markdown
+    )
+    code, document = cli("plan", str(path), "--format", "json")
+    assert code == 2, document
+    [report] = json.loads(document)["stacks"]
+    assert [(a["kind"], a["clusters"]) for a in report["warnings"] if "FAILED" in a["message"]] == [
+        ("status", ["frogs"])
+    ]
+    code, status = cli("status", str(path))
+    assert code == 2, status
+    assert "FAILED" in status and "plan and apply the stack again" in status
+    # What to do works: applying the plan sets the declared bundle again.
+    assert cli("apply", str(path))[0] == 0
+    assert _bundle(cloud, cluster_id).count("BEGIN CERTIFICATE") == 2
+    assert cli("plan", str(path))[0] == 0

@@ -256,19 +256,18 @@ class PausedEngine:
     release: Path  # create it to let the command run
 
     @classmethod
-    def make(cls, folder: Path, command: str) -> PausedEngine:
+    def make(cls, folder: Path, command: str, *, after: bool = False) -> PausedEngine:
+        """`after`: the command runs first and the pause comes once it ended, before roachcert hears of
+        it ("the engine said done, then the cluster changed")."""
         real = os.environ["ROACHCERT_TERRAFORM"]
         folder.mkdir(parents=True, exist_ok=True)
         entered, release, path = folder / "entered", folder / "release", folder / "engine"
-        path.write_text(
-            "#!/bin/sh\n"
-            f'if [ "$1" = {command} ]; then\n'
-            f"  : > '{entered}'\n"
-            f"  while [ ! -e '{release}' ]; do sleep 0.05; done\n"
-            "fi\n"
-            f"exec '{real}' \"$@\"\n",
-            encoding="utf-8",
-        )
+        pause = f"  : > '{entered}'\n  while [ ! -e '{release}' ]; do sleep 0.05; done\n"
+        if after:
+            body = f'if [ "$1" = {command} ]; then\n  \'{real}\' "$@"; code=$?\n{pause}  exit $code\nfi\n'
+        else:
+            body = f'if [ "$1" = {command} ]; then\n{pause}fi\n'
+        path.write_text(f"#!/bin/sh\n{body}exec '{real}' \"$@\"\n", encoding="utf-8")
         path.chmod(0o755)
         return cls(path, entered, release)
 

@@ -4,18 +4,26 @@ clear failure (exit 1) or a recovery, never a traceback, and a re-run converges.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+import requests
 from faultkit import (
     Cli,
+    PausedEngine,
     SandboxStack,
     assert_no_partial_files,
+    background,
     clear_requests,
     converge,
     emulator_requests,
     faults,
+    finish,
+    wait_for,
+    wait_settled,
 )
 
+from certs_helper import make_ca
 from roachcert.sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
@@ -124,3 +132,37 @@ def test_a_change_that_ends_failed_fails_cleanly_then_converges(
     assert one_cluster.statuses() == {"FAILED"}
     assert_no_partial_files(one_cluster.path.parent)
     converge(cli, one_cluster)
+
+
+def test_apply_believes_the_cloud_api_not_the_engine_and_a_rerun_converges(
+    sandbox: SandboxState, one_cluster: SandboxStack, cli: Cli, tmp_path: Path
+) -> None:
+    """The engine reports success, then the cluster ends elsewhere (a provider that crashed after a
+    DELETE answered 404, a Console edit racing the apply): the confirmation says so and what to do."""
+    stack = str(one_cluster.path)
+    cli.ok("plan", stack, expect=2)
+    engine = PausedEngine.make(tmp_path / "engine", "apply", after=True)
+    apply = background(one_cluster, "apply", stack, env=engine.env)
+    [cluster_id] = one_cluster.clusters.values()
+    try:
+        wait_for("terraform apply to end", engine.entered.exists, apply)
+        requests.patch(
+            f"{sandbox.emulator_url}/api/v1/clusters/{cluster_id}/client-ca-cert",
+            json={"x509_pem_cert": make_ca("Edited in the Console")[0]},
+            headers={"Authorization": f"Bearer {os.environ['COCKROACH_API_KEY']}"},
+            timeout=10,
+        ).raise_for_status()
+        wait_settled(sandbox, [cluster_id])
+    finally:
+        engine.go()
+        code, out, err = finish(apply)
+    assert code == 1, out + err
+    assert "applied (1 created, 0 updated, 0 replaced, 0 deleted)" in out, out
+    expected = (
+        f"expected IS_SET, the Cloud API reports IS_SET with a bundle other than the planned one: "
+        f"run `roachcert plan {stack}` and apply again"
+    )
+    assert expected in out, out
+    assert "Traceback" not in out + err
+    converge(cli, one_cluster)
+    assert "Edited in the Console" not in str(one_cluster.cloud(cluster_id).get("x509_pem_cert"))

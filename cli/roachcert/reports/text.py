@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from roachcert.plan_summary import format_text
 from roachcert.reports.model import AlertKind, StackView
 
-# Certificate warnings the terminal summary does not already say in its own words.
-_WARNED: frozenset[AlertKind] = frozenset({"expired", "expiring", "not_yet_valid", "duplicate_certificate"})
+# Warnings the terminal summary does not already say in its own words (a status tag names no next step).
+_WARNED: frozenset[AlertKind] = frozenset(
+    {"expired", "expiring", "not_yet_valid", "duplicate_certificate", "status"}
+)
 
 
 def render_text(views: Sequence[StackView]) -> str:
