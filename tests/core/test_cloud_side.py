@@ -332,7 +332,8 @@ def test_a_failed_cluster_is_its_own_state_in_every_report_and_in_status(
     ]
     code, status = cli("status", str(path))
     assert code == 2, status
-    assert "FAILED" in status and "plan and apply the stack again" in status
+    assert "FAILED" in status
+    assert "plan and apply the stack again" in status
     # What to do works: applying the plan sets the declared bundle again.
     assert cli("apply", str(path))[0] == 0
     assert _bundle(cloud, cluster_id).count("BEGIN CERTIFICATE") == 2
