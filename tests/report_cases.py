@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from certs_helper import cert_pem
+from roachcert.cloud_reads import CloudRead, pending_message
 from roachcert.plan_summary import Action, PlanSummary, ResourceChange
 from roachcert.reports.model import StackReport
 
@@ -353,6 +354,37 @@ def case_cloud_failed() -> list[StackReport]:
     ]
 
 
+def case_cloud_pending() -> list[StackReport]:
+    # A change made by hand is still in progress on two clusters: the plan stops instead of guessing.
+    reads = [
+        CloudRead(name, CLUSTERS[name][0], "PENDING", "") for name in ("bouncing-bears", "flooping-frogs")
+    ]
+    error = pending_message("prod", reads, 0.0)
+    summary = PlanSummary(error=error, raw="", stack="prod")
+    return [
+        StackReport(
+            stack="prod",
+            summary=summary,
+            now=NOW,
+            engine=ENGINE,
+            provider_version=PROVIDER,
+            raw_plan="",
+            log=LOG,
+            sources=sources(),
+        )
+    ]
+
+
+def case_cloud_changed() -> list[StackReport]:
+    # Edited in the Console since the last apply: the plan puts back what the stack declares.
+    return [
+        report(
+            [change("crafty-cranes", "update", old=["legacy"], new=["2026a"], status="IS_SET")],
+            drift=("cockroach_client_ca_cert.crafty-cranes",),
+        )
+    ]
+
+
 CASES: dict[str, Callable[[], list[StackReport]]] = {
     "create": case_create,
     "ca_update": case_ca_update,
@@ -367,6 +399,8 @@ CASES: dict[str, Callable[[], list[StackReport]]] = {
     "multi_stack": case_multi_stack,
     "adopted": case_adopted,
     "cloud_failed": case_cloud_failed,
+    "cloud_pending": case_cloud_pending,
+    "cloud_changed": case_cloud_changed,
 }
 
 
