@@ -174,6 +174,28 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert pair(folder, "root") == before
 
 
+def test_an_unknown_layout_or_a_folder_that_cannot_be_written_is_one_line(
+    ensured: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["renew", str(ensured), "frogs", "--layout", "pkcs12"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "'pkcs12' is not one of 'libpq', 'cockroach', 'jdbc'" in err, err
+    assert "Traceback" not in err
+    # A path under a regular file (root ignores permission bits, so no chmod would do).
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder\n")
+    for command in (["issue", str(ensured), "frogs", "root"], ["renew", str(ensured), "frogs", "root"]):
+        assert run([*command, "--out", str(blocker / "certs")]) == 1
+        captured = capsys.readouterr()
+        text = captured.out + captured.err
+        assert "Traceback" not in text
+        assert str(blocker) in text, text
+        [line] = [line for line in text.splitlines() if str(blocker) in line]
+        assert "Not a directory" in line, text
+    assert blocker.read_text() == "a file, not a folder\n"
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
 def test_a_key_readable_by_others_is_not_replaced(
     ensured: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
