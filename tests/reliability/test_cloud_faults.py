@@ -118,6 +118,15 @@ def test_pending_past_the_timeout_fails_cleanly_then_converges(
         assert status.code == 2
         assert "PENDING" in status.out
     assert_no_partial_files(one_cluster.path.parent)
+    # The create timed out and wrote no state, but the CA was set: the next plan adopts it (an import)
+    # instead of a second POST over a CA nobody tracks.
+    wait_settled(sandbox, list(one_cluster.clusters.values()))
+    replanned = cli.ok("plan", stack, expect=2)
+    assert "1 to adopt" in replanned.out, replanned.out
+    assert "already trusts the declared bundle; import only" in replanned.out, replanned.out
+    clear_requests(sandbox)
+    cli.ok("apply", stack)
+    assert _posts(sandbox) == []
     converge(cli, one_cluster)
 
 
