@@ -16,11 +16,12 @@ from roachcert.cloud_reads import bundle_sha256, changed_since, read_clusters, r
 from roachcert.errors import CloudError, GuardError, RoachcertError
 from roachcert.files import write_secret
 from roachcert.paths import stack_dir
-from roachcert.plan_summary import PlanSummary, ResourceChange, summarise
+from roachcert.plan_summary import PlanSummary, ResourceChange
 from roachcert.planning import engine_line, rendered_hash, spec_hash, terraform_for, with_cloud
 from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
-from roachcert.workdir import PlanMeta, clear_plan_meta, load_plan_meta
+from roachcert.terraform.plan_json import summarise
+from roachcert.terraform.workdir import PlanMeta, clear_plan_meta, load_plan_meta
 
 Progress = Callable[[str], None]
 _COPY_PREFIX = ".roachcert-apply-"  # the private copy of the verified plan that Terraform applies

@@ -54,7 +54,3 @@ def stack_dir(name: str) -> Path:
 
 def sandbox_dir() -> Path:
     return state_root() / "sandbox"
-
-
-def plugin_cache_dir() -> Path:
-    return state_root() / "plugin-cache"

@@ -18,24 +18,24 @@ from typing import Any, TextIO
 from roachcert import interrupts
 from roachcert.bundles import ClusterBundle, cluster_bundles
 from roachcert.cloud_reads import CloudRead, bundle_sha256, read_clusters
-from roachcert.engine import Engine, cached_version, resolve_engine
-from roachcert.files import ensure_dir
+from roachcert.files import ensure_dir, write_atomic
 from roachcert.paths import stack_dir, state_root
-from roachcert.plan_summary import PlanSummary, summarise, unchanged
-from roachcert.render import render
+from roachcert.plan_summary import PlanSummary
 from roachcert.spec import PemFileCa, Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
-from roachcert.terraform import Terraform
-from roachcert.vault import open_vault
-from roachcert.workdir import (
+from roachcert.terraform.engine import Engine, cached_version, resolve_engine
+from roachcert.terraform.module import render_module
+from roachcert.terraform.plan_json import summarise, unchanged
+from roachcert.terraform.runner import Terraform
+from roachcert.terraform.workdir import (
     PlanMeta,
-    atomic_write,
     clear_plan_meta,
     files_hash,
     our_files,
     save_plan_meta,
     write_workdir,
 )
+from roachcert.vault import open_vault
 
 PLAN_FILE = "roachcert.tfplan"
 FORGET_FILE = "roachcert-forget.json"
@@ -142,7 +142,7 @@ def forget(stack: Stack, cluster: str, *, lock_timeout: float = DEFAULT_TIMEOUT)
     check_unmanage(stack, cluster, workdir, _state_here(stack, workdir))
     ensure_dir(workdir, 0o777)
     with stack_lock(workdir, stack.name, lock_timeout):
-        atomic_write(workdir / FORGET_FILE, forget_text([*forgotten(workdir), cluster]))
+        write_atomic(workdir / FORGET_FILE, forget_text([*forgotten(workdir), cluster]))
 
 
 def _state_here(stack: Stack, workdir: Path) -> dict[str, Any] | None:
@@ -160,7 +160,7 @@ def unforget(stack: Stack, cluster: str) -> None:
     names = without(forgotten(workdir), stack, cluster)
     clear_plan_meta(workdir)
     if names:
-        atomic_write(workdir / FORGET_FILE, forget_text(names))
+        write_atomic(workdir / FORGET_FILE, forget_text(names))
     else:
         (workdir / FORGET_FILE).unlink(missing_ok=True)
 
@@ -178,7 +178,7 @@ def _render(
     workdir = stack_dir(stack.name)
     forget_names = [name for name in forgotten(workdir) if name not in stack.clusters]
     pems = {name: bundle.pem for name, bundle in bundles.items()}
-    files = render(stack, pems, forget=forget_names, adopt=adopt)
+    files = render_module(stack, pems, forget=forget_names, adopt=adopt)
     # A plan made before these files must never be applied against them.
     clear_plan_meta(workdir)
     write_workdir(workdir, files)
@@ -290,7 +290,7 @@ def _plan_locked(
         files, _ = _render(stack, progress, adopt, bundles)
         code, summary = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
     plan_text = tf.last_output
-    atomic_write(workdir / PLAN_LOG, plan_text)
+    write_atomic(workdir / PLAN_LOG, plan_text)
     summary = with_cloud(summary, cloud_fingerprints(reads))
     engine = engine_line(tf)
     save_plan_meta(
@@ -343,7 +343,7 @@ def adopt_stack(
     """`roachcert adopt`: import into state every declared cluster that trusts a CA no state tracks.
     Writes state only, nothing to any cluster; the next plan shows the update to what is declared."""
     from roachcert.errors import RoachcertError
-    from roachcert.render import RESOURCE_TYPE
+    from roachcert.terraform.resources import RESOURCE_TYPE, address
 
     options = options or PlanOptions()
     if not options.cloud_read:
@@ -371,6 +371,6 @@ def adopt_stack(
             imported = name not in tracked
             if imported:
                 progress(f"importing {name}")
-                tf.import_resource(f"{RESOURCE_TYPE}.{name}", read.cluster_id)
+                tf.import_resource(address(name), read.cluster_id)
             found.append(Adoption(name, read, bundles[name].pem, imported))
         return found

@@ -70,7 +70,7 @@ def apply(
     from roachcert.paths import stack_dir
     from roachcert.planning import PlanOptions
     from roachcert.spec import load_stack
-    from roachcert.workdir import load_plan_meta
+    from roachcert.terraform.workdir import load_plan_meta
 
     spec = load_stack(stack)
     wait = lock_timeout_seconds(lock_timeout)

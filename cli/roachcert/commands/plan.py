@@ -121,9 +121,9 @@ def plan(
             typer.echo(printable_lines(mask(result.error)), err=True)
     report = render(results, chosen, limit=COMMENT_LIMIT)
     if out is not None:
-        from roachcert.workdir import atomic_write
+        from roachcert.files import write_atomic
 
-        atomic_write(out, report)
+        write_atomic(out, report)
         typer.echo(f"report written to {out}", err=True)
     else:
         typer.echo(report, nl=False)
@@ -137,7 +137,7 @@ def _discard_plans(files: list[Path]) -> None:
 
     from roachcert.paths import stack_dir
     from roachcert.planning import PLAN_FILE
-    from roachcert.workdir import clear_plan_meta
+    from roachcert.terraform.workdir import clear_plan_meta
 
     for path in files:
         with contextlib.suppress(RoachcertError, OSError):

@@ -6,6 +6,7 @@ A stack's `terraform.engine` or `--engine` asks for one by name: `terraform` kee
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -100,8 +101,6 @@ def engine_version(engine: Engine) -> str:
 
 def cached_version(engine: Engine, cache_dir: Path) -> str:
     """The engine's version line, remembered per binary (path, size, mtime): asking costs a process."""
-    import json
-
     try:
         info = engine.path.stat()
     except OSError:
