@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -17,13 +17,12 @@ from roachcert.errors import CloudError, GuardError, RoachcertError
 from roachcert.files import write_secret
 from roachcert.paths import stack_dir
 from roachcert.plan_summary import PlanSummary, ResourceChange
-from roachcert.planning import engine_line, rendered_hash, spec_hash, terraform_for, with_cloud
+from roachcert.planning import StepProgress, engine_line, rendered_hash, spec_hash, terraform_for, with_cloud
 from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
 from roachcert.terraform.plan_json import summarise
 from roachcert.terraform.workdir import PlanMeta, clear_plan_meta, load_plan_meta
 
-Progress = Callable[[str], None]
 _COPY_PREFIX = ".roachcert-apply-"  # the private copy of the verified plan that Terraform applies
 
 
@@ -193,7 +192,7 @@ def apply_stack(
     options: Options,
     *,
     out: TextIO | None = None,
-    progress: Progress = lambda _: None,
+    progress: StepProgress = lambda _: None,
 ) -> ApplyOutcome:
     """Under the stack's lock from the first check to the end of `terraform apply`: no `plan` can
     replace the plan file in between, and what Terraform gets is a private copy of the verified bytes."""
@@ -232,7 +231,7 @@ def apply_stack(
     return ApplyOutcome(stack, summary, applied=True, confirmations=confirm(summary))
 
 
-def _cloud_unchanged(stack: Stack, meta: PlanMeta, progress: Progress) -> None:
+def _cloud_unchanged(stack: Stack, meta: PlanMeta, progress: StepProgress) -> None:
     """Read every cluster the plan read, again, just before Terraform runs: a CA changed in the Console
     (or by curl) since the review must not be overwritten unseen."""
     from roachcert.cloud import CloudClient

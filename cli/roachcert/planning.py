@@ -1,4 +1,5 @@
-"""`plan` for one stack: load → bundles (read-only Vault) → render → write → init → plan → show → summary.
+"""`plan`: for one stack, load → bundles (read-only Vault) → render → write → init → plan → show → summary;
+for many, `plan_many` runs those on a thread pool and gives each stack's StackPlan or StackFailure.
 
 What `apply` needs to refuse a stale plan is saved beside the plan file (workdir.PlanMeta).
 """
@@ -11,16 +12,22 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from roachcert import interrupts
 from roachcert.bundles import ClusterBundle, cluster_bundles
 from roachcert.cloud_reads import CloudRead, bundle_sha256, read_clusters
+from roachcert.errors import RoachcertError, SpecError
 from roachcert.files import ensure_dir, write_atomic
+from roachcert.names import raw_stack_name
 from roachcert.paths import stack_dir, state_root
 from roachcert.plan_summary import PlanSummary
+from roachcert.progress import Progress
+from roachcert.reports.model import StackReport, sources_from_bundles
 from roachcert.spec import PemFileCa, Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
 from roachcert.terraform.engine import Engine, cached_version, resolve_engine
@@ -41,7 +48,7 @@ PLAN_FILE = "roachcert.tfplan"
 FORGET_FILE = "roachcert-forget.json"
 PLAN_LOG = "roachcert-plan.log"  # Terraform's plan output, masked: the "full plan" reports link to
 
-Progress = Callable[[str], None]
+StepProgress = Callable[[str], None]  # told each step of one stack's plan
 
 
 def _quiet(_: str) -> None:
@@ -61,11 +68,63 @@ class StackPlan:
     stack: Stack
     workdir: Path
     summary: PlanSummary
-    exit_code: int  # 0 no changes, 2 changes
+    exit_code: int  # Terraform's -detailed-exitcode: 0 no changes, 2 changes
     plan_text: str  # Terraform's own plan output, masked
     engine: str  # the engine's version line
     bundles: Mapping[str, ClusterBundle]
+    path: Path  # the stack file as given
     cloud: Mapping[str, CloudRead] = field(default_factory=dict)  # empty with --no-cloud-read
+
+    def report(self, now: datetime) -> StackReport:
+        stack = self.stack
+        return StackReport(
+            stack=stack.name,
+            summary=self.summary,
+            now=now,
+            engine=self.engine,
+            provider_version=stack.terraform.provider_version,
+            raw_plan=self.plan_text,
+            log=str(self.workdir / PLAN_LOG),
+            sources=sources_from_bundles(self.bundles.values()),
+            users={name: cluster.users for name, cluster in stack.clusters.items()},
+            duplicates={name: b.duplicates for name, b in self.bundles.items() if b.duplicates},
+            path=str(self.path),
+            source=str(stack.source) if stack.source is not None else stack.name,
+            saved=self.exit_code == 2,
+        )
+
+
+@dataclass(frozen=True)
+class StackFailure:
+    """A stack whose plan stopped: its name (from the file: the stack may not have loaded), its file, and
+    why, without the name prefix (what the JSON report's `error` says)."""
+
+    stack: str
+    path: Path
+    problems: tuple[str, ...]
+    located: bool = False  # the problems name their own file:line (spec errors)
+
+    @property
+    def problem(self) -> str:
+        return "\n".join(self.problems)
+
+    @property
+    def error(self) -> str:
+        """The problem for the terminal: prefixed with the stack name unless it names its file."""
+        return self.problem if self.located else f"{self.stack}: {self.problem}"
+
+    def report(self, now: datetime) -> StackReport:
+        summary = PlanSummary(error=self.problem or "the plan failed", stack=self.stack)
+        return StackReport(stack=self.stack, summary=summary, now=now, path=str(self.path))
+
+
+PlanOutcome = StackPlan | StackFailure
+
+
+def stack_reports(outcomes: Sequence[PlanOutcome], now: datetime | None = None) -> list[StackReport]:
+    """The report of every stack's plan, all as of one moment."""
+    moment = now or datetime.now(UTC)
+    return [outcome.report(moment) for outcome in outcomes]
 
 
 def spec_hash(stack: Stack) -> str:
@@ -167,7 +226,7 @@ def unforget(stack: Stack, cluster: str) -> None:
 
 def _render(
     stack: Stack,
-    progress: Progress,
+    progress: StepProgress,
     adopt: Sequence[str] = (),
     bundles: Mapping[str, ClusterBundle] | None = None,
 ) -> tuple[dict[str, str], Mapping[str, ClusterBundle]]:
@@ -185,7 +244,7 @@ def _render(
     return files, bundles
 
 
-def read_cloud(stack: Stack, options: PlanOptions, progress: Progress = _quiet) -> dict[str, CloudRead]:
+def read_cloud(stack: Stack, options: PlanOptions, progress: StepProgress = _quiet) -> dict[str, CloudRead]:
     """Each declared cluster's client CA as the Cloud API answers now; PENDING ones are waited for up to
     --wait-pending, then stop the plan. {} with --no-cloud-read."""
     from roachcert.cloud import CloudClient
@@ -252,7 +311,7 @@ def plan_stack(
     path: Path,
     *,
     out: TextIO | None = None,
-    progress: Progress = _quiet,
+    progress: StepProgress = _quiet,
     lock_timeout: float = DEFAULT_TIMEOUT,
     options: PlanOptions | None = None,
     engine: str | None = None,
@@ -273,8 +332,45 @@ def plan_stack(
             raise
 
 
+def plan_many(
+    paths: Sequence[Path], options: PlanOptions, *, workers: int = 0, out: TextIO | None = None
+) -> list[PlanOutcome]:
+    """Plan every stack file, `workers` at once (0: one per CPU), results in the order given. A stack
+    whose plan fails is a StackFailure, never an exception; an interrupt is one, and then no plan of
+    this run stays for `apply` (none was shown)."""
+    count = max(1, min(workers or os.cpu_count() or 2, len(paths)))
+    try:
+        with Progress(len(paths), "planning") as progress, ThreadPoolExecutor(max_workers=count) as pool:
+            return list(pool.map(lambda path: _plan_one(path, options, progress, out), paths))
+    except KeyboardInterrupt:
+        _discard_plans(paths)  # the pool's workers have stopped: nothing writes a plan any more
+        raise
+
+
+def _plan_one(path: Path, options: PlanOptions, progress: Progress, out: TextIO | None) -> PlanOutcome:
+    name = raw_stack_name(path)
+    try:
+        result = plan_stack(path, out=out, progress=lambda step: progress.step(name, step), options=options)
+    except SpecError as exc:
+        progress.done(name, "error")
+        return StackFailure(name, path, tuple(exc.problems), located=True)
+    except RoachcertError as exc:
+        progress.done(name, "error")
+        return StackFailure(name, path, (str(exc),))
+    progress.done(name, "changes" if result.exit_code == 2 else "no changes")
+    return result
+
+
+def _discard_plans(paths: Sequence[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(RoachcertError, OSError):
+            workdir = stack_dir(raw_stack_name(path))
+            clear_plan_meta(workdir)
+            (workdir / PLAN_FILE).unlink(missing_ok=True)
+
+
 def _plan_locked(
-    stack: Stack, workdir: Path, out: TextIO | None, progress: Progress, options: PlanOptions
+    stack: Stack, workdir: Path, out: TextIO | None, progress: StepProgress, options: PlanOptions
 ) -> StackPlan:
     # A missing engine is named before any remote read.
     tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
@@ -309,7 +405,10 @@ def _plan_locked(
         ),
     )
     interrupts.check()  # a signal during the last step: the caller clears what was just saved
-    return StackPlan(stack, workdir, summary, code, plan_text, engine, bundles, reads)
+    assert stack.source is not None  # load_stack records the file it read
+    return StackPlan(
+        stack, workdir, summary, code, plan_text, engine, bundles, path=stack.source, cloud=reads
+    )
 
 
 def _terraform_plan(
@@ -318,7 +417,7 @@ def _terraform_plan(
     plan_file: Path,
     bundles: Mapping[str, ClusterBundle],
     reads: Mapping[str, CloudRead],
-    progress: Progress,
+    progress: StepProgress,
 ) -> tuple[int, PlanSummary]:
     progress("terraform plan")
     code = tf.plan(plan_file)
@@ -338,7 +437,7 @@ class Adoption:
 
 
 def adopt_stack(
-    path: Path, options: PlanOptions | None = None, progress: Progress = _quiet
+    path: Path, options: PlanOptions | None = None, progress: StepProgress = _quiet
 ) -> list[Adoption]:
     """`roachcert adopt`: import into state every declared cluster that trusts a CA no state tracks.
     Writes state only, nothing to any cluster; the next plan shows the update to what is declared."""
