@@ -20,8 +20,9 @@ from typing import Any, TextIO
 
 from roachcert import interrupts
 from roachcert.bundles import ClusterBundle, cluster_bundles
-from roachcert.cloud_reads import CloudRead, bundle_sha256, read_clusters
-from roachcert.errors import RoachcertError, SpecError
+from roachcert.cloud import CloudClient
+from roachcert.cloud_reads import CloudRead, bundle_sha256, pending_message, read_clusters
+from roachcert.errors import GuardError, RoachcertError, SpecError
 from roachcert.files import ensure_dir, write_atomic
 from roachcert.names import raw_stack_name
 from roachcert.paths import stack_dir, state_root
@@ -33,6 +34,7 @@ from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
 from roachcert.terraform.engine import Engine, cached_version, resolve_engine
 from roachcert.terraform.module import render_module
 from roachcert.terraform.plan_json import summarise, unchanged
+from roachcert.terraform.resources import RESOURCE_TYPE, address
 from roachcert.terraform.runner import Terraform
 from roachcert.terraform.workdir import (
     PlanMeta,
@@ -42,6 +44,7 @@ from roachcert.terraform.workdir import (
     save_plan_meta,
     write_workdir,
 )
+from roachcert.unmanaged import check_unmanage, forget_text, without
 from roachcert.vault import open_vault
 
 PLAN_FILE = "roachcert.tfplan"
@@ -190,9 +193,6 @@ def forgotten(workdir: Path) -> list[str]:
 
 def forget(stack: Stack, cluster: str, *, lock_timeout: float = DEFAULT_TIMEOUT) -> None:
     """`unmanage`: the next plan forgets the cluster's resource without deleting its CA."""
-    from roachcert.errors import RoachcertError
-    from roachcert.unmanaged import check_unmanage, forget_text
-
     if cluster in stack.clusters:
         raise RoachcertError(
             f"{cluster} is still declared in {stack.source}: remove it from the stack first, then unmanage it"
@@ -213,8 +213,6 @@ def _state_here(stack: Stack, workdir: Path) -> dict[str, Any] | None:
 
 def unforget(stack: Stack, cluster: str) -> None:
     """`manage`: take back a cluster `unmanage` recorded; the saved plan (made with it forgotten) is dropped."""
-    from roachcert.unmanaged import forget_text, without
-
     workdir = stack_dir(stack.name)
     names = without(forgotten(workdir), stack, cluster)
     clear_plan_meta(workdir)
@@ -247,10 +245,6 @@ def _render(
 def read_cloud(stack: Stack, options: PlanOptions, progress: StepProgress = _quiet) -> dict[str, CloudRead]:
     """Each declared cluster's client CA as the Cloud API answers now; PENDING ones are waited for up to
     --wait-pending, then stop the plan. {} with --no-cloud-read."""
-    from roachcert.cloud import CloudClient
-    from roachcert.cloud_reads import pending_message
-    from roachcert.errors import GuardError
-
     if not options.cloud_read or not stack.clusters:
         return {}
     progress("reading the clusters' CAs from the Cloud API")
@@ -441,9 +435,6 @@ def adopt_stack(
 ) -> list[Adoption]:
     """`roachcert adopt`: import into state every declared cluster that trusts a CA no state tracks.
     Writes state only, nothing to any cluster; the next plan shows the update to what is declared."""
-    from roachcert.errors import RoachcertError
-    from roachcert.terraform.resources import RESOURCE_TYPE, address
-
     options = options or PlanOptions()
     if not options.cloud_read:
         raise RoachcertError("adopt reads the Cloud API; it cannot run with --no-cloud-read")
