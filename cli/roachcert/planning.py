@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from roachcert import interrupts
+from roachcert import environment, interrupts
 from roachcert.bundles import ClusterBundle, cluster_bundles
 from roachcert.cloud import CloudClient
 from roachcert.cloud_reads import CloudRead, bundle_sha256, pending_message, read_clusters
@@ -170,7 +170,7 @@ def terraform_for(
     """The runner for a stack's folder; the sandbox's mirror config when ROACHCERT_TF_CLI_CONFIG names one.
     `want` (--engine) wins over the stack's terraform.engine; `lock_timeout` is Terraform's state-lock wait."""
     extra: dict[str, str] = {}
-    config = os.environ.get("ROACHCERT_TF_CLI_CONFIG")
+    config = environment.get("ROACHCERT_TF_CLI_CONFIG")
     if config:
         extra["TF_CLI_CONFIG_FILE"] = config
     chosen = engine or resolve_engine(want=want or stack.terraform.engine)

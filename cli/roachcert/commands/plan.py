@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from roachcert import environment
 from roachcert.commands.args import (
     DEFAULT_LOCK_TIMEOUT,
     CloudReadOpt,
@@ -119,7 +119,7 @@ def _exit_code(outcomes: list[PlanOutcome]) -> ExitStatus:
 
 def _step_summary(reports: list[StackReport], format: str, report: str) -> None:
     """In GitHub Actions, the markdown report also goes to the job's summary page."""
-    if not os.environ.get("GITHUB_STEP_SUMMARY"):
+    if not environment.get("GITHUB_STEP_SUMMARY"):
         return
     from roachcert.github import COMMENT_LIMIT, GitHubError, append_step_summary
     from roachcert.reports import render

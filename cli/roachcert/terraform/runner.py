@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from roachcert import interrupts
+from roachcert import environment, interrupts
 from roachcert.errors import TerraformError
 from roachcert.escape import printable_block
 from roachcert.mask import PRIVATE_KEY_MARKER, mask
@@ -54,7 +53,7 @@ def _tail_error(
 class Terraform:
     """Runs Terraform in one working folder (a stack's root module).
 
-    `env` is added on top of os.environ; a TF_CLI_CONFIG_FILE or TF_PLUGIN_CACHE_DIR in it (the sandbox's
+    `env` is added on top of the process environment; a TF_CLI_CONFIG_FILE or TF_PLUGIN_CACHE_DIR in it (the sandbox's
     mirror config) is used, otherwise both live under the working folder's parent (`.roachcert/`).
     `out`, when given, receives the masked output live, each line after `prefix`.
     """
@@ -87,7 +86,7 @@ class Terraform:
     def environment(self) -> dict[str, str]:
         base = {
             key: value
-            for key, value in os.environ.items()
+            for key, value in environment.current().items()
             if not key.startswith(_DROPPED_ENV_PREFIXES) and key not in _DROPPED_ENV
         }
         # The machine's CLI config is never read: only one the caller hands us, or our empty one.
