@@ -255,8 +255,8 @@ _ENGINE: list[str] = []
 
 def engine_version() -> str:
     if not _ENGINE:
-        from roachcert.engine import Engine
-        from roachcert.engine import engine_version as version
+        from roachcert.terraform.engine import Engine
+        from roachcert.terraform.engine import engine_version as version
 
         path = VENV_BIN / "roachcert-terraform"
         try:

@@ -53,7 +53,7 @@ GOAL = 1.10
 def step_timers(spent: dict[str, float]) -> Iterator[None]:
     """Wrap the steps plan_stack takes with timers adding into `spent`."""
     from roachcert import planning
-    from roachcert.terraform import Terraform
+    from roachcert.terraform.runner import Terraform
 
     def timer(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -68,7 +68,7 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
     patches: list[tuple[Any, str, Any]] = [
         (planning, "load_stack", "load stack"),
         (planning, "cluster_bundles", "Vault bundles"),
-        (planning, "render", "render"),
+        (planning, "render_module", "render"),
         (planning, "write_workdir", "write files"),
         (Terraform, "init", "init (check; skipped when unchanged)"),
         (Terraform, "plan", "terraform plan"),

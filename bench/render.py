@@ -66,8 +66,8 @@ def counting(counts: dict[str, int]) -> Iterator[None]:
 def main() -> Outcome:
     from roachcert.bundles import cluster_bundles
     from roachcert.planning import plan_stack, render_stack
-    from roachcert.render import render
     from roachcert.spec import load_stack
+    from roachcert.terraform.module import render_module
     from roachcert.vault import open_vault
 
     outcome = Outcome("render")
@@ -92,11 +92,11 @@ def main() -> Outcome:
             iter(cluster_bundles(stack, open_vault(stack), clusters=[next(iter(stack.clusters))]).values())
         )
         bundles = {name: one.pem for name in stack.clusters}
-        files = render(stack, bundles)  # warm the template cache of this process
+        files = render_module(stack, bundles)  # warm the template cache of this process
         renders: list[float] = []
         for _ in range(RENDER_RUNS):
             start = time.perf_counter()
-            files = render(stack, bundles)
+            files = render_module(stack, bundles)
             renders.append(time.perf_counter() - start)
         render_median = median(renders)
         size_kb = sum(len(text) for text in files.values()) / 1024

@@ -7,7 +7,7 @@ import pytest
 from roachcert.app import run
 from roachcert.errors import SpecError, VaultError
 from roachcert.exit_status import ExitStatus
-from roachcert.terraform import TerraformCommandError
+from roachcert.terraform.errors import TerraformCommandError
 
 
 def _raising(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:

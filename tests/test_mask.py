@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from roachcert.engine import Engine
 from roachcert.mask import mask
-from roachcert.terraform import Terraform
+from roachcert.terraform.engine import Engine
+from roachcert.terraform.runner import Terraform
 
 
 def test_registry_tokens_for_any_host_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from roachcert.engine import Engine
-from roachcert.plan_summary import PlanSummary, format_text, summarise, summarise_text
+from roachcert.plan_summary import PlanSummary, format_text
 from roachcert.spec.models import Stack
-from roachcert.terraform import Terraform
+from roachcert.terraform.engine import Engine
+from roachcert.terraform.plan_json import summarise, summarise_text
+from roachcert.terraform.runner import Terraform
 
 SAMPLES = Path(__file__).resolve().parent / "terraform"
 EMBEDDED = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "roachcert-terraform"

@@ -10,12 +10,22 @@ import pytest
 
 from certs_helper import make_ca
 from hash_seeds import outputs
-from roachcert.engine import Engine
 from roachcert.errors import TerraformError
-from roachcert.render import builtin_templates_dir, hcl_string, hcl_text, render, trigger_name
+from roachcert.sandbox.mirror import cli_config_text
 from roachcert.spec.models import Stack
-from roachcert.terraform import Terraform
-from roachcert.workdir import PlanMeta, files_hash, load_plan_meta, our_files, save_plan_meta, write_workdir
+from roachcert.terraform.engine import Engine
+from roachcert.terraform.hcl import hcl_string, hcl_text
+from roachcert.terraform.module import builtin_templates_dir, render_module
+from roachcert.terraform.resources import trigger_name
+from roachcert.terraform.runner import Terraform
+from roachcert.terraform.workdir import (
+    PlanMeta,
+    files_hash,
+    load_plan_meta,
+    our_files,
+    save_plan_meta,
+    write_workdir,
+)
 
 FROGS = "2186fbdb-598c-4797-a463-aaaee865903e"
 DINGOS = "5b3c1f0e-7a2d-4c8e-9f61-0d2e4a6b8c10"
@@ -43,7 +53,7 @@ def bundle() -> str:
 
 def test_files_and_layout(bundle: str) -> None:
     stack = make_stack({"frogs": FROGS, "dingos": DINGOS})
-    files = render(stack, {"frogs": bundle, "dingos": bundle})
+    files = render_module(stack, {"frogs": bundle, "dingos": bundle})
     assert sorted(files) == ["backend.tf", "clusters.tf", "provider.tf", "versions.tf"]
     assert 'source  = "cockroachdb/cockroach"' in files["versions.tf"]
     assert 'version = "~> 1.22"' in files["versions.tf"]
@@ -61,8 +71,8 @@ def test_files_and_layout(bundle: str) -> None:
 
 def test_clusters_declared_in_another_order_render_the_same(bundle: str) -> None:
     stack = make_stack({"frogs": FROGS, "dingos": DINGOS})
-    first = render(stack, {"frogs": bundle, "dingos": bundle})
-    again = render(make_stack({"dingos": DINGOS, "frogs": FROGS}), {"dingos": bundle, "frogs": bundle})
+    first = render_module(stack, {"frogs": bundle, "dingos": bundle})
+    again = render_module(make_stack({"dingos": DINGOS, "frogs": FROGS}), {"dingos": bundle, "frogs": bundle})
     assert first == again
 
 
@@ -72,16 +82,16 @@ def test_render_is_the_same_under_different_hash_seeds() -> None:
         import json, sys
         import report_cases as rc
         from test_render import DINGOS, FROGS, make_stack
-        from roachcert.render import render
+        from roachcert.terraform.module import render_module
         bundles = {"frogs": rc.bundle("2026a", "legacy"), "dingos": rc.bundle("2026b")}  # the same bytes every run
-        sys.stdout.write(json.dumps(render(make_stack({"frogs": FROGS, "dingos": DINGOS}), bundles)))
+        sys.stdout.write(json.dumps(render_module(make_stack({"frogs": FROGS, "dingos": DINGOS}), bundles)))
         """
     )
     assert first == second
 
 
 def test_no_secrets_or_credentials_in_files(bundle: str) -> None:
-    files = render(make_stack({"frogs": FROGS}), {"frogs": bundle})
+    files = render_module(make_stack({"frogs": FROGS}), {"frogs": bundle})
     text = "".join(files.values())
     assert "apikey" not in text
     assert "apijwt" not in text
@@ -96,7 +106,7 @@ def test_backend_config_quoted_and_aligned() -> None:
             "config": {"conn_str": 'postgres://db/x?a="b"', "schema_name": "s", "skip_x": True},
         },
     )
-    backend = render(stack, {})["backend.tf"]
+    backend = render_module(stack, {})["backend.tf"]
     assert 'backend "pg" {' in backend
     assert 'conn_str    = "postgres://db/x?a=\\"b\\""' in backend
     assert 'schema_name = "s"' in backend
@@ -105,43 +115,43 @@ def test_backend_config_quoted_and_aligned() -> None:
 
 def test_local_backend_path_can_be_overridden() -> None:
     stack = make_stack({}, backend={"type": "local", "config": {"path": "other.tfstate"}})
-    assert 'path = "other.tfstate"' in render(stack, {})["backend.tf"]
+    assert 'path = "other.tfstate"' in render_module(stack, {})["backend.tf"]
 
 
 def test_bad_backend_key() -> None:
     stack = make_stack({}, backend={"type": "s3", "config": {"bad key": "x"}})
     with pytest.raises(TerraformError, match="bad key"):
-        render(stack, {})
+        render_module(stack, {})
 
 
 def test_forget_writes_removed_blocks(bundle: str) -> None:
-    files = render(make_stack({"frogs": FROGS}), {"frogs": bundle}, forget=["dingos"])
+    files = render_module(make_stack({"frogs": FROGS}), {"frogs": bundle}, forget=["dingos"])
     removed = files["removed.tf"]
     assert "from = cockroach_client_ca_cert.dingos" in removed
     assert f"from = terraform_data.{trigger_name('dingos')}" in removed
     assert "destroy = false" in removed
-    assert "removed.tf" not in render(make_stack({"frogs": FROGS}), {"frogs": bundle})
+    assert "removed.tf" not in render_module(make_stack({"frogs": FROGS}), {"frogs": bundle})
 
 
 def test_forget_and_manage_conflict(bundle: str) -> None:
     with pytest.raises(TerraformError, match="both managed and forgotten"):
-        render(make_stack({"frogs": FROGS}), {"frogs": bundle}, forget=["frogs"])
+        render_module(make_stack({"frogs": FROGS}), {"frogs": bundle}, forget=["frogs"])
 
 
 def test_missing_bundle() -> None:
     with pytest.raises(ValueError, match="frogs"):
-        render(make_stack({"frogs": FROGS}), {})
+        render_module(make_stack({"frogs": FROGS}), {})
 
 
 def test_empty_stack_still_renders_a_module() -> None:
-    files = render(make_stack({}), {})
+    files = render_module(make_stack({}), {})
     assert 'resource "' not in files["clusters.tf"]
 
 
 def test_template_override_and_extra(tmp_path: Path, bundle: str) -> None:
     (tmp_path / "provider.tf.j2").write_text('provider "cockroach" {\n  # {{ stack.name }}\n}\n')
     (tmp_path / "extra.tf.j2").write_text("# extra for {{ clusters | length }} clusters\n")
-    files = render(make_stack({"frogs": FROGS}, templates=str(tmp_path)), {"frogs": bundle})
+    files = render_module(make_stack({"frogs": FROGS}, templates=str(tmp_path)), {"frogs": bundle})
     assert files["provider.tf"] == 'provider "cockroach" {\n  # demo\n}\n'
     assert files["extra.tf"] == "# extra for 1 clusters\n"
     assert "cockroach_client_ca_cert" in files["clusters.tf"]  # not overridden: built-in
@@ -150,12 +160,12 @@ def test_template_override_and_extra(tmp_path: Path, bundle: str) -> None:
 def test_template_undefined_is_an_error(tmp_path: Path, bundle: str) -> None:
     (tmp_path / "provider.tf.j2").write_text("{{ no_such_thing }}\n")
     with pytest.raises(TerraformError, match=r"provider\.tf\.j2.*no_such_thing"):
-        render(make_stack({"frogs": FROGS}, templates=str(tmp_path)), {"frogs": bundle})
+        render_module(make_stack({"frogs": FROGS}, templates=str(tmp_path)), {"frogs": bundle})
 
 
 def test_templates_folder_missing(tmp_path: Path) -> None:
     with pytest.raises(TerraformError, match="not a folder"):
-        render(make_stack({}, templates=str(tmp_path / "nope")), {})
+        render_module(make_stack({}, templates=str(tmp_path / "nope")), {})
 
 
 def test_builtin_templates_found() -> None:
@@ -173,6 +183,14 @@ def test_builtin_templates_found() -> None:
 )
 def test_hcl_string(text: str, expected: str) -> None:
     assert hcl_string(text) == expected
+
+
+def test_the_sandbox_cli_config_quotes_with_the_same_hcl_string(tmp_path: Path) -> None:
+    # One copy of HCL quoting: a mirror path holding quotes and template sigils stays literal there too.
+    root = tmp_path / 'mirror "x" ${y} %{z}'
+    text = cli_config_text(root, tmp_path / "cache")
+    assert f"    path    = {hcl_string(str(root.absolute()))}\n" in text
+    assert '\\"x\\" $${y} %%{z}' in text
 
 
 def test_hcl_text_uses_heredoc_only_when_exact() -> None:
@@ -198,10 +216,14 @@ def test_rendered_files_are_fmt_clean(tmp_path: Path, engine: Engine, bundle: st
     override = tmp_path / "tpl"
     override.mkdir()
     cases = {
-        "plain": render(make_stack({"frogs": FROGS, "dingos": DINGOS}), {"frogs": bundle, "dingos": bundle}),
-        "forget": render(make_stack({"frogs": FROGS}), {"frogs": "odd ${x}\r\n"}, forget=["dingos", "z-old"]),
-        "empty": render(make_stack({}), {}),
-        "pg": render(
+        "plain": render_module(
+            make_stack({"frogs": FROGS, "dingos": DINGOS}), {"frogs": bundle, "dingos": bundle}
+        ),
+        "forget": render_module(
+            make_stack({"frogs": FROGS}), {"frogs": "odd ${x}\r\n"}, forget=["dingos", "z-old"]
+        ),
+        "empty": render_module(make_stack({}), {}),
+        "pg": render_module(
             make_stack(
                 {"a": FROGS},
                 backend={

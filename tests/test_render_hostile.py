@@ -5,6 +5,7 @@ start an interpolation."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roachcert.errors import TerraformError
-from roachcert.render import render
 from roachcert.spec import Backend, Cluster, Stack, TerraformSpec
+from roachcert.terraform.module import render_module
 
 UUID = "2186fbdb-598c-4797-a463-aaaee865903e"
 INJECTIONS = [
@@ -142,12 +143,12 @@ def check(files: dict[str, str], value: str) -> None:
 
 @pytest.mark.parametrize("value", INJECTIONS, ids=range(len(INJECTIONS)))
 def test_a_hostile_value_in_every_field_stays_a_value(value: str) -> None:
-    check(render(hostile_stack(value), {"frogs": value}), value)
+    check(render_module(hostile_stack(value), {"frogs": value}), value)
 
 
 @pytest.mark.parametrize("value", [*INJECTIONS[:4], "a\nb", "a\rb", "x\x1b"], ids=range(7))
 def test_a_hostile_stack_name_stays_inside_its_comment(value: str) -> None:
-    files = render(hostile_stack("v", name=value), {"frogs": "v"})
+    files = render_module(hostile_stack("v", name=value), {"frogs": "v"})
     check(files, "v")
     for text in files.values():
         first = text.splitlines()[0]
@@ -158,7 +159,7 @@ def test_a_hostile_stack_name_stays_inside_its_comment(value: str) -> None:
 @SETTLE
 @given(st.text(max_size=60), st.text(max_size=20))
 def test_any_text_in_every_field_stays_a_value(value: str, name: str) -> None:
-    check(render(hostile_stack(value, name=name), {"frogs": value}), value)
+    check(render_module(hostile_stack(value, name=name), {"frogs": value}), value)
 
 
 @pytest.mark.parametrize("bad", ['a" "b', "a\n", "a.b", "1a", "", "a b", "a}", "frogs\nresource"])
@@ -166,19 +167,19 @@ def test_a_hostile_resource_or_argument_name_is_refused_not_written(bad: str) ->
     stack = hostile_stack("v")
     stack_bad_cluster = stack.model_copy(update={"clusters": {bad: stack.clusters["frogs"]}})
     with pytest.raises(TerraformError):
-        render(stack_bad_cluster, {bad: "v"})
+        render_module(stack_bad_cluster, {bad: "v"})
     with pytest.raises(TerraformError):
-        render(stack, {"frogs": "v"}, forget=[bad])
+        render_module(stack, {"frogs": "v"}, forget=[bad])
     bad_key = Backend.model_construct(type="s3", config={bad: "v"})
     with pytest.raises(TerraformError):
-        render(
+        render_module(
             stack.model_copy(update={"terraform": stack.terraform.model_copy(update={"backend": bad_key})}),
             {"frogs": "v"},
         )
 
 
 def test_a_hostile_backend_type_is_quoted() -> None:
-    files = render(hostile_stack("v", backend='s3" {\n}\nresource "x" "y'), {"frogs": "v"})
+    files = render_module(hostile_stack("v", backend='s3" {\n}\nresource "x" "y'), {"frogs": "v"})
     [terraform] = hcl2.loads(files["backend.tf"])["terraform"]
     [backend] = terraform["backend"]
     assert len(backend) == 1
@@ -192,8 +193,8 @@ def test_the_engine_validates_hostile_values(
 ) -> None:
     import os
 
-    from roachcert.engine import resolve_engine
-    from roachcert.terraform import Terraform
+    from roachcert.terraform.engine import resolve_engine
+    from roachcert.terraform.runner import Terraform
 
     env = {"TF_CLI_CONFIG_FILE": os.environ["ROACHCERT_TF_CLI_CONFIG"]}
     engine = resolve_engine()
@@ -206,12 +207,13 @@ def test_the_engine_validates_hostile_values(
         stack = stack.model_copy(update={"terraform": terraform})
         folder = tmp_path / f"case{index}"
         folder.mkdir()
-        for name, text in render(stack, {"frogs": value}).items():
+        for name, text in render_module(stack, {"frogs": value}).items():
             (folder / name).write_text(text, encoding="utf-8")
         tf = Terraform(folder, engine, env=env)
         init = tf.run("init", "-backend=false", "-input=false", "-no-color", stream=False)
         assert init.returncode == 0, init.output
-        result = tf.validate()
+        # `validate -json` (needs init): its diagnostics are data, printed even when it fails.
+        result = json.loads(tf.run("validate", "-json", "-no-color", stream=False, data=True).stdout)
         assert result.get("valid") is True, (value, result)
         assert result.get("warning_count", 0) == 0, (value, result)
         assert tf.fmt_check() == (), value

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import report_cases as rc
 from roachcert.bundles import Duplicate
-from roachcert.commands.plan import StackResult
 from roachcert.github import COMMENT_LIMIT
 from roachcert.pem import cert_info
+from roachcert.planning import StackFailure, stack_reports
 from roachcert.reports import render
 from roachcert.reports.json_doc import render_json
 from roachcert.reports.markdown import render_markdown
 from roachcert.reports.model import StackReport, view
-from roachcert.reports.outcomes import stack_reports
 from roachcert.reports.text import render_text
 
 # 2026b is valid from 2026-02-20: planned ten days before, its clock warning is due.
@@ -71,16 +70,16 @@ def test_certificate_kept_once_is_warned_in_text_markdown_and_json() -> None:
 
 
 def test_a_failed_plan_reports_its_problem_without_the_stack_prefix(tmp_path: Path) -> None:
-    failed = StackResult(tmp_path / "prod.yaml", None, "terraform init failed (exit 3)")
+    failed = StackFailure("prod", tmp_path / "prod.yaml", ("terraform init failed (exit 3)",))
     assert failed.error == "prod: terraform init failed (exit 3)"  # the terminal line keeps it
-    document = json.loads(render([failed], "json"))
+    document = json.loads(render(stack_reports([failed]), "json"))
     assert document["stacks"][0]["error"] == "terraform init failed (exit 3)"
     assert document["stacks"][0]["status"] == "failed"
 
 
 def test_a_spec_problem_keeps_its_own_location(tmp_path: Path) -> None:
     problem = f"{tmp_path / 'prod.yaml'}:3: clusters.x: unknown field"
-    failed = StackResult(tmp_path / "prod.yaml", None, problem, located=True)
+    failed = StackFailure("prod", tmp_path / "prod.yaml", (problem,), located=True)
     assert failed.error == problem
     [report] = stack_reports([failed])
     assert report.summary.error == problem

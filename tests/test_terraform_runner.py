@@ -18,13 +18,16 @@ from typing import Any
 import pytest
 
 from certs_helper import key_pem, make_ca
-from roachcert.engine import Engine
 from roachcert.errors import TerraformError
-from roachcert.plan_summary import PlanSummary, summarise
-from roachcert.render import render, trigger_name
+from roachcert.plan_summary import PlanSummary
 from roachcert.spec.models import Stack
-from roachcert.terraform import LOCK_NAME, Terraform, TerraformCommandError
-from roachcert.workdir import write_workdir
+from roachcert.terraform.engine import Engine
+from roachcert.terraform.errors import TerraformCommandError
+from roachcert.terraform.module import render_module
+from roachcert.terraform.plan_json import summarise
+from roachcert.terraform.resources import trigger_name
+from roachcert.terraform.runner import LOCK_NAME, Terraform
+from roachcert.terraform.workdir import write_workdir
 
 EMBEDDED = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "roachcert-terraform"
 needs_engine = pytest.mark.skipif(not EMBEDDED.is_file(), reason="the embedded engine is not installed")
@@ -331,7 +334,7 @@ class Lifecycle:
         self, clusters: Mapping[str, str], bundles: Mapping[str, str], forget: tuple[str, ...] = ()
     ) -> tuple[int, dict[str, Any], PlanSummary]:
         stack = self.stack(clusters)
-        write_workdir(self.workdir, render(stack, bundles, forget=forget))
+        write_workdir(self.workdir, render_module(stack, bundles, forget=forget))
         self.tf.init()
         code = self.tf.plan(self.plan_file)
         plan = self.tf.show_json(self.plan_file)

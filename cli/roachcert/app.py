@@ -49,7 +49,7 @@ COMMAND_MODULES = (
 
 def _version(value: bool) -> None:
     if value:
-        from roachcert.engine import describe_engine
+        from roachcert.terraform.engine import describe_engine
 
         typer.echo(f"roachcert {__version__}")
         typer.echo(describe_engine())

@@ -6,23 +6,28 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from roachcert.cloud import ClientCaStatus
+from roachcert import inventory
+from roachcert.cloud import ClientCaStatus, CloudClient
 from roachcert.cloud_reads import bundle_sha256, changed_since, read_clusters, refuse_changed
-from roachcert.errors import CloudError, GuardError, RoachcertError
+from roachcert.errors import CloudError, GuardError, PemError, RoachcertError
 from roachcert.files import write_secret
 from roachcert.paths import stack_dir
-from roachcert.plan_summary import PlanSummary, ResourceChange, summarise
-from roachcert.planning import engine_line, rendered_hash, spec_hash, terraform_for, with_cloud
+from roachcert.pem import parse_certificates
+from roachcert.plan_summary import PlanSummary, ResourceChange
+from roachcert.planning import StepProgress, engine_line, rendered_hash, spec_hash, terraform_for, with_cloud
+from roachcert.rotation import delivered_records, drops_by_cluster, guard_dropped_issuers
 from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
-from roachcert.workdir import PlanMeta, clear_plan_meta, load_plan_meta
+from roachcert.terraform.plan_json import summarise
+from roachcert.terraform.workdir import PlanMeta, clear_plan_meta, load_plan_meta
+from roachcert.vault import open_vault
 
-Progress = Callable[[str], None]
 _COPY_PREFIX = ".roachcert-apply-"  # the private copy of the verified plan that Terraform applies
 
 
@@ -131,9 +136,6 @@ def _deletion_message(stack: Stack, deletions: tuple[ResourceChange, ...], empty
 def _adoption_guard(stack: Stack, summary: PlanSummary) -> None:
     """An adopted cluster's CAs were set by hand: users nobody declared may depend on them, and the
     delivered inventory knows nothing of their certificates. Dropping any of them takes consent."""
-    from roachcert.errors import PemError
-    from roachcert.pem import parse_certificates
-
     lines = []
     for change in summary.adoptions:
         if change.action == "no-op":
@@ -167,12 +169,6 @@ def _rotation_guard(stack: Stack, summary: PlanSummary) -> None:
     """Shrinking a bundle, for whatever reason (an issuer dropped, a CA removed, replaced or moved to
     another mount), while users may still hold certificates only a leaving issuer signed locks them
     out; the delivered inventory tells who (Vault's stored certificates only for users it lacks)."""
-    from datetime import UTC, datetime
-
-    from roachcert import inventory
-    from roachcert.rotation import delivered_records, drops_by_cluster, guard_dropped_issuers
-    from roachcert.vault import open_vault
-
     kept = [c for c in summary.changes if c.action in ("update", "replace") and c.cluster in stack.clusters]
     drops = drops_by_cluster({c.cluster: c.old_pem for c in kept}, {c.cluster: c.new_pem for c in kept})
     if not drops:
@@ -192,7 +188,7 @@ def apply_stack(
     options: Options,
     *,
     out: TextIO | None = None,
-    progress: Progress = lambda _: None,
+    progress: StepProgress = lambda _: None,
 ) -> ApplyOutcome:
     """Under the stack's lock from the first check to the end of `terraform apply`: no `plan` can
     replace the plan file in between, and what Terraform gets is a private copy of the verified bytes."""
@@ -231,11 +227,9 @@ def apply_stack(
     return ApplyOutcome(stack, summary, applied=True, confirmations=confirm(summary))
 
 
-def _cloud_unchanged(stack: Stack, meta: PlanMeta, progress: Progress) -> None:
+def _cloud_unchanged(stack: Stack, meta: PlanMeta, progress: StepProgress) -> None:
     """Read every cluster the plan read, again, just before Terraform runs: a CA changed in the Console
     (or by curl) since the review must not be overwritten unseen."""
-    from roachcert.cloud import CloudClient
-
     if not meta.cloud_read or not meta.cloud:
         return
     progress("checking the clusters' CAs with the Cloud API")
@@ -299,8 +293,6 @@ def _observed(answer: ClientCaStatus, expected_pem: str) -> str:
 
 
 def confirm(summary: PlanSummary) -> tuple[Confirmation, ...]:
-    from roachcert.cloud import CloudClient
-
     wanted = expected_after(summary)
     if not wanted:
         return ()

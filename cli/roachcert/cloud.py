@@ -10,7 +10,6 @@ provider does.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from urllib.parse import quote
 
 import requests
 
-from roachcert import __version__
+from roachcert import __version__, environment
 from roachcert.backoff import backoff
 from roachcert.errors import CloudError
 
@@ -75,7 +74,7 @@ class CloudClient:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> CloudClient:
-        env = os.environ if environ is None else environ
+        env = environment.current() if environ is None else environ
         key = env.get("COCKROACH_API_KEY") or ""
         if not key and env.get("COCKROACH_API_JWT"):
             # A JWT names its organization and user in headers, as the real provider sends them.

@@ -6,7 +6,6 @@ never appears in an error: every failure is a GitHubError of one masked line.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from roachcert import __version__
+from roachcert import __version__, environment
 from roachcert.errors import RoachcertError
 from roachcert.mask import mask, register
 
@@ -39,7 +38,7 @@ class CommentResult:
 
 def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None) -> bool:
     """Append to the job summary when GITHUB_STEP_SUMMARY is set; False when it is not."""
-    path = (os.environ if environ is None else environ).get("GITHUB_STEP_SUMMARY", "")
+    path = (environment.current() if environ is None else environ).get("GITHUB_STEP_SUMMARY", "")
     if not path:
         return False
     try:
@@ -51,7 +50,7 @@ def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None)
 
 
 def token_from_env(environ: Mapping[str, str] | None = None) -> str:
-    token = (os.environ if environ is None else environ).get("GITHUB_TOKEN", "").strip()
+    token = (environment.current() if environ is None else environ).get("GITHUB_TOKEN", "").strip()
     if not token:
         raise GitHubError(
             "no GitHub token: set GITHUB_TOKEN (in a workflow: env: GITHUB_TOKEN: ${{ github.token }}, "
@@ -62,7 +61,7 @@ def token_from_env(environ: Mapping[str, str] | None = None) -> str:
 
 
 def api_url_from_env(environ: Mapping[str, str] | None = None) -> str:
-    return (os.environ if environ is None else environ).get("GITHUB_API_URL") or DEFAULT_API_URL
+    return (environment.current() if environ is None else environ).get("GITHUB_API_URL") or DEFAULT_API_URL
 
 
 class _Client:

@@ -12,7 +12,6 @@ each delivery (or failed delivery) goes to the inventory (inventory.py) the rota
 from __future__ import annotations
 
 import contextlib
-import os
 import stat
 import sys
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from roachcert import files, interrupts, inventory, layouts, local_keys, pairs
+from roachcert import environment, files, interrupts, inventory, layouts, local_keys, pairs
 from roachcert.bundles import ClusterBundle, IssuerReader, cluster_bundles
 from roachcert.errors import RoachcertError
 from roachcert.layouts import Layout
@@ -130,7 +129,7 @@ def signing_ca(stack: Stack, cluster: str) -> tuple[str, VaultCa]:
 
 def default_sslrootcert() -> Path:
     """Where libpq looks by default, and where the Cloud Console's Linux instructions save the cluster CA."""
-    return Path(os.environ.get("HOME") or Path.home()) / ".postgresql" / "root.crt"
+    return Path(environment.get("HOME") or Path.home()) / ".postgresql" / "root.crt"
 
 
 def sslrootcert_for(cluster: Cluster, override: Path | None = None) -> Path:

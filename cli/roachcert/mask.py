@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 import threading
+
+from roachcert import environment
 
 PRIVATE_KEY_BLOCK = re.compile(
     r"-----BEGIN ((?:RSA |EC |ENCRYPTED |OPENSSH |DSA )?PRIVATE KEY)-----.*?-----END \1-----", re.DOTALL
@@ -48,11 +49,12 @@ def register(secret: str | None) -> None:
 
 
 def secrets() -> list[str]:
-    found = {os.environ.get(name, "") for name in SECRET_ENV}
-    found |= {value for name, value in os.environ.items() if name.startswith(SECRET_ENV_PREFIXES)}
+    environ = environment.current()
+    found = {environ.get(name, "") for name in SECRET_ENV}
+    found |= {value for name, value in environ.items() if name.startswith(SECRET_ENV_PREFIXES)}
     # A connection string's password also shows up on its own (in an error about the connection).
-    found |= set(_PASSWORD_IN_URL.findall(os.environ.get("PG_CONN_STR", "")))
-    found |= set(_QUOTED_IN_ENCRYPTION.findall(os.environ.get("TF_ENCRYPTION", "")))
+    found |= set(_PASSWORD_IN_URL.findall(environ.get("PG_CONN_STR", "")))
+    found |= set(_QUOTED_IN_ENCRYPTION.findall(environ.get("TF_ENCRYPTION", "")))
     with _lock:
         found |= _extra
     # Longest first so a secret containing another is masked whole.

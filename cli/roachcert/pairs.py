@@ -27,6 +27,7 @@ from pathlib import Path
 
 from roachcert import interrupts
 from roachcert.files import PUBLIC_MODE, SECRET_MODE, FilesError, ensure_dir
+from roachcert.stack_lock import FOLDER_LOCK, folder_lock, record_path
 
 PAIRS_DIR = ".roachcert-pairs"
 CURRENT = "current"
@@ -204,8 +205,6 @@ def sweep(folder: Path) -> int:
 def folder_session(folder: Path, lock_timeout: float, note: Callable[[str], None]) -> Iterator[None]:
     """The folder's lock for a run that replaces pairs in it, after sweeping what an interrupted run
     left. A folder this call had to create is removed again when nothing but the lock was put there."""
-    from roachcert.stack_lock import FOLDER_LOCK, folder_lock, record_path
-
     created = not folder.exists()
     ensure_dir(folder)
     try:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from roachcert import environment
 from roachcert.errors import RoachcertError
 from roachcert.names import RESERVED, RULE, is_name
 
 
 def state_root() -> Path:
-    home = os.environ.get("ROACHCERT_HOME")
+    home = environment.get("ROACHCERT_HOME")
     if home:
         return Path(home)
     try:
@@ -54,7 +54,3 @@ def stack_dir(name: str) -> Path:
 
 def sandbox_dir() -> Path:
     return state_root() / "sandbox"
-
-
-def plugin_cache_dir() -> Path:
-    return state_root() / "plugin-cache"

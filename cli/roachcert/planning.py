@@ -1,4 +1,5 @@
-"""`plan` for one stack: load → bundles (read-only Vault) → render → write → init → plan → show → summary.
+"""`plan`: for one stack, load → bundles (read-only Vault) → render → write → init → plan → show → summary;
+for many, `plan_many` runs those on a thread pool and gives each stack's StackPlan or StackFailure.
 
 What `apply` needs to refuse a stale plan is saved beside the plan file (workdir.PlanMeta).
 """
@@ -11,37 +12,46 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from roachcert import interrupts
+from roachcert import environment, interrupts
 from roachcert.bundles import ClusterBundle, cluster_bundles
-from roachcert.cloud_reads import CloudRead, bundle_sha256, read_clusters
-from roachcert.engine import Engine, cached_version, resolve_engine
-from roachcert.files import ensure_dir
+from roachcert.cloud import CloudClient
+from roachcert.cloud_reads import CloudRead, bundle_sha256, pending_message, read_clusters
+from roachcert.errors import GuardError, RoachcertError, SpecError
+from roachcert.files import ensure_dir, write_atomic
+from roachcert.names import raw_stack_name
 from roachcert.paths import stack_dir, state_root
-from roachcert.plan_summary import PlanSummary, summarise, unchanged
-from roachcert.render import render
+from roachcert.plan_summary import PlanSummary
+from roachcert.progress import Progress
+from roachcert.reports.model import StackReport, sources_from_bundles
 from roachcert.spec import PemFileCa, Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
-from roachcert.terraform import Terraform
-from roachcert.vault import open_vault
-from roachcert.workdir import (
+from roachcert.terraform.engine import Engine, cached_version, resolve_engine
+from roachcert.terraform.module import render_module
+from roachcert.terraform.plan_json import summarise, unchanged
+from roachcert.terraform.resources import RESOURCE_TYPE, address
+from roachcert.terraform.runner import Terraform
+from roachcert.terraform.workdir import (
     PlanMeta,
-    atomic_write,
     clear_plan_meta,
     files_hash,
     our_files,
     save_plan_meta,
     write_workdir,
 )
+from roachcert.unmanaged import check_unmanage, forget_text, without
+from roachcert.vault import open_vault
 
 PLAN_FILE = "roachcert.tfplan"
 FORGET_FILE = "roachcert-forget.json"
 PLAN_LOG = "roachcert-plan.log"  # Terraform's plan output, masked: the "full plan" reports link to
 
-Progress = Callable[[str], None]
+StepProgress = Callable[[str], None]  # told each step of one stack's plan
 
 
 def _quiet(_: str) -> None:
@@ -61,11 +71,63 @@ class StackPlan:
     stack: Stack
     workdir: Path
     summary: PlanSummary
-    exit_code: int  # 0 no changes, 2 changes
+    exit_code: int  # Terraform's -detailed-exitcode: 0 no changes, 2 changes
     plan_text: str  # Terraform's own plan output, masked
     engine: str  # the engine's version line
     bundles: Mapping[str, ClusterBundle]
+    path: Path  # the stack file as given
     cloud: Mapping[str, CloudRead] = field(default_factory=dict)  # empty with --no-cloud-read
+
+    def report(self, now: datetime) -> StackReport:
+        stack = self.stack
+        return StackReport(
+            stack=stack.name,
+            summary=self.summary,
+            now=now,
+            engine=self.engine,
+            provider_version=stack.terraform.provider_version,
+            raw_plan=self.plan_text,
+            log=str(self.workdir / PLAN_LOG),
+            sources=sources_from_bundles(self.bundles.values()),
+            users={name: cluster.users for name, cluster in stack.clusters.items()},
+            duplicates={name: b.duplicates for name, b in self.bundles.items() if b.duplicates},
+            path=str(self.path),
+            source=str(stack.source) if stack.source is not None else stack.name,
+            saved=self.exit_code == 2,
+        )
+
+
+@dataclass(frozen=True)
+class StackFailure:
+    """A stack whose plan stopped: its name (from the file: the stack may not have loaded), its file, and
+    why, without the name prefix (what the JSON report's `error` says)."""
+
+    stack: str
+    path: Path
+    problems: tuple[str, ...]
+    located: bool = False  # the problems name their own file:line (spec errors)
+
+    @property
+    def problem(self) -> str:
+        return "\n".join(self.problems)
+
+    @property
+    def error(self) -> str:
+        """The problem for the terminal: prefixed with the stack name unless it names its file."""
+        return self.problem if self.located else f"{self.stack}: {self.problem}"
+
+    def report(self, now: datetime) -> StackReport:
+        summary = PlanSummary(error=self.problem or "the plan failed", stack=self.stack)
+        return StackReport(stack=self.stack, summary=summary, now=now, path=str(self.path))
+
+
+PlanOutcome = StackPlan | StackFailure
+
+
+def stack_reports(outcomes: Sequence[PlanOutcome], now: datetime | None = None) -> list[StackReport]:
+    """The report of every stack's plan, all as of one moment."""
+    moment = now or datetime.now(UTC)
+    return [outcome.report(moment) for outcome in outcomes]
 
 
 def spec_hash(stack: Stack) -> str:
@@ -108,7 +170,7 @@ def terraform_for(
     """The runner for a stack's folder; the sandbox's mirror config when ROACHCERT_TF_CLI_CONFIG names one.
     `want` (--engine) wins over the stack's terraform.engine; `lock_timeout` is Terraform's state-lock wait."""
     extra: dict[str, str] = {}
-    config = os.environ.get("ROACHCERT_TF_CLI_CONFIG")
+    config = environment.get("ROACHCERT_TF_CLI_CONFIG")
     if config:
         extra["TF_CLI_CONFIG_FILE"] = config
     chosen = engine or resolve_engine(want=want or stack.terraform.engine)
@@ -131,9 +193,6 @@ def forgotten(workdir: Path) -> list[str]:
 
 def forget(stack: Stack, cluster: str, *, lock_timeout: float = DEFAULT_TIMEOUT) -> None:
     """`unmanage`: the next plan forgets the cluster's resource without deleting its CA."""
-    from roachcert.errors import RoachcertError
-    from roachcert.unmanaged import check_unmanage, forget_text
-
     if cluster in stack.clusters:
         raise RoachcertError(
             f"{cluster} is still declared in {stack.source}: remove it from the stack first, then unmanage it"
@@ -142,7 +201,7 @@ def forget(stack: Stack, cluster: str, *, lock_timeout: float = DEFAULT_TIMEOUT)
     check_unmanage(stack, cluster, workdir, _state_here(stack, workdir))
     ensure_dir(workdir, 0o777)
     with stack_lock(workdir, stack.name, lock_timeout):
-        atomic_write(workdir / FORGET_FILE, forget_text([*forgotten(workdir), cluster]))
+        write_atomic(workdir / FORGET_FILE, forget_text([*forgotten(workdir), cluster]))
 
 
 def _state_here(stack: Stack, workdir: Path) -> dict[str, Any] | None:
@@ -154,20 +213,18 @@ def _state_here(stack: Stack, workdir: Path) -> dict[str, Any] | None:
 
 def unforget(stack: Stack, cluster: str) -> None:
     """`manage`: take back a cluster `unmanage` recorded; the saved plan (made with it forgotten) is dropped."""
-    from roachcert.unmanaged import forget_text, without
-
     workdir = stack_dir(stack.name)
     names = without(forgotten(workdir), stack, cluster)
     clear_plan_meta(workdir)
     if names:
-        atomic_write(workdir / FORGET_FILE, forget_text(names))
+        write_atomic(workdir / FORGET_FILE, forget_text(names))
     else:
         (workdir / FORGET_FILE).unlink(missing_ok=True)
 
 
 def _render(
     stack: Stack,
-    progress: Progress,
+    progress: StepProgress,
     adopt: Sequence[str] = (),
     bundles: Mapping[str, ClusterBundle] | None = None,
 ) -> tuple[dict[str, str], Mapping[str, ClusterBundle]]:
@@ -178,20 +235,16 @@ def _render(
     workdir = stack_dir(stack.name)
     forget_names = [name for name in forgotten(workdir) if name not in stack.clusters]
     pems = {name: bundle.pem for name, bundle in bundles.items()}
-    files = render(stack, pems, forget=forget_names, adopt=adopt)
+    files = render_module(stack, pems, forget=forget_names, adopt=adopt)
     # A plan made before these files must never be applied against them.
     clear_plan_meta(workdir)
     write_workdir(workdir, files)
     return files, bundles
 
 
-def read_cloud(stack: Stack, options: PlanOptions, progress: Progress = _quiet) -> dict[str, CloudRead]:
+def read_cloud(stack: Stack, options: PlanOptions, progress: StepProgress = _quiet) -> dict[str, CloudRead]:
     """Each declared cluster's client CA as the Cloud API answers now; PENDING ones are waited for up to
     --wait-pending, then stop the plan. {} with --no-cloud-read."""
-    from roachcert.cloud import CloudClient
-    from roachcert.cloud_reads import pending_message
-    from roachcert.errors import GuardError
-
     if not options.cloud_read or not stack.clusters:
         return {}
     progress("reading the clusters' CAs from the Cloud API")
@@ -252,7 +305,7 @@ def plan_stack(
     path: Path,
     *,
     out: TextIO | None = None,
-    progress: Progress = _quiet,
+    progress: StepProgress = _quiet,
     lock_timeout: float = DEFAULT_TIMEOUT,
     options: PlanOptions | None = None,
     engine: str | None = None,
@@ -273,8 +326,45 @@ def plan_stack(
             raise
 
 
+def plan_many(
+    paths: Sequence[Path], options: PlanOptions, *, workers: int = 0, out: TextIO | None = None
+) -> list[PlanOutcome]:
+    """Plan every stack file, `workers` at once (0: one per CPU), results in the order given. A stack
+    whose plan fails is a StackFailure, never an exception; an interrupt is one, and then no plan of
+    this run stays for `apply` (none was shown)."""
+    count = max(1, min(workers or os.cpu_count() or 2, len(paths)))
+    try:
+        with Progress(len(paths), "planning") as progress, ThreadPoolExecutor(max_workers=count) as pool:
+            return list(pool.map(lambda path: _plan_one(path, options, progress, out), paths))
+    except KeyboardInterrupt:
+        _discard_plans(paths)  # the pool's workers have stopped: nothing writes a plan any more
+        raise
+
+
+def _plan_one(path: Path, options: PlanOptions, progress: Progress, out: TextIO | None) -> PlanOutcome:
+    name = raw_stack_name(path)
+    try:
+        result = plan_stack(path, out=out, progress=lambda step: progress.step(name, step), options=options)
+    except SpecError as exc:
+        progress.done(name, "error")
+        return StackFailure(name, path, tuple(exc.problems), located=True)
+    except RoachcertError as exc:
+        progress.done(name, "error")
+        return StackFailure(name, path, (str(exc),))
+    progress.done(name, "changes" if result.exit_code == 2 else "no changes")
+    return result
+
+
+def _discard_plans(paths: Sequence[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(RoachcertError, OSError):
+            workdir = stack_dir(raw_stack_name(path))
+            clear_plan_meta(workdir)
+            (workdir / PLAN_FILE).unlink(missing_ok=True)
+
+
 def _plan_locked(
-    stack: Stack, workdir: Path, out: TextIO | None, progress: Progress, options: PlanOptions
+    stack: Stack, workdir: Path, out: TextIO | None, progress: StepProgress, options: PlanOptions
 ) -> StackPlan:
     # A missing engine is named before any remote read.
     tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
@@ -290,7 +380,7 @@ def _plan_locked(
         files, _ = _render(stack, progress, adopt, bundles)
         code, summary = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
     plan_text = tf.last_output
-    atomic_write(workdir / PLAN_LOG, plan_text)
+    write_atomic(workdir / PLAN_LOG, plan_text)
     summary = with_cloud(summary, cloud_fingerprints(reads))
     engine = engine_line(tf)
     save_plan_meta(
@@ -309,7 +399,10 @@ def _plan_locked(
         ),
     )
     interrupts.check()  # a signal during the last step: the caller clears what was just saved
-    return StackPlan(stack, workdir, summary, code, plan_text, engine, bundles, reads)
+    assert stack.source is not None  # load_stack records the file it read
+    return StackPlan(
+        stack, workdir, summary, code, plan_text, engine, bundles, path=stack.source, cloud=reads
+    )
 
 
 def _terraform_plan(
@@ -318,7 +411,7 @@ def _terraform_plan(
     plan_file: Path,
     bundles: Mapping[str, ClusterBundle],
     reads: Mapping[str, CloudRead],
-    progress: Progress,
+    progress: StepProgress,
 ) -> tuple[int, PlanSummary]:
     progress("terraform plan")
     code = tf.plan(plan_file)
@@ -338,13 +431,10 @@ class Adoption:
 
 
 def adopt_stack(
-    path: Path, options: PlanOptions | None = None, progress: Progress = _quiet
+    path: Path, options: PlanOptions | None = None, progress: StepProgress = _quiet
 ) -> list[Adoption]:
     """`roachcert adopt`: import into state every declared cluster that trusts a CA no state tracks.
     Writes state only, nothing to any cluster; the next plan shows the update to what is declared."""
-    from roachcert.errors import RoachcertError
-    from roachcert.render import RESOURCE_TYPE
-
     options = options or PlanOptions()
     if not options.cloud_read:
         raise RoachcertError("adopt reads the Cloud API; it cannot run with --no-cloud-read")
@@ -371,6 +461,6 @@ def adopt_stack(
             imported = name not in tracked
             if imported:
                 progress(f"importing {name}")
-                tf.import_resource(f"{RESOURCE_TYPE}.{name}", read.cluster_id)
+                tf.import_resource(address(name), read.cluster_id)
             found.append(Adoption(name, read, bundles[name].pem, imported))
         return found

@@ -10,7 +10,6 @@ one folder never renew twice or tear a pair.
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 import subprocess
 from collections.abc import Callable
@@ -19,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from roachcert import environment, layouts, pairs
 from roachcert import issue as issuing
-from roachcert import layouts, pairs
 from roachcert.errors import RoachcertError
 from roachcert.layouts import Layout
 from roachcert.mask import mask
@@ -178,7 +177,7 @@ def exec_argv(command: str) -> list[str]:
 def run_after(argv: list[str], renewed: list[Renewal]) -> str | None:
     """Run the reload command once after renewals; what went wrong, or None. The renewed users go in
     ROACHCERT_RENEWED (CLUSTER/USER, space-separated), never a key or token."""
-    env = dict(os.environ)
+    env = dict(environment.current())
     env["ROACHCERT_RENEWED"] = " ".join(f"{r.cluster}/{r.user}" for r in renewed)
     try:
         done = subprocess.run(argv, env=env, check=False, stdin=subprocess.DEVNULL)

@@ -14,6 +14,7 @@ from typing import Any
 from roachcert.errors import RoachcertError
 from roachcert.issue import ClientFiles, check_user, client_files, default_out, sslrootcert_for
 from roachcert.mask import mask
+from roachcert.pem import cert_info
 from roachcert.spec import Stack
 
 CONNECT_TIMEOUT = 10  # seconds; libpq's own connect timeout
@@ -70,8 +71,6 @@ def preflight(target: SqlTarget, issue_hint: str) -> None:
 
 def certificate_cn(path: Path) -> str | None:
     """The CN of the client certificate file, or None when it cannot be read."""
-    from roachcert.pem import cert_info
-
     try:
         return cert_info(path.read_text(encoding="utf-8")).subject_cn
     except (OSError, RoachcertError):
@@ -141,7 +140,7 @@ def connect_params(target: SqlTarget, timeout: int = CONNECT_TIMEOUT) -> dict[st
 def check_login(target: SqlTarget, timeout: int = CONNECT_TIMEOUT) -> str:
     """Log in with the certificate and return `SELECT current_user`; SqlCheckError, explained, if not."""
     try:
-        import psycopg
+        import psycopg  # lazy: the optional [sql] extra; missing, only `check` says so
     except ImportError:
         raise SqlCheckError("`roachcert check` needs psycopg: pip install 'roachcert[sql]'") from None
     try:

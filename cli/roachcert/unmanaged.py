@@ -15,8 +15,8 @@ from typing import Any
 from roachcert.errors import RoachcertError
 from roachcert.escape import quoted
 from roachcert.names import RULE, is_name
-from roachcert.render import RESOURCE_TYPE
 from roachcert.spec import Stack
+from roachcert.terraform.resources import RESOURCE_TYPE
 
 
 def state_clusters(state: Mapping[str, Any]) -> set[str]:

@@ -13,7 +13,6 @@ followed: the token header would travel with them to wherever they point.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,7 +24,7 @@ from typing import Any
 import hvac
 import requests
 
-from roachcert import mask
+from roachcert import environment, mask
 from roachcert.ca_ensure import IssuerState, MountState
 from roachcert.errors import VaultError
 from roachcert.escape import printable
@@ -97,7 +96,7 @@ def find_token(auth: TokenAuth, env: Mapping[str, str], home: Path) -> str | Non
 
 def open_vault(stack: Stack, env: Mapping[str, str] | None = None) -> VaultAdapter:
     """An adapter for the stack's Vault. Nothing is contacted (and nothing is required) until first use."""
-    return VaultAdapter(resolve_settings(stack.vault, os.environ if env is None else env), env)
+    return VaultAdapter(resolve_settings(stack.vault, environment.current() if env is None else env), env)
 
 
 class VaultAdapter:
@@ -105,7 +104,7 @@ class VaultAdapter:
 
     def __init__(self, settings: VaultSettings, env: Mapping[str, str] | None = None) -> None:
         self.settings = settings
-        self._env = dict(os.environ if env is None else env)
+        self._env = dict(environment.current() if env is None else env)
         self._token: str | None = None
         self._ready = False
         self._lock = threading.Lock()

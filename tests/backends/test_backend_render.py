@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from hash_seeds import outputs
-from roachcert.engine import Engine
 from roachcert.errors import SpecError, TerraformError
-from roachcert.render import render
 from roachcert.spec import load_stack
-from roachcert.terraform import Terraform
+from roachcert.terraform.engine import Engine
+from roachcert.terraform.module import render_module
+from roachcert.terraform.runner import Terraform
 
 EMBEDDED = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "roachcert-terraform"
 needs_engine = pytest.mark.skipif(not EMBEDDED.is_file(), reason="the embedded engine is not installed")
@@ -167,7 +167,7 @@ def stack_file(tmp_path: Path, backend: str, name: str = "prod") -> Path:
 
 
 def backend_tf(tmp_path: Path, backend: str) -> str:
-    return render(load_stack(stack_file(tmp_path, backend)), {"frogs": "pem\n"})["backend.tf"]
+    return render_module(load_stack(stack_file(tmp_path, backend)), {"frogs": "pem\n"})["backend.tf"]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -181,7 +181,7 @@ def test_backend_renders_from_config(tmp_path: Path, case: str) -> None:
 def test_no_backend_is_local(tmp_path: Path) -> None:
     path = tmp_path / "prod.yaml"
     path.write_text(HEAD)
-    text = render(load_stack(path), {"frogs": "pem\n"})["backend.tf"]
+    text = render_module(load_stack(path), {"frogs": "pem\n"})["backend.tf"]
     assert 'backend "local" {\n    path = "terraform.tfstate"\n  }' in text
 
 
@@ -219,10 +219,10 @@ def test_backend_is_the_same_under_different_hash_seeds(tmp_path: Path) -> None:
 def test_bad_nested_key_is_refused(tmp_path: Path) -> None:
     stack = load_stack(stack_file(tmp_path, "type: remote\nconfig:\n  workspaces: {'bad name': x}\n"))
     with pytest.raises(TerraformError, match=r"terraform.backend.config.workspaces: 'bad name' is not"):
-        render(stack, {"frogs": "pem\n"})
+        render_module(stack, {"frogs": "pem\n"})
     stack = load_stack(stack_file(tmp_path, "type: remote\nconfig:\n  'bad block': {name: x}\n"))
     with pytest.raises(TerraformError, match=r"terraform.backend.config: 'bad block' is not"):
-        render(stack, {"frogs": "pem\n"})
+        render_module(stack, {"frogs": "pem\n"})
 
 
 @pytest.mark.parametrize(
@@ -254,7 +254,7 @@ def test_every_backend_is_fmt_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         folder = tmp_path / case / "mod"
         folder.mkdir(parents=True)
         stack = load_stack(stack_file(tmp_path / case, config))
-        for name, text in render(stack, {"frogs": "pem\n"}).items():
+        for name, text in render_module(stack, {"frogs": "pem\n"}).items():
             (folder / name).write_text(text)
         assert Terraform(folder, engine).fmt_check() == (), case
 

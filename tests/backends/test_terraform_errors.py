@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 
 from roachcert.app import run
-from roachcert.engine import Engine
-from roachcert.terraform import StalePlanError, StateLockError, Terraform, TerraformCommandError
-from roachcert.terraform_errors import LockInfo, lock_message, parse_lock_error
+from roachcert.terraform.engine import Engine
+from roachcert.terraform.errors import (
+    LockInfo,
+    StalePlanError,
+    StateLockError,
+    TerraformCommandError,
+    lock_message,
+    parse_lock_error,
+)
+from roachcert.terraform.runner import Terraform
 
 ADVICE = """
 Terraform acquires a state lock to protect the state from being written
@@ -194,7 +201,7 @@ def test_cli_prints_one_line_and_exits_1(
 
 
 def test_a_local_state_path_that_is_a_folder_is_not_a_lock() -> None:
-    from roachcert.terraform_errors import state_folder, state_folder_message
+    from roachcert.terraform.errors import state_folder, state_folder_message
 
     said = (
         "Error refreshing state: Failed to read state file: The state file could not be read: "

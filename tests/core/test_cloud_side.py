@@ -19,7 +19,7 @@ import requests
 from certs_helper import make_ca
 from roachcert.app import run
 from roachcert.sandbox.manager import SandboxState, register_cluster
-from roachcert.workdir import PLAN_META
+from roachcert.terraform.workdir import PLAN_META
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from faultkit import (
 )
 
 from roachcert.sandbox.manager import SandboxState
-from roachcert.workdir import PLAN_META
+from roachcert.terraform.workdir import PLAN_META
 
 pytestmark = pytest.mark.integration
 

@@ -107,8 +107,8 @@ def test_terraform_output_is_escaped_as_it_is_read(tmp_path: Path) -> None:
     """The runner reads a real process's output: the provider relays Cloud API text through it."""
     import sys
 
-    from roachcert.engine import Engine
-    from roachcert.terraform import Terraform
+    from roachcert.terraform.engine import Engine
+    from roachcert.terraform.runner import Terraform
 
     fake = tmp_path / "terraform"
     fake.write_text(

@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from certs_helper import make_ca  # noqa: E402
-from roachcert.render import trigger_name  # noqa: E402
+from roachcert.terraform.resources import trigger_name  # noqa: E402
 from test_terraform_runner import DINGOS, FROGS, MOVED, Lifecycle  # noqa: E402
 
 NEWBIE = "99999999-8888-4777-8666-555555555555"

@@ -19,6 +19,7 @@ from roachcert.commands.args import (
     lock_timeout_seconds,
 )
 from roachcert.errors import GuardError
+from roachcert.exit_status import ExitStatus
 
 if TYPE_CHECKING:
     from roachcert.planning import PlanOptions
@@ -70,7 +71,7 @@ def apply(
     from roachcert.paths import stack_dir
     from roachcert.planning import PlanOptions
     from roachcert.spec import load_stack
-    from roachcert.workdir import load_plan_meta
+    from roachcert.terraform.workdir import load_plan_meta
 
     spec = load_stack(stack)
     wait = lock_timeout_seconds(lock_timeout)
@@ -106,7 +107,7 @@ def apply(
     for item in outcome.confirmations:
         typer.echo(confirmation_line(item, str(stack)))
     if any(not item.ok for item in outcome.confirmations):
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.ERROR)
 
 
 def _plan_first(stack: Path, auto_approve: bool, options: PlanOptions) -> str:

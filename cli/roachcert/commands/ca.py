@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from roachcert.commands.args import StackArg
+from roachcert.exit_status import ExitStatus
 from roachcert.mask import mask
 
 ca_app = typer.Typer(
@@ -69,6 +70,6 @@ def ensure(stack_file: StackArg, check: CheckOpt = False) -> None:
     else:
         typer.echo(f"{changes} change(s) made")
     if problems:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.ERROR)
     if check and changes:
-        raise typer.Exit(2)
+        raise typer.Exit(ExitStatus.CHANGES)

@@ -11,6 +11,7 @@ import typer
 
 from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
 from roachcert.errors import RoachcertError
+from roachcert.exit_status import ExitStatus
 from roachcert.layouts import Layout
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ def _issue_all(
         )
     failed = _summary(stack.name, outcomes)
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.ERROR)
 
 
 def _summary(name: str, outcomes: list[IssueResult | IssueFailure]) -> int:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from roachcert import environment
 from roachcert.commands.args import (
     DEFAULT_LOCK_TIMEOUT,
     CloudReadOpt,
@@ -20,33 +18,19 @@ from roachcert.commands.args import (
     duration_seconds,
     lock_timeout_seconds,
 )
-from roachcert.errors import RoachcertError, SpecError
+from roachcert.errors import RoachcertError
 from roachcert.escape import printable_lines
 from roachcert.exit_status import ExitStatus
 from roachcert.mask import mask
-from roachcert.names import raw_stack_name, stack_name
+from roachcert.names import stack_name
 
 if TYPE_CHECKING:
-    from roachcert.planning import PlanOptions, StackPlan
+    from roachcert.planning import PlanOutcome
+    from roachcert.reports.model import StackReport
 
 
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan)
-
-
-@dataclass(frozen=True)
-class StackResult:
-    path: Path
-    plan: StackPlan | None
-    problem: str | None  # why the plan failed, without the stack-name prefix (the JSON `error`)
-    located: bool = False  # the problem names its own file:line (spec errors)
-
-    @property
-    def error(self) -> str | None:
-        """The problem as a terminal line: prefixed with the stack name unless it names its file."""
-        if self.problem is None or self.located:
-            return self.problem
-        return f"{raw_stack_name(self.path)}: {self.problem}"
 
 
 def stack_files(targets: list[Path]) -> list[Path]:
@@ -92,100 +76,56 @@ def plan(
     engine: EngineOpt = None,
 ) -> None:
     """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes."""
+    from roachcert.files import write_atomic
     from roachcert.github import COMMENT_LIMIT
-    from roachcert.progress import Progress
+    from roachcert.planning import PlanOptions, StackFailure, plan_many, stack_reports
     from roachcert.reports import as_format, render
 
     chosen = as_format(format)
     if chosen is None:
         raise RoachcertError(f"--format {format}: use text, markdown or json")
     files = stack_files(targets)
-    workers = min(parallelism or os.cpu_count() or 2, len(files))
     stream = sys.stderr if verbose and len(files) == 1 else None
-    from roachcert.planning import PlanOptions
-
     options = PlanOptions(
         lock_timeout_seconds(lock_timeout),
         cloud_read,
         duration_seconds(wait_pending, "--wait-pending"),
         engine=engine,
     )
-    try:
-        with Progress(len(files), "planning") as progress, ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda path: _plan_one(path, progress, stream, options), files))
-    except KeyboardInterrupt:
-        _discard_plans(files)
-        raise
-    for result in results:
-        if result.error is not None:
-            typer.echo(printable_lines(mask(result.error)), err=True)
-    report = render(results, chosen, limit=COMMENT_LIMIT)
+    outcomes = plan_many(files, options, workers=parallelism, out=stream)
+    for outcome in outcomes:
+        if isinstance(outcome, StackFailure):
+            typer.echo(printable_lines(mask(outcome.error)), err=True)
+    reports = stack_reports(outcomes)
+    report = render(reports, chosen, limit=COMMENT_LIMIT)
     if out is not None:
-        from roachcert.workdir import atomic_write
-
-        atomic_write(out, report)
+        write_atomic(out, report)
         typer.echo(f"report written to {out}", err=True)
     else:
         typer.echo(report, nl=False)
-    _step_summary(results, format, report)
-    raise typer.Exit(_exit_code(results))
+    _step_summary(reports, format, report)
+    raise typer.Exit(_exit_code(outcomes))
 
 
-def _discard_plans(files: list[Path]) -> None:
-    """Interrupted: no plan of this run was shown, so none may stay for `apply` (the workers are done)."""
-    import contextlib
+def _exit_code(outcomes: list[PlanOutcome]) -> ExitStatus:
+    from roachcert.planning import StackFailure, StackPlan
 
-    from roachcert.paths import stack_dir
-    from roachcert.planning import PLAN_FILE
-    from roachcert.workdir import clear_plan_meta
-
-    for path in files:
-        with contextlib.suppress(RoachcertError, OSError):
-            workdir = stack_dir(path.name.removesuffix(".yaml").removesuffix(".yml"))
-            clear_plan_meta(workdir)
-            (workdir / PLAN_FILE).unlink(missing_ok=True)
-
-
-def _plan_one(path: Path, progress: object, stream: object, options: PlanOptions) -> StackResult:
-    from roachcert.planning import plan_stack
-    from roachcert.progress import Progress
-
-    assert isinstance(progress, Progress)
-    name = raw_stack_name(path)
-    try:
-        result = plan_stack(
-            path,
-            out=stream,  # type: ignore[arg-type]
-            progress=lambda step: progress.step(name, step),
-            options=options,
-        )
-    except SpecError as exc:
-        progress.done(name, "error")
-        return StackResult(path, None, "\n".join(exc.problems), located=True)
-    except RoachcertError as exc:
-        progress.done(name, "error")
-        return StackResult(path, None, str(exc))
-    progress.done(name, "changes" if result.exit_code == 2 else "no changes")
-    return StackResult(path, result, None)
-
-
-def _exit_code(results: list[StackResult]) -> ExitStatus:
-    if any(result.error for result in results):
+    if any(isinstance(outcome, StackFailure) for outcome in outcomes):
         return ExitStatus.ERROR
-    if any(getattr(result.plan, "exit_code", 0) == 2 for result in results):
+    if any(outcome.exit_code == 2 for outcome in outcomes if isinstance(outcome, StackPlan)):
         return ExitStatus.CHANGES
     return ExitStatus.OK
 
 
-def _step_summary(results: list[StackResult], format: str, report: str) -> None:
+def _step_summary(reports: list[StackReport], format: str, report: str) -> None:
     """In GitHub Actions, the markdown report also goes to the job's summary page."""
-    if not os.environ.get("GITHUB_STEP_SUMMARY"):
+    if not environment.get("GITHUB_STEP_SUMMARY"):
         return
     from roachcert.github import COMMENT_LIMIT, GitHubError, append_step_summary
     from roachcert.reports import render
 
     try:
-        markdown = report if format == "markdown" else render(results, "markdown", limit=COMMENT_LIMIT)
+        markdown = report if format == "markdown" else render(reports, "markdown", limit=COMMENT_LIMIT)
         append_step_summary(markdown)
     except GitHubError as exc:  # the plan itself stands; its exit code must not change
         typer.echo(f"warning: {exc}", err=True)

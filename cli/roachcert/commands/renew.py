@@ -19,6 +19,7 @@ from roachcert.commands.args import (
 )
 from roachcert.commands.issue import VaultKeygenOpt
 from roachcert.errors import RoachcertError
+from roachcert.exit_status import ExitStatus
 from roachcert.layouts import Layout
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ def renew(
     else:
         _print(results, exec_error)
     if exec_error or any(r.outcome == "failed" for r in results):
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.ERROR)
 
 
 def _summary(name: str, results: list[Renewal], exec_error: str | None) -> dict[str, object]:

@@ -8,8 +8,7 @@ from typing import Literal
 from roachcert.mask import mask
 from roachcert.reports.json_doc import render_json
 from roachcert.reports.markdown import render_markdown
-from roachcert.reports.model import view
-from roachcert.reports.outcomes import Outcome, stack_reports
+from roachcert.reports.model import StackReport, view
 from roachcert.reports.text import render_text
 
 Format = Literal["text", "markdown", "json"]
@@ -21,9 +20,9 @@ def as_format(name: str) -> Format | None:
     return _FORMATS.get(name)
 
 
-def render(outcomes: Sequence[Outcome], format: Format, *, limit: int | None = None) -> str:
-    """The report of every stack's plan in `format`, secrets masked; markdown within `limit` characters."""
-    reports = stack_reports(outcomes)
+def render(reports: Sequence[StackReport], format: Format, *, limit: int | None = None) -> str:
+    """The report of every stack's plan in `format`, secrets masked; markdown within `limit` characters.
+    (The plan's producer makes the StackReports: planning.stack_reports.)"""
     if format == "json":
         return mask(render_json(reports))
     if format == "markdown":

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -120,8 +121,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         """Close the connection without a byte of answer (a reset mid-request, as the client sees it)."""
-        import socket
-
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography import x509
+
 Plan = Literal["DEDICATED", "SERVERLESS"]
 PLANS: tuple[str, ...] = ("DEDICATED", "SERVERLESS")
 STATUSES: tuple[str, ...] = ("NOT_SET", "IS_SET", "PENDING", "FAILED")
@@ -112,8 +114,6 @@ _FAULT_TYPES: dict[str, type] = {
 
 def check_pem_certificates(text: str) -> None:
     """Accept only PEM CERTIFICATE blocks (whitespace between them) whose bodies are DER X.509."""
-    from cryptography import x509
-
     blocks = list(_PEM_BLOCK.finditer(text))
     if not blocks:
         raise ApiProblem(400, 3, "x509_pem_cert holds no PEM certificate")

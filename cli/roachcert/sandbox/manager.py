@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 import time
@@ -19,9 +20,9 @@ import requests
 
 from roachcert import mask
 from roachcert.errors import SandboxError
-from roachcert.files import write_atomic
+from roachcert.files import write_atomic, write_secret
 from roachcert.paths import sandbox_dir
-from roachcert.sandbox import providers
+from roachcert.sandbox import providers, seaweed
 from roachcert.sandbox.mirror import write_cli_config
 from roachcert.sandbox.openbao import start_openbao
 from roachcert.sandbox.processes import free_port, stop_pid
@@ -52,8 +53,6 @@ class SandboxState:
 
 def _secret(root: Path, name: str) -> str:
     """A sandbox credential kept in a 0600 file, made once (an empty file from an interrupted run is redone)."""
-    from roachcert.files import write_secret
-
     path = root / name
     value = path.read_text().strip() if path.exists() else ""
     if not value:
@@ -174,8 +173,6 @@ def up(
 
 def _ensure_s3(root: Path, state: SandboxState | None, wanted: bool, *, restarted: bool) -> tuple[str, int]:
     """SeaweedFS when asked for now or started before; the running one is kept unless the rest restarted."""
-    from roachcert.sandbox import seaweed
-
     before = state is not None and state.s3_pid > 0
     if not (wanted or before):
         return "", 0
@@ -279,8 +276,6 @@ def environment(state: SandboxState) -> dict[str, str]:
 
 
 def _quote(value: str) -> str:
-    import shlex
-
     return shlex.quote(value)
 
 
@@ -305,14 +300,10 @@ def status(root: Path | None = None) -> dict[str, str]:
 
 
 def _s3_healthy(state: SandboxState) -> bool:
-    from roachcert.sandbox import seaweed
-
     return seaweed.healthy(state.s3_endpoint)
 
 
 def _stop(state: SandboxState) -> None:
-    from roachcert.sandbox import seaweed
-
     for pid in (state.vault_pid, state.emulator_pid):
         with contextlib.suppress(ProcessLookupError, ChildProcessError):
             stop_pid(pid)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import shutil
 import sys
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from roachcert.sandbox.provider_api import ADDRESS, VERSION
+from roachcert.terraform.hcl import hcl_string
 
 TOFU_ADDRESS = "registry.opentofu.org/" + ADDRESS.split("/", 1)[1]
 ADDRESSES = (ADDRESS, TOFU_ADDRESS)
@@ -124,24 +124,19 @@ def _place(executable: Path, binary: Path, data: bytes) -> None:
             raise
 
 
-def _hcl_string(value: str) -> str:
-    # JSON escaping is valid HCL; template sequences must be doubled to stay literal.
-    return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
-
-
 def cli_config_text(mirror_root: Path, plugin_cache_dir: Path | None = None) -> str:
-    address = ", ".join(_hcl_string(name) for name in ADDRESSES)
+    address = ", ".join(hcl_string(name) for name in ADDRESSES)
     lines = [
         "# Written by roachcert: the cockroach provider comes from the local mirror.",
         "disable_checkpoint = true",
     ]
     if plugin_cache_dir is not None:
-        lines.append(f"plugin_cache_dir   = {_hcl_string(str(Path(plugin_cache_dir).absolute()))}")
+        lines.append(f"plugin_cache_dir   = {hcl_string(str(Path(plugin_cache_dir).absolute()))}")
     lines += [
         "",
         "provider_installation {",
         "  filesystem_mirror {",
-        f"    path    = {_hcl_string(str(Path(mirror_root).absolute()))}",
+        f"    path    = {hcl_string(str(Path(mirror_root).absolute()))}",
         f"    include = [{address}]",
         "  }",
         "  direct {",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import grp
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -134,8 +136,6 @@ def _owner() -> str | None:
         return None
     for name in ("postgres", "nobody"):
         with contextlib.suppress(KeyError):
-            import pwd
-
             pwd.getpwnam(name)
             return name
     raise SandboxError("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
@@ -147,9 +147,6 @@ def _chown(path: Path, owner: str | None) -> None:
 
 
 def _group(owner: str) -> str:
-    import grp
-    import pwd
-
     return grp.getgrgid(pwd.getpwnam(owner).pw_gid).gr_name
 
 

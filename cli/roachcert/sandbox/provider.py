@@ -13,10 +13,12 @@ import sys
 from typing import Any
 
 from tf.iface import Provider
+from tf.runner import run_provider
 from tf.schema import Attribute, Schema
 from tf.types import String
 
 from roachcert.sandbox.provider_api import ADDRESS, CloudApi
+from roachcert.sandbox.provider_resource import ClientCaCertResource
 
 
 class CockroachProvider(Provider):  # type: ignore[misc]
@@ -71,8 +73,6 @@ class CockroachProvider(Provider):  # type: ignore[misc]
         return []
 
     def get_resources(self) -> list[Any]:
-        from roachcert.sandbox.provider_resource import ClientCaCertResource
-
         return [ClientCaCertResource]
 
 
@@ -81,8 +81,6 @@ def _known(value: Any, env_name: str) -> str:
 
 
 def main() -> None:
-    from tf.runner import run_provider
-
     run_provider(CockroachProvider(), sys.argv)
 
 

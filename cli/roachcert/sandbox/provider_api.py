@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,9 +115,6 @@ class CloudApi:
         raise AssertionError("unreachable")
 
     def _once(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        import urllib.error
-        import urllib.request
-
         url = self.server + path  # verbatim, like the real provider: "https://x/" gives "https://x//api"
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s) server URL

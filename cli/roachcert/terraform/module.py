@@ -1,6 +1,6 @@
 """Render a stack's Terraform root module: pure, deterministic, `terraform fmt`-clean.
 
-`render(stack, bundles)` returns {file name: text}; writing it is `workdir.write_workdir`.
+`render_module(stack, bundles)` returns {file name: text}; writing it is `workdir.write_workdir`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ import jinja2
 
 import roachcert
 from roachcert.errors import TerraformError
-from roachcert.escape import printable
 from roachcert.names import is_ident
 from roachcert.spec.models import Backend, BackendScalar, BackendValue, Stack
-from roachcert.workdir import may_write
+from roachcert.terraform.hcl import hcl_comment, hcl_ident, hcl_text, hcl_value
+from roachcert.terraform.resources import trigger_name
+from roachcert.terraform.workdir import may_write
 
-RESOURCE_TYPE = "cockroach_client_ca_cert"
-TRIGGER_TYPE = "terraform_data"
-TRIGGER_SUFFIX = "_id"
 TEMPLATE_SUFFIX = ".j2"
 BUILTIN_TEMPLATES = (
     "versions.tf.j2",
@@ -31,77 +29,12 @@ BUILTIN_TEMPLATES = (
     "adopt.tf.j2",
 )
 
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
 
 def builtin_templates_dir() -> Path:
     """The shipped templates: inside the wheel, else the repository's top-level folder (editable install)."""
     package = Path(roachcert.__file__).resolve().parent
     inside = package / "templates"
     return inside if inside.is_dir() else package.parent.parent / "templates"
-
-
-def trigger_name(cluster: str) -> str:
-    """The terraform_data resource holding a cluster's id (a changed id replaces the CA resource)."""
-    return f"{cluster}{TRIGGER_SUFFIX}"
-
-
-def hcl_string(value: str) -> str:
-    """A quoted HCL string literal that reads back as exactly `value` (no interpolation)."""
-    out = []
-    for char in value:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    # `${` and `%{` start templates in HCL strings; doubling the sigil makes them literal.
-    return '"' + "".join(out).replace("${", "$${").replace("%{", "%%{") + '"'
-
-
-def hcl_value(value: str | int | bool) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return hcl_string(value)
-
-
-def _heredoc_safe(text: str) -> bool:
-    # A `<<-EOT` heredoc reproduces text exactly only when it ends in a newline, every line is printable
-    # ASCII without leading blanks (they would change the stripped indent) or trailing ones (easily lost
-    # by editors), nothing looks like a template sequence and no line is the closing marker.
-    if not text.endswith("\n") or "${" in text or "%{" in text:
-        return False
-    for line in text[:-1].split("\n"):
-        if line == "EOT" or line != line.strip():
-            return False
-        if any(not (0x20 <= ord(char) < 0x7F) for char in line):
-            return False
-    return True
-
-
-def hcl_text(text: str, indent: int = 0) -> str:
-    """Multi-line text as a `<<-EOT` heredoc (readable in a plan review) when that is exact, else a string."""
-    if not _heredoc_safe(text):
-        return hcl_string(text)
-    pad = " " * (indent + 2)
-    body = "".join(f"{pad}{line}\n" if line else "\n" for line in text[:-1].split("\n"))
-    return f"<<-EOT\n{body}{' ' * indent}EOT"
-
-
-def hcl_comment(text: str) -> str:
-    """Text for the body of a `#` comment: one line, whatever it holds (a line break would end the comment
-    and let the rest be read as HCL)."""
-    return printable(text)
-
-
-def hcl_ident(name: str) -> str:
-    """A name written bare into HCL (a resource name, an address): refused unless it is an identifier."""
-    if not is_ident(name):
-        raise TerraformError(f"{name!r} is not a Terraform resource name")
-    return name
 
 
 def _check_name(key: str, where: str) -> None:
@@ -174,7 +107,7 @@ def _template_names(stack: Stack) -> list[str]:
     return sorted(names)
 
 
-def render(
+def render_module(
     stack: Stack,
     bundles: Mapping[str, str],
     *,

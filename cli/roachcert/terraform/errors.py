@@ -1,8 +1,8 @@
-"""Terraform errors with a known remedy, read from its (masked) output and said in one line.
+"""What a failed Terraform command means: its error, and the ones with a known remedy said in one line.
 
 A busy state lock ("Error acquiring the state lock") and a saved plan made stale by another run
 ("Saved plan is stale") happen in normal team use of a shared backend; Terraform's own text for them is
-a dozen lines of advice about `-lock=false`. Pure functions: the runner raises what they return.
+a dozen lines of advice about `-lock=false`. Pure: the runner raises what `command_error` returns.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from roachcert.errors import TerraformError
+
 LOCK_HEADLINE = "Error acquiring the state lock"
 STALE_HEADLINE = "Saved plan is stale"
 # The pg backend's lock is a PostgreSQL advisory lock: it records nobody, and the Lock Info Terraform
@@ -18,6 +20,42 @@ STALE_HEADLINE = "Saved plan is stale"
 _PG_REASONS = ("Workspace is already locked", "Already locked for workspace creation")
 _FIELD = re.compile(r"^\s*(ID|Path|Operation|Who|Version|Created|Info):[ \t]*(.*?)\s*$")
 _CREATED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)?(?: \+0000)? UTC$")
+_TAIL_LINES = 25
+
+
+class TerraformCommandError(TerraformError):
+    """A Terraform command exited with an error; the message ends with the masked tail of its output."""
+
+    def __init__(self, command: str, returncode: int, output: str, tool: str = "terraform") -> None:
+        self.command = command
+        # Terraform's code, not roachcert's exit status (that stays ExitStatus.ERROR for every TerraformError).
+        self.returncode = returncode
+        self.output = output
+        tail = "\n".join(output.rstrip().splitlines()[-_TAIL_LINES:])
+        super().__init__(f"{tool} {command} failed (exit {returncode})" + (f":\n{tail}" if tail else ""))
+
+
+class KnownTerraformError(TerraformCommandError):
+    """A failure with a known remedy: one line instead of Terraform's output (kept in `.output`)."""
+
+    def __init__(self, command: str, returncode: int, output: str, message: str) -> None:
+        super().__init__(command, returncode, output)
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class StateLockError(KnownTerraformError):
+    """Another run holds the state lock: who (when the backend knows) and how to go on."""
+
+
+class StalePlanError(KnownTerraformError):
+    """`apply PLAN` refused: the state changed after the plan was made."""
+
+
+class StatePathError(KnownTerraformError):
+    """The local backend's state path is a folder: not a lock, and the same on every run until moved."""
 
 
 @dataclass(frozen=True)
@@ -129,4 +167,18 @@ def stale_message(tool: str = "terraform") -> str:
     )
 
 
-STALE_MESSAGE = stale_message()
+def command_error(
+    command: str, returncode: int, output: str, workdir: Path | None = None, tool: str = "terraform"
+) -> TerraformCommandError:
+    """The error a failed `tool command` raises: one with a known remedy when its output names one."""
+    folder = state_folder(output)
+    if folder is not None:
+        return StatePathError(
+            command, returncode, output, state_folder_message(command, folder, workdir, tool)
+        )
+    lock = parse_lock_error(output)
+    if lock is not None:
+        return StateLockError(command, returncode, output, lock_message(command, lock, workdir, tool))
+    if command == "apply" and is_stale_plan(output):
+        return StalePlanError(command, returncode, output, stale_message(tool))
+    return TerraformCommandError(command, returncode, output, tool)

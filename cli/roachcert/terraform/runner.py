@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,26 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from roachcert import interrupts
-from roachcert.engine import Engine
+from roachcert import environment, interrupts
 from roachcert.errors import TerraformError
 from roachcert.escape import printable_block
 from roachcert.mask import PRIVATE_KEY_MARKER, mask
-from roachcert.terraform_errors import (
-    is_stale_plan,
-    lock_message,
-    parse_lock_error,
-    stale_message,
-    state_folder,
-    state_folder_message,
-)
+from roachcert.terraform.engine import Engine
+from roachcert.terraform.errors import TerraformCommandError, command_error
 
 LOCK_FILE = ".terraform.lock.hcl"
 INIT_STAMP = "roachcert-init.json"
 LOCK_NAME = ".roachcert-init.lock"  # inside the plugin cache: one lock per cache, wherever it lives
 # Files that hold only resources; a change there never needs a new `init`.
 _NO_INIT_FILES = frozenset({"clusters.tf", "removed.tf", "adopt.tf"})
-_TAIL_LINES = 25
 # Inherited variables that would add arguments we did not choose.
 _DROPPED_ENV_PREFIXES = ("TF_CLI_ARGS",)
 # Credentials Terraform and the provider never need; TF_LOG_PATH would write a log our mask never sees.
@@ -53,61 +44,16 @@ class Result:
     stdout: str = ""  # unmasked stdout, only for commands that return data (show -json, state pull)
 
 
-class TerraformCommandError(TerraformError):
-    """A Terraform command exited with an error; the message ends with the masked tail of its output."""
-
-    def __init__(self, command: str, returncode: int, output: str, tool: str = "terraform") -> None:
-        self.command = command
-        # Terraform's code, not roachcert's exit status (that stays ExitStatus.ERROR for every TerraformError).
-        self.returncode = returncode
-        self.output = output
-        tail = "\n".join(output.rstrip().splitlines()[-_TAIL_LINES:])
-        super().__init__(f"{tool} {command} failed (exit {returncode})" + (f":\n{tail}" if tail else ""))
-
-
-class KnownTerraformError(TerraformCommandError):
-    """A failure with a known remedy: one line instead of Terraform's output (kept in `.output`)."""
-
-    def __init__(self, command: str, returncode: int, output: str, message: str) -> None:
-        super().__init__(command, returncode, output)
-        self.args = (message,)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class StateLockError(KnownTerraformError):
-    """Another run holds the state lock: who (when the backend knows) and how to go on."""
-
-
-class StalePlanError(KnownTerraformError):
-    """`apply PLAN` refused: the state changed after the plan was made."""
-
-
-class StatePathError(KnownTerraformError):
-    """The local backend's state path is a folder: not a lock, and the same on every run until moved."""
-
-
 def _tail_error(
     command: str, result: Result, workdir: Path | None = None, tool: str = "terraform"
 ) -> TerraformCommandError:
-    folder = state_folder(result.output)
-    if folder is not None:
-        message = state_folder_message(command, folder, workdir, tool)
-        return StatePathError(command, result.returncode, result.output, message)
-    lock = parse_lock_error(result.output)
-    if lock is not None:
-        message = lock_message(command, lock, workdir, tool)
-        return StateLockError(command, result.returncode, result.output, message)
-    if command == "apply" and is_stale_plan(result.output):
-        return StalePlanError(command, result.returncode, result.output, stale_message(tool))
-    return TerraformCommandError(command, result.returncode, result.output, tool)
+    return command_error(command, result.returncode, result.output, workdir, tool)
 
 
 class Terraform:
     """Runs Terraform in one working folder (a stack's root module).
 
-    `env` is added on top of os.environ; a TF_CLI_CONFIG_FILE or TF_PLUGIN_CACHE_DIR in it (the sandbox's
+    `env` is added on top of the process environment; a TF_CLI_CONFIG_FILE or TF_PLUGIN_CACHE_DIR in it (the sandbox's
     mirror config) is used, otherwise both live under the working folder's parent (`.roachcert/`).
     `out`, when given, receives the masked output live, each line after `prefix`.
     """
@@ -140,7 +86,7 @@ class Terraform:
     def environment(self) -> dict[str, str]:
         base = {
             key: value
-            for key, value in os.environ.items()
+            for key, value in environment.current().items()
             if not key.startswith(_DROPPED_ENV_PREFIXES) and key not in _DROPPED_ENV
         }
         # The machine's CLI config is never read: only one the caller hands us, or our empty one.
@@ -337,7 +283,7 @@ class Terraform:
         return result.returncode
 
     def show_text(self, plan_file: Path | str) -> str:
-        """The raw `terraform show -json PLAN` document (parse it with plan_summary)."""
+        """The raw `terraform show -json PLAN` document (parse it with plan_json)."""
         with self._init_lock(shared=True):
             result = self.run("show", "-json", "-no-color", str(plan_file), stream=False, data=True)
         if result.returncode != 0:
@@ -390,12 +336,3 @@ class Terraform:
         if result.returncode not in (0, 3):
             raise _tail_error("fmt", result, None, self.engine.tool)
         return tuple(line.strip() for line in result.stdout.splitlines() if line.strip())
-
-    def validate(self) -> dict[str, Any]:
-        """`terraform validate -json` (needs init); its diagnostics are data, not an exception."""
-        result = self.run("validate", "-json", "-no-color", stream=False, data=True)
-        try:
-            data = json.loads(result.stdout)
-        except ValueError:
-            raise _tail_error("validate", result, None, self.engine.tool) from None
-        return data if isinstance(data, dict) else {}

@@ -42,11 +42,6 @@ def may_write(name: str) -> bool:
     return True
 
 
-def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    """Write a whole file or nothing (the one implementation lives in the files adapter)."""
-    write_atomic(path, data, mode)
-
-
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -83,10 +78,10 @@ def write_workdir(root: Path, files: Mapping[str, str]) -> None:
                 continue
         except (OSError, UnicodeDecodeError):
             pass
-        atomic_write(path, files[name])
+        write_atomic(path, files[name])
     for name in sorted(stale):
         _remove(root / name)
-    atomic_write(root / MANIFEST, json.dumps({"files": sorted(files)}, indent=2) + "\n")
+    write_atomic(root / MANIFEST, json.dumps({"files": sorted(files)}, indent=2) + "\n")
 
 
 def files_hash(files: Mapping[str, str]) -> str:
@@ -114,7 +109,7 @@ class PlanMeta:
 
 
 def save_plan_meta(root: Path, meta: PlanMeta) -> None:
-    atomic_write(root / PLAN_META, json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n")
+    write_atomic(root / PLAN_META, json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n")
 
 
 def load_plan_meta(root: Path) -> PlanMeta | None:

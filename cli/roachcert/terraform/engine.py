@@ -6,6 +6,7 @@ A stack's `terraform.engine` or `--engine` asks for one by name: `terraform` kee
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from roachcert import environment
 from roachcert.errors import TerraformError
 
 EMBEDDED = "roachcert-terraform"
@@ -49,7 +51,7 @@ def _executable(variable: str, chosen: str, env: Mapping[str, str]) -> Path:
 
 def resolve_engine(environ: Mapping[str, str] | None = None, want: str | None = None) -> Engine:
     """The engine to run; `want` (terraform|tofu, from the stack or --engine) narrows the choice."""
-    env = os.environ if environ is None else environ
+    env = environment.current() if environ is None else environ
     if want is not None and want not in ENGINES:
         raise TerraformError(f"--engine {want}: use terraform or tofu")
     if want == TOFU:
@@ -87,7 +89,7 @@ def _tofu(env: Mapping[str, str]) -> Engine:
 
 
 def engine_version(engine: Engine) -> str:
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"}
+    env = {**environment.current(), "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"}
     try:
         out = subprocess.run(
             [str(engine.path), "version"], capture_output=True, text=True, timeout=60, env=env, check=False
@@ -100,8 +102,6 @@ def engine_version(engine: Engine) -> str:
 
 def cached_version(engine: Engine, cache_dir: Path) -> str:
     """The engine's version line, remembered per binary (path, size, mtime): asking costs a process."""
-    import json
-
     try:
         info = engine.path.stat()
     except OSError:

@@ -1,0 +1,65 @@
+"""Only roachcert.environment reads the process environment (the sandbox's own processes aside)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from roachcert import environment
+
+PACKAGE = Path(__file__).resolve().parent.parent / "cli" / "roachcert"
+_READERS = frozenset({"environ", "environb", "getenv", "getenvb"})
+
+
+def readers(relative: str, source: str) -> list[str]:
+    """`FILE:LINE` of each read of os.environ / os.getenv (or an import of them) in `source`."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        attribute = (
+            isinstance(node, ast.Attribute)
+            and node.attr in _READERS
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+        )
+        imported = (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "os"
+            and any(alias.name in _READERS for alias in node.names)
+        )
+        if attribute or imported:
+            found.append(f"{relative}:{getattr(node, 'lineno', 0)}")
+    return found
+
+
+def test_only_the_environment_module_reads_the_environment() -> None:
+    found = [
+        place
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for place in readers(path.relative_to(PACKAGE).as_posix(), path.read_text(encoding="utf-8"))
+        if not place.startswith(("environment.py:", "sandbox/"))
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("source", "count"),
+    [
+        ("import os\nx = os.environ.get('A')\n", 1),
+        ("import os\nx = os.getenv('A')\n", 1),
+        ("from os import environ\n", 1),
+        ("from roachcert import environment\nx = environment.get('A')\n", 0),
+        ("import os\nx = os.sep\n", 0),
+    ],
+)
+def test_the_rule_sees_each_way_of_reading(source: str, count: int) -> None:
+    assert len(readers("m.py", source)) == count
+
+
+def test_the_environment_is_the_live_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROACHCERT_ENV_PROBE", "seen")
+    assert environment.get("ROACHCERT_ENV_PROBE") == "seen"
+    assert environment.current()["ROACHCERT_ENV_PROBE"] == "seen"
+    monkeypatch.delenv("ROACHCERT_ENV_PROBE")
+    assert environment.get("ROACHCERT_ENV_PROBE", "unset") == "unset"
