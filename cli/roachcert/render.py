@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -72,16 +73,18 @@ def _heredoc_safe(text: str) -> bool:
     # A `<<-EOT` heredoc reproduces text exactly only when it ends in a newline, every line is printable
     # ASCII without leading blanks (they would change the stripped indent) or trailing ones (easily lost
     # by editors), nothing looks like a template sequence and no line is the closing marker.
-    if not text.endswith("\n") or "${" in text or "%{" in text:
+    if not text.endswith("\n") or "${" in text or "%{" in text or not text.isascii():
         return False
     for line in text[:-1].split("\n"):
         if line == "EOT" or line != line.strip():
             return False
-        if any(not (0x20 <= ord(char) < 0x7F) for char in line):
+        if not line.isprintable():  # ASCII already: printable is 0x20-0x7E
             return False
     return True
 
 
+# Clusters sharing a CA share its bundle: quote each bundle once, not once per cluster.
+@functools.lru_cache(maxsize=1024)
 def hcl_text(text: str, indent: int = 0) -> str:
     """Multi-line text as a `<<-EOT` heredoc (readable in a plan review) when that is exact, else a string."""
     if not _heredoc_safe(text):
@@ -133,12 +136,18 @@ def _backend_lines(backend: Backend) -> list[str]:
 
 
 def _environment(stack: Stack, templates_dir: Path | None) -> jinja2.Environment:
-    builtin = templates_dir or builtin_templates_dir()
-    loaders: list[jinja2.BaseLoader] = []
     override = stack.terraform.templates
+    if override is not None and not override.is_dir():
+        raise TerraformError(f"terraform.templates: {override} is not a folder")
+    return _cached_environment(templates_dir or builtin_templates_dir(), override)
+
+
+# One environment per pair of folders, so each template is compiled once per process; the loaders check
+# each file's modification time, so an edited template is compiled again.
+@functools.lru_cache(maxsize=32)
+def _cached_environment(builtin: Path, override: Path | None) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
     if override is not None:
-        if not override.is_dir():
-            raise TerraformError(f"terraform.templates: {override} is not a folder")
         loaders.append(jinja2.FileSystemLoader(str(override)))
     loaders.append(jinja2.FileSystemLoader(str(builtin)))
     # HCL, not HTML: values are quoted by the hcl filters, so no autoescape.
