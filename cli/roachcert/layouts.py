@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from roachcert import files, local_keys, pairs
-from roachcert.spec import Cluster
+from roachcert import files, pairs
+
+if TYPE_CHECKING:  # `issue --help` and its option types need neither the models nor cryptography
+    from roachcert import local_keys
+    from roachcert.spec import Cluster
 
 SERVER_CA_NAME = "ca.crt"
 
@@ -46,6 +50,8 @@ def detect(folder: Path, user: str) -> Layout:
 def extra_members(layout: Layout, user: str, key: local_keys.PrivateKey) -> list[pairs.Member]:
     """Files switched in with the key and certificate, so they never disagree with them."""
     if layout is Layout.jdbc:
+        from roachcert import local_keys
+
         return [pairs.Member(f"client.{user}.pk8", "client.pk8", local_keys.key_pkcs8_der(key), secret=True)]
     return []
 

@@ -20,17 +20,14 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hvac
 import requests
 
 from roachcert import mask
-from roachcert.ca_ensure import IssuerState, MountState
 from roachcert.errors import VaultError
 from roachcert.escape import printable
-from roachcert.issue import IssuedCert, SignedCert
-from roachcert.rotation import IssuedRecord, records_from_pems
 from roachcert.spec import AppRoleAuth, Stack, TokenAuth, VaultSpec
 from roachcert.vault_answers import (
     answer,
@@ -42,6 +39,13 @@ from roachcert.vault_answers import (
     shape_error,
     text_of,
 )
+
+if TYPE_CHECKING:
+    # Their modules (issuing, rotation, CA set-up) are imported by the methods that build their values:
+    # `render` and `plan` only read issuers, and skip them.
+    from roachcert.ca_ensure import IssuerState, MountState
+    from roachcert.issue import IssuedCert, SignedCert
+    from roachcert.rotation import IssuedRecord
 
 RETRIES = 3  # after the first attempt
 BACKOFF = 0.25  # seconds, doubled each retry
@@ -312,6 +316,8 @@ class VaultAdapter:
 
     # -- ca_ensure.PkiAdmin -----------------------------------------------------------------------------
     def read_mount(self, mount: str) -> MountState | None:
+        from roachcert.ca_ensure import MountState
+
         path = f"sys/mounts/{mount}"
         body = self._call("get", path, absent=lambda r: "no secret engine mount" in _errors(r).lower())
         if body is None:
@@ -330,6 +336,8 @@ class VaultAdapter:
         self._call("post", f"sys/mounts/{mount}/tune", {"max_lease_ttl": max_lease_ttl})
 
     def list_issuers(self, mount: str) -> tuple[IssuerState, ...]:
+        from roachcert.ca_ensure import IssuerState
+
         path = f"{mount}/issuers"
         listed = self._call("list", path)
         if listed is None:
@@ -381,6 +389,8 @@ class VaultAdapter:
 
     # -- issue.CertIssuer ----------------------------------------------------------------------------
     def issue_cert(self, mount: str, issuer: str, role: str, common_name: str, ttl: str) -> IssuedCert:
+        from roachcert.issue import IssuedCert
+
         path = f"{mount}/issuer/{issuer}/issue/{role}"
         # Vault also puts the CN in a DNS SAN, as the product doc's certificates have; strict verifiers
         # (cryptography's) require a SAN, and without the serverAuth EKU it cannot serve TLS.
@@ -399,6 +409,8 @@ class VaultAdapter:
         self, mount: str, issuer: str, role: str, csr: str, common_name: str, ttl: str
     ) -> SignedCert:
         """The role signs a CSR made here: only the public key and CN go to Vault, nothing secret."""
+        from roachcert.issue import SignedCert
+
         path = f"{mount}/issuer/{issuer}/sign/{role}"
         body = self._call("post", path, {"csr": csr, "common_name": common_name, "ttl": ttl})
         if body is None:
@@ -415,6 +427,8 @@ class VaultAdapter:
         """Every unrevoked client certificate the mount stored (LIST MOUNT/certs, then each
         MOUNT/cert/SERIAL, `jobs` at a time), with the issuer that signed it. Roles with
         `no_store` leave nothing here."""
+        from roachcert.rotation import records_from_pems
+
         listed = self._call("list", f"{mount}/certs")
         what = self._what("list", f"{mount}/certs")
         serials = names_of(data_of(listed, what), "keys", what) if listed is not None else []
