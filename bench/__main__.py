@@ -1,4 +1,5 @@
-"""`make bench` entry point: `python -m bench [NAME...]`, NAME one of issue, plan, render, parallel, engines.
+"""`make bench` entry point: `python -m bench [NAME...]`, NAME one of startup, render, plan, issue, parallel,
+engines.
 
 Each benchmark brings up a sandbox of its own under a temp folder (ROACHCERT_HOME there too), runs the
 baseline and roachcert interleaved on the same servers, prints both, the ratio and the goal, and writes
@@ -13,12 +14,16 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench.common import Outcome, Row, machine, save, say
+from bench.common import Outcome, Row, loadavg, machine, save, say
 
-NAMES = ("issue", "plan", "render", "parallel", "engines")
+NAMES = ("startup", "render", "plan", "issue", "parallel", "engines")
 
 
 def _runner(name: str) -> Callable[[], Outcome]:
+    if name == "startup":
+        from bench.startup import main as startup
+
+        return startup
     if name == "issue":
         from bench.issue import main as issue
 
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     began = time.monotonic()
     for name in names:
-        say(f"\n== {name}")
+        say(f"\n== {name} (load average {' '.join(str(value) for value in loadavg())})")
         start = time.monotonic()
         try:
             outcome = _runner(name)()

@@ -178,6 +178,51 @@ def timed_stalls(action: Callable[[], object]) -> tuple[float, int]:
     return seconds, listen_overflows() - before
 
 
+def timed_rss(
+    argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None, ok: Sequence[int] = (0,)
+) -> tuple[float, float]:
+    """Wall seconds of one command and its peak memory in MiB: the largest resident set of the process
+    or of any child it waited for (wait4's rusage), so a Python CLI and the engine it starts both count."""
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty child cannot block on it
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code not in ok:
+            errors.seek(0)
+            tail = "\n".join(errors.read().decode(errors="replace").strip().splitlines()[-20:])
+            raise RuntimeError(f"{' '.join(map(str, argv))} exited {code}:\n{tail}")
+    return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def loadavg() -> tuple[float, float, float]:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return (0.0, 0.0, 0.0)
+    return (round(one, 2), round(five, 2), round(fifteen, 2))
+
+
+def interleaved(sides: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Run each side once per round, the order rotating round by round, so drift in the machine's load
+    falls on every side alike; returns each side's timings."""
+    names = list(sides)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_no in range(rounds):
+        shift = round_no % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(sides[name]())
+    return times
+
+
 def timed(action: Callable[[], object]) -> float:
     start = time.perf_counter()
     action()

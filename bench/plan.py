@@ -10,6 +10,10 @@ the kernel's ListenOverflows count, and when both sides have at least 3 runs wit
 are compared. The sandbox emulator's listen backlog is wide enough that these stalls should not happen;
 the count stays as a check (it is machine-wide: other work shows up in it too).
 
+Then a 1,000-cluster stack, planned and applied the same way: BIG_ROUNDS interleaved rounds of both sides,
+each side's peak memory (the largest resident set in its process tree, from wait4), and one in-process
+breakdown.
+
 roachcert's plan is then run in-process a few times with timers around its steps (read Vault bundles,
 render, write, init check, plan, show -json) to show where its time goes; what is left of the CLI run
 is Python start-up, imports and the report.
@@ -39,6 +43,7 @@ from bench.common import (
     sandbox,
     say,
     timed,
+    timed_rss,
     timed_stalls,
     write_stack,
 )
@@ -47,6 +52,9 @@ CLUSTERS = 50
 ROUNDS = 9
 BREAKDOWN_RUNS = 3
 GOAL = 1.10
+BIG = 1000
+BIG_ROUNDS = 3
+BIG_GOAL = 1.2
 
 
 @contextlib.contextmanager
@@ -67,6 +75,7 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
 
     patches: list[tuple[Any, str, Any]] = [
         (planning, "load_stack", "load stack"),
+        (planning, "read_cloud", "Cloud API reads"),
         (planning, "cluster_bundles", "Vault bundles"),
         (planning, "render_module", "render"),
         (planning, "write_workdir", "write files"),
@@ -90,7 +99,7 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
             setattr(owner, attr, original)
 
 
-def breakdown(stack: Path) -> tuple[dict[str, float], float, int]:
+def breakdown(stack: Path, wanted: int = BREAKDOWN_RUNS) -> tuple[dict[str, float], float, int]:
     """Median seconds per step of an in-process plan_stack and the median in-process total, over runs
     without a listen-queue stall (up to BREAKDOWN_RUNS of them), and how many runs were taken."""
     from roachcert.planning import plan_stack
@@ -98,7 +107,7 @@ def breakdown(stack: Path) -> tuple[dict[str, float], float, int]:
     runs: list[dict[str, float]] = []
     totals: list[float] = []
     clean: list[int] = []
-    for attempt in range(BREAKDOWN_RUNS * 2):
+    for attempt in range(wanted * 2):
         spent: dict[str, float] = {}
         with step_timers(spent):
             before = listen_overflows()
@@ -112,7 +121,7 @@ def breakdown(stack: Path) -> tuple[dict[str, float], float, int]:
         totals.append(seconds)
         if stalls == 0:
             clean.append(attempt)
-        if len(clean) >= BREAKDOWN_RUNS:
+        if len(clean) >= wanted:
             break
     use = clean or list(range(len(runs)))
     names = list(runs[0])
@@ -179,6 +188,12 @@ def main() -> Outcome:
         steps, in_process, breakdown_runs = breakdown(stack)
         engine_start = startup(bench, [engine, "version"], workdir)
         cli_start = startup(bench, [str(ROACHCERT), "plan", "--help"], workdir)
+        try:
+            big: dict[str, Any] | None = big_plan(bench, engine, env)
+        except RuntimeError as exc:  # the 50-cluster figures still stand
+            say(f"  plan of {BIG} clusters failed: {exc}")
+            outcome.findings.append(f"plan of {BIG} clusters failed to run: {exc}")
+            big = None
 
     clean_only = enough_clean(raw, ours)
     raw_median, raw_n, raw_all = pick(raw, clean_only)
@@ -261,7 +276,83 @@ def main() -> Outcome:
     )
     outcome.rows.append(row)
     report(row)
+    if big is None:
+        return outcome
+    outcome.data["big"] = big
+    big_row = Row(
+        benchmark="plan",
+        case=f"{BIG} clusters, after apply (no changes); peak memory",
+        baseline=f"{fmt_s(big['terraform_plan_median_s'])}, {big['terraform_peak_mib']:.0f} MiB (terraform plan)",
+        roachcert=f"{fmt_s(big['roachcert_plan_median_s'])}, {big['roachcert_peak_mib']:.0f} MiB",
+        result=f"{big['ratio']:.2f}x the time",
+        goal=f"<= {BIG_GOAL:.2f}x, memory reported",
+        met=big["ratio"] <= BIG_GOAL,
+    )
+    outcome.rows.append(big_row)
+    report(big_row)
+    if big["ratio"] > BIG_GOAL:
+        steps_text = ", ".join(
+            f"{name} {seconds:.2f} s" for name, seconds in big["roachcert_steps_median_s"].items()
+        )
+        outcome.findings.append(
+            f"plan of {BIG} clusters: {big['ratio']:.2f}x terraform plan's {big['terraform_plan_median_s']:.1f} s; "
+            f"in-process steps: {steps_text}"
+        )
     return outcome
+
+
+def big_plan(bench: Bench, engine: str, env: dict[str, str]) -> dict[str, Any]:
+    """The same comparison on a 1,000-cluster stack, fewer rounds, with each side's peak memory."""
+    clusters = new_clusters(bench, BIG, prefix="k")
+    stack = write_stack(bench.tmp / "stacks" / "thousand.yaml", clusters, mount=new_mount("big"))
+    roachcert(bench, "ca", "ensure", str(stack))
+    start = time.perf_counter()
+    roachcert(bench, "plan", str(stack), ok=(2,))
+    first_plan = time.perf_counter() - start
+    start = time.perf_counter()
+    roachcert(bench, "apply", str(stack))
+    apply_s = time.perf_counter() - start
+    say(f"  {BIG} clusters: first plan {first_plan:.1f} s, apply {apply_s:.1f} s")
+    workdir = bench.home / "thousand"
+    raw_argv = [engine, "plan", "-input=false", "-no-color", "-out=bench.tfplan"]
+    ours_argv = [str(ROACHCERT), "plan", str(stack)]
+    raw: list[tuple[float, float]] = []
+    ours: list[tuple[float, float]] = []
+    for round_no in range(BIG_ROUNDS):
+
+        def raw_side() -> None:
+            raw.append(timed_rss(raw_argv, env, cwd=workdir))
+
+        def our_side() -> None:
+            ours.append(timed_rss(ours_argv, bench.env, cwd=bench.tmp))
+
+        for step in (raw_side, our_side) if round_no % 2 == 0 else (our_side, raw_side):
+            step()
+        say(
+            f"  {BIG} clusters, round {round_no + 1}/{BIG_ROUNDS}: terraform plan {fmt_s(raw[-1][0])} "
+            f"({raw[-1][1]:.0f} MiB), roachcert plan {fmt_s(ours[-1][0])} ({ours[-1][1]:.0f} MiB)"
+        )
+    steps, in_process, _ = breakdown(stack, wanted=1)
+    for name, seconds in steps.items():
+        say(f"    {name:<40} {seconds:.3f} s")
+    raw_median = median([seconds for seconds, _ in raw])
+    ours_median = median([seconds for seconds, _ in ours])
+    return {
+        "clusters": BIG,
+        "first_plan_s": first_plan,
+        "apply_s": apply_s,
+        "terraform_plan_runs": [{"s": s, "peak_mib": m} for s, m in raw],
+        "roachcert_plan_runs": [{"s": s, "peak_mib": m} for s, m in ours],
+        "terraform_plan_median_s": raw_median,
+        "roachcert_plan_median_s": ours_median,
+        "terraform_peak_mib": max(m for _, m in raw),
+        "roachcert_peak_mib": max(m for _, m in ours),
+        "ratio": ours_median / raw_median,
+        "goal_ratio_at_most": BIG_GOAL,
+        "met": ours_median / raw_median <= BIG_GOAL,
+        "roachcert_in_process_plan_s": in_process,
+        "roachcert_steps_median_s": steps,
+    }
 
 
 def _stalled(stalls: int) -> str:

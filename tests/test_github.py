@@ -217,9 +217,6 @@ def test_step_summary_is_appended_only_when_set(tmp_path: Path) -> None:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, github: FakeGitHub, tmp_path: Path) -> Path:
-    monkeypatch.setattr(
-        app_module, "COMMAND_MODULES", (*app_module.COMMAND_MODULES, "roachcert.commands.comment")
-    )
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.setenv("GITHUB_API_URL", github.url)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))

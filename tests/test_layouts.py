@@ -47,7 +47,7 @@ def test_detect_reads_the_folder(tmp_path: Path) -> None:
     key = local_keys.new_key("ec", 256)
     members = [
         pairs.Member("client.app.key", "client.key", local_keys.key_pem(key), secret=True),
-        *layouts.extra_members(Layout.jdbc, "app", key),
+        *layouts.extra_members(Layout.jdbc, "app", lambda: local_keys.key_pkcs8_der(key)),
     ]
     pairs.switch_pair(tmp_path, "app", members)
     assert layouts.detect(tmp_path, "app") is Layout.jdbc

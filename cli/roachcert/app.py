@@ -5,10 +5,15 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import typer
+import typer._click as click
 from typer._click.exceptions import ClickException
+from typer._click.utils import make_default_short_help
+from typer.core import TyperGroup
 
 from roachcert import __version__
 from roachcert.errors import RoachcertError, SpecError
@@ -16,34 +21,161 @@ from roachcert.escape import printable_lines
 from roachcert.exit_status import ExitStatus
 from roachcert.mask import mask
 
+HELP = "Client CAs for CockroachDB Cloud dedicated clusters: declared in YAML, kept in Vault, applied with Terraform."
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One top-level command: its module (which has `register(app)`) and the first sentence of its help."""
+
+    module: str
+    summary: str
+
+
+# Listed in the order `--help` shows them (typer lists commands before groups). The summaries are what
+# `--help` prints, so listing the commands imports none of them; tests/test_startup.py holds each summary
+# to the command's own help.
+COMMANDS: dict[str, Entry] = {
+    "validate": Entry(
+        "roachcert.commands.validate",
+        "Check stack files: syntax, fields, references, and the PEM files of CAs kept outside Vault.",
+    ),
+    "schema": Entry(
+        "roachcert.commands.schema",
+        "Print the JSON Schema of stack files (point yaml-language-server at it for completion).",
+    ),
+    "render": Entry(
+        "roachcert.commands.render",
+        "Render the stack's Terraform root module into .roachcert/STACK/ (reads CA PEMs from Vault).",
+    ),
+    "plan": Entry(
+        "roachcert.commands.plan", "Render each stack and run terraform plan; save the plan for `apply`."
+    ),
+    "apply": Entry(
+        "roachcert.commands.apply",
+        "Apply the plan saved by `roachcert plan`; refuse a stale one and any deletion without --allow-destroy.",
+    ),
+    "unmanage": Entry(
+        "roachcert.commands.apply",
+        "Stop managing a cluster removed from the stack WITHOUT deleting its CA (next plan + apply).",
+    ),
+    "manage": Entry(
+        "roachcert.commands.apply",
+        "Undo `unmanage`: the next plan manages the cluster again (declare it in the stack, or the plan deletes "
+        "its CA).",
+    ),
+    "adopt": Entry(
+        "roachcert.commands.adopt",
+        "Import every declared cluster whose client CA is set but not in state (terraform import): state only, "
+        "nothing is written to any cluster.",
+    ),
+    "issue": Entry(
+        "roachcert.commands.issue",
+        "Issue a client certificate from the CA's current issuer and print the connection URL.",
+    ),
+    "connect-url": Entry(
+        "roachcert.commands.connect_url",
+        "Print the connection URL `issue` prints, without issuing; Vault is not contacted.",
+    ),
+    "renew": Entry(
+        "roachcert.commands.renew",
+        "Re-issue the client certificates past their threshold; leave the fresh ones untouched.",
+    ),
+    "certs": Entry(
+        "roachcert.commands.certs",
+        "List every client certificate roachcert delivered or finds on disk for the stack: cluster, user, "
+        "issuer, serial, expiry, whether it is the one on disk, whether the cluster still trusts its issuer.",
+    ),
+    "comment": Entry(
+        "roachcert.commands.comment",
+        "Post each stack's plan report on the pull request, editing that stack's earlier comment.",
+    ),
+    "status": Entry(
+        "roachcert.commands.status",
+        "Compare each cluster's client CA in the Cloud API with the bundle the stack renders now.",
+    ),
+    "check": Entry(
+        "roachcert.commands.check",
+        "Open a real TLS SQL connection with USER's certificate (sslmode=verify-full) and run SELECT "
+        "current_user; print the user on success, else one line saying what is wrong.",
+    ),
+    "sandbox": Entry(
+        "roachcert.commands.sandbox",
+        "Local sandbox: a real OpenBao, the Cloud API emulator and the cockroach provider (the real one when "
+        "installed, else the stand-in), for tests and demos.",
+    ),
+    "ca": Entry("roachcert.commands.ca", "Client CAs in Vault's PKI engine."),
+    "rotate": Entry(
+        "roachcert.commands.rotate", "Issuer rotation: append a new issuer, re-issue, drop the old one."
+    ),
+}
+
+# Each module holds one command (or group, or a few commands) and registers itself on an app.
+COMMAND_MODULES = tuple(dict.fromkeys(entry.module for entry in COMMANDS.values()))
+
+
+def command_app() -> typer.Typer:
+    """A bare app with the root's settings: modules register on it; its children are built like the root's."""
+    return typer.Typer(pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None)
+
+
+def load_command(name: str) -> click.Command:
+    """Import the module of one command and build that command alone."""
+    sub = command_app()
+    importlib.import_module(COMMANDS[name].module).register(sub)
+    group = typer.main.get_group(sub)
+    return group.commands[name]
+
+
+class _Commands(Mapping[str, click.Command]):
+    """The root's commands: every name is known from the table, a module is imported on first look-up."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in COMMANDS:
+            raise KeyError(name)
+        if name not in self.loaded:
+            self.loaded[name] = load_command(name)
+        return self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: `--help` lists the table; running a command imports only that command's module.
+
+    Start-up then costs typer and little else: no pydantic, cryptography, PyYAML, hvac or Jinja2 until
+    a command needs them.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        # Typer's own lookups (get_command, list_commands, suggestions for a typo) read self.commands.
+        self.commands = _Commands()  # type: ignore[assignment]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # As TyperGroup.format_commands does, from the table's summaries instead of the built commands.
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(name, make_default_short_help(entry.summary, limit)) for name, entry in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 app = typer.Typer(
+    cls=LazyGroup,
     name="roachcert",
-    help="Client CAs for CockroachDB Cloud dedicated clusters: declared in YAML, kept in Vault, applied with Terraform.",
+    help=HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode=None,
-)
-
-# Each module holds one command (or group) and registers itself on the app.
-COMMAND_MODULES = (
-    "roachcert.commands.validate",
-    "roachcert.commands.schema",
-    "roachcert.commands.sandbox",
-    "roachcert.commands.render",
-    "roachcert.commands.plan",
-    "roachcert.commands.apply",
-    "roachcert.commands.adopt",
-    "roachcert.commands.ca",
-    "roachcert.commands.issue",
-    "roachcert.commands.connect_url",
-    "roachcert.commands.renew",
-    "roachcert.commands.certs",
-    "roachcert.commands.comment",
-    "roachcert.commands.status",
-    "roachcert.commands.check",
-    "roachcert.commands.rotate",
 )
 
 
@@ -68,16 +200,6 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show a traceback when roachcert itself fails."),
 ) -> None:
     """Declare client CAs per cluster in stacks/NAME.yaml; roachcert makes it so."""
-
-
-_registered: list[str] = []
-
-
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        if name not in _registered:
-            importlib.import_module(name).register(app)
-            _registered.append(name)
 
 
 def error_line(message: str) -> None:
@@ -110,7 +232,6 @@ def _interrupted() -> int:
 def _run(argv: list[str]) -> int:
     debug = "--debug" in argv
     try:
-        _register()
         command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="roachcert", standalone_mode=False)
         code = result if isinstance(result, int) else ExitStatus.OK

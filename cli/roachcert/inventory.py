@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -118,12 +119,18 @@ def failures_since(deliveries: Iterable[Delivery], cluster: str, user: str) -> l
     ]
 
 
+@functools.lru_cache(maxsize=64)
+def _issuer_cert(pem: str) -> x509.Certificate:
+    """An issuer parsed once per run, not once per certificate it signed (`issue --all`)."""
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
 def signing_issuer(leaf_pem: str, candidates: Sequence[CertInfo]) -> CertInfo | None:
     """Which CA certificate of the bundle signed this leaf (by signature: after a rotation both issuers
     usually share one subject)."""
     leaf = x509.load_pem_x509_certificate(leaf_pem.encode())
     for info in candidates:
-        issuer = x509.load_pem_x509_certificate(info.pem.encode())
+        issuer = _issuer_cert(info.pem)
         try:
             leaf.verify_directly_issued_by(issuer)
         except (ValueError, TypeError, InvalidSignature):

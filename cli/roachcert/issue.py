@@ -26,7 +26,7 @@ from roachcert.bundles import ClusterBundle, IssuerReader, cluster_bundles
 from roachcert.errors import RoachcertError
 from roachcert.layouts import Layout
 from roachcert.mask import mask
-from roachcert.pem import cert_info
+from roachcert.pem import CertInfo, cert_info
 from roachcert.spec import Cluster, Stack, VaultCa
 from roachcert.stack_lock import DEFAULT_TIMEOUT
 
@@ -186,8 +186,7 @@ def issue_client(
     event: inventory.Delivery | None = None
     try:
         with pairs.staged_pair(out_dir, user) as staged:
-            key, private, certificate, serial = _obtain(vault, ca, user, paths, staged, vault_keygen)
-            info = cert_info(certificate)
+            key, private, certificate, serial, info = _obtain(vault, ca, user, paths, staged, vault_keygen)
             signer = inventory.signing_issuer(certificate, bundle.certs)
             event = inventory.Delivery(
                 cluster=cluster,
@@ -203,7 +202,7 @@ def issue_client(
                 not_after=info.not_after,
             )
             members = [key, pairs.Member(paths.cert.name, "client.crt", certificate)]
-            members += layouts.extra_members(layout, user, private)
+            members += layouts.extra_members(layout, user, lambda: local_keys.key_pkcs8_der(private))
             for member in members[1:]:
                 staged.write(member)
             staged.switch(members)
@@ -238,25 +237,25 @@ def issue_client(
 
 def _obtain(
     vault: IssueVault, ca: VaultCa, user: str, paths: ClientFiles, staged: pairs.Staged, vault_keygen: bool
-) -> tuple[pairs.Member, local_keys.PrivateKey, str, str]:
-    """The key (written into the staged generation) and its certificate PEM and serial. Made here by
+) -> tuple[pairs.Member, local_keys.PrivateKey, str, str, CertInfo]:
+    """The key (written into the staged generation), its certificate PEM, serial and facts. Made here by
     default: the key file exists, 0600, before Vault is asked anything, and only the CSR leaves."""
     ttl = ca.role.max_ttl.vault
     if vault_keygen:
         issued = vault.issue_cert(ca.mount, ca.current_issuer, ca.role.name, user, ttl)
-        _check_cn(issued.certificate, user)
+        info = _check_cn(issued.certificate, user)
         key = pairs.Member(paths.key.name, "client.key", issued.private_key, secret=True)
         staged.write(key)
-        return key, local_keys.load_key(issued.private_key), issued.certificate, issued.serial_number
+        return key, local_keys.load_key(issued.private_key), issued.certificate, issued.serial_number, info
     private = local_keys.new_key(ca.role.key_type, ca.role.bits)
     key = pairs.Member(paths.key.name, "client.key", local_keys.key_pem(private), secret=True)
     staged.write(key)
     csr = local_keys.csr_pem(private, user)
     signed = vault.sign_csr(ca.mount, ca.current_issuer, ca.role.name, csr, user, ttl)
-    _check_cn(signed.certificate, user)
+    info = _check_cn(signed.certificate, user)
     if not local_keys.certifies(signed.certificate, private):
         raise IssueError(f"Vault signed a certificate for another public key than {user}'s; nothing written")
-    return key, private, signed.certificate, signed.serial_number
+    return key, private, signed.certificate, signed.serial_number, info
 
 
 def check_key_mode(key: Path) -> None:
@@ -272,10 +271,14 @@ def check_key_mode(key: Path) -> None:
         )
 
 
-def _check_cn(certificate: str, user: str) -> None:
-    cn = cert_info(certificate).subject_cn
-    if cn != user:
-        raise IssueError(f"Vault issued a certificate for CN={cn!r}, not {user!r}; nothing written")
+def _check_cn(certificate: str, user: str) -> CertInfo:
+    """The certificate's facts (parsed once per issue), when it names `user`."""
+    info = cert_info(certificate)
+    if info.subject_cn != user:
+        raise IssueError(
+            f"Vault issued a certificate for CN={info.subject_cn!r}, not {user!r}; nothing written"
+        )
+    return info
 
 
 def _holds_key(paths: ClientFiles, user: str) -> bool:

@@ -10,12 +10,16 @@ jdbc:      the same as libpq plus client.USER.pk8 (the key as PKCS#8 DER, 0600: 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from roachcert import files, local_keys, pairs
-from roachcert.spec import Cluster
+from roachcert import files, pairs
+
+if TYPE_CHECKING:  # `issue --help` and its option types need neither the models nor cryptography
+    from roachcert.spec import Cluster
 
 SERVER_CA_NAME = "ca.crt"
 
@@ -43,10 +47,11 @@ def detect(folder: Path, user: str) -> Layout:
     return Layout.libpq
 
 
-def extra_members(layout: Layout, user: str, key: local_keys.PrivateKey) -> list[pairs.Member]:
-    """Files switched in with the key and certificate, so they never disagree with them."""
+def extra_members(layout: Layout, user: str, pkcs8_der: Callable[[], bytes]) -> list[pairs.Member]:
+    """Files switched in with the key and certificate, so they never disagree with them. The key comes
+    as a function (the caller's cryptography), so this module loads none for `issue --help`."""
     if layout is Layout.jdbc:
-        return [pairs.Member(f"client.{user}.pk8", "client.pk8", local_keys.key_pkcs8_der(key), secret=True)]
+        return [pairs.Member(f"client.{user}.pk8", "client.pk8", pkcs8_der(), secret=True)]
     return []
 
 

@@ -86,13 +86,16 @@ class Staged:
         with interrupts.deferred():  # the switch and the links finish before a signal stops us
             _replace_link(self._pairs / CURRENT, self.gen.name)
             _fsync_dir(self._pairs)
+            relinked = False
             for member in members:
                 link = self.folder / member.link
                 target = link_target(self.slot, member.stored)
                 if not link.is_symlink() or os.readlink(link) != target:
                     # Only the first switch from flat files (or a new member, like a .pk8) gets here.
                     _replace_link(link, target)
-            _fsync_dir(self.folder)
+                    relinked = True
+            if relinked:  # a re-issue changes no entry of the folder: nothing there to make durable
+                _fsync_dir(self.folder)
 
 
 @contextlib.contextmanager

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from roachcert.spec import load_stack
-
 sandbox_app = typer.Typer(
     help="Local sandbox: a real OpenBao, the Cloud API emulator and the cockroach provider (the real one when "
     "installed, else the stand-in), for tests and demos.",
@@ -39,6 +37,7 @@ def up(
 ) -> None:
     """Start the sandbox (idempotent) under .roachcert/sandbox/ and register the stacks' clusters."""
     from roachcert.sandbox import manager
+    from roachcert.spec import load_stack  # only `up --stack` parses a stack
 
     stacks = [load_stack(path) for path in stack or []]
     state = manager.up(stacks, provider=provider, s3=s3)

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from roachcert.errors import PemError, SpecError
-from roachcert.spec import PemFileCa, load_stack
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +22,7 @@ def validate(
 ) -> None:
     """Check stack files: syntax, fields, references, and the PEM files of CAs kept outside Vault."""
     from roachcert.pem import check_ca_file
+    from roachcert.spec import PemFileCa, load_stack
 
     problems: list[str] = []
     for path in stacks:

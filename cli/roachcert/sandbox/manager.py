@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import requests
 
@@ -27,7 +27,9 @@ from roachcert.sandbox.mirror import write_cli_config
 from roachcert.sandbox.openbao import start_openbao
 from roachcert.sandbox.processes import free_port, stop_pid
 from roachcert.sandbox.provider_api import VERSION
-from roachcert.spec import Stack
+
+if TYPE_CHECKING:  # `sandbox env|status|down` never parse a stack: keep pydantic out of them
+    from roachcert.spec import Stack
 
 STATE = "state.json"
 PENDING_SECONDS = 1.0

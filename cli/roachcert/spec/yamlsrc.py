@@ -61,6 +61,49 @@ def parse(text: str) -> tuple[Any, LineMap]:
     for number, raw in enumerate(text.splitlines(), start=1):
         if raw.lstrip(" ").startswith("\t"):
             raise YamlProblem(number, "tab used for indentation; YAML needs spaces")
+    node = _compose_fast(text)
+    if node is _UNREADABLE:
+        node = _compose_python(text)
+    lines = LineMap()
+    if node is None:
+        return None, lines
+    builder = _Builder(lines, yaml.SafeLoader(""))
+    try:
+        return builder.build(node, ()), lines
+    except yaml.MarkedYAMLError as exc:  # a merge key (`<<`) of something other than mappings
+        raise _syntax_problem(exc) from None
+    except RecursionError:
+        raise YamlProblem(builder.line, _too_deep()) from None
+
+
+# The libyaml composer when the installed PyYAML has it; None where it is missing.
+_CLoader: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+_UNREADABLE = yaml.Node("", "", None, None)  # a sentinel: libyaml could not compose the text
+
+
+def _compose_fast(text: str) -> yaml.Node | None:
+    """The node graph composed by libyaml (its nodes carry the same marks), else _UNREADABLE.
+
+    Only well-formed text is composed here: whatever libyaml refuses is composed again by the pure-Python
+    loader, whose messages (and lines) the error lines have always quoted.
+    """
+    if _CLoader is None:
+        return _UNREADABLE
+    try:
+        loader = _CLoader(text)
+    except Exception:
+        return _UNREADABLE
+    try:
+        node: yaml.Node | None = loader.get_single_node()
+        return node
+    except Exception:  # any refusal, including libyaml's own nesting limit and encoding errors
+        return _UNREADABLE
+    finally:
+        loader.dispose()
+
+
+def _compose_python(text: str) -> yaml.Node | None:
+    """The pure-Python composer: slower, and the source of every YAML syntax message."""
     try:
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:
@@ -77,16 +120,7 @@ def parse(text: str) -> tuple[Any, LineMap]:
         raise YamlProblem(loader.line + 1, _too_deep()) from None
     finally:
         loader.dispose()
-    lines = LineMap()
-    if node is None:
-        return None, lines
-    builder = _Builder(lines, yaml.SafeLoader(""))
-    try:
-        return builder.build(node, ()), lines
-    except yaml.MarkedYAMLError as exc:  # a merge key (`<<`) of something other than mappings
-        raise _syntax_problem(exc) from None
-    except RecursionError:
-        raise YamlProblem(builder.line, _too_deep()) from None
+    return node
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError) -> YamlProblem:
@@ -161,6 +195,9 @@ class _Builder:
         """A scalar's value; an explicit tag it does not fit (`!!int abc`, `!custom`) is a problem."""
         if node.tag == "tag:yaml.org,2002:value":  # a plain `=`, which SafeLoader cannot construct
             return str(node.value)
+        if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+            # Most values of a stack: what SafeConstructor would return, without its bookkeeping.
+            return node.value
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError:
@@ -168,6 +205,9 @@ class _Builder:
         except (ValueError, TypeError, AttributeError, OverflowError):
             problem = f"the value does not fit its YAML tag {_tag(node)}; remove the tag or fix the value"
         raise YamlProblem(node.start_mark.line + 1, problem)
+
+
+_STR = "tag:yaml.org,2002:str"
 
 
 def _tag(node: yaml.Node) -> str:

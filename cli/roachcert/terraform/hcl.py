@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from roachcert.errors import TerraformError
 from roachcert.escape import printable
 from roachcert.names import is_ident
@@ -35,16 +37,18 @@ def _heredoc_safe(text: str) -> bool:
     # A `<<-EOT` heredoc reproduces text exactly only when it ends in a newline, every line is printable
     # ASCII without leading blanks (they would change the stripped indent) or trailing ones (easily lost
     # by editors), nothing looks like a template sequence and no line is the closing marker.
-    if not text.endswith("\n") or "${" in text or "%{" in text:
+    if not text.endswith("\n") or "${" in text or "%{" in text or not text.isascii():
         return False
     for line in text[:-1].split("\n"):
         if line == "EOT" or line != line.strip():
             return False
-        if any(not (0x20 <= ord(char) < 0x7F) for char in line):
+        if not line.isprintable():  # ASCII already: printable is 0x20-0x7E
             return False
     return True
 
 
+# Clusters sharing a CA share its bundle: quote each bundle once, not once per cluster.
+@functools.lru_cache(maxsize=1024)
 def hcl_text(text: str, indent: int = 0) -> str:
     """Multi-line text as a `<<-EOT` heredoc (readable in a plan review) when that is exact, else a string."""
     if not _heredoc_safe(text):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,18 @@ def _backend_lines(backend: Backend) -> list[str]:
 
 
 def _environment(stack: Stack, templates_dir: Path | None) -> jinja2.Environment:
-    builtin = templates_dir or builtin_templates_dir()
-    loaders: list[jinja2.BaseLoader] = []
     override = stack.terraform.templates
+    if override is not None and not override.is_dir():
+        raise TerraformError(f"terraform.templates: {override} is not a folder")
+    return _cached_environment(templates_dir or builtin_templates_dir(), override)
+
+
+# One environment per pair of folders, so each template is compiled once per process; the loaders check
+# each file's modification time, so an edited template is compiled again.
+@functools.lru_cache(maxsize=32)
+def _cached_environment(builtin: Path, override: Path | None) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
     if override is not None:
-        if not override.is_dir():
-            raise TerraformError(f"terraform.templates: {override} is not a folder")
         loaders.append(jinja2.FileSystemLoader(str(override)))
     loaders.append(jinja2.FileSystemLoader(str(builtin)))
     # HCL, not HTML: values are quoted by the hcl filters, so no autoescape.

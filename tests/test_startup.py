@@ -1,0 +1,123 @@
+"""Start-up: `--help` lists every command without importing any, and each command imports only its own."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+
+import pytest
+import typer
+
+from roachcert import app as app_module
+
+# What the heavy libraries are; none belongs to listing commands or printing versions.
+HEAVY = {"pydantic", "pydantic_core", "cryptography", "yaml", "hvac", "jinja2", "requests", "rich"}
+
+_PROBE = """
+import json, sys
+from roachcert.app import run
+try:
+    code = run(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def _imports(*argv: str) -> tuple[int, set[str], set[str]]:
+    """Run roachcert in a fresh interpreter: its exit code, top-level packages and roachcert modules."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, check=False, timeout=60
+    )
+    probe = json.loads(proc.stderr.strip().splitlines()[-1])
+    modules: list[str] = probe["modules"]
+    return (
+        int(probe["code"]),
+        {name.split(".")[0] for name in modules},
+        {name for name in modules if name.startswith("roachcert")},
+    )
+
+
+def _eager_group() -> typer.core.TyperGroup:
+    """The app as it was built before the registry was lazy: every module registered on one Typer."""
+    eager = typer.Typer(
+        name="roachcert",
+        help=app_module.HELP,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        rich_markup_mode=None,
+    )
+    eager.registered_callback = app_module.app.registered_callback
+    for module in app_module.COMMAND_MODULES:
+        __import__(module, fromlist=["register"]).register(eager)
+    return typer.main.get_group(eager)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["-h"], [], ["--version"]])
+def test_listing_commands_and_versions_import_no_heavy_library(argv: list[str]) -> None:
+    code, packages, ours = _imports(*argv)
+    assert code in (0, 1)  # no arguments prints the help and exits 1, as before
+    assert packages.isdisjoint(HEAVY), sorted(packages & HEAVY)
+    assert not any(name.startswith("roachcert.commands.") for name in ours), sorted(ours)
+
+
+@pytest.mark.parametrize("argv", [["sandbox", "--help"], ["comment", "--help"], ["sandbox", "env", "--help"]])
+def test_sandbox_and_comment_import_no_stack_model_nor_crypto(argv: list[str]) -> None:
+    # typer itself coerces parameters through pydantic, so only roachcert's own heavy paths are held here.
+    code, packages, ours = _imports(*argv)
+    assert code == 0
+    assert packages.isdisjoint({"cryptography", "yaml", "hvac", "jinja2"}), sorted(packages)
+    assert "roachcert.spec" not in ours
+    assert {name for name in ours if name.startswith("roachcert.commands.")} == {
+        f"roachcert.commands.{argv[0]}"
+    }
+
+
+@pytest.mark.parametrize("name", sorted(set(app_module.COMMANDS) - {"schema"}))
+def test_a_command_help_loads_no_stack_model_nor_crypto(name: str) -> None:
+    # `schema` prints the models' JSON Schema, so it alone needs them to describe itself.
+    code, packages, ours = _imports(name, "--help")
+    assert code == 0
+    assert packages.isdisjoint({"cryptography", "yaml", "hvac", "jinja2"}), sorted(packages)
+    assert "roachcert.spec" not in ours
+
+
+def test_running_one_command_imports_only_its_module() -> None:
+    code, _packages, ours = _imports("schema")
+    assert code == 0
+    assert {name for name in ours if name.startswith("roachcert.commands.")} == {"roachcert.commands.schema"}
+
+
+def test_the_table_lists_every_command_each_module_registers_in_help_order() -> None:
+    assert list(_eager_group().commands) == list(app_module.COMMANDS)
+
+
+@pytest.mark.parametrize("limit", [20, 45, 60, 74, 120, 400])
+def test_each_summary_is_what_the_command_own_help_shortens_to(limit: int) -> None:
+    for name, command in _eager_group().commands.items():
+        summary = typer._click.utils.make_default_short_help(app_module.COMMANDS[name].summary, limit)
+        assert summary == command.get_short_help_str(limit), name
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["plan", "--help"], ["sandbox", "--help"], ["sandbox", "up", "--help"], ["ca", "--help"]],
+)
+def test_help_reads_as_the_eager_app_printed_it(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    def printed(group: typer._click.Command) -> str:
+        with contextlib.suppress(typer.Exit):
+            group.main(args=list(argv), prog_name="roachcert", standalone_mode=False)
+        return capsys.readouterr().out
+
+    lazy = printed(typer.main.get_command(app_module.app))
+    assert lazy.startswith("Usage: roachcert")
+    assert lazy == printed(_eager_group())
+
+
+def test_a_typo_still_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    assert app_module.run(["plna"]) == 1
+    assert "No such command 'plna'. Did you mean 'plan'?" in capsys.readouterr().err
