@@ -126,7 +126,7 @@ def vault_alone(stack: Path, users: list[str]) -> Callable[[], None]:
     """The Vault floor: the same number of issue calls, JOBS at once, through roachcert's adapter, no
     files and no CLI process."""
     from roachcert.spec import VaultCa, load_stack
-    from roachcert.vault import open_vault
+    from roachcert.vault.adapter import open_vault
 
     spec = load_stack(stack)
     ca = spec.cas["client-ca"]
@@ -147,9 +147,9 @@ def vault_alone(stack: Path, users: list[str]) -> Callable[[], None]:
 
 def in_process(bench: Bench, stack: Path, key_type: str) -> float:
     """Median of `issue_all` run in this process (Vault + cert checks + fsync'd files, no CLI process)."""
-    from roachcert.issue import issue_all
+    from roachcert.certs.issue import issue_all
     from roachcert.spec import load_stack
-    from roachcert.vault import open_vault
+    from roachcert.vault.adapter import open_vault
 
     spec = load_stack(stack)
     runs: list[float] = []

@@ -52,7 +52,7 @@ ISSUERS = ("ca-a", "ca-b")
 @contextlib.contextmanager
 def counting(counts: dict[str, int]) -> Iterator[None]:
     """Count issuer reads and every Vault HTTP request the adapter sends."""
-    from roachcert.vault import VaultAdapter
+    from roachcert.vault.adapter import VaultAdapter
 
     read, send = VaultAdapter.read_issuer_pem, VaultAdapter._send
 
@@ -86,7 +86,7 @@ def render_steps(stack_path: Path) -> dict[str, float]:
         "from roachcert import planning\n"
         "from roachcert.bundles import cluster_bundles\n"
         "from roachcert.paths import stack_dir\n"
-        "from roachcert.vault import open_vault\n"
+        "from roachcert.vault.adapter import open_vault\n"
         "out = {'imports': time.perf_counter() - t}\n"
         "t = time.perf_counter(); stack = planning.load_stack(Path(sys.argv[1])); out['load + validate'] = time.perf_counter() - t\n"
         "t = time.perf_counter(); b = cluster_bundles(stack, open_vault(stack)); out['Vault bundles'] = time.perf_counter() - t\n"
@@ -105,7 +105,7 @@ def main() -> Outcome:
     from roachcert.planning import PlanOptions, plan_stack, render_stack
     from roachcert.spec import load_stack
     from roachcert.terraform.module import render_module
-    from roachcert.vault import open_vault
+    from roachcert.vault.adapter import open_vault
 
     outcome = Outcome("render")
     with sandbox("render") as bench:

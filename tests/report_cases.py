@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from certs_helper import cert_pem
-from roachcert.cloud_reads import CloudRead, pending_message
+from roachcert.cloud.reads import CloudRead, pending_message
 from roachcert.plan_summary import Action, PlanSummary, ResourceChange
 from roachcert.reports.model import StackReport
 

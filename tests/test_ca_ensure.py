@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from certs_helper import make_ca
-from roachcert.ca_ensure import (
+from roachcert.spec import Stack, VaultCa
+from roachcert.spec.durations import parse_duration
+from roachcert.vault.ca_ensure import (
     IssuerState,
     MountState,
     Observed,
@@ -20,8 +22,6 @@ from roachcert.ca_ensure import (
     plan_stack,
     role_params,
 )
-from roachcert.spec import Stack, VaultCa
-from roachcert.spec.durations import parse_duration
 
 CN = "Test Co client CA"
 SYSTEM_MAX = 768 * 3600

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from certs_helper import make_ca
-from roachcert.cloud import ClientCaStatus, CloudClient
+from roachcert.cloud.client import ClientCaStatus, CloudClient
 from roachcert.errors import CloudError
 from roachcert.sandbox.emulator import RunningEmulator, start_emulator
 

@@ -7,8 +7,8 @@ import pytest
 
 from certs_helper import make_ca
 from roachcert.applying import _observed
-from roachcert.cloud import ClientCaStatus
-from roachcert.cloud_reads import CloudRead, bundle_sha256, changed_since, refuse_changed
+from roachcert.cloud.client import ClientCaStatus
+from roachcert.cloud.reads import CloudRead, bundle_sha256, changed_since, refuse_changed
 from roachcert.errors import GuardError
 
 A, B = make_ca("A")[0], make_ca("B")[0]

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from certs_helper import make_ca
-from roachcert.cloud import ClientCaStatus
-from roachcert.drift import ClusterDrift, compare, counts, error_result, exit_code, observe_clusters
+from roachcert.cloud.client import ClientCaStatus
+from roachcert.cloud.drift import ClusterDrift, compare, counts, error_result, exit_code, observe_clusters
 from roachcert.errors import CloudError
 from roachcert.pem import build_bundle, cert_info
 from roachcert.spec import Stack

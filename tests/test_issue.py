@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certs_helper import key_pem, make_ca, make_leaf
-from roachcert import local_keys
 from roachcert.app import run
-from roachcert.issue import (
+from roachcert.certs import keys
+from roachcert.certs.issue import (
     ClientFiles,
     IssuedCert,
     IssueError,
@@ -153,7 +153,7 @@ def test_key_is_made_here_and_only_its_csr_goes_to_vault(tmp_path: Path, stack_p
     assert "PRIVATE KEY" not in csr
     request = x509.load_pem_x509_csr(csr.encode())
     assert request.subject.rfc4514_string() == "CN=root"
-    assert local_keys.certifies(result.files.cert.read_text(), key)
+    assert keys.certifies(result.files.cert.read_text(), key)
 
 
 def test_vault_keygen_uses_issue(tmp_path: Path, stack_path: Path) -> None:
@@ -163,7 +163,7 @@ def test_vault_keygen_uses_issue(tmp_path: Path, stack_path: Path) -> None:
     assert fake.csrs == []
     key = serialization.load_pem_private_key(result.files.key.read_bytes(), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    assert local_keys.certifies(result.files.cert.read_text(), key)
+    assert keys.certifies(result.files.cert.read_text(), key)
 
 
 def test_certificate_for_another_key_writes_nothing(tmp_path: Path, stack_path: Path) -> None:

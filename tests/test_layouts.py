@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roachcert import layouts, local_keys, pairs
-from roachcert.layouts import Layout
+from roachcert.certs import keys, layouts, pairs
+from roachcert.certs.layouts import Layout
 from roachcert.spec.models import Cluster
 
 
@@ -44,14 +44,14 @@ def test_detect_reads_the_folder(tmp_path: Path) -> None:
     assert layouts.detect(tmp_path, "app") is Layout.libpq
     (tmp_path / "ca.crt").write_text("server CA")
     assert layouts.detect(tmp_path, "app") is Layout.cockroach
-    key = local_keys.new_key("ec", 256)
+    key = keys.new_key("ec", 256)
     members = [
-        pairs.Member("client.app.key", "client.key", local_keys.key_pem(key), secret=True),
-        *layouts.extra_members(Layout.jdbc, "app", lambda: local_keys.key_pkcs8_der(key)),
+        pairs.Member("client.app.key", "client.key", keys.key_pem(key), secret=True),
+        *layouts.extra_members(Layout.jdbc, "app", lambda: keys.key_pkcs8_der(key)),
     ]
     pairs.switch_pair(tmp_path, "app", members)
     assert layouts.detect(tmp_path, "app") is Layout.jdbc
-    assert (tmp_path / "client.app.pk8").read_bytes() == local_keys.key_pkcs8_der(key)
+    assert (tmp_path / "client.app.pk8").read_bytes() == keys.key_pkcs8_der(key)
 
 
 def test_place_server_ca_only_for_cockroach(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from roachcert import renewal
-from roachcert.issue import IssueError
+from roachcert.certs import renewal
+from roachcert.certs.issue import IssueError
 from roachcert.spec import load_stack
 
 STACK = """\

@@ -10,9 +10,9 @@ import pytest
 
 from certs_helper import make_ca, make_leaf
 from roachcert.app import run
-from roachcert.ca_ensure import IssuerState
 from roachcert.pem import cert_info
-from roachcert.rotation import IssuedRecord, records_from_pems
+from roachcert.vault.ca_ensure import IssuerState
+from roachcert.vault.rotation import IssuedRecord, records_from_pems
 
 
 class FakeVault:
@@ -55,7 +55,7 @@ def fake(
     states = [IssuerState(f"id-{name}", name, pem) for name, (pem, _key) in cas.items()]
     leaves = [(f"0{i}", make_leaf(user, *cas[issuer])[0]) for i, (user, issuer) in enumerate(signed.items())]
     vault = FakeVault(states, f"id-{default}", records_from_pems("m1", leaves, states))
-    monkeypatch.setattr("roachcert.vault.open_vault", lambda stack: vault)
+    monkeypatch.setattr("roachcert.vault.adapter.open_vault", lambda stack: vault)
     return vault
 
 

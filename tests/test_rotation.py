@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from certs_helper import make_ca, make_leaf
-from roachcert.ca_ensure import IssuerState
 from roachcert.pem import build_bundle, cert_info
-from roachcert.rotation import (
+from roachcert.spec import Stack
+from roachcert.vault.ca_ensure import IssuerState
+from roachcert.vault.rotation import (
     IssuedRecord,
     dropped_issuers,
     drops_by_cluster,
@@ -18,7 +19,6 @@ from roachcert.rotation import (
     records_from_pems,
     rotation_status,
 )
-from roachcert.spec import Stack
 
 NOW = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 SHA = {"a": "a" * 64, "b": "b" * 64, "x": "c" * 64}

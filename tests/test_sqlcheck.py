@@ -11,10 +11,10 @@ import pytest
 
 from certs_helper import PrivateKey, key_pem, make_ca, make_leaf
 from roachcert.app import run
+from roachcert.certs.issue import client_files
+from roachcert.certs.sqlcheck import SqlTarget, explain
 from roachcert.errors import SandboxError
-from roachcert.issue import client_files
 from roachcert.sandbox.postgres import RunningPostgres, find_bindir, start_postgres
-from roachcert.sqlcheck import SqlTarget, explain
 
 pytestmark = pytest.mark.integration
 FROGS = "2186fbdb-598c-4797-a463-aaaee865903e"

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from roachcert import mask, vault
+from roachcert import mask
 from roachcert.errors import VaultError
 from roachcert.spec import Stack, TokenAuth, VaultSpec
-from roachcert.vault import VaultAdapter, find_token, open_vault, resolve_settings
+from roachcert.vault import adapter as vault
+from roachcert.vault.adapter import VaultAdapter, find_token, open_vault, resolve_settings
 
 TOKEN = "hvs.stub-token-1234567890"
 

@@ -12,21 +12,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from roachcert import inventory
-from roachcert.cloud import ClientCaStatus, CloudClient
-from roachcert.cloud_reads import bundle_sha256, changed_since, read_clusters, refuse_changed
+from roachcert.certs import inventory
+from roachcert.cloud.client import ClientCaStatus, CloudClient
+from roachcert.cloud.reads import bundle_sha256, changed_since, read_clusters, refuse_changed
 from roachcert.errors import CloudError, GuardError, PemError, RoachcertError
 from roachcert.files import write_secret
 from roachcert.paths import stack_dir
 from roachcert.pem import parse_certificates
 from roachcert.plan_summary import PlanSummary, ResourceChange
 from roachcert.planning import StepProgress, engine_line, rendered_hash, spec_hash, terraform_for, with_cloud
-from roachcert.rotation import delivered_records, drops_by_cluster, guard_dropped_issuers
 from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
 from roachcert.terraform.plan_json import summarise
 from roachcert.terraform.workdir import PlanMeta, clear_plan_meta, load_plan_meta
-from roachcert.vault import open_vault
+from roachcert.vault.adapter import open_vault
+from roachcert.vault.rotation import delivered_records, drops_by_cluster, guard_dropped_issuers
 
 _COPY_PREFIX = ".roachcert-apply-"  # the private copy of the verified plan that Terraform applies
 

@@ -20,8 +20,8 @@ from typing import Any, TextIO
 
 from roachcert import environment, interrupts
 from roachcert.bundles import ClusterBundle, cluster_bundles
-from roachcert.cloud import CloudClient
-from roachcert.cloud_reads import CloudRead, bundle_sha256, pending_message, read_clusters
+from roachcert.cloud.client import CloudClient
+from roachcert.cloud.reads import CloudRead, bundle_sha256, pending_message, read_clusters
 from roachcert.errors import GuardError, RoachcertError, SpecError
 from roachcert.files import ensure_dir, write_atomic
 from roachcert.names import raw_stack_name
@@ -45,7 +45,7 @@ from roachcert.terraform.workdir import (
     write_workdir,
 )
 from roachcert.unmanaged import check_unmanage, forget_text, without
-from roachcert.vault import open_vault
+from roachcert.vault.adapter import open_vault
 
 PLAN_FILE = "roachcert.tfplan"
 FORGET_FILE = "roachcert-forget.json"

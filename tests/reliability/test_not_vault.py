@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from faultkit import Cli, SandboxStack
 
-from roachcert import vault as vault_module
 from roachcert.sandbox.manager import SandboxState
+from roachcert.vault import adapter as vault_module
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ import hvac
 import pytest
 from faultkit import Cli, SandboxStack, assert_no_partial_files, converge, only_line
 
-from roachcert import vault as vault_module
 from roachcert.sandbox.manager import SandboxState
 from roachcert.sandbox.openbao import RunningOpenBao, start_openbao
+from roachcert.vault import adapter as vault_module
 
 pytestmark = pytest.mark.integration
 

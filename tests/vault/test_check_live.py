@@ -15,7 +15,7 @@ from roachcert.errors import SandboxError
 from roachcert.sandbox.openbao import RunningOpenBao
 from roachcert.sandbox.postgres import RunningPostgres, find_bindir, start_postgres
 from roachcert.spec import load_stack
-from roachcert.vault import open_vault
+from roachcert.vault.adapter import open_vault
 
 pytestmark = pytest.mark.integration
 

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from roachcert import local_keys, renewal
 from roachcert.app import run
 from roachcert.bundles import cluster_bundles
+from roachcert.certs import keys, renewal
+from roachcert.certs.layouts import Layout
 from roachcert.errors import SandboxError
-from roachcert.layouts import Layout
 from roachcert.pem import cert_info
 from roachcert.sandbox.openbao import RunningOpenBao
 from roachcert.sandbox.postgres import RunningPostgres, find_bindir, start_postgres
 from roachcert.spec import load_stack
-from roachcert.vault import open_vault
+from roachcert.vault.adapter import open_vault
 
 pytestmark = pytest.mark.integration
 
@@ -74,8 +74,8 @@ def test_layout_files_url_and_login_after_renewal(
     assert result.outcome == "renewed"
     assert (out / "client.app.crt").read_bytes() != first
     key = serialization.load_pem_private_key((out / "client.app.key").read_bytes(), None)
-    assert isinstance(key, local_keys.PrivateKey)
-    assert local_keys.certifies((out / "client.app.crt").read_text(), key)
+    assert isinstance(key, keys.PrivateKey)
+    assert keys.certifies((out / "client.app.crt").read_text(), key)
     pk8 = out / "client.app.pk8"
     root = server_ca
     if layout is Layout.jdbc:
@@ -85,8 +85,8 @@ def test_layout_files_url_and_login_after_renewal(
         assert f"&sslkey={pk8}" in url
         assert stat.S_IMODE(pk8.stat().st_mode) == 0o600
         from_der = serialization.load_der_private_key(pk8.read_bytes(), None)
-        assert isinstance(from_der, local_keys.PrivateKey)
-        assert local_keys.public_der(from_der) == local_keys.public_der(key)  # renewed with the pair
+        assert isinstance(from_der, keys.PrivateKey)
+        assert keys.public_der(from_der) == keys.public_der(key)  # renewed with the pair
     else:
         assert not pk8.exists()
         assert url.startswith("postgresql://app@frogs.example.test:26257/defaultdb?sslmode=verify-full")

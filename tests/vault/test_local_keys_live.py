@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from roachcert import local_keys
 from roachcert.app import run
+from roachcert.certs import keys
 from roachcert.sandbox.openbao import RunningOpenBao, start_openbao
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def key_fragments(path: Path) -> list[str]:
     key = serialization.load_pem_private_key(path.read_bytes(), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
     lines = [line for line in path.read_text().splitlines() if "-----" not in line]
-    der = base64.b64encode(local_keys.key_pkcs8_der(key)).decode()
+    der = base64.b64encode(keys.key_pkcs8_der(key)).decode()
     return [*lines, der]
 
 

@@ -16,13 +16,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from roachcert import local_keys, renewal
 from roachcert.app import run
-from roachcert.issue import default_out
+from roachcert.certs import keys, renewal
+from roachcert.certs.issue import default_out
 from roachcert.pem import cert_info
 from roachcert.sandbox.openbao import RunningOpenBao
 from roachcert.spec import load_stack
-from roachcert.vault import open_vault
+from roachcert.vault.adapter import open_vault
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def pair(folder: Path, user: str) -> tuple[bytes, bytes]:
     cert_bytes = (folder / f"client.{user}.crt").read_bytes()
     key = serialization.load_pem_private_key(key_bytes, None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    assert local_keys.certifies(cert_bytes.decode(), key)
+    assert keys.certifies(cert_bytes.decode(), key)
     return key_bytes, cert_bytes
 
 

@@ -16,7 +16,7 @@ from roachcert.pem import cert_info
 from roachcert.sandbox.emulator import RunningEmulator, start_emulator
 from roachcert.sandbox.openbao import RunningOpenBao
 from roachcert.spec import load_stack
-from roachcert.vault import open_vault
+from roachcert.vault.adapter import open_vault
 
 pytestmark = pytest.mark.integration
 KEY = "crl-status-live-key"

@@ -14,7 +14,7 @@ from roachcert.bundles import cluster_bundles
 from roachcert.errors import VaultError
 from roachcert.sandbox.openbao import RunningOpenBao
 from roachcert.spec import load_stack
-from roachcert.vault import open_vault
+from roachcert.vault.adapter import open_vault
 
 pytestmark = pytest.mark.integration
 MOUNT = "cockroach_client_ca"

@@ -32,9 +32,9 @@ def ensure(stack_file: StackArg, check: CheckOpt = False) -> None:
     default issuer, and a client-only role. A second run changes nothing. What differs and cannot be
     fixed without harm is reported (exit 1), never "fixed" by adding issuers.
     """
-    from roachcert import ca_ensure
     from roachcert.spec import load_stack
-    from roachcert.vault import open_vault
+    from roachcert.vault import ca_ensure
+    from roachcert.vault.adapter import open_vault
 
     stack = load_stack(stack_file)
     if not stack.vault_cas():

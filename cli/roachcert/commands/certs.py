@@ -39,13 +39,13 @@ def certs(
 ) -> None:
     """List every client certificate roachcert delivered or finds on disk for the stack: cluster, user,
     issuer, serial, expiry, whether it is the one on disk, whether the cluster still trusts its issuer."""
-    from roachcert import cert_inventory
+    from roachcert.certs import listing
     from roachcert.spec import load_stack
 
     stack = load_stack(stack_file)
-    found = cert_inventory.rows(stack, tuple(out or ()))
+    found = listing.rows(stack, tuple(out or ()))
     if metrics is not None:
-        cert_inventory.write_metrics(metrics, cert_inventory.metrics(stack, found, datetime.now(UTC)))
+        listing.write_metrics(metrics, listing.metrics(stack, found, datetime.now(UTC)))
     if output is Format.json:
         data = [
             {

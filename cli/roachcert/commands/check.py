@@ -39,7 +39,7 @@ def check(
 ) -> None:
     """Open a real TLS SQL connection with USER's certificate (sslmode=verify-full) and run
     SELECT current_user; print the user on success, else one line saying what is wrong."""
-    from roachcert import sqlcheck
+    from roachcert.certs import sqlcheck
     from roachcert.spec import load_stack
 
     stack = load_stack(stack_file)

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from roachcert.certs.layouts import Layout
 from roachcert.commands.args import StackArg
 from roachcert.commands.issue import ClusterArg, LayoutOpt, SslRootCertOpt, UserArg, note_sslrootcert
-from roachcert.layouts import Layout
 
 OutOpt = Annotated[
     Path | None,
@@ -39,8 +39,8 @@ def connect_url(
     pointing at the files `roachcert issue` writes (same --out and --layout); for jdbc,
     jdbc:postgresql://HOST:PORT/DATABASE?user=USER&sslmode=verify-full with the .pk8 key.
     """
-    from roachcert import issue as issuing
-    from roachcert import layouts
+    from roachcert.certs import issue as issuing
+    from roachcert.certs import layouts
     from roachcert.spec import load_stack
 
     stack = load_stack(stack_file)

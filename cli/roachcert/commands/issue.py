@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from roachcert.certs.layouts import Layout
 from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
 from roachcert.errors import RoachcertError
 from roachcert.exit_status import ExitStatus
-from roachcert.layouts import Layout
 
 if TYPE_CHECKING:
-    from roachcert.issue import IssueFailure, IssueResult
+    from roachcert.certs.issue import IssueFailure, IssueResult
     from roachcert.spec import Stack
 
 ClusterArg = Annotated[
@@ -102,9 +102,9 @@ def issue(
     (created 0600, never overwritten without --force), client.USER.crt and
     client-ca.crt (the CA bundle the cluster trusts) into the --out folder; the URL goes to stdout.
     """
-    from roachcert import issue as issuing
+    from roachcert.certs import issue as issuing
     from roachcert.spec import load_stack
-    from roachcert.vault import open_vault
+    from roachcert.vault.adapter import open_vault
 
     if all_users and (cluster or user):
         raise RoachcertError("give CLUSTER and USER, or --all, not both")
@@ -159,8 +159,8 @@ def _issue_all(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from roachcert import issue as issuing
-    from roachcert.vault import open_vault
+    from roachcert.certs import issue as issuing
+    from roachcert.vault.adapter import open_vault
 
     pairs = issuing.all_users(stack)
     if not pairs:
@@ -194,7 +194,7 @@ def _issue_all(
 
 def _summary(name: str, outcomes: list[IssueResult | IssueFailure]) -> int:
     """One line per cluster, then each failure on its own line: readable for 500 users too."""
-    from roachcert.issue import IssueResult
+    from roachcert.certs.issue import IssueResult
 
     per_cluster: dict[str, list[IssueResult | IssueFailure]] = {}
     for outcome in outcomes:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from roachcert.certs.layouts import Layout
 from roachcert.commands.args import (
     DEFAULT_LOCK_TIMEOUT,
     Format,
@@ -20,12 +21,11 @@ from roachcert.commands.args import (
 from roachcert.commands.issue import VaultKeygenOpt
 from roachcert.errors import RoachcertError
 from roachcert.exit_status import ExitStatus
-from roachcert.layouts import Layout
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
 
-    from roachcert.renewal import Renewal
+    from roachcert.certs.renewal import Renewal
 
 
 def register(app: typer.Typer) -> None:
@@ -104,10 +104,10 @@ def renew(
     Key and certificate are replaced as one pair (a folder link switched in one rename). Exit 0 when
     every certificate is fresh or renewed, 1 when any failed (each named on its own line).
     """
-    from roachcert import issue as issuing
-    from roachcert import renewal
+    from roachcert.certs import issue as issuing
+    from roachcert.certs import renewal
     from roachcert.spec import load_stack
-    from roachcert.vault import open_vault
+    from roachcert.vault.adapter import open_vault
 
     if all_users and cluster:
         raise RoachcertError("give CLUSTER [USER], or --all, not both")

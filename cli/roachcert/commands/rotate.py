@@ -15,7 +15,7 @@ from roachcert.escape import printable_lines
 from roachcert.mask import mask
 
 if TYPE_CHECKING:
-    from roachcert.rotation import CaRotation, IssuerView
+    from roachcert.vault.rotation import CaRotation, IssuerView
 
 rotate_app = typer.Typer(
     name="rotate",
@@ -37,10 +37,10 @@ def status(
     """Where each CA's rotation stands: single issuer; rolling out a new issuer (bundles growing);
     reissue pending (users whose newest certificate comes from an old issuer); ready to drop the
     old issuer; or an old issuer still in Vault but no longer declared."""
-    from roachcert import inventory
-    from roachcert.rotation import delivered_records, rotation_status
+    from roachcert.certs import inventory
     from roachcert.spec import PemFileCa, load_stack
-    from roachcert.vault import open_vault
+    from roachcert.vault.adapter import open_vault
+    from roachcert.vault.rotation import delivered_records, rotation_status
 
     stack = load_stack(stack_file)
     vault = open_vault(stack)

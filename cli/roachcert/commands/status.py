@@ -15,8 +15,8 @@ from roachcert.escape import printable
 from roachcert.mask import mask
 
 if TYPE_CHECKING:
-    from roachcert.cloud import ClientCaStatus
-    from roachcert.drift import ClusterDrift
+    from roachcert.cloud.client import ClientCaStatus
+    from roachcert.cloud.drift import ClusterDrift
     from roachcert.pem import CertInfo
 
 
@@ -35,11 +35,11 @@ def status(
     certificates only in the cloud and only in the spec); PENDING; FAILED; or the cluster's error.
     Needs COCKROACH_API_KEY (and COCKROACH_SERVER for another API) and read access to Vault.
     """
-    from roachcert import drift
     from roachcert.bundles import cluster_bundles
-    from roachcert.cloud import CloudClient
+    from roachcert.cloud import drift
+    from roachcert.cloud.client import CloudClient
     from roachcert.spec import load_stack
-    from roachcert.vault import open_vault
+    from roachcert.vault.adapter import open_vault
 
     stack = load_stack(stack_file)
     client = CloudClient.from_env()  # fails early, once, without a key
@@ -77,7 +77,7 @@ def _cert_line(info: CertInfo, sources: Mapping[str, str]) -> str:
 
 
 def render_text(stack: str, server: str, rows: Sequence[ClusterDrift], sources: Mapping[str, str]) -> str:
-    from roachcert.drift import counts
+    from roachcert.cloud.drift import counts
 
     if not rows:
         return f"{stack}: no clusters declared\n"
@@ -114,7 +114,7 @@ def _cert_json(info: CertInfo, sources: Mapping[str, str]) -> dict[str, Any]:
 def render_json(
     stack: str, server: str, rows: Sequence[ClusterDrift], sources: Mapping[str, str], code: int
 ) -> str:
-    from roachcert.drift import counts
+    from roachcert.cloud.drift import counts
 
     clusters = [
         {

@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from roachcert import environment, files, interrupts, inventory, layouts, local_keys, pairs
+from roachcert import environment, files, interrupts
 from roachcert.bundles import ClusterBundle, IssuerReader, cluster_bundles
+from roachcert.certs import inventory, keys, layouts, pairs
+from roachcert.certs.layouts import Layout
 from roachcert.errors import RoachcertError
-from roachcert.layouts import Layout
 from roachcert.mask import mask
 from roachcert.pem import CertInfo, cert_info
 from roachcert.spec import Cluster, Stack, VaultCa
@@ -202,7 +203,7 @@ def issue_client(
                 not_after=info.not_after,
             )
             members = [key, pairs.Member(paths.cert.name, "client.crt", certificate)]
-            members += layouts.extra_members(layout, user, lambda: local_keys.key_pkcs8_der(private))
+            members += layouts.extra_members(layout, user, lambda: keys.key_pkcs8_der(private))
             for member in members[1:]:
                 staged.write(member)
             staged.switch(members)
@@ -237,7 +238,7 @@ def issue_client(
 
 def _obtain(
     vault: IssueVault, ca: VaultCa, user: str, paths: ClientFiles, staged: pairs.Staged, vault_keygen: bool
-) -> tuple[pairs.Member, local_keys.PrivateKey, str, str, CertInfo]:
+) -> tuple[pairs.Member, keys.PrivateKey, str, str, CertInfo]:
     """The key (written into the staged generation), its certificate PEM, serial and facts. Made here by
     default: the key file exists, 0600, before Vault is asked anything, and only the CSR leaves."""
     ttl = ca.role.max_ttl.vault
@@ -246,14 +247,14 @@ def _obtain(
         info = _check_cn(issued.certificate, user)
         key = pairs.Member(paths.key.name, "client.key", issued.private_key, secret=True)
         staged.write(key)
-        return key, local_keys.load_key(issued.private_key), issued.certificate, issued.serial_number, info
-    private = local_keys.new_key(ca.role.key_type, ca.role.bits)
-    key = pairs.Member(paths.key.name, "client.key", local_keys.key_pem(private), secret=True)
+        return key, keys.load_key(issued.private_key), issued.certificate, issued.serial_number, info
+    private = keys.new_key(ca.role.key_type, ca.role.bits)
+    key = pairs.Member(paths.key.name, "client.key", keys.key_pem(private), secret=True)
     staged.write(key)
-    csr = local_keys.csr_pem(private, user)
+    csr = keys.csr_pem(private, user)
     signed = vault.sign_csr(ca.mount, ca.current_issuer, ca.role.name, csr, user, ttl)
     info = _check_cn(signed.certificate, user)
-    if not local_keys.certifies(signed.certificate, private):
+    if not keys.certifies(signed.certificate, private):
         raise IssueError(f"Vault signed a certificate for another public key than {user}'s; nothing written")
     return key, private, signed.certificate, signed.serial_number, info
 

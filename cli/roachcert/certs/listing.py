@@ -14,8 +14,9 @@ from pathlib import Path
 
 from cryptography import x509
 
-from roachcert import files, inventory
-from roachcert.issue import client_files, default_out
+from roachcert import files
+from roachcert.certs import inventory
+from roachcert.certs.issue import client_files, default_out
 from roachcert.spec import Stack, VaultCa
 
 

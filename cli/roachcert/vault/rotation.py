@@ -18,10 +18,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
-from roachcert.ca_ensure import IssuerState
-from roachcert.inventory import Delivery
+from roachcert.certs.inventory import Delivery
 from roachcert.pem import CertInfo, parse_certificates
 from roachcert.spec import Stack, VaultCa
+from roachcert.vault.ca_ensure import IssuerState
 
 OVERRIDE_FLAG = "--allow-early-rotation"
 

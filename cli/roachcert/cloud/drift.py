@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from roachcert.cloud import ClientCaStatus
+from roachcert.cloud.client import ClientCaStatus
 from roachcert.errors import PemError, RoachcertError
 from roachcert.exit_status import ExitStatus
 from roachcert.mask import mask

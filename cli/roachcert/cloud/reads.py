@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from roachcert.cloud import ClientCaStatus
+from roachcert.cloud.client import ClientCaStatus
 from roachcert.errors import CloudError, GuardError
 
 MAX_CONCURRENT_READS = 8

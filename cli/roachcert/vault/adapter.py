@@ -25,13 +25,11 @@ import hvac
 import requests
 
 from roachcert import environment, mask
-from roachcert.ca_ensure import IssuerState, MountState
+from roachcert.certs.issue import IssuedCert, SignedCert
 from roachcert.errors import VaultError
 from roachcert.escape import printable
-from roachcert.issue import IssuedCert, SignedCert
-from roachcert.rotation import IssuedRecord, records_from_pems
 from roachcert.spec import AppRoleAuth, Stack, TokenAuth, VaultSpec
-from roachcert.vault_answers import (
+from roachcert.vault.answers import (
     answer,
     data_of,
     int_of,
@@ -41,6 +39,8 @@ from roachcert.vault_answers import (
     shape_error,
     text_of,
 )
+from roachcert.vault.ca_ensure import IssuerState, MountState
+from roachcert.vault.rotation import IssuedRecord, records_from_pems
 
 RETRIES = 3  # after the first attempt
 BACKOFF = 0.25  # seconds, doubled each retry

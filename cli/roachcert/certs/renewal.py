@@ -18,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from roachcert import environment, layouts, pairs
-from roachcert import issue as issuing
+from roachcert import environment
+from roachcert.certs import issue as issuing
+from roachcert.certs import layouts, pairs
+from roachcert.certs.layouts import Layout
 from roachcert.errors import RoachcertError
-from roachcert.layouts import Layout
 from roachcert.mask import mask
 from roachcert.pem import cert_info
 from roachcert.spec import Stack

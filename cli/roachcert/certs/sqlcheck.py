@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from roachcert.certs.issue import ClientFiles, check_user, client_files, default_out, sslrootcert_for
 from roachcert.errors import RoachcertError
-from roachcert.issue import ClientFiles, check_user, client_files, default_out, sslrootcert_for
 from roachcert.mask import mask
 from roachcert.pem import cert_info
 from roachcert.spec import Stack

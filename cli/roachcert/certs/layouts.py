@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from roachcert import files, pairs
+from roachcert import files
+from roachcert.certs import pairs
 
 if TYPE_CHECKING:  # `issue --help` and its option types need neither the models nor cryptography
     from roachcert.spec import Cluster
