@@ -112,7 +112,7 @@ def breakdown(stack: Path, wanted: int = BREAKDOWN_RUNS) -> tuple[dict[str, floa
         with step_timers(spent):
             before = listen_overflows()
             start = time.perf_counter()
-            code = plan_stack(stack).exit_code
+            code = plan_stack(stack).returncode
             seconds = time.perf_counter() - start
             stalls = listen_overflows() - before
         if code != 0:

@@ -16,9 +16,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cli" / "roachcert"
 
 # Top to bottom. `__init__` is the package itself (its `__version__`).
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"__main__", "app", "commands"}),
+    frozenset({"__main__", "app", "commands", "runtime"}),
     frozenset({"applying", "planning", "sandbox"}),
-    frozenset({"reports", "terraform", "github", "certs", "vault", "cloud", "unmanaged", "bundles"}),
+    frozenset(
+        {"adapters", "reports", "terraform", "github", "certs", "vault", "cloud", "unmanaged", "bundles"}
+    ),
     frozenset({"spec", "pem", "plan_summary", "stack_lock"}),
     frozenset(
         {

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from certs_helper import make_ca, make_leaf
+from roachcert.adapters import Adapters
 from roachcert.app import run
 from roachcert.pem import cert_info
+from roachcert.runtime import Runtime
 from roachcert.vault.ca_ensure import IssuerState
 from roachcert.vault.rotation import IssuedRecord, records_from_pems
 
@@ -48,23 +50,20 @@ def write(tmp_path: Path, issuers: str) -> Path:
     return path
 
 
-def fake(
-    monkeypatch: pytest.MonkeyPatch, cas: dict[str, tuple[str, Any]], default: str, signed: dict[str, str]
-) -> FakeVault:
+def fake(cas: dict[str, tuple[str, Any]], default: str, signed: dict[str, str]) -> Runtime:
     """signed: user → the issuer that signed that user's (only) certificate."""
     states = [IssuerState(f"id-{name}", name, pem) for name, (pem, _key) in cas.items()]
     leaves = [(f"0{i}", make_leaf(user, *cas[issuer])[0]) for i, (user, issuer) in enumerate(signed.items())]
     vault = FakeVault(states, f"id-{default}", records_from_pems("m1", leaves, states))
-    monkeypatch.setattr("roachcert.vault.adapter.open_vault", lambda stack: vault)
-    return vault
+    return Runtime(adapters=Adapters(vault=lambda stack: vault))  # type: ignore[arg-type,return-value]
 
 
 def test_text_while_reissue_is_pending(
-    tmp_path: Path, cas: dict[str, tuple[str, Any]], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, cas: dict[str, tuple[str, Any]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    fake(monkeypatch, cas, "ca-b", {"root": "ca-a", "app": "ca-b"})
-    assert run(["rotate", "status", str(write(tmp_path, "ca-a, ca-b"))]) == 0
+    runtime = fake(cas, "ca-b", {"root": "ca-a", "app": "ca-b"})
+    assert run(["rotate", "status", str(write(tmp_path, "ca-a, ca-b"))], runtime) == 0
     lines = capsys.readouterr().out.splitlines()
     exp = {name: cert_info(pem).not_after.strftime("%Y-%m-%d") for name, (pem, _key) in cas.items()}
     fp = {name: cert_info(pem).short_fingerprint for name, (pem, _key) in cas.items()}
@@ -80,11 +79,11 @@ def test_text_while_reissue_is_pending(
 
 
 def test_json_ready_to_drop(
-    tmp_path: Path, cas: dict[str, tuple[str, Any]], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, cas: dict[str, tuple[str, Any]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    fake(monkeypatch, cas, "ca-b", {"root": "ca-b", "app": "ca-b"})
-    assert run(["rotate", "status", str(write(tmp_path, "ca-a, ca-b")), "--format", "json"]) == 0
+    runtime = fake(cas, "ca-b", {"root": "ca-b", "app": "ca-b"})
+    assert run(["rotate", "status", str(write(tmp_path, "ca-a, ca-b")), "--format", "json"], runtime) == 0
     document = json.loads(capsys.readouterr().out)
     assert list(document) == ["stack", "cas", "outside_vault"]
     [ca] = document["cas"]
@@ -103,11 +102,11 @@ def test_json_ready_to_drop(
 
 
 def test_declared_issuer_not_in_vault(
-    tmp_path: Path, cas: dict[str, tuple[str, Any]], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, cas: dict[str, tuple[str, Any]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    fake(monkeypatch, {"ca-a": cas["ca-a"]}, "ca-a", {})
-    assert run(["rotate", "status", str(write(tmp_path, "ca-a, ca-b"))]) == 0
+    runtime = fake({"ca-a": cas["ca-a"]}, "ca-a", {})
+    assert run(["rotate", "status", str(write(tmp_path, "ca-a, ca-b"))], runtime) == 0
     out = capsys.readouterr().out
     assert "    ca-b  not in Vault\n" in out
     assert "phase: declared issuer ca-b not in Vault yet: run `roachcert ca ensure`" in out

@@ -17,9 +17,8 @@ from typer.core import TyperGroup
 
 from roachcert import __version__
 from roachcert.errors import RoachcertError, SpecError
-from roachcert.escape import printable_lines
 from roachcert.exit_status import ExitStatus
-from roachcert.mask import mask
+from roachcert.runtime import Runtime, running
 
 HELP = "Client CAs for CockroachDB Cloud dedicated clusters: declared in YAML, kept in Vault, applied with Terraform."
 
@@ -202,34 +201,32 @@ def _root(
     """Declare client CAs per cluster in stacks/NAME.yaml; roachcert makes it so."""
 
 
-def error_line(message: str) -> None:
-    # Messages may quote Vault, the Cloud API or a certificate: no control character reaches the terminal.
-    sys.stderr.write(printable_lines(mask(message).rstrip("\n")) + "\n")
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     raise SystemExit(run(list(sys.argv[1:] if argv is None else argv)))
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], runtime: Runtime | None = None) -> int:
+    """Run one command; what it reads and writes, and the adapters it opens, come from `runtime`
+    (the process's own when None)."""
     from roachcert import interrupts
 
-    with interrupts.handling():
-        return _run(argv)
+    chosen = runtime or Runtime()
+    with interrupts.handling(), running(chosen):
+        return _run(argv, chosen)
 
 
-def _interrupted() -> int:
+def _interrupted(runtime: Runtime) -> int:
     """One line and 128+signal (130 for Ctrl-C, 143 for SIGTERM)."""
     import signal
 
     from roachcert import interrupts
 
     number = interrupts.signum()
-    error_line(f"roachcert: interrupted by {signal.Signals(number).name}; nothing half-done was kept")
+    runtime.err(f"roachcert: interrupted by {signal.Signals(number).name}; nothing half-done was kept")
     return 128 + number
 
 
-def _run(argv: list[str]) -> int:
+def _run(argv: list[str], runtime: Runtime) -> int:
     debug = "--debug" in argv
     try:
         command = typer.main.get_command(app)
@@ -237,31 +234,31 @@ def _run(argv: list[str]) -> int:
         code = result if isinstance(result, int) else ExitStatus.OK
         if code == ExitStatus.INTERRUPTED:
             # Typer turns Ctrl-C (and our SIGTERM) into a silent Exit(130) before the handlers below.
-            return _interrupted()
+            return _interrupted(runtime)
         return code
     except SpecError as exc:
         for problem in exc.problems:
-            error_line(problem)
+            runtime.err(problem)
         return ExitStatus.ERROR
     except RoachcertError as exc:
-        error_line(f"roachcert: {exc}")
+        runtime.err(f"roachcert: {exc}")
         return ExitStatus.ERROR
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        return _interrupted()
+        return _interrupted(runtime)
     except ClickException as exc:
         # Usage errors exit 1, not click's 2: 2 means "the plan has changes" here.
         exc.show()
         return ExitStatus.ERROR
     except KeyboardInterrupt:
-        return _interrupted()
+        return _interrupted(runtime)
     except BrokenPipeError:
         return ExitStatus.ERROR
     except Exception as exc:
         if debug:
-            error_line("".join(traceback.format_exception(exc)))
-        error_line(
+            runtime.err("".join(traceback.format_exception(exc)))
+        runtime.err(
             f"roachcert: internal error ({type(exc).__name__}: {exc}); "
             "run again with --debug for the traceback and report it"
         )

@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 
+from roachcert.adapters import REAL, Adapters
 from roachcert.certs import inventory
-from roachcert.cloud.client import ClientCaStatus, CloudClient
+from roachcert.cloud.client import ClientCaStatus
 from roachcert.cloud.reads import bundle_sha256, changed_since, read_clusters, refuse_changed
 from roachcert.errors import CloudError, GuardError, PemError, RoachcertError
 from roachcert.files import write_secret
+from roachcert.mask import Sink
 from roachcert.paths import stack_dir
 from roachcert.pem import parse_certificates
 from roachcert.plan_summary import PlanSummary, ResourceChange
@@ -25,7 +26,6 @@ from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
 from roachcert.terraform.plan_json import summarise
 from roachcert.terraform.workdir import PlanMeta, clear_plan_meta, load_plan_meta
-from roachcert.vault.adapter import open_vault
 from roachcert.vault.rotation import delivered_records, drops_by_cluster, guard_dropped_issuers
 
 _COPY_PREFIX = ".roachcert-apply-"  # the private copy of the verified plan that Terraform applies
@@ -39,6 +39,7 @@ class Options:
     lock_timeout: float = DEFAULT_TIMEOUT
     allow_replace_ca: bool = False  # an adoption may drop a CA the cluster trusts today
     engine: str | None = None  # terraform|tofu (--engine); None: the stack's terraform.engine
+    adapters: Adapters = REAL  # how Vault and the Cloud API are opened
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def check_guards(stack: Stack, summary: PlanSummary, options: Options) -> None:
     if not options.allow_replace_ca:
         _adoption_guard(stack, summary)
     if not options.allow_early_rotation:
-        _rotation_guard(stack, summary)
+        _rotation_guard(stack, summary, options.adapters)
 
 
 def _deletion_message(stack: Stack, deletions: tuple[ResourceChange, ...], empty: bool) -> str:
@@ -165,7 +166,7 @@ def _adoption_guard(stack: Stack, summary: PlanSummary) -> None:
         )
 
 
-def _rotation_guard(stack: Stack, summary: PlanSummary) -> None:
+def _rotation_guard(stack: Stack, summary: PlanSummary, adapters: Adapters) -> None:
     """Shrinking a bundle, for whatever reason (an issuer dropped, a CA removed, replaced or moved to
     another mount), while users may still hold certificates only a leaving issuer signed locks them
     out; the delivered inventory tells who (Vault's stored certificates only for users it lacks)."""
@@ -176,7 +177,7 @@ def _rotation_guard(stack: Stack, summary: PlanSummary) -> None:
     delivered = delivered_records(inventory.load(stack.name))
     issued = []
     if stack.vault_cas():
-        vault = open_vault(stack)
+        vault = adapters.vault(stack)
         issued = [record for ca in stack.vault_cas().values() for record in vault.list_issued(ca.mount)]
     verdict = guard_dropped_issuers(stack, drops, issued, datetime.now(UTC), delivered)
     if not verdict.allowed:
@@ -187,7 +188,7 @@ def apply_stack(
     path: Path,
     options: Options,
     *,
-    out: TextIO | None = None,
+    out: Sink | None = None,
     progress: StepProgress = lambda _: None,
 ) -> ApplyOutcome:
     """Under the stack's lock from the first check to the end of `terraform apply`: no `plan` can
@@ -215,7 +216,7 @@ def apply_stack(
                     f"the plan file of {stack.name} does not match its review record; run `roachcert plan` again"
                 )
             check_guards(stack, summary, options)
-            _cloud_unchanged(stack, meta, progress)
+            _cloud_unchanged(stack, meta, progress, options.adapters)
             progress("terraform apply")
             try:
                 tf.apply(plan_copy)
@@ -224,16 +225,16 @@ def apply_stack(
                 raise
             clear_plan_meta(workdir)
     progress("confirming with the Cloud API")
-    return ApplyOutcome(stack, summary, applied=True, confirmations=confirm(summary))
+    return ApplyOutcome(stack, summary, applied=True, confirmations=confirm(summary, options.adapters))
 
 
-def _cloud_unchanged(stack: Stack, meta: PlanMeta, progress: StepProgress) -> None:
+def _cloud_unchanged(stack: Stack, meta: PlanMeta, progress: StepProgress, adapters: Adapters) -> None:
     """Read every cluster the plan read, again, just before Terraform runs: a CA changed in the Console
     (or by curl) since the review must not be overwritten unseen."""
     if not meta.cloud_read or not meta.cloud:
         return
     progress("checking the clusters' CAs with the Cloud API")
-    client = CloudClient.from_env()
+    client = adapters.cloud()
     ids = {name: stack.clusters[name].id for name in meta.cloud if name in stack.clusters}
     now = read_clusters(ids, client.get_client_ca)
     refuse_changed(stack.name, changed_since(meta.cloud, now), now)
@@ -292,12 +293,12 @@ def _observed(answer: ClientCaStatus, expected_pem: str) -> str:
     return status
 
 
-def confirm(summary: PlanSummary) -> tuple[Confirmation, ...]:
+def confirm(summary: PlanSummary, adapters: Adapters = REAL) -> tuple[Confirmation, ...]:
     wanted = expected_after(summary)
     if not wanted:
         return ()
     try:
-        client = CloudClient.from_env()
+        client = adapters.cloud()
     except (CloudError, RoachcertError) as exc:
         return tuple(Confirmation(c, i, e, f"not confirmed: {exc}") for c, i, e, _pem in wanted)
     results = []

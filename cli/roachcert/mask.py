@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Protocol
 
 from roachcert import environment
 
@@ -67,3 +68,25 @@ def mask(text: str) -> str:
     for secret in secrets():
         text = text.replace(secret, REPLACEMENT)
     return text
+
+
+class Sink(Protocol):
+    """Where text is written: a stream (sys.stderr) or a masking one."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class MaskedStream:
+    """A stream that masks each write before it reaches `target` (Terraform's output, streamed)."""
+
+    def __init__(self, target: Sink) -> None:
+        self.target = target
+
+    def write(self, text: str, /) -> int:
+        self.target.write(mask(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()

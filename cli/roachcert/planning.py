@@ -16,14 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from roachcert import environment, interrupts
+from roachcert.adapters import REAL, Adapters
 from roachcert.bundles import ClusterBundle, cluster_bundles
-from roachcert.cloud.client import CloudClient
 from roachcert.cloud.reads import CloudRead, bundle_sha256, pending_message, read_clusters
 from roachcert.errors import GuardError, RoachcertError, SpecError
 from roachcert.files import ensure_dir, write_atomic
+from roachcert.mask import Sink
 from roachcert.names import raw_stack_name
 from roachcert.paths import stack_dir, state_root
 from roachcert.plan_summary import PlanSummary
@@ -45,7 +46,6 @@ from roachcert.terraform.workdir import (
     write_workdir,
 )
 from roachcert.unmanaged import check_unmanage, forget_text, without
-from roachcert.vault.adapter import open_vault
 
 PLAN_FILE = "roachcert.tfplan"
 FORGET_FILE = "roachcert-forget.json"
@@ -64,6 +64,7 @@ class PlanOptions:
     cloud_read: bool = True  # read each cluster's CA from the Cloud API (adoption, PENDING, edits)
     wait_pending: float = 0.0  # seconds to wait for PENDING clusters to settle before stopping
     engine: str | None = None  # terraform or tofu (--engine); None: the stack's terraform.engine
+    adapters: Adapters = REAL  # how Vault and the Cloud API are opened
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class StackPlan:
     stack: Stack
     workdir: Path
     summary: PlanSummary
-    exit_code: int  # Terraform's -detailed-exitcode: 0 no changes, 2 changes
+    returncode: int  # Terraform's -detailed-exitcode: 0 no changes, 2 changes
     plan_text: str  # Terraform's own plan output, masked
     engine: str  # the engine's version line
     bundles: Mapping[str, ClusterBundle]
@@ -93,7 +94,7 @@ class StackPlan:
             duplicates={name: b.duplicates for name, b in self.bundles.items() if b.duplicates},
             path=str(self.path),
             source=str(stack.source) if stack.source is not None else stack.name,
-            saved=self.exit_code == 2,
+            saved=self.returncode == 2,
         )
 
 
@@ -161,7 +162,7 @@ def rendered_hash(workdir: Path) -> str:
 
 def terraform_for(
     stack: Stack,
-    out: TextIO | None = None,
+    out: Sink | None = None,
     engine: Engine | None = None,
     *,
     want: str | None = None,
@@ -225,12 +226,13 @@ def unforget(stack: Stack, cluster: str) -> None:
 def _render(
     stack: Stack,
     progress: StepProgress,
+    adapters: Adapters,
     adopt: Sequence[str] = (),
     bundles: Mapping[str, ClusterBundle] | None = None,
 ) -> tuple[dict[str, str], Mapping[str, ClusterBundle]]:
     if bundles is None:
         progress("reading CA bundles")
-        bundles = cluster_bundles(stack, open_vault(stack))
+        bundles = cluster_bundles(stack, adapters.vault(stack))
     progress("rendering")
     workdir = stack_dir(stack.name)
     forget_names = [name for name in forgotten(workdir) if name not in stack.clusters]
@@ -248,7 +250,7 @@ def read_cloud(stack: Stack, options: PlanOptions, progress: StepProgress = _qui
     if not options.cloud_read or not stack.clusters:
         return {}
     progress("reading the clusters' CAs from the Cloud API")
-    client = CloudClient.from_env()
+    client = options.adapters.cloud()
     ids = {name: cluster.id for name, cluster in stack.clusters.items()}
     reads = read_clusters(ids, client.get_client_ca)
     deadline = time.monotonic() + options.wait_pending
@@ -294,17 +296,19 @@ def _to_adopt(summary: PlanSummary, reads: Mapping[str, CloudRead]) -> list[str]
     )
 
 
-def render_stack(path: Path, *, lock_timeout: float = DEFAULT_TIMEOUT) -> tuple[Path, dict[str, str]]:
+def render_stack(
+    path: Path, *, lock_timeout: float = DEFAULT_TIMEOUT, adapters: Adapters = REAL
+) -> tuple[Path, dict[str, str]]:
     stack = load_stack(path)
     with stack_lock(stack_dir(stack.name), stack.name, lock_timeout):
-        files, _ = _render(stack, _quiet)
+        files, _ = _render(stack, _quiet, adapters)
     return stack_dir(stack.name), files
 
 
 def plan_stack(
     path: Path,
     *,
-    out: TextIO | None = None,
+    out: Sink | None = None,
     progress: StepProgress = _quiet,
     lock_timeout: float = DEFAULT_TIMEOUT,
     options: PlanOptions | None = None,
@@ -327,7 +331,7 @@ def plan_stack(
 
 
 def plan_many(
-    paths: Sequence[Path], options: PlanOptions, *, workers: int = 0, out: TextIO | None = None
+    paths: Sequence[Path], options: PlanOptions, *, workers: int = 0, out: Sink | None = None
 ) -> list[PlanOutcome]:
     """Plan every stack file, `workers` at once (0: one per CPU), results in the order given. A stack
     whose plan fails is a StackFailure, never an exception; an interrupt is one, and then no plan of
@@ -341,7 +345,7 @@ def plan_many(
         raise
 
 
-def _plan_one(path: Path, options: PlanOptions, progress: Progress, out: TextIO | None) -> PlanOutcome:
+def _plan_one(path: Path, options: PlanOptions, progress: Progress, out: Sink | None) -> PlanOutcome:
     name = raw_stack_name(path)
     try:
         result = plan_stack(path, out=out, progress=lambda step: progress.step(name, step), options=options)
@@ -351,7 +355,7 @@ def _plan_one(path: Path, options: PlanOptions, progress: Progress, out: TextIO 
     except RoachcertError as exc:
         progress.done(name, "error")
         return StackFailure(name, path, (str(exc),))
-    progress.done(name, "changes" if result.exit_code == 2 else "no changes")
+    progress.done(name, "changes" if result.returncode == 2 else "no changes")
     return result
 
 
@@ -364,12 +368,12 @@ def _discard_plans(paths: Sequence[Path]) -> None:
 
 
 def _plan_locked(
-    stack: Stack, workdir: Path, out: TextIO | None, progress: StepProgress, options: PlanOptions
+    stack: Stack, workdir: Path, out: Sink | None, progress: StepProgress, options: PlanOptions
 ) -> StackPlan:
     # A missing engine is named before any remote read.
     tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
     reads = read_cloud(stack, options, progress)
-    files, bundles = _render(stack, progress)
+    files, bundles = _render(stack, progress, options.adapters)
     progress("terraform init")
     tf.init()
     plan_file = workdir / PLAN_FILE
@@ -377,7 +381,7 @@ def _plan_locked(
     adopt = _to_adopt(summary, reads)
     if adopt:  # rare: only then does a second plan cost a second run
         progress(f"adopting {len(adopt)} cluster(s)")
-        files, _ = _render(stack, progress, adopt, bundles)
+        files, _ = _render(stack, progress, options.adapters, adopt, bundles)
         code, summary = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
     plan_text = tf.last_output
     write_atomic(workdir / PLAN_LOG, plan_text)
@@ -443,7 +447,7 @@ def adopt_stack(
     with stack_lock(workdir, stack.name, options.lock_timeout):
         tf = terraform_for(stack, want=options.engine, lock_timeout=options.lock_timeout)
         reads = read_cloud(stack, options, progress)
-        _files, bundles = _render(stack, progress)
+        _files, bundles = _render(stack, progress, options.adapters)
         progress("terraform init")
         tf.init()
         state = tf.state_pull()

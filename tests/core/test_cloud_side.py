@@ -204,12 +204,12 @@ def test_no_changes_carries_the_status_the_cloud_api_gave_and_invents_none(
     assert cli("plan", str(path))[0] == 2
     assert cli("apply", str(path))[0] == 0
     read = plan_stack(path)
-    assert read.exit_code == 0
+    assert read.returncode == 0
     assert [(c.cluster, c.status) for c in read.summary.changes] == [("frogs", "IS_SET")]
     assert read.cloud["frogs"].status == "IS_SET"
     assert read.cloud["frogs"].cluster_id == cluster_id
     unread = plan_stack(path, options=PlanOptions(cloud_read=False))
-    assert unread.exit_code == 0
+    assert unread.returncode == 0
     assert [(c.cluster, c.status) for c in unread.summary.changes] == [("frogs", None)]
     assert unread.cloud == {}
 

@@ -14,6 +14,7 @@ from roachcert.commands.args import (
     duration_seconds,
     lock_timeout_seconds,
 )
+from roachcert.commands.context import adapters, runtime
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +31,6 @@ def adopt(
     only, nothing is written to any cluster. Prints what each trusts now beside what the stack declares;
     `roachcert plan` then shows the update, and dropping what it trusts now takes --allow-replace-ca."""
     from roachcert.escape import printable_lines
-    from roachcert.mask import mask
     from roachcert.plan_summary import turnover
     from roachcert.planning import PlanOptions, adopt_stack
 
@@ -39,6 +39,7 @@ def adopt(
         True,
         duration_seconds(wait_pending, "--wait-pending"),
         engine=engine,
+        adapters=adapters(),
     )
     found = adopt_stack(stack, options)
     lines = []
@@ -54,4 +55,4 @@ def adopt(
         f"{adopted} cluster(s) adopted; nothing was written to any cluster"
         + (f": run `roachcert plan {stack}` to see the update to what the stack declares" if adopted else "")
     )
-    typer.echo(printable_lines(mask("\n".join(lines))))
+    runtime().out(printable_lines("\n".join(lines)))

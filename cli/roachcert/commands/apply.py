@@ -18,6 +18,7 @@ from roachcert.commands.args import (
     duration_seconds,
     lock_timeout_seconds,
 )
+from roachcert.commands.context import adapters, runtime
 from roachcert.errors import GuardError
 from roachcert.exit_status import ExitStatus
 
@@ -78,14 +79,17 @@ def apply(
     if load_plan_meta(stack_dir(spec.name)) is None:
         # What was shown is what gets applied: a plan saved by another run meanwhile is refused.
         plan_options = PlanOptions(
-            wait, cloud_read, duration_seconds(wait_pending, "--wait-pending"), engine=engine
+            wait,
+            cloud_read,
+            duration_seconds(wait_pending, "--wait-pending"),
+            engine=engine,
+            adapters=adapters(),
         )
         shown = _plan_first(stack, auto_approve, plan_options)
         expect_fingerprint = expect_fingerprint or shown
     if allow_early_rotation:
-        typer.echo(
-            "WARNING: --allow-early-rotation: users whose certificates come from a dropped issuer will be locked out",
-            err=True,
+        runtime().err(
+            "WARNING: --allow-early-rotation: users whose certificates come from a dropped issuer will be locked out"
         )
     options = Options(
         allow_destroy,
@@ -94,18 +98,19 @@ def apply(
         wait,
         allow_replace_ca=allow_replace_ca,
         engine=engine,
+        adapters=adapters(),
     )
-    outcome = apply_stack(stack, options, out=sys.stderr if verbose else None)
+    outcome = apply_stack(stack, options, out=runtime().err_stream() if verbose else None)
     if not outcome.applied:
-        typer.echo(f"{spec.name}: no changes to apply")
+        runtime().out(f"{spec.name}: no changes to apply")
         return
     counts = outcome.summary.counts
-    typer.echo(
+    runtime().out(
         f"{spec.name}: applied ({counts['create']} created, {counts['update']} updated, "
         f"{counts['replace']} replaced, {counts['delete']} deleted)"
     )
     for item in outcome.confirmations:
-        typer.echo(confirmation_line(item, str(stack)))
+        runtime().out(confirmation_line(item, str(stack)))
     if any(not item.ok for item in outcome.confirmations):
         raise typer.Exit(ExitStatus.ERROR)
 
@@ -120,7 +125,7 @@ def _plan_first(stack: Path, auto_approve: bool, options: PlanOptions) -> str:
             "or pass --auto-approve to plan and apply in one go"
         )
     result = plan_stack(stack, options=options)
-    typer.echo(format_text(result.summary), err=True)
+    runtime().err(format_text(result.summary))
     if not auto_approve and not typer.confirm("Apply this plan?", default=False, err=True):
         raise GuardError("not applied")
     return result.summary.fingerprint
@@ -136,7 +141,7 @@ def unmanage(
     from roachcert.spec import load_stack
 
     forget(load_stack(stack), cluster, lock_timeout=lock_timeout_seconds(lock_timeout))
-    typer.echo(
+    runtime().out(
         f"{cluster}: the next plan forgets it and leaves its CA in place; run `roachcert plan {stack}`"
     )
 
@@ -158,4 +163,4 @@ def manage(
         if cluster in spec.clusters
         else "declare it in the stack again, or the next plan deletes its CA (apply refuses without --allow-destroy)"
     )
-    typer.echo(f"{cluster}: no longer unmanaged; {then}; run `roachcert plan {stack}`")
+    runtime().out(f"{cluster}: no longer unmanaged; {then}; run `roachcert plan {stack}`")

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from roachcert.commands.args import StackArg
+from roachcert.commands.context import adapters, runtime
 from roachcert.exit_status import ExitStatus
-from roachcert.mask import mask
 
 ca_app = typer.Typer(
     name="ca", help="Client CAs in Vault's PKI engine.", no_args_is_help=True, rich_markup_mode=None
@@ -34,41 +34,40 @@ def ensure(stack_file: StackArg, check: CheckOpt = False) -> None:
     """
     from roachcert.spec import load_stack
     from roachcert.vault import ca_ensure
-    from roachcert.vault.adapter import open_vault
 
     stack = load_stack(stack_file)
     if not stack.vault_cas():
-        typer.echo(f"{stack_file}: no Vault-backed CAs; nothing to ensure")
+        runtime().out(f"{stack_file}: no Vault-backed CAs; nothing to ensure")
         return
-    admin = open_vault(stack)
+    admin = adapters().vault(stack)
     changes = 0
     problems: list[str] = []
     for plan in ca_ensure.plan_stack(stack, admin):
         for warning in plan.warnings:
-            typer.echo(mask(f"warning: {warning}"), err=True)
+            runtime().err(f"warning: {warning}")
         problems.extend(plan.problems)
         if not plan.actions:
-            typer.echo(f"{plan.ca} ({plan.mount}): up to date")
+            runtime().out(f"{plan.ca} ({plan.mount}): up to date")
             continue
         changes += len(plan.actions)
         if check:
-            typer.echo(f"{plan.ca} ({plan.mount}): {len(plan.actions)} change(s) would be made")
+            runtime().out(f"{plan.ca} ({plan.mount}): {len(plan.actions)} change(s) would be made")
             for action in plan.actions:
-                typer.echo(f"  ~ {action.description}")
+                runtime().out(f"  ~ {action.description}")
             continue
-        typer.echo(f"{plan.ca} ({plan.mount}):")
+        runtime().out(f"{plan.ca} ({plan.mount}):")
         result = ca_ensure.apply(plan, admin)
         for done in result.done:
-            typer.echo(f"  + {done}")
+            runtime().out(f"  + {done}")
         problems.extend(result.problems)
     for problem in problems:
-        typer.echo(mask(f"roachcert: {problem}"), err=True)
+        runtime().err(f"roachcert: {problem}")
     if not changes:
-        typer.echo("no changes: Vault matches the stack")
+        runtime().out("no changes: Vault matches the stack")
     elif check:
-        typer.echo(f"{changes} change(s) would be made; run without --check to make them")
+        runtime().out(f"{changes} change(s) would be made; run without --check to make them")
     else:
-        typer.echo(f"{changes} change(s) made")
+        runtime().out(f"{changes} change(s) made")
     if problems:
         raise typer.Exit(ExitStatus.ERROR)
     if check and changes:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from roachcert.commands.args import Format, StackArg
+from roachcert.commands.context import runtime
 
 
 def register(app: typer.Typer) -> None:
@@ -60,15 +61,15 @@ def certs(
             }
             for r in found
         ]
-        typer.echo(json.dumps({"stack": stack.name, "certificates": data}, indent=2))
+        runtime().out(json.dumps({"stack": stack.name, "certificates": data}, indent=2))
         return
     if not found:
-        typer.echo(f"{stack.name}: no client certificates delivered or on disk")
+        runtime().out(f"{stack.name}: no client certificates delivered or on disk")
         return
     for r in found:
         expires = f"{r.not_after:%Y-%m-%d %H:%M} UTC" if r.not_after else "?"
         trust = {True: "trusted", False: "NOT TRUSTED", None: "issuer unknown"}[r.trusted]
         disk = "on disk" if r.on_disk else "replaced"
-        typer.echo(
+        runtime().out(
             f"{r.cluster}/{r.user}  {r.issuer or '-'}  {r.serial}  expires {expires}  {disk}  {trust}  {r.folder}"
         )

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from roachcert.commands.args import StackArg
+from roachcert.commands.context import runtime
 from roachcert.commands.issue import ClusterArg, SslRootCertOpt, UserArg
 
 
@@ -51,4 +52,4 @@ def check(
     current = sqlcheck.check_login(target)
     if current != user:
         raise sqlcheck.SqlCheckError(f"logged in as {current!r}, not {user!r}")
-    typer.echo(current)
+    runtime().out(current)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from roachcert.commands.context import runtime
 from roachcert.errors import RoachcertError
 
 _FILES_HELP = "Markdown files written by `roachcert plan STACK… --format markdown --out FILE`."
@@ -80,8 +81,8 @@ def comment(
         )
     for stack, body in sections:
         result = upsert_comment(repo, pr, stack, stack_marker(stack), body, token, api_url)
-        typer.echo(
+        runtime().out(
             f"stack {stack}: {'posted' if result.created else 'updated'} {result.url or f'comment {result.id}'}"
         )
     if step_summary and append_step_summary("\n".join(texts)):
-        typer.echo("job summary: appended")
+        runtime().out("job summary: appended")

@@ -9,6 +9,7 @@ import typer
 
 from roachcert.certs.layouts import Layout
 from roachcert.commands.args import StackArg
+from roachcert.commands.context import runtime
 from roachcert.commands.issue import ClusterArg, LayoutOpt, SslRootCertOpt, UserArg, note_sslrootcert
 
 OutOpt = Annotated[
@@ -48,10 +49,9 @@ def connect_url(
     folder = out or issuing.default_out(stack, cluster)
     paths = issuing.client_files(folder, user)
     if not paths.key.exists():
-        typer.echo(
-            f"note: {paths.key} does not exist yet: run `roachcert issue {stack_file} {cluster} {user}`",
-            err=True,
+        runtime().err(
+            f"note: {paths.key} does not exist yet: run `roachcert issue {stack_file} {cluster} {user}`"
         )
     root = issuing.sslrootcert_for(spec, sslrootcert)
     note_sslrootcert(root)
-    typer.echo(layouts.url(layout, spec, user, folder, root))
+    runtime().out(layouts.url(layout, spec, user, folder, root))

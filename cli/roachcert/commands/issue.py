@@ -11,6 +11,7 @@ import typer
 
 from roachcert.certs.layouts import Layout
 from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
+from roachcert.commands.context import adapters, runtime
 from roachcert.errors import RoachcertError
 from roachcert.exit_status import ExitStatus
 
@@ -104,7 +105,6 @@ def issue(
     """
     from roachcert.certs import issue as issuing
     from roachcert.spec import load_stack
-    from roachcert.vault.adapter import open_vault
 
     if all_users and (cluster or user):
         raise RoachcertError("give CLUSTER and USER, or --all, not both")
@@ -122,28 +122,27 @@ def issue(
         cluster,
         user,
         out or issuing.default_out(stack, cluster),
-        open_vault(stack),
+        adapters().vault(stack),
         force=force,
         sslrootcert=sslrootcert,
         lock_timeout=wait,
         vault_keygen=vault_keygen,
         layout=layout,
+        note=runtime().err,
     )
-    typer.echo(
+    runtime().err(
         f"wrote {result.files.key} (0600), {result.files.cert.name} (expires "
-        f"{result.not_after:%Y-%m-%d %H:%M} UTC), {result.files.ca.name}",
-        err=True,
+        f"{result.not_after:%Y-%m-%d %H:%M} UTC), {result.files.ca.name}"
     )
     note_sslrootcert(issuing.sslrootcert_for(stack.clusters[cluster], sslrootcert))
-    typer.echo(result.url)
+    runtime().out(result.url)
 
 
 def note_sslrootcert(path: Path) -> None:
     if not path.exists():
-        typer.echo(
+        runtime().err(
             f"note: {path} does not exist yet: save the cluster's CA certificate there "
-            "(Cloud Console → Connect → Download CA Cert), or pass --sslrootcert",
-            err=True,
+            "(Cloud Console → Connect → Download CA Cert), or pass --sslrootcert"
         )
 
 
@@ -160,11 +159,10 @@ def _issue_all(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from roachcert.certs import issue as issuing
-    from roachcert.vault.adapter import open_vault
 
     pairs = issuing.all_users(stack)
     if not pairs:
-        typer.echo(f"{stack.source}: no users declared on any cluster; nothing to issue")
+        runtime().out(f"{stack.source}: no users declared on any cluster; nothing to issue")
         return
     lock = threading.Lock()
     columns = (TextColumn("issuing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -179,13 +177,14 @@ def _issue_all(
         outcomes = issuing.issue_all(
             stack,
             out or issuing.default_out(stack),
-            open_vault(stack),
+            adapters().vault(stack),
             force=force,
             jobs=jobs,
             on_done=done,
             lock_timeout=lock_timeout,
             vault_keygen=vault_keygen,
             layout=layout,
+            note=runtime().err,
         )
     failed = _summary(stack.name, outcomes)
     if failed:
@@ -200,7 +199,7 @@ def _summary(name: str, outcomes: list[IssueResult | IssueFailure]) -> int:
     for outcome in outcomes:
         per_cluster.setdefault(outcome.cluster, []).append(outcome)
     width = max(len(cluster) for cluster in per_cluster)
-    typer.echo(f"{name}: client certificates")
+    runtime().out(f"{name}: client certificates")
     failures: list[str] = []
     for cluster, items in per_cluster.items():
         issued = [item for item in items if isinstance(item, IssueResult)]
@@ -211,11 +210,11 @@ def _summary(name: str, outcomes: list[IssueResult | IssueFailure]) -> int:
             line += f" in {issued[0].files.key.parent} (expire {soonest:%Y-%m-%d %H:%M} UTC)"
         if failed:
             line += f", {len(failed)} FAILED"
-        typer.echo(line)
+        runtime().out(line)
         failures += [f"FAILED {item.cluster}/{item.user}: {item.message}" for item in failed]
     for failure in failures:
-        typer.echo(failure)
+        runtime().out(failure)
     count = len(failures)
     hint = "; `roachcert connect-url STACK CLUSTER USER` prints each URL" if count < len(outcomes) else ""
-    typer.echo(f"{len(outcomes) - count} issued, {count} failed{hint}")
+    runtime().out(f"{len(outcomes) - count} issued, {count} failed{hint}")
     return count

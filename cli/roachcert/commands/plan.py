@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,10 +17,9 @@ from roachcert.commands.args import (
     duration_seconds,
     lock_timeout_seconds,
 )
+from roachcert.commands.context import adapters, runtime
 from roachcert.errors import RoachcertError
-from roachcert.escape import printable_lines
 from roachcert.exit_status import ExitStatus
-from roachcert.mask import mask
 from roachcert.names import stack_name
 
 if TYPE_CHECKING:
@@ -85,24 +83,25 @@ def plan(
     if chosen is None:
         raise RoachcertError(f"--format {format}: use text, markdown or json")
     files = stack_files(targets)
-    stream = sys.stderr if verbose and len(files) == 1 else None
+    stream = runtime().err_stream() if verbose and len(files) == 1 else None
     options = PlanOptions(
         lock_timeout_seconds(lock_timeout),
         cloud_read,
         duration_seconds(wait_pending, "--wait-pending"),
         engine=engine,
+        adapters=adapters(),
     )
     outcomes = plan_many(files, options, workers=parallelism, out=stream)
     for outcome in outcomes:
         if isinstance(outcome, StackFailure):
-            typer.echo(printable_lines(mask(outcome.error)), err=True)
+            runtime().err(outcome.error)
     reports = stack_reports(outcomes)
     report = render(reports, chosen, limit=COMMENT_LIMIT)
     if out is not None:
         write_atomic(out, report)
-        typer.echo(f"report written to {out}", err=True)
+        runtime().err(f"report written to {out}")
     else:
-        typer.echo(report, nl=False)
+        runtime().out(report, nl=False)
     _step_summary(reports, format, report)
     raise typer.Exit(_exit_code(outcomes))
 
@@ -112,7 +111,7 @@ def _exit_code(outcomes: list[PlanOutcome]) -> ExitStatus:
 
     if any(isinstance(outcome, StackFailure) for outcome in outcomes):
         return ExitStatus.ERROR
-    if any(outcome.exit_code == 2 for outcome in outcomes if isinstance(outcome, StackPlan)):
+    if any(outcome.returncode == 2 for outcome in outcomes if isinstance(outcome, StackPlan)):
         return ExitStatus.CHANGES
     return ExitStatus.OK
 
@@ -128,4 +127,4 @@ def _step_summary(reports: list[StackReport], format: str, report: str) -> None:
         markdown = report if format == "markdown" else render(reports, "markdown", limit=COMMENT_LIMIT)
         append_step_summary(markdown)
     except GitHubError as exc:  # the plan itself stands; its exit code must not change
-        typer.echo(f"warning: {exc}", err=True)
+        runtime().err(f"warning: {exc}")

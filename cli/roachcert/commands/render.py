@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
+from roachcert.commands.context import adapters, runtime
 
 
 def register(app: typer.Typer) -> None:
@@ -18,6 +19,6 @@ def render(
     """Render the stack's Terraform root module into .roachcert/STACK/ (reads CA PEMs from Vault)."""
     from roachcert.planning import render_stack
 
-    workdir, files = render_stack(stack, lock_timeout=lock_timeout_seconds(lock_timeout))
+    workdir, files = render_stack(stack, lock_timeout=lock_timeout_seconds(lock_timeout), adapters=adapters())
     for name in sorted(files):
-        typer.echo(str(workdir / name))
+        runtime().out(str(workdir / name))

@@ -18,6 +18,7 @@ from roachcert.commands.args import (
     StackArg,
     lock_timeout_seconds,
 )
+from roachcert.commands.context import adapters, runtime
 from roachcert.commands.issue import VaultKeygenOpt
 from roachcert.errors import RoachcertError
 from roachcert.exit_status import ExitStatus
@@ -107,7 +108,6 @@ def renew(
     from roachcert.certs import issue as issuing
     from roachcert.certs import renewal
     from roachcert.spec import load_stack
-    from roachcert.vault.adapter import open_vault
 
     if all_users and cluster:
         raise RoachcertError("give CLUSTER [USER], or --all, not both")
@@ -136,15 +136,16 @@ def renew(
         stack,
         wanted,
         folder_of,
-        open_vault(stack),
+        adapters().vault(stack),
         before=ahead,
         lock_timeout=wait,
         vault_keygen=vault_keygen,
+        note=runtime().err,
     )
     renewed = [r for r in results if r.outcome == "renewed"]
     exec_error = renewal.run_after(argv, renewed) if argv is not None and renewed else None
     if output is Format.json:
-        typer.echo(json.dumps(_summary(stack.name, results, exec_error), indent=2))
+        runtime().out(json.dumps(_summary(stack.name, results, exec_error), indent=2))
     else:
         _print(results, exec_error)
     if exec_error or any(r.outcome == "failed" for r in results):
@@ -179,12 +180,12 @@ def _print(results: list[Renewal], exec_error: str | None) -> None:
     for r in results:
         name = f"{r.cluster}/{r.user}"
         if r.outcome == "failed":
-            typer.echo(f"FAILED {name}: {r.message}")
+            runtime().out(f"FAILED {name}: {r.message}")
         elif r.outcome == "renewed" and r.not_after is not None:
-            typer.echo(f"renewed {name} (expires {r.not_after:%Y-%m-%d %H:%M} UTC)")
+            runtime().out(f"renewed {name} (expires {r.not_after:%Y-%m-%d %H:%M} UTC)")
         elif r.renew_at is not None:
-            typer.echo(f"fresh {name} (renews after {r.renew_at:%Y-%m-%d %H:%M} UTC)")
+            runtime().out(f"fresh {name} (renews after {r.renew_at:%Y-%m-%d %H:%M} UTC)")
     if exec_error:
-        typer.echo(f"FAILED {exec_error}")
+        runtime().out(f"FAILED {exec_error}")
     counts = [sum(1 for r in results if r.outcome == kind) for kind in ("renewed", "fresh", "failed")]
-    typer.echo(f"{counts[0]} renewed, {counts[1]} fresh, {counts[2]} failed")
+    runtime().out(f"{counts[0]} renewed, {counts[1]} fresh, {counts[2]} failed")

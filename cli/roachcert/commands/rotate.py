@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from roachcert.commands.args import Format, StackArg
+from roachcert.commands.context import adapters, runtime
 from roachcert.escape import printable_lines
-from roachcert.mask import mask
 
 if TYPE_CHECKING:
     from roachcert.vault.rotation import CaRotation, IssuerView
@@ -39,11 +39,10 @@ def status(
     old issuer; or an old issuer still in Vault but no longer declared."""
     from roachcert.certs import inventory
     from roachcert.spec import PemFileCa, load_stack
-    from roachcert.vault.adapter import open_vault
     from roachcert.vault.rotation import delivered_records, rotation_status
 
     stack = load_stack(stack_file)
-    vault = open_vault(stack)
+    vault = adapters().vault(stack)
     now = datetime.now(UTC)
     deliveries = inventory.load(stack.name)
     delivered = delivered_records(deliveries)
@@ -58,9 +57,9 @@ def status(
         )
     outside = [name for name, ca in stack.cas.items() if isinstance(ca, PemFileCa)]
     if output is Format.json:
-        typer.echo(render_json(stack.name, rows, outside))
+        runtime().out(render_json(stack.name, rows, outside))
     else:
-        typer.echo(render_text(stack.name, rows, outside), nl=False)
+        runtime().out(render_text(stack.name, rows, outside), nl=False)
 
 
 def _issuer_line(view: IssuerView) -> str:
@@ -92,7 +91,7 @@ def render_text(stack: str, rows: Sequence[CaRotation], outside: Sequence[str]) 
         lines.append(f"{name}: a PEM file outside Vault; roachcert does not rotate it")
     if not lines:
         lines.append(f"{stack}: no CAs declared")
-    return mask(printable_lines("\n".join(lines)) + "\n")
+    return printable_lines("\n".join(lines)) + "\n"
 
 
 def _issuer_json(view: IssuerView) -> dict[str, Any]:
@@ -124,4 +123,4 @@ def render_json(stack: str, rows: Sequence[CaRotation], outside: Sequence[str]) 
         ],
         "outside_vault": list(outside),
     }
-    return mask(json.dumps(document, indent=2))
+    return json.dumps(document, indent=2)

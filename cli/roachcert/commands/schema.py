@@ -6,6 +6,7 @@ import json
 
 import typer
 
+from roachcert.commands.context import runtime
 from roachcert.spec import Stack
 
 
@@ -27,4 +28,4 @@ def stack_schema() -> dict[str, object]:
 
 def schema() -> None:
     """Print the JSON Schema of stack files (point yaml-language-server at it for completion)."""
-    typer.echo(json.dumps(stack_schema(), indent=2, sort_keys=True))
+    runtime().out(json.dumps(stack_schema(), indent=2, sort_keys=True))

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from roachcert.commands.args import Format, StackArg
+from roachcert.commands.context import adapters, runtime
 from roachcert.escape import printable
-from roachcert.mask import mask
 
 if TYPE_CHECKING:
-    from roachcert.cloud.client import ClientCaStatus
+    from roachcert.cloud.client import ClientCaStatus, CloudClient
     from roachcert.cloud.drift import ClusterDrift
     from roachcert.pem import CertInfo
 
@@ -37,23 +37,21 @@ def status(
     """
     from roachcert.bundles import cluster_bundles
     from roachcert.cloud import drift
-    from roachcert.cloud.client import CloudClient
     from roachcert.spec import load_stack
-    from roachcert.vault.adapter import open_vault
 
     stack = load_stack(stack_file)
-    client = CloudClient.from_env()  # fails early, once, without a key
-    bundles = cluster_bundles(stack, open_vault(stack))
+    client = adapters().cloud()  # fails early, once, without a key
+    bundles = cluster_bundles(stack, adapters().vault(stack))
     for bundle in bundles.values():
         for warning in bundle.warnings:
-            typer.echo(mask(f"warning: {warning}"), err=True)
+            runtime().err(f"warning: {warning}")
     local = threading.local()
 
     def fetch(cluster_id: str) -> ClientCaStatus:
         # One HTTP session per worker thread.
         mine: CloudClient | None = getattr(local, "client", None)
         if mine is None:
-            mine = local.client = CloudClient.from_env()
+            mine = local.client = adapters().cloud()
         return mine.get_client_ca(cluster_id)
 
     expected = {name: bundle.pem for name, bundle in bundles.items()}
@@ -63,9 +61,9 @@ def status(
     }
     code = drift.exit_code(rows)
     if output is Format.json:
-        typer.echo(render_json(stack.name, client.server, rows, sources, code))
+        runtime().out(render_json(stack.name, client.server, rows, sources, code))
     else:
-        typer.echo(render_text(stack.name, client.server, rows, sources), nl=False)
+        runtime().out(render_text(stack.name, client.server, rows, sources), nl=False)
     if code:
         raise typer.Exit(code)
 
@@ -99,7 +97,7 @@ def render_text(stack: str, server: str, rows: Sequence[ClusterDrift], sources: 
     tally = counts(rows)
     parts = [f"{n} {state.replace('_', ' ')}" for state, n in tally.items() if n]
     lines.append(f"{len(rows)} cluster(s): {', '.join(parts)}")
-    return mask("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def _cert_json(info: CertInfo, sources: Mapping[str, str]) -> dict[str, Any]:
@@ -137,4 +135,4 @@ def render_json(
         "counts": counts(rows),
         "exit_code": code,
     }
-    return mask(json.dumps(document, indent=2))
+    return json.dumps(document, indent=2)

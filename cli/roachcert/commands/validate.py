@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from roachcert.commands.context import runtime
 from roachcert.errors import PemError, SpecError
 
 
@@ -40,11 +41,9 @@ def validate(
                     problems.append(f"{path}: cas.{name}.pem_file: {exc}")
                     continue
                 for warning in warnings:
-                    typer.echo(f"{path}: warning: cas.{name}: {warning}", err=True)
+                    runtime().err(f"{path}: warning: cas.{name}: {warning}")
         if not stack.clusters:
-            typer.echo(
-                f"{path}: warning: no clusters: planning this stack deletes every CA it manages", err=True
-            )
-        typer.echo(f"{path}: ok ({len(stack.cas)} CAs, {len(stack.clusters)} clusters)")
+            runtime().err(f"{path}: warning: no clusters: planning this stack deletes every CA it manages")
+        runtime().out(f"{path}: ok ({len(stack.cas)} CAs, {len(stack.clusters)} clusters)")
     if problems:
         raise SpecError(problems)

@@ -16,12 +16,12 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, Any
 
 from roachcert import environment, interrupts
 from roachcert.errors import TerraformError
 from roachcert.escape import printable_block
-from roachcert.mask import PRIVATE_KEY_MARKER, mask
+from roachcert.mask import PRIVATE_KEY_MARKER, Sink, mask
 from roachcert.terraform.engine import Engine
 from roachcert.terraform.errors import TerraformCommandError, command_error
 
@@ -63,7 +63,7 @@ class Terraform:
         workdir: Path,
         engine: Engine,
         env: Mapping[str, str] | None = None,
-        out: TextIO | None = None,
+        out: Sink | None = None,
         *,
         prefix: str = "",
         lock_timeout: str | None = None,

@@ -1,0 +1,158 @@
+"""One run of roachcert under a `Runtime`: its environment, its streams (masked at the sink) and the
+Vault and Cloud factories come from what the caller gives, never from patched module globals."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from certs_helper import make_ca
+from roachcert import environment
+from roachcert.adapters import Adapters
+from roachcert.app import run
+from roachcert.cloud.client import ClientCaStatus
+from roachcert.errors import CloudError
+from roachcert.mask import Sink
+from roachcert.runtime import Runtime
+from roachcert.spec import Stack
+
+CLUSTER_ID = "2186fbdb-598c-4797-a463-aaaee865903e"
+SECRET = "hvs.sink-test-secret-4321"
+
+
+class FakeVault:
+    """The one call rendering needs: an issuer's PEM."""
+
+    def __init__(self, pem: str) -> None:
+        self.pem = pem
+        self.opened_for: list[str] = []
+
+    def read_issuer_pem(self, mount: str, issuer: str) -> str | None:
+        return self.pem if (mount, issuer) == ("m1", "ca-a") else None
+
+
+class FakeCloud:
+    server = "https://cloud.fake"
+
+    def __init__(self, answer: ClientCaStatus | CloudError) -> None:
+        self.answer = answer
+        self.reads: list[str] = []
+
+    def get_client_ca(self, cluster_id: str) -> ClientCaStatus:
+        self.reads.append(cluster_id)
+        if isinstance(self.answer, CloudError):
+            raise self.answer
+        return self.answer
+
+
+def _stack(folder: Path) -> Path:
+    path = folder / "frogs.yaml"
+    path.write_text(
+        "version: 1\ncas:\n  client-ca: {mount: m1, common_name: Client CA, issuers: [ca-a]}\n"
+        f"clusters:\n  frogs: {{id: {CLUSTER_ID}, ca: client-ca, host: f.example, users: [app]}}\n"
+    )
+    return path
+
+
+def _runtime(vault: FakeVault, cloud: FakeCloud | None = None, **env: str) -> Runtime:
+    opened: list[str] = vault.opened_for
+
+    def open_vault(stack: Stack) -> FakeVault:
+        opened.append(stack.name)
+        return vault
+
+    def open_cloud() -> FakeCloud:
+        assert cloud is not None, "this run must not open the Cloud API"
+        return cloud
+
+    return Runtime(
+        environ=env,
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        adapters=Adapters(vault=open_vault, cloud=open_cloud),  # type: ignore[arg-type]
+    )
+
+
+def _text(stream: Sink | None) -> str:
+    assert isinstance(stream, io.StringIO)
+    return stream.getvalue()
+
+
+def test_render_reads_vault_through_the_given_factory_and_writes_to_the_given_streams(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pem = make_ca("Client CA")[0]
+    vault = FakeVault(pem)
+    runtime = _runtime(vault, ROACHCERT_HOME=str(tmp_path / "home"))
+    assert run(["render", str(_stack(tmp_path))], runtime) == 0
+    assert vault.opened_for == ["frogs"]
+    printed = _text(runtime.stdout).splitlines()
+    # The state root is the given environment's ROACHCERT_HOME, not the process's.
+    assert printed
+    assert all(line.startswith(str(tmp_path / "home")) for line in printed)
+    rendered = "".join(Path(line).read_text() for line in printed)
+    assert pem.strip().splitlines()[1] in rendered
+    assert capsys.readouterr() == ("", "")
+
+
+def test_the_given_environment_is_what_the_command_reads(tmp_path: Path) -> None:
+    # No COCKROACH_API_KEY in the given environment: `status` stops at once, whatever the process has.
+    runtime = Runtime(environ={}, stdout=io.StringIO(), stderr=io.StringIO())
+    assert run(["status", str(_stack(tmp_path))], runtime) == 1
+    assert "COCKROACH_API_KEY" in _text(runtime.stderr)
+    assert environment.current() is environment.process()  # the run's environment ends with the run
+
+
+def test_status_reads_the_cloud_through_the_given_factory(tmp_path: Path) -> None:
+    pem = make_ca("Client CA")[0]
+    cloud = FakeCloud(ClientCaStatus("IS_SET", pem))
+    runtime = _runtime(FakeVault(pem), cloud)
+    assert run(["status", str(_stack(tmp_path)), "--format", "json"], runtime) == 0
+    document = json.loads(_text(runtime.stdout))
+    assert document["server"] == FakeCloud.server
+    assert [(c["cluster"], c["state"]) for c in document["clusters"]] == [("frogs", "in_sync")]
+    assert cloud.reads == [CLUSTER_ID]
+
+
+def test_plan_reads_the_cloud_through_the_given_factory(tmp_path: Path) -> None:
+    cloud = FakeCloud(CloudError(f"the fake Cloud API is down (token {SECRET})"))
+    runtime = _runtime(FakeVault(make_ca("Client CA")[0]), cloud, VAULT_TOKEN=SECRET, HOME=str(tmp_path))
+    assert run(["plan", str(_stack(tmp_path)), "--format", "json"], runtime) == 1
+    assert cloud.reads == [CLUSTER_ID]
+    errors = _text(runtime.stderr)
+    assert "the fake Cloud API is down" in errors
+    assert SECRET not in errors + _text(runtime.stdout)
+
+
+def test_every_line_out_and_err_is_masked_at_the_sink(tmp_path: Path) -> None:
+    # The stack's own path holds the secret: nothing formatting the `ok` line thought of masking it.
+    folder = tmp_path / SECRET
+    folder.mkdir()
+    (folder / "legacy.pem").write_text(make_ca("Legacy CA")[0])
+    path = folder / "legacy.yaml"
+    path.write_text("version: 1\ncas:\n  legacy: {pem_file: legacy.pem}\n")
+    runtime = Runtime(environ={"VAULT_TOKEN": SECRET}, stdout=io.StringIO(), stderr=io.StringIO())
+    assert run(["validate", str(path)], runtime) == 0
+    assert run(["validate", str(folder / "missing.yaml")], runtime) == 1
+    out, err = _text(runtime.stdout), _text(runtime.stderr)
+    assert "ok (1 CAs, 0 clusters)" in out
+    assert err.strip()
+    assert SECRET not in out + err
+    assert "***" in out
+    assert "***" in err
+
+
+def test_stderr_lines_are_printable_and_end_in_one_newline() -> None:
+    stream = io.StringIO()
+    Runtime(stderr=stream).err("bad \x1b[31mred\x1b[0m\nsecond line\n\n")
+    assert stream.getvalue() == "bad \\x1b[31mred\\x1b[0m\nsecond line\n"
+
+
+def test_a_streamed_write_is_masked_before_it_reaches_the_target() -> None:
+    target = io.StringIO()
+    with environment.using({"COCKROACH_API_KEY": SECRET}):
+        Runtime(stderr=target).err_stream().write(f"terraform: key={SECRET}\n")
+    assert target.getvalue() == "terraform: key=***\n"
