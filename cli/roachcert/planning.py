@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 from roachcert import environment, interrupts
 from roachcert.adapters import REAL, Adapters
 from roachcert.bundles import ClusterBundle, cluster_bundles
+from roachcert.cloud.client import CloudClient
 from roachcert.cloud.reads import CloudRead, bundle_sha256, pending_message, read_clusters
 from roachcert.errors import GuardError, RoachcertError, SpecError
 from roachcert.files import ensure_dir, write_atomic
@@ -247,23 +248,39 @@ def _render(
 def read_cloud(stack: Stack, options: PlanOptions, progress: StepProgress = _quiet) -> dict[str, CloudRead]:
     """Each declared cluster's client CA as the Cloud API answers now; PENDING ones are waited for up to
     --wait-pending, then stop the plan. {} with --no-cloud-read."""
+    return settle_pending(stack, options, read_cloud_once(stack, options, progress), progress)
+
+
+def read_cloud_once(
+    stack: Stack, options: PlanOptions, progress: StepProgress = _quiet
+) -> dict[str, CloudRead]:
+    """One read of every declared cluster's client CA, PENDING ones included."""
     if not options.cloud_read or not stack.clusters:
         return {}
     progress("reading the clusters' CAs from the Cloud API")
-    client = options.adapters.cloud()
     ids = {name: cluster.id for name, cluster in stack.clusters.items()}
-    reads = read_clusters(ids, client.get_client_ca)
+    return read_clusters(ids, options.adapters.cloud().get_client_ca)
+
+
+def settle_pending(
+    stack: Stack, options: PlanOptions, reads: Mapping[str, CloudRead], progress: StepProgress = _quiet
+) -> dict[str, CloudRead]:
+    """`reads` once no cluster is PENDING: those are read again until --wait-pending runs out, then
+    the plan stops with one line per cluster."""
+    settled = dict(reads)
     deadline = time.monotonic() + options.wait_pending
+    client: CloudClient | None = None
     while True:
-        pending = [read for read in reads.values() if read.status == "PENDING"]
+        pending = [read for read in settled.values() if read.status == "PENDING"]
         if not pending:
-            return reads
+            return settled
         if time.monotonic() >= deadline:
             raise GuardError(pending_message(stack.name, pending, options.wait_pending))
         progress(f"waiting for {len(pending)} PENDING cluster(s)")
         interrupts.check()
         time.sleep(min(_PENDING_POLL, max(0.0, deadline - time.monotonic())))
-        reads.update(read_clusters({r.cluster: r.cluster_id for r in pending}, client.get_client_ca))
+        client = client or options.adapters.cloud()
+        settled.update(read_clusters({r.cluster: r.cluster_id for r in pending}, client.get_client_ca))
 
 
 _PENDING_POLL = 2.0
@@ -372,17 +389,40 @@ def _plan_locked(
 ) -> StackPlan:
     # A missing engine is named before any remote read.
     tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
-    reads = read_cloud(stack, options, progress)
-    files, bundles = _render(stack, progress, options.adapters)
-    progress("terraform init")
-    tf.init()
     plan_file = workdir / PLAN_FILE
-    code, summary = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
+    # The Cloud API read runs beside render, init and plan: nothing there depends on it but an
+    # adoption (rare, and planned again). Its failure (API down) still stops the plan and comes first,
+    # as when it ran before everything else.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cloud-read")
+    reading = pool.submit(read_cloud_once, stack, options, progress)
+    try:
+        files, bundles = _render(stack, progress, options.adapters)
+        progress("terraform init")
+        tf.init()
+        progress("terraform plan")
+        code = tf.plan(plan_file)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        _raise_read_failure(reading)
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    first = reading.result()
+    reads = settle_pending(stack, options, first, progress)
+    if reads != first:
+        # Terraform refreshed while a change was PENDING, and a PENDING read is never trusted (the API
+        # may echo the old bundle or a blank one): plan again on what it settled to.
+        progress("terraform plan (again: the PENDING change settled)")
+        code = tf.plan(plan_file)
+    summary = _summary(tf, stack, plan_file, code, bundles, reads, progress)
     adopt = _to_adopt(summary, reads)
     if adopt:  # rare: only then does a second plan cost a second run
         progress(f"adopting {len(adopt)} cluster(s)")
         files, _ = _render(stack, progress, options.adapters, adopt, bundles)
-        code, summary = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
+        progress("terraform plan")
+        code = tf.plan(plan_file)
+        summary = _summary(tf, stack, plan_file, code, bundles, reads, progress)
     plan_text = tf.last_output
     write_atomic(workdir / PLAN_LOG, plan_text)
     summary = with_cloud(summary, cloud_fingerprints(reads))
@@ -409,21 +449,27 @@ def _plan_locked(
     )
 
 
-def _terraform_plan(
+def _summary(
     tf: Terraform,
     stack: Stack,
     plan_file: Path,
+    code: int,
     bundles: Mapping[str, ClusterBundle],
     reads: Mapping[str, CloudRead],
     progress: StepProgress,
-) -> tuple[int, PlanSummary]:
-    progress("terraform plan")
-    code = tf.plan(plan_file)
-    if code == 0:
+) -> PlanSummary:
+    if code == 0:  # no changes: nothing to read back
         statuses = {name: read.status for name, read in reads.items()}
-        return code, unchanged(stack, {name: bundle.pem for name, bundle in bundles.items()}, statuses)
+        return unchanged(stack, {name: bundle.pem for name, bundle in bundles.items()}, statuses)
     progress("reading the plan")
-    return code, summarise(tf.show_json(plan_file), stack)
+    return summarise(tf.show_json(plan_file), stack)
+
+
+def _raise_read_failure(reading: Future[dict[str, CloudRead]]) -> None:
+    """The Cloud read's own failure, once it has ended: what stops the plan first."""
+    failure = reading.exception()
+    if failure is not None:
+        raise failure from None
 
 
 @dataclass(frozen=True)
