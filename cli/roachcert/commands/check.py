@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from roachcert.commands.args import StackArg
+from roachcert.commands.cert_args import ClusterArg, SslRootCertOpt, UserArg
 from roachcert.commands.context import runtime
-from roachcert.commands.issue import ClusterArg, SslRootCertOpt, UserArg
 
 
 def register(app: typer.Typer) -> None:

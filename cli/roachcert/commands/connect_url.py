@@ -9,8 +9,8 @@ import typer
 
 from roachcert.certs.layouts import Layout
 from roachcert.commands.args import StackArg
+from roachcert.commands.cert_args import ClusterArg, LayoutOpt, SslRootCertOpt, UserArg, note_sslrootcert
 from roachcert.commands.context import runtime
-from roachcert.commands.issue import ClusterArg, LayoutOpt, SslRootCertOpt, UserArg, note_sslrootcert
 
 OutOpt = Annotated[
     Path | None,

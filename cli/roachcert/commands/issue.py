@@ -11,6 +11,14 @@ import typer
 
 from roachcert.certs.layouts import Layout
 from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
+from roachcert.commands.cert_args import (
+    LayoutOpt,
+    MaybeClusterArg,
+    MaybeUserArg,
+    SslRootCertOpt,
+    VaultKeygenOpt,
+    note_sslrootcert,
+)
 from roachcert.commands.context import adapters, runtime
 from roachcert.errors import RoachcertError
 from roachcert.exit_status import ExitStatus
@@ -19,44 +27,6 @@ if TYPE_CHECKING:
     from roachcert.certs.issue import IssueFailure, IssueResult
     from roachcert.spec import Stack
 
-ClusterArg = Annotated[
-    str, typer.Argument(metavar="CLUSTER", help="The cluster, as named in the stack.", show_default=False)
-]
-UserArg = Annotated[
-    str,
-    typer.Argument(
-        metavar="USER",
-        help="The SQL user (the certificate's CN), declared on the cluster.",
-        show_default=False,
-    ),
-]
-SslRootCertOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--sslrootcert",
-        help="The cluster's server CA, for the URL. Default: the cluster's server_ca, else "
-        "~/.postgresql/root.crt (where the Cloud Console's Linux instructions save it).",
-        show_default=False,
-    ),
-]
-
-LayoutOpt = Annotated[
-    Layout,
-    typer.Option(
-        "--layout",
-        help="libpq (key, cert, client-ca.crt), cockroach (adds ca.crt, the server CA, for "
-        "`cockroach sql --certs-dir`), jdbc (adds client.USER.pk8, PKCS#8 DER, and prints a JDBC URL).",
-    ),
-]
-VaultKeygenOpt = Annotated[
-    bool,
-    typer.Option(
-        "--vault-keygen",
-        help="Let Vault make the private key (`/issue`) instead of signing a CSR made here; for roles "
-        "that forbid CSRs. The key then crosses the network.",
-    ),
-]
-
 
 def register(app: typer.Typer) -> None:
     app.command("issue")(issue)
@@ -64,18 +34,8 @@ def register(app: typer.Typer) -> None:
 
 def issue(
     stack_file: StackArg,
-    cluster: Annotated[
-        str | None,
-        typer.Argument(metavar="CLUSTER", help="The cluster, as named in the stack.", show_default=False),
-    ] = None,
-    user: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="USER",
-            help="The SQL user (the certificate's CN), declared on the cluster.",
-            show_default=False,
-        ),
-    ] = None,
+    cluster: MaybeClusterArg = None,
+    user: MaybeUserArg = None,
     all_users: Annotated[
         bool, typer.Option("--all", help="Every declared user of every cluster, concurrently.")
     ] = False,
@@ -136,14 +96,6 @@ def issue(
     )
     note_sslrootcert(issuing.sslrootcert_for(stack.clusters[cluster], sslrootcert))
     runtime().out(result.url)
-
-
-def note_sslrootcert(path: Path) -> None:
-    if not path.exists():
-        runtime().err(
-            f"note: {path} does not exist yet: save the cluster's CA certificate there "
-            "(Cloud Console → Connect → Download CA Cert), or pass --sslrootcert"
-        )
 
 
 def _issue_all(

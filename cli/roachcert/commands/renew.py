@@ -18,8 +18,8 @@ from roachcert.commands.args import (
     StackArg,
     lock_timeout_seconds,
 )
+from roachcert.commands.cert_args import VaultKeygenOpt
 from roachcert.commands.context import adapters, runtime
-from roachcert.commands.issue import VaultKeygenOpt
 from roachcert.errors import RoachcertError
 from roachcert.exit_status import ExitStatus
 
