@@ -156,3 +156,32 @@ def test_a_streamed_write_is_masked_before_it_reaches_the_target() -> None:
     with environment.using({"COCKROACH_API_KEY": SECRET}):
         Runtime(stderr=target).err_stream().write(f"terraform: key={SECRET}\n")
     assert target.getvalue() == "terraform: key=***\n"
+
+
+def test_plan_progress_goes_to_the_given_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = _stack(tmp_path)
+    second = tmp_path / "toads.yaml"
+    second.write_text(first.read_text())
+    cloud = FakeCloud(CloudError("the fake Cloud API is down"))
+    runtime = _runtime(FakeVault(make_ca("Client CA")[0]), cloud, ROACHCERT_HOME=str(tmp_path / "home"))
+    assert run(["plan", str(first), str(second), "--format", "json"], runtime) == 1
+    lines = _text(runtime.stderr).splitlines()
+    assert any(line.startswith("[1/2] ") and line.endswith("s)") for line in lines), lines
+    assert any(line.startswith("[2/2] ") for line in lines), lines
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_stale_lock_note_goes_to_the_given_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from roachcert.stack_lock import STACK_LOCK, record_path
+
+    home = tmp_path / "home"
+    workdir = home / "frogs"
+    workdir.mkdir(parents=True)
+    dead = {"pid": 2**22 + 1, "host": "elsewhere", "command": "roachcert plan frogs.yaml", "started": "x"}
+    record_path(workdir / STACK_LOCK).write_text(json.dumps(dead))
+    runtime = _runtime(FakeVault(make_ca("Client CA")[0]), ROACHCERT_HOME=str(home))
+    assert run(["render", str(_stack(tmp_path))], runtime) == 0
+    assert "note: took over the lock of stack frogs left by" in _text(runtime.stderr)
+    assert capsys.readouterr() == ("", "")

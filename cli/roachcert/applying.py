@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from roachcert.pem import parse_certificates
 from roachcert.plan_summary import PlanSummary, ResourceChange
 from roachcert.planning import StepProgress, engine_line, rendered_hash, spec_hash, terraform_for, with_cloud
 from roachcert.spec import Stack, load_stack
-from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
+from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock, write_note
 from roachcert.terraform.plan_json import summarise
 from roachcert.terraform.workdir import PlanMeta, clear_plan_meta, load_plan_meta
 from roachcert.vault.rotation import delivered_records, drops_by_cluster, guard_dropped_issuers
@@ -40,6 +40,7 @@ class Options:
     allow_replace_ca: bool = False  # an adoption may drop a CA the cluster trusts today
     engine: str | None = None  # terraform|tofu (--engine); None: the stack's terraform.engine
     adapters: Adapters = REAL  # how Vault and the Cloud API are opened
+    note: Callable[[str], None] = write_note  # a stale lock taken over, said to the run's stderr
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def apply_stack(
     replace the plan file in between, and what Terraform gets is a private copy of the verified bytes."""
     stack = load_stack(path)
     workdir = stack_dir(stack.name)
-    with stack_lock(workdir, stack.name, options.lock_timeout):
+    with stack_lock(workdir, stack.name, options.lock_timeout, options.note):
         meta = saved_plan(stack)
         if options.expect_fingerprint and options.expect_fingerprint != meta.fingerprint:
             raise GuardError(

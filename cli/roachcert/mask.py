@@ -77,6 +77,8 @@ class Sink(Protocol):
 
     def flush(self) -> None: ...
 
+    def isatty(self) -> bool: ...
+
 
 class MaskedStream:
     """A stream that masks each write before it reaches `target` (Terraform's output, streamed)."""
@@ -90,3 +92,6 @@ class MaskedStream:
 
     def flush(self) -> None:
         self.target.flush()
+
+    def isatty(self) -> bool:  # progress lines redraw in place only on a terminal
+        return self.target.isatty()

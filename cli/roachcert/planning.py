@@ -32,7 +32,7 @@ from roachcert.plan_summary import PlanSummary
 from roachcert.progress import Progress
 from roachcert.reports.model import StackReport, sources_from_bundles
 from roachcert.spec import PemFileCa, Stack, load_stack
-from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock
+from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock, write_note
 from roachcert.terraform.engine import Engine, cached_version, resolve_engine
 from roachcert.terraform.module import render_module
 from roachcert.terraform.plan_json import summarise, unchanged
@@ -66,6 +66,7 @@ class PlanOptions:
     wait_pending: float = 0.0  # seconds to wait for PENDING clusters to settle before stopping
     engine: str | None = None  # terraform or tofu (--engine); None: the stack's terraform.engine
     adapters: Adapters = REAL  # how Vault and the Cloud API are opened
+    note: Callable[[str], None] = write_note  # a stale lock taken over, said to the run's stderr
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,13 @@ def forgotten(workdir: Path) -> list[str]:
     return [str(name) for name in names] if isinstance(names, list) else []
 
 
-def forget(stack: Stack, cluster: str, *, lock_timeout: float = DEFAULT_TIMEOUT) -> None:
+def forget(
+    stack: Stack,
+    cluster: str,
+    *,
+    lock_timeout: float = DEFAULT_TIMEOUT,
+    note: Callable[[str], None] = write_note,
+) -> None:
     """`unmanage`: the next plan forgets the cluster's resource without deleting its CA."""
     if cluster in stack.clusters:
         raise RoachcertError(
@@ -202,7 +209,7 @@ def forget(stack: Stack, cluster: str, *, lock_timeout: float = DEFAULT_TIMEOUT)
     workdir = stack_dir(stack.name)
     check_unmanage(stack, cluster, workdir, _state_here(stack, workdir))
     ensure_dir(workdir, 0o777)
-    with stack_lock(workdir, stack.name, lock_timeout):
+    with stack_lock(workdir, stack.name, lock_timeout, note):
         write_atomic(workdir / FORGET_FILE, forget_text([*forgotten(workdir), cluster]))
 
 
@@ -314,10 +321,14 @@ def _to_adopt(summary: PlanSummary, reads: Mapping[str, CloudRead]) -> list[str]
 
 
 def render_stack(
-    path: Path, *, lock_timeout: float = DEFAULT_TIMEOUT, adapters: Adapters = REAL
+    path: Path,
+    *,
+    lock_timeout: float = DEFAULT_TIMEOUT,
+    adapters: Adapters = REAL,
+    note: Callable[[str], None] = write_note,
 ) -> tuple[Path, dict[str, str]]:
     stack = load_stack(path)
-    with stack_lock(stack_dir(stack.name), stack.name, lock_timeout):
+    with stack_lock(stack_dir(stack.name), stack.name, lock_timeout, note):
         files, _ = _render(stack, _quiet, adapters)
     return stack_dir(stack.name), files
 
@@ -337,7 +348,7 @@ def plan_stack(
     stack = load_stack(path)
     workdir = stack_dir(stack.name)
     interrupts.check()
-    with stack_lock(workdir, stack.name, options.lock_timeout):
+    with stack_lock(workdir, stack.name, options.lock_timeout, options.note):
         try:
             return _plan_locked(stack, workdir, out, progress, options)
         except KeyboardInterrupt:
@@ -348,14 +359,19 @@ def plan_stack(
 
 
 def plan_many(
-    paths: Sequence[Path], options: PlanOptions, *, workers: int = 0, out: Sink | None = None
+    paths: Sequence[Path],
+    options: PlanOptions,
+    *,
+    workers: int = 0,
+    out: Sink | None = None,
+    err: Sink | None = None,
 ) -> list[PlanOutcome]:
     """Plan every stack file, `workers` at once (0: one per CPU), results in the order given. A stack
     whose plan fails is a StackFailure, never an exception; an interrupt is one, and then no plan of
-    this run stays for `apply` (none was shown)."""
+    this run stays for `apply` (none was shown). Progress lines go to `err` (None: the process's stderr)."""
     count = max(1, min(workers or os.cpu_count() or 2, len(paths)))
     try:
-        with Progress(len(paths), "planning") as progress, ThreadPoolExecutor(max_workers=count) as pool:
+        with Progress(len(paths), "planning", err) as progress, ThreadPoolExecutor(max_workers=count) as pool:
             return list(pool.map(lambda path: _plan_one(path, options, progress, out), paths))
     except KeyboardInterrupt:
         _discard_plans(paths)  # the pool's workers have stopped: nothing writes a plan any more
@@ -490,7 +506,7 @@ def adopt_stack(
         raise RoachcertError("adopt reads the Cloud API; it cannot run with --no-cloud-read")
     stack = load_stack(path)
     workdir = stack_dir(stack.name)
-    with stack_lock(workdir, stack.name, options.lock_timeout):
+    with stack_lock(workdir, stack.name, options.lock_timeout, options.note):
         tf = terraform_for(stack, want=options.engine, lock_timeout=options.lock_timeout)
         reads = read_cloud(stack, options, progress)
         _files, bundles = _render(stack, progress, options.adapters)

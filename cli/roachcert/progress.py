@@ -7,15 +7,19 @@ import threading
 import time
 from types import TracebackType
 
+from roachcert.mask import Sink
+
 
 class Progress:
-    def __init__(self, total: int, verb: str) -> None:
+    def __init__(self, total: int, verb: str, stream: Sink | None = None) -> None:
+        """`stream`: where the lines go (the run's stderr; None: the process's)."""
         self.total = total
         self.verb = verb
         self.finished = 0
+        self._stream: Sink = sys.stderr if stream is None else stream
         self._lock = threading.Lock()
         self._start = time.monotonic()
-        self._tty = sys.stderr.isatty()
+        self._tty = self._stream.isatty()
         self._quiet = total <= 1 and not self._tty
 
     def __enter__(self) -> Progress:
@@ -25,14 +29,14 @@ class Progress:
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._tty and self.total:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+            self._stream.write("\r\033[K")
+            self._stream.flush()
 
     def step(self, item: str, what: str) -> None:
         if self._tty:
             with self._lock:
-                sys.stderr.write(f"\r\033[K[{self.finished}/{self.total}] {item}: {what}")
-                sys.stderr.flush()
+                self._stream.write(f"\r\033[K[{self.finished}/{self.total}] {item}: {what}")
+                self._stream.flush()
 
     def done(self, item: str, outcome: str) -> None:
         with self._lock:
@@ -41,5 +45,5 @@ class Progress:
                 return
             elapsed = time.monotonic() - self._start
             prefix = "\r\033[K" if self._tty else ""
-            sys.stderr.write(f"{prefix}[{self.finished}/{self.total}] {item}: {outcome} ({elapsed:.1f}s)\n")
-            sys.stderr.flush()
+            self._stream.write(f"{prefix}[{self.finished}/{self.total}] {item}: {outcome} ({elapsed:.1f}s)\n")
+            self._stream.flush()

@@ -78,7 +78,8 @@ def read_holder(lock_file: Path) -> Holder | None:
         return None
 
 
-def _note(line: str) -> None:
+def write_note(line: str) -> None:
+    """The default for library use; a command passes its runtime's `err`."""
     sys.stderr.write(line + "\n")
 
 
@@ -89,7 +90,7 @@ def held(
     timeout: float,
     *,
     command: str | None = None,
-    note: Callable[[str], None] = _note,
+    note: Callable[[str], None] = write_note,
 ) -> Iterator[Holder]:
     """Hold the lock on `lock_file` for the block, waiting up to `timeout` seconds for another holder.
     `what` names the locked thing in messages ("stack prod", "the folder certs/prod/c0")."""
@@ -138,9 +139,11 @@ def _acquire(fd: int, lock_file: Path, what: str, timeout: float) -> None:
             time.sleep(_POLL_SECONDS)
 
 
-def stack_lock(workdir: Path, stack: str, timeout: float) -> contextlib.AbstractContextManager[Holder]:
+def stack_lock(
+    workdir: Path, stack: str, timeout: float, note: Callable[[str], None] = write_note
+) -> contextlib.AbstractContextManager[Holder]:
     """The per-stack lock, in the stack's working folder (.roachcert/STACK/)."""
-    return held(workdir / STACK_LOCK, f"stack {stack}", timeout)
+    return held(workdir / STACK_LOCK, f"stack {stack}", timeout, note=note)
 
 
 def folder_lock(folder: Path, timeout: float) -> contextlib.AbstractContextManager[Holder]:

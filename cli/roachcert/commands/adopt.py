@@ -40,6 +40,7 @@ def adopt(
         duration_seconds(wait_pending, "--wait-pending"),
         engine=engine,
         adapters=adapters(),
+        note=runtime().err,
     )
     found = adopt_stack(stack, options)
     lines = []

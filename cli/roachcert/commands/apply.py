@@ -84,6 +84,7 @@ def apply(
             duration_seconds(wait_pending, "--wait-pending"),
             engine=engine,
             adapters=adapters(),
+            note=runtime().err,
         )
         shown = _plan_first(stack, auto_approve, plan_options)
         expect_fingerprint = expect_fingerprint or shown
@@ -99,6 +100,7 @@ def apply(
         allow_replace_ca=allow_replace_ca,
         engine=engine,
         adapters=adapters(),
+        note=runtime().err,
     )
     outcome = apply_stack(stack, options, out=runtime().err_stream() if verbose else None)
     if not outcome.applied:
@@ -140,7 +142,7 @@ def unmanage(
     from roachcert.planning import forget
     from roachcert.spec import load_stack
 
-    forget(load_stack(stack), cluster, lock_timeout=lock_timeout_seconds(lock_timeout))
+    forget(load_stack(stack), cluster, lock_timeout=lock_timeout_seconds(lock_timeout), note=runtime().err)
     runtime().out(
         f"{cluster}: the next plan forgets it and leaves its CA in place; run `roachcert plan {stack}`"
     )

@@ -118,6 +118,7 @@ def _issue_all(
         return
     lock = threading.Lock()
     columns = (TextColumn("issuing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    # rich draws on a real terminal file only (off elsewhere); the bar holds counts, no secret.
     err = Console(file=sys.stderr)
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("issue", total=len(pairs))

@@ -90,8 +90,9 @@ def plan(
         duration_seconds(wait_pending, "--wait-pending"),
         engine=engine,
         adapters=adapters(),
+        note=runtime().err,
     )
-    outcomes = plan_many(files, options, workers=parallelism, out=stream)
+    outcomes = plan_many(files, options, workers=parallelism, out=stream, err=runtime().err_stream())
     for outcome in outcomes:
         if isinstance(outcome, StackFailure):
             runtime().err(outcome.error)

@@ -19,6 +19,8 @@ def render(
     """Render the stack's Terraform root module into .roachcert/STACK/ (reads CA PEMs from Vault)."""
     from roachcert.planning import render_stack
 
-    workdir, files = render_stack(stack, lock_timeout=lock_timeout_seconds(lock_timeout), adapters=adapters())
+    workdir, files = render_stack(
+        stack, lock_timeout=lock_timeout_seconds(lock_timeout), adapters=adapters(), note=runtime().err
+    )
     for name in sorted(files):
         runtime().out(str(workdir / name))
