@@ -11,10 +11,9 @@ from roachcert.commands.args import (
     LockTimeoutOpt,
     StackArg,
     WaitPendingOpt,
-    duration_seconds,
     lock_timeout_seconds,
 )
-from roachcert.commands.context import adapters, runtime
+from roachcert.commands.context import plan_options, runtime
 
 
 def register(app: typer.Typer) -> None:
@@ -32,17 +31,9 @@ def adopt(
     `roachcert plan` then shows the update, and dropping what it trusts now takes --allow-replace-ca."""
     from roachcert.escape import printable_lines
     from roachcert.plan_summary import turnover
-    from roachcert.planning import PlanOptions, adopt_stack
+    from roachcert.planning import adopt_stack
 
-    options = PlanOptions(
-        lock_timeout_seconds(lock_timeout),
-        True,
-        duration_seconds(wait_pending, "--wait-pending"),
-        engine=engine,
-        adapters=adapters(),
-        note=runtime().err,
-    )
-    found = adopt_stack(stack, options)
+    found = adopt_stack(stack, plan_options(lock_timeout_seconds(lock_timeout), True, wait_pending, engine))
     lines = []
     for item in found:
         verb = "adopted" if item.imported else "already in state"

@@ -15,10 +15,9 @@ from roachcert.commands.args import (
     LockTimeoutOpt,
     StackArg,
     WaitPendingOpt,
-    duration_seconds,
     lock_timeout_seconds,
 )
-from roachcert.commands.context import adapters, runtime
+from roachcert.commands.context import adapters, plan_options, runtime
 from roachcert.errors import GuardError
 from roachcert.exit_status import ExitStatus
 
@@ -70,7 +69,6 @@ def apply(
     Each cluster's CA is read from the Cloud API again first: one changed since the plan stops the apply."""
     from roachcert.applying import Options, apply_stack, confirmation_line
     from roachcert.paths import stack_dir
-    from roachcert.planning import PlanOptions
     from roachcert.spec import load_stack
     from roachcert.terraform.workdir import load_plan_meta
 
@@ -78,15 +76,7 @@ def apply(
     wait = lock_timeout_seconds(lock_timeout)
     if load_plan_meta(stack_dir(spec.name)) is None:
         # What was shown is what gets applied: a plan saved by another run meanwhile is refused.
-        plan_options = PlanOptions(
-            wait,
-            cloud_read,
-            duration_seconds(wait_pending, "--wait-pending"),
-            engine=engine,
-            adapters=adapters(),
-            note=runtime().err,
-        )
-        shown = _plan_first(stack, auto_approve, plan_options)
+        shown = _plan_first(stack, auto_approve, plan_options(wait, cloud_read, wait_pending, engine))
         expect_fingerprint = expect_fingerprint or shown
     if allow_early_rotation:
         runtime().err(

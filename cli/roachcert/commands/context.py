@@ -9,6 +9,7 @@ from roachcert.runtime import Runtime, current
 
 if TYPE_CHECKING:
     from roachcert.adapters import Adapters
+    from roachcert.planning import PlanOptions
 
 
 def runtime() -> Runtime:
@@ -21,3 +22,18 @@ def adapters() -> Adapters:
     )
 
     return current().adapters or REAL
+
+
+def plan_options(lock_timeout: float, cloud_read: bool, wait_pending: str, engine: str | None) -> PlanOptions:
+    """What `plan`, `apply` (when it plans first) and `adopt` take from their flags and their run."""
+    from roachcert.commands.args import duration_seconds
+    from roachcert.planning import PlanOptions  # planning loads the stack models: only a plan needs it
+
+    return PlanOptions(
+        lock_timeout,
+        cloud_read,
+        duration_seconds(wait_pending, "--wait-pending"),
+        engine=engine,
+        adapters=adapters(),
+        note=runtime().err,
+    )

@@ -14,10 +14,9 @@ from roachcert.commands.args import (
     EngineOpt,
     LockTimeoutOpt,
     WaitPendingOpt,
-    duration_seconds,
     lock_timeout_seconds,
 )
-from roachcert.commands.context import adapters, runtime
+from roachcert.commands.context import plan_options, runtime
 from roachcert.errors import RoachcertError
 from roachcert.exit_status import ExitStatus
 from roachcert.names import stack_name
@@ -76,7 +75,7 @@ def plan(
     """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes."""
     from roachcert.files import write_atomic
     from roachcert.github import COMMENT_LIMIT
-    from roachcert.planning import PlanOptions, StackFailure, plan_many, stack_reports
+    from roachcert.planning import StackFailure, plan_many, stack_reports
     from roachcert.reports import as_format, render
 
     chosen = as_format(format)
@@ -84,14 +83,7 @@ def plan(
         raise RoachcertError(f"--format {format}: use text, markdown or json")
     files = stack_files(targets)
     stream = runtime().err_stream() if verbose and len(files) == 1 else None
-    options = PlanOptions(
-        lock_timeout_seconds(lock_timeout),
-        cloud_read,
-        duration_seconds(wait_pending, "--wait-pending"),
-        engine=engine,
-        adapters=adapters(),
-        note=runtime().err,
-    )
+    options = plan_options(lock_timeout_seconds(lock_timeout), cloud_read, wait_pending, engine)
     outcomes = plan_many(files, options, workers=parallelism, out=stream, err=runtime().err_stream())
     for outcome in outcomes:
         if isinstance(outcome, StackFailure):

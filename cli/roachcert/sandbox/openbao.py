@@ -6,7 +6,6 @@ The server log holds the root token (the dev server prints it), so the log file 
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import os
 import secrets
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from roachcert import mask
 from roachcert.errors import SandboxError
-from roachcert.sandbox.processes import HOST, adopt, free_port, stop_pid
+from roachcert.sandbox.processes import HOST, free_port, start_logged, stop_pid
 
 START_TIMEOUT = 20.0
 LOG_NAME = "openbao.log"
@@ -99,21 +98,7 @@ def _spawn(
     argv = [str(bao), "server", "-dev", f"-dev-listen-address={HOST}:{port}", "-dev-no-store-token"]
     if config is not None:
         argv.append(f"-config={config}")
-    with contextlib.suppress(FileNotFoundError):
-        log_path.unlink()
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as log:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=home,
-            start_new_session=True,
-        )
-    adopt(process)
-    return process
+    return start_logged(argv, log_path, env=env, cwd=home)
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], port: int) -> None:

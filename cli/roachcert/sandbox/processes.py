@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 HOST = "127.0.0.1"
 # Servers started here, by PID: polling the Popen reaps the child, so a stopped one is not a zombie.
@@ -23,6 +25,28 @@ def free_port() -> int:
 def adopt(process: subprocess.Popen[bytes]) -> None:
     """Remember a server started here, so `stop_pid` can reap it."""
     _children[process.pid] = process
+
+
+def start_logged(
+    argv: Sequence[str], log_path: Path, *, env: Mapping[str, str], cwd: Path
+) -> subprocess.Popen[bytes]:
+    """A server in a session of its own, its output in a new 0600 log (a previous one replaced), and
+    remembered for `stop_pid`: a server's log may echo a credential."""
+    with contextlib.suppress(FileNotFoundError):
+        log_path.unlink()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as log:
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+    adopt(process)
+    return process
 
 
 def stop_pid(pid: int, timeout: float = 5.0, signum: signal.Signals = signal.SIGTERM) -> None:

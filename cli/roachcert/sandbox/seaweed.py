@@ -3,7 +3,6 @@ one identity whose keys live in 0600 files, and the state bucket created through
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ import requests
 from roachcert import mask
 from roachcert.errors import SandboxError
 from roachcert.files import write_secret
-from roachcert.sandbox.processes import HOST, free_port, stop_pid
+from roachcert.sandbox.processes import HOST, free_port, start_logged, stop_pid
 from roachcert.sandbox.sigv4 import signed_headers
 
 BUCKET = "roachcert-state"
@@ -88,20 +87,8 @@ def start_seaweed(workdir: Path, access_key: str, secret_key: str) -> RunningS3:
         "-volume.max=8",
     ]
     log_path = workdir / LOG_NAME
-    with contextlib.suppress(FileNotFoundError):
-        log_path.unlink()
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(workdir)}  # none of the caller's credentials
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as log:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=workdir,
-            start_new_session=True,
-        )
+    process = start_logged(argv, log_path, env=env, cwd=workdir)
     endpoint = f"http://{HOST}:{s3_port}"
     try:
         _create_bucket(process, endpoint, access_key, secret_key, log_path)
