@@ -383,11 +383,7 @@ class VaultAdapter:
         path = f"{mount}/issuer/{issuer}/issue/{role}"
         # Vault also puts the CN in a DNS SAN, as the product doc's certificates have; strict verifiers
         # (cryptography's) require a SAN, and without the serverAuth EKU it cannot serve TLS.
-        body = self._call("post", path, {"common_name": common_name, "ttl": ttl})
-        if body is None:
-            raise VaultError(f"{path} does not exist on {self.where}: run `roachcert ca ensure` first")
-        what = self._what("post", path)
-        data = data_of(body, what)
+        data, what = self._role_call(path, {"common_name": common_name, "ttl": ttl})
         return IssuedCert(
             certificate=text_of(data, "certificate", what).strip() + "\n",
             private_key=text_of(data, "private_key", what).strip() + "\n",
@@ -399,15 +395,19 @@ class VaultAdapter:
     ) -> SignedCert:
         """The role signs a CSR made here: only the public key and CN go to Vault, nothing secret."""
         path = f"{mount}/issuer/{issuer}/sign/{role}"
-        body = self._call("post", path, {"csr": csr, "common_name": common_name, "ttl": ttl})
-        if body is None:
-            raise VaultError(f"{path} does not exist on {self.where}: run `roachcert ca ensure` first")
-        what = self._what("post", path)
-        data = data_of(body, what)
+        data, what = self._role_call(path, {"csr": csr, "common_name": common_name, "ttl": ttl})
         return SignedCert(
             certificate=text_of(data, "certificate", what).strip() + "\n",
             serial_number=text_of(data, "serial_number", what),
         )
+
+    def _role_call(self, path: str, payload: dict[str, str]) -> tuple[dict[str, Any], str]:
+        """A role's issue or sign: its answer's `data` and what to call the request in an error."""
+        body = self._call("post", path, payload)
+        if body is None:
+            raise VaultError(f"{path} does not exist on {self.where}: run `roachcert ca ensure` first")
+        what = self._what("post", path)
+        return data_of(body, what), what
 
     # -- rotation: the certificates a mount has issued -----------------------------------------------
     def list_issued(self, mount: str, jobs: int = 8) -> list[IssuedRecord]:
