@@ -99,6 +99,13 @@ class Terraform:
     def init(self) -> subprocess.CompletedProcess[str]:
         return self.run("init", "-input=false", "-no-color")
 
+    def start(self, cluster_id: str, pem: str, *, apply: bool = True) -> None:
+        """One resource, `main`, trusting `pem` on the cluster: configured, initialised and applied."""
+        self.write_config({"main": (cluster_id, pem)})
+        self.init()
+        if apply:
+            self.apply()
+
     def apply(self, expect: int = 0, **extra_env: str) -> subprocess.CompletedProcess[str]:
         return self.run("apply", "-auto-approve", "-input=false", "-no-color", expect=expect, **extra_env)
 

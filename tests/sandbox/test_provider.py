@@ -76,8 +76,7 @@ def test_create_sets_the_ca_and_the_next_plan_is_empty(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster, pem = new_cluster(), ca_pem("ca")
-    terraform.write_config({"main": (cluster, pem)})
-    terraform.init()
+    terraform.start(cluster, pem, apply=False)
     applied = terraform.apply()
     assert "Warning" not in applied.stdout + applied.stderr
     assert emulator.client_ca(cluster) == {"status": "IS_SET", "x509_pem_cert": pem}
@@ -98,9 +97,7 @@ def test_a_changed_cert_is_an_in_place_patch(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster, old, new = new_cluster(), ca_pem("old"), ca_pem("new")
-    terraform.write_config({"main": (cluster, old)})
-    terraform.init()
-    terraform.apply()
+    terraform.start(cluster, old)
     terraform.write_config({"main": (cluster, old + "\n" + new)})
     assert terraform.planned_actions() == {ADDR: ["update"]}
     terraform.run("apply", "-input=false", "-no-color", "tf.plan")
@@ -116,9 +113,7 @@ def test_destroy_deletes_and_the_cluster_reads_not_set(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster = new_cluster()
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
-    terraform.apply()
+    terraform.start(cluster, ca_pem("ca"))
     terraform.run("destroy", "-auto-approve", "-input=false", "-no-color")
     assert emulator.client_ca(cluster) == {"status": "NOT_SET", "x509_pem_cert": ""}
     assert terraform.state() == {}
@@ -132,8 +127,7 @@ def test_import_by_cluster_id_adopts_the_current_ca(
 ) -> None:
     cluster, pem = new_cluster(), ca_pem("ca")
     emulator.change_client_ca(cluster, pem)
-    terraform.write_config({"main": (cluster, pem)})
-    terraform.init()
+    terraform.start(cluster, pem, apply=False)
     terraform.run("import", "-input=false", "-no-color", ADDR, cluster)
     assert terraform.state()[ADDR] == {"id": cluster, "x509_pem_cert": pem, "status": "IS_SET"}
     assert terraform.plan_exit_code() == 0
@@ -146,9 +140,7 @@ def test_an_out_of_band_delete_stays_in_state_and_plans_an_update(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster = new_cluster()
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
-    terraform.apply()
+    terraform.start(cluster, ca_pem("ca"))
     emulator.set_faults(pending_seconds=0)
     emulator.change_client_ca(cluster, None)  # someone cleared it in the console
     assert terraform.planned_actions() == {ADDR: ["update"]}  # not "create": NOT_SET stays in state
@@ -163,9 +155,7 @@ def test_a_vanished_cluster_is_dropped_from_state_and_planned_as_create(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster = new_cluster()
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
-    terraform.apply()
+    terraform.start(cluster, ca_pem("ca"))
     emulator.remove_cluster(cluster)
     done = terraform.run("plan", "-input=false", "-no-color")
     assert f"Cluster '{cluster}' was not found" in done.stdout + done.stderr
@@ -182,9 +172,7 @@ def test_changing_id_patches_the_new_cluster_and_leaves_the_old_ca_in_place(
     in-place update and the provider PATCHes the new cluster without DELETE on the old one. roachcert
     must turn an id change into delete-old + create-new itself."""
     old_cluster, new_cluster_id, pem = new_cluster(), new_cluster(), ca_pem("ca")
-    terraform.write_config({"main": (old_cluster, pem)})
-    terraform.init()
-    terraform.apply()
+    terraform.start(old_cluster, pem)
     terraform.write_config({"main": (new_cluster_id, pem)})
     assert terraform.planned_actions() == {ADDR: ["update"]}
     terraform.run("apply", "-input=false", "-no-color", "tf.plan")
@@ -202,8 +190,7 @@ def test_a_serverless_cluster_is_refused_before_any_change(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster = new_cluster("SERVERLESS")
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
+    terraform.start(cluster, ca_pem("ca"), apply=False)
     done = terraform.apply(expect=1)
     assert "Client CA Cert management is only available for dedicated clusters" in done.stderr
     assert _methods(emulator, cluster) == ["GET"]
@@ -216,8 +203,7 @@ def test_a_failed_change_is_an_error_and_nothing_is_recorded(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster = new_cluster()
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
+    terraform.start(cluster, ca_pem("ca"), apply=False)
     emulator.set_faults(end_failed=True)
     done = terraform.apply(expect=1)
     assert "Client CA Cert update timed out and may have failed" in done.stderr
@@ -235,8 +221,7 @@ def test_a_change_stuck_pending_times_out(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster = new_cluster()
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
+    terraform.start(cluster, ca_pem("ca"), apply=False)
     emulator.set_faults(stuck_pending=True)
     done = terraform.apply(expect=1, ROACHCERT_STANDIN_POLL_TIMEOUT="1")
     assert "Client CA Cert update timed out and may have failed" in done.stderr
@@ -250,8 +235,7 @@ def test_gets_are_retried_on_5xx_but_a_failed_post_is_not(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster, pem = new_cluster(), ca_pem("ca")
-    terraform.write_config({"main": (cluster, pem)})
-    terraform.init()
+    terraform.start(cluster, pem, apply=False)
     emulator.set_faults(fail_next=2, fail_status=503, fail_method="GET")
     terraform.apply()  # the cluster read fails twice, then succeeds
     assert _methods(emulator, cluster)[:4] == ["GET", "GET", "GET", "POST"]

@@ -32,8 +32,7 @@ def test_a_post_dropped_without_an_answer_is_sent_again_and_succeeds(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster = new_cluster()
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
+    terraform.start(cluster, ca_pem("ca"), apply=False)
     emulator.set_faults(drop_next=1, fail_method="POST")
     terraform.apply()
     posts = [status for method, status in _calls(emulator, cluster) if method == "POST"]
@@ -48,9 +47,7 @@ def test_a_delete_dropped_without_an_answer_is_sent_again(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster = new_cluster()
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
-    terraform.apply()
+    terraform.start(cluster, ca_pem("ca"))
     terraform.write_config({})
     emulator.set_faults(drop_next=1, fail_method="DELETE")
     terraform.apply()
@@ -67,8 +64,7 @@ def test_a_post_that_got_an_http_answer_is_never_sent_again(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster = new_cluster()
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
+    terraform.start(cluster, ca_pem("ca"), apply=False)
     emulator.set_faults(fail_next=1, fail_status=502, fail_method="POST")
     terraform.apply(expect=1)
     assert [m for m, _ in _calls(emulator, cluster)].count("POST") == 1
@@ -81,9 +77,7 @@ def test_delete_answered_404_while_the_cert_is_still_set_fails_and_keeps_the_res
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster = new_cluster()
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
-    terraform.apply()
+    terraform.start(cluster, ca_pem("ca"))
     terraform.write_config({})
     emulator.set_faults(fail_next=1, fail_status=404, fail_method="DELETE")
     terraform.apply(expect=1)
@@ -101,9 +95,7 @@ def test_a_trailing_slash_on_the_server_sends_double_slash_paths_that_the_api_do
     answers `//api/...` with 404, and the Read drops the resource: a plan of all creates. roachcert
     strips the slash before Terraform sees it (tests/reliability/test_server_url.py)."""
     cluster = new_cluster()
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
-    terraform.apply()
+    terraform.start(cluster, ca_pem("ca"))
     terraform.env["COCKROACH_SERVER"] = emulator.url + "/"
     assert terraform.planned_actions() == {ADDR: ["create"]}
     assert any(e["path"].startswith("//api/") and e["status"] == 404 for e in emulator.requests())
@@ -117,8 +109,7 @@ def test_a_jwt_goes_with_the_vanity_name_and_username_headers(
 ) -> None:
     cluster = new_cluster()
     emulator.set_jwt("jwt-token-for-tests", "acme", "alice@example.test")
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
+    terraform.start(cluster, ca_pem("ca"), apply=False)
     terraform.env.pop("COCKROACH_API_KEY")
     terraform.env["COCKROACH_API_JWT"] = "jwt-token-for-tests"
     terraform.env["COCKROACH_VANITY_NAME"] = "acme"
@@ -145,8 +136,7 @@ def test_a_non_json_error_page_is_undefined_response_type_in_terraform_output(
     ca_pem: Callable[[str], str],
 ) -> None:
     cluster = new_cluster()
-    terraform.write_config({"main": (cluster, ca_pem("ca"))})
-    terraform.init()
+    terraform.start(cluster, ca_pem("ca"), apply=False)
     emulator.set_faults(
         fail_next=1, fail_status=502, fail_method="POST", fail_body="<html>bad gateway</html>"
     )
