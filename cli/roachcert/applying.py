@@ -21,7 +21,15 @@ from roachcert.mask import Sink
 from roachcert.paths import stack_dir
 from roachcert.pem import parse_certificates
 from roachcert.plan_summary import PlanSummary, ResourceChange
-from roachcert.planning import StepProgress, engine_line, rendered_hash, spec_hash, terraform_for, with_cloud
+from roachcert.planning import (
+    StepProgress,
+    drop_forgotten,
+    engine_line,
+    rendered_hash,
+    spec_hash,
+    terraform_for,
+    with_cloud,
+)
 from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock, write_note
 from roachcert.terraform.plan_json import summarise
@@ -225,6 +233,7 @@ def apply_stack(
                 clear_plan_meta(workdir)  # partly applied: the next step is a fresh plan, not this one
                 raise
             clear_plan_meta(workdir)
+            drop_forgotten(workdir, [change.cluster for change in summary.of("forget")])
     progress("confirming with the Cloud API")
     return ApplyOutcome(stack, summary, applied=True, confirmations=confirm(summary, options.adapters))
 

@@ -225,6 +225,18 @@ def unforget(stack: Stack, cluster: str) -> None:
     workdir = stack_dir(stack.name)
     names = without(forgotten(workdir), stack, cluster)
     clear_plan_meta(workdir)
+    _write_forget_list(workdir, names)
+
+
+def drop_forgotten(workdir: Path, applied: Sequence[str]) -> None:
+    """After an apply that forgot them, off the list: a cluster of the same name declared and removed
+    later is then planned as a delete, as for any other cluster, not silently forgotten again."""
+    names = forgotten(workdir)
+    if any(name in applied for name in names):
+        _write_forget_list(workdir, [name for name in names if name not in applied])
+
+
+def _write_forget_list(workdir: Path, names: list[str]) -> None:
     if names:
         write_atomic(workdir / FORGET_FILE, forget_text(names))
     else:

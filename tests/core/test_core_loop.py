@@ -215,3 +215,35 @@ def test_unmanage_forgets_without_deleting(
     assert walk.cloud(gone)["status"] == "IS_SET"
     assert walk.cloud(keep)["status"] == "IS_SET"
     assert run(["plan", stack]) == 0
+
+
+def test_a_forgotten_name_declared_again_and_removed_again_is_deleted_not_forgotten(
+    sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    walk = Walk(sandbox, tmp_path)
+    walk.add_cluster("keep")
+    gone = walk.add_cluster("gone")
+    walk.write()
+    stack = str(walk.path)
+    assert run(["ca", "ensure", stack]) == 0
+    assert run(["plan", stack]) == 2
+    assert run(["apply", stack]) == 0
+    del walk.clusters["gone"]
+    walk.write()
+    assert run(["unmanage", stack, "gone"]) == 0
+    assert run(["plan", stack]) == 2
+    assert run(["apply", stack]) == 0
+    # Declared again (the next plan adopts the CA it still trusts), then removed again: a deletion now.
+    walk.clusters["gone"] = gone
+    walk.write()
+    assert run(["plan", stack]) == 2
+    assert run(["apply", stack]) == 0
+    del walk.clusters["gone"]
+    walk.write()
+    capsys.readouterr()
+    assert run(["plan", stack]) == 2
+    summary = capsys.readouterr().out
+    assert "1 to delete" in summary, summary
+    assert "0 to forget" in summary, summary
+    assert run(["apply", stack]) == 1  # a deletion needs --allow-destroy
+    assert "--allow-destroy" in capsys.readouterr().err
