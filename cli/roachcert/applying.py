@@ -233,7 +233,7 @@ def apply_stack(
                 clear_plan_meta(workdir)  # partly applied: the next step is a fresh plan, not this one
                 raise
             clear_plan_meta(workdir)
-            drop_forgotten(workdir, [change.cluster for change in summary.of("forget")])
+            drop_forgotten(workdir, [change.cluster for change in summary.of("forget")], options.note)
     progress("confirming with the Cloud API")
     return ApplyOutcome(stack, summary, applied=True, confirmations=confirm(summary, options.adapters))
 

@@ -228,12 +228,18 @@ def unforget(stack: Stack, cluster: str) -> None:
     _write_forget_list(workdir, names)
 
 
-def drop_forgotten(workdir: Path, applied: Sequence[str]) -> None:
-    """After an apply that forgot them, off the list: a cluster of the same name declared and removed
-    later is then planned as a delete, as for any other cluster, not silently forgotten again."""
+def drop_forgotten(workdir: Path, done: Sequence[str], note: Callable[[str], None] = write_note) -> None:
+    """After an apply, the names its plan forgot leave the list (a plan already dropped those the stack
+    declares again): a cluster of such a name declared and removed later is planned as a delete, as
+    any other, not forgotten again unseen. The apply has happened: a list not written is a note."""
     names = forgotten(workdir)
-    if any(name in applied for name in names):
-        _write_forget_list(workdir, [name for name in names if name not in applied])
+    if any(name in done for name in names):
+        try:
+            _write_forget_list(workdir, [name for name in names if name not in done])
+        except (OSError, RoachcertError) as exc:
+            note(
+                f"note: could not update {workdir / FORGET_FILE} ({exc}); `roachcert manage` takes a name off it"
+            )
 
 
 def _write_forget_list(workdir: Path, names: list[str]) -> None:
@@ -255,7 +261,10 @@ def _render(
         bundles = cluster_bundles(stack, adapters.vault(stack))
     progress("rendering")
     workdir = stack_dir(stack.name)
-    forget_names = [name for name in forgotten(workdir) if name not in stack.clusters]
+    listed = forgotten(workdir)
+    forget_names = [name for name in listed if name not in stack.clusters]
+    if len(forget_names) < len(listed):  # declared again: managed again, as `manage` would do
+        _write_forget_list(workdir, forget_names)
     pems = {name: bundle.pem for name, bundle in bundles.items()}
     files = render_module(stack, pems, forget=forget_names, adopt=adopt)
     # A plan made before these files must never be applied against them.
@@ -355,7 +364,8 @@ def plan_stack(
     engine: str | None = None,
 ) -> StackPlan:
     """Plan under the stack's lock; an interrupt leaves no plan record (nothing `apply` could use).
-    `engine` (terraform|tofu, from --engine) overrides the stack's terraform.engine."""
+    `engine` (terraform|tofu, from --engine) overrides the stack's terraform.engine. `progress` is
+    also called from the Cloud-read thread: it must be safe to call from two threads."""
     options = options or PlanOptions(lock_timeout=lock_timeout, engine=engine)
     stack = load_stack(path)
     workdir = stack_dir(stack.name)
@@ -418,31 +428,28 @@ def _plan_locked(
     # A missing engine is named before any remote read.
     tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
     plan_file = workdir / PLAN_FILE
-    # The Cloud API read runs beside render, init and plan: nothing there depends on it but an
-    # adoption (rare, and planned again). Its failure (API down) still stops the plan and comes first,
-    # as when it ran before everything else.
+    # The Cloud API read runs beside render and init, and ends before Terraform refreshes: a change that
+    # lands after the read is then caught by apply's re-read (a read taken after the refresh would
+    # record what the change settled to, and match it), and a PENDING cluster stops the plan before
+    # Terraform runs. A read failure (API down) comes first, as when the read ran before everything.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cloud-read")
     reading = pool.submit(read_cloud_once, stack, options, progress)
     try:
         files, bundles = _render(stack, progress, options.adapters)
+        if reading.done():  # failed already (no key, 401): say so before init
+            _raise_read_failure(reading)
         progress("terraform init")
         tf.init()
-        progress("terraform plan")
-        code = tf.plan(plan_file)
     except KeyboardInterrupt:
         raise
     except BaseException:
         _raise_read_failure(reading)
         raise
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    first = reading.result()
-    reads = settle_pending(stack, options, first, progress)
-    if reads != first:
-        # Terraform refreshed while a change was PENDING, and a PENDING read is never trusted (the API
-        # may echo the old bundle or a blank one): plan again on what it settled to.
-        progress("terraform plan (again: the PENDING change settled)")
-        code = tf.plan(plan_file)
+        pool.shutdown(wait=False)
+    reads = settle_pending(stack, options, reading.result(), progress)
+    progress("terraform plan")
+    code = tf.plan(plan_file)
     summary = _summary(tf, stack, plan_file, code, bundles, reads, progress)
     adopt = _to_adopt(summary, reads)
     if adopt:  # rare: only then does a second plan cost a second run

@@ -146,6 +146,8 @@ def stack_lock(
     return held(workdir / STACK_LOCK, f"stack {stack}", timeout, note=note)
 
 
-def folder_lock(folder: Path, timeout: float) -> contextlib.AbstractContextManager[Holder]:
+def folder_lock(
+    folder: Path, timeout: float, note: Callable[[str], None] = write_note
+) -> contextlib.AbstractContextManager[Holder]:
     """The per-folder lock of a certificate folder: one run at a time replaces pairs there."""
-    return held(folder / FOLDER_LOCK, f"the folder {folder}", timeout)
+    return held(folder / FOLDER_LOCK, f"the folder {folder}", timeout, note=note)

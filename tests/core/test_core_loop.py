@@ -247,3 +247,29 @@ def test_a_forgotten_name_declared_again_and_removed_again_is_deleted_not_forgot
     assert "0 to forget" in summary, summary
     assert run(["apply", stack]) == 1  # a deletion needs --allow-destroy
     assert "--allow-destroy" in capsys.readouterr().err
+
+
+def test_an_unmanaged_name_declared_again_is_managed_again_and_deleted_when_removed(
+    sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    walk = Walk(sandbox, tmp_path)
+    walk.add_cluster("keep")
+    gone = walk.add_cluster("gone")
+    walk.write()
+    stack = str(walk.path)
+    assert run(["ca", "ensure", stack]) == 0
+    assert run(["plan", stack]) == 2
+    assert run(["apply", stack]) == 0
+    del walk.clusters["gone"]
+    walk.write()
+    assert run(["unmanage", stack, "gone"]) == 0
+    walk.clusters["gone"] = gone  # declared again instead of `roachcert manage`
+    walk.write()
+    assert run(["plan", stack]) == 0  # in state and declared: nothing to do, and managed again
+    del walk.clusters["gone"]
+    walk.write()
+    capsys.readouterr()
+    assert run(["plan", stack]) == 2
+    summary = capsys.readouterr().out
+    assert "1 to delete" in summary, summary
+    assert "0 to forget" in summary, summary

@@ -227,18 +227,20 @@ def background(
 def wait_for(
     what: str, condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 60.0
 ) -> None:
-    if not running_until(condition, proc, timeout):
+    if not running_until(what, condition, proc, timeout):
         out, err = proc.communicate()
         raise AssertionError(f"{proc.args} ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
 
 
-def running_until(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 60.0) -> bool:
+def running_until(
+    what: str, condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 60.0
+) -> bool:
     """True once `condition` holds; False when `proc` ended first (a run with little left to do may)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if proc.poll() is not None:
             return condition()
-        assert time.monotonic() < deadline, "timed out waiting"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
     return True
 

@@ -214,10 +214,15 @@ def test_an_interrupted_issue_leaves_whole_pairs_and_a_rerun_completes_them(
         # Capped at the users there are: earlier runs may have got far before their signal landed.
         wanted = min(before + moment * 3, len(stack.users))
         # Without --force a run after one that got far has little to do and may end before it is seen
-        # holding the folder: then it is checked as it ended, unsignalled.
-        if running_until(holder.exists, run) and running_until(
-            lambda wanted=wanted: len(list(folder.glob(".roachcert-pairs/*/current"))) >= wanted, run
-        ):
+        # holding the folder: then it is checked as it ended, unsignalled. A forced run re-issues
+        # every user, so it must be seen working.
+        seen = running_until("the folder lock", holder.exists, run) and running_until(
+            f"{moment * 3} more pairs",
+            lambda wanted=wanted: len(list(folder.glob(".roachcert-pairs/*/current"))) >= wanted,
+            run,
+        )
+        assert seen or not force, f"a forced run ended before it was seen working: {finish(run)}"
+        if seen:
             run.send_signal(signum)
         code, out, err = finish(run)
         codes.add(code)

@@ -211,7 +211,7 @@ def folder_session(folder: Path, lock_timeout: float, note: Callable[[str], None
     created = not folder.exists()
     ensure_dir(folder)
     try:
-        with folder_lock(folder, lock_timeout):
+        with folder_lock(folder, lock_timeout, note):
             removed = sweep(folder)
             if removed:
                 note(f"note: removed {removed} temporary file(s) an interrupted run left in {folder}")
