@@ -196,12 +196,10 @@ def test_an_emptied_stack_is_flagged_and_gated(
     assert walk.cloud(only)["status"] == "IS_SET"
 
 
-def test_unmanage_forgets_without_deleting(
-    sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _unmanaged(sandbox: SandboxState, tmp_path: Path) -> tuple[Walk, str, dict[str, str]]:
+    """Clusters keep and gone applied, then gone removed from the stack and unmanaged."""
     walk = Walk(sandbox, tmp_path)
-    keep = walk.add_cluster("keep")
-    gone = walk.add_cluster("gone")
+    ids = {name: walk.add_cluster(name) for name in ("keep", "gone")}
     walk.write()
     stack = str(walk.path)
     assert run(["ca", "ensure", stack]) == 0
@@ -210,41 +208,43 @@ def test_unmanage_forgets_without_deleting(
     del walk.clusters["gone"]
     walk.write()
     assert run(["unmanage", stack, "gone"]) == 0
+    return walk, stack, ids
+
+
+def _planned_removal_of_gone(walk: Walk, capsys: pytest.CaptureFixture[str]) -> None:
+    """gone removed from the stack once more: a delete, whatever was unmanaged before."""
+    del walk.clusters["gone"]
+    walk.write()
+    capsys.readouterr()
+    assert run(["plan", str(walk.path)]) == 2
+    summary = capsys.readouterr().out
+    assert "1 to delete" in summary, summary
+    assert "0 to forget" in summary, summary
+
+
+def test_unmanage_forgets_without_deleting(
+    sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    walk, stack, ids = _unmanaged(sandbox, tmp_path)
     assert run(["plan", stack]) == 2
     assert run(["apply", stack]) == 0  # no deletion: no --allow-destroy needed
-    assert walk.cloud(gone)["status"] == "IS_SET"
-    assert walk.cloud(keep)["status"] == "IS_SET"
+    assert walk.cloud(ids["gone"])["status"] == "IS_SET"
+    assert walk.cloud(ids["keep"])["status"] == "IS_SET"
     assert run(["plan", stack]) == 0
 
 
 def test_a_forgotten_name_declared_again_and_removed_again_is_deleted_not_forgotten(
     sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    walk = Walk(sandbox, tmp_path)
-    walk.add_cluster("keep")
-    gone = walk.add_cluster("gone")
-    walk.write()
-    stack = str(walk.path)
-    assert run(["ca", "ensure", stack]) == 0
-    assert run(["plan", stack]) == 2
-    assert run(["apply", stack]) == 0
-    del walk.clusters["gone"]
-    walk.write()
-    assert run(["unmanage", stack, "gone"]) == 0
+    walk, stack, ids = _unmanaged(sandbox, tmp_path)
     assert run(["plan", stack]) == 2
     assert run(["apply", stack]) == 0
     # Declared again (the next plan adopts the CA it still trusts), then removed again: a deletion now.
-    walk.clusters["gone"] = gone
+    walk.clusters["gone"] = ids["gone"]
     walk.write()
     assert run(["plan", stack]) == 2
     assert run(["apply", stack]) == 0
-    del walk.clusters["gone"]
-    walk.write()
-    capsys.readouterr()
-    assert run(["plan", stack]) == 2
-    summary = capsys.readouterr().out
-    assert "1 to delete" in summary, summary
-    assert "0 to forget" in summary, summary
+    _planned_removal_of_gone(walk, capsys)
     assert run(["apply", stack]) == 1  # a deletion needs --allow-destroy
     assert "--allow-destroy" in capsys.readouterr().err
 
@@ -252,24 +252,8 @@ def test_a_forgotten_name_declared_again_and_removed_again_is_deleted_not_forgot
 def test_an_unmanaged_name_declared_again_is_managed_again_and_deleted_when_removed(
     sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    walk = Walk(sandbox, tmp_path)
-    walk.add_cluster("keep")
-    gone = walk.add_cluster("gone")
-    walk.write()
-    stack = str(walk.path)
-    assert run(["ca", "ensure", stack]) == 0
-    assert run(["plan", stack]) == 2
-    assert run(["apply", stack]) == 0
-    del walk.clusters["gone"]
-    walk.write()
-    assert run(["unmanage", stack, "gone"]) == 0
-    walk.clusters["gone"] = gone  # declared again instead of `roachcert manage`
+    walk, stack, ids = _unmanaged(sandbox, tmp_path)
+    walk.clusters["gone"] = ids["gone"]  # declared again instead of `roachcert manage`
     walk.write()
     assert run(["plan", stack]) == 0  # in state and declared: nothing to do, and managed again
-    del walk.clusters["gone"]
-    walk.write()
-    capsys.readouterr()
-    assert run(["plan", stack]) == 2
-    summary = capsys.readouterr().out
-    assert "1 to delete" in summary, summary
-    assert "0 to forget" in summary, summary
+    _planned_removal_of_gone(walk, capsys)
