@@ -75,7 +75,7 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
 
     patches: list[tuple[Any, str, Any]] = [
         (planning, "load_stack", "load stack"),
-        (planning, "read_cloud_once", "Cloud API reads (beside render and init)"),
+        (planning, "read_cloud", "Cloud API reads"),
         (planning, "cluster_bundles", "Vault bundles"),
         (planning, "render_module", "render"),
         (planning, "write_workdir", "write files"),

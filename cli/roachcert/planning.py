@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,6 @@ from typing import Any
 from roachcert import environment, interrupts
 from roachcert.adapters import REAL, Adapters
 from roachcert.bundles import ClusterBundle, cluster_bundles
-from roachcert.cloud.client import CloudClient
 from roachcert.cloud.reads import CloudRead, bundle_sha256, pending_message, read_clusters
 from roachcert.errors import GuardError, RoachcertError, SpecError
 from roachcert.files import ensure_dir, write_atomic
@@ -233,9 +232,10 @@ def drop_forgotten(workdir: Path, done: Sequence[str], note: Callable[[str], Non
     declares again): a cluster of such a name declared and removed later is planned as a delete, as
     any other, not forgotten again unseen. The apply has happened: a list not written is a note."""
     names = forgotten(workdir)
-    if any(name in done for name in names):
+    left = [name for name in names if name not in done]
+    if len(left) < len(names):
         try:
-            _write_forget_list(workdir, [name for name in names if name not in done])
+            _write_forget_list(workdir, left)
         except (OSError, RoachcertError) as exc:
             note(
                 f"note: could not update {workdir / FORGET_FILE} ({exc}); `roachcert manage` takes a name off it"
@@ -276,39 +276,23 @@ def _render(
 def read_cloud(stack: Stack, options: PlanOptions, progress: StepProgress = _quiet) -> dict[str, CloudRead]:
     """Each declared cluster's client CA as the Cloud API answers now; PENDING ones are waited for up to
     --wait-pending, then stop the plan. {} with --no-cloud-read."""
-    return settle_pending(stack, options, read_cloud_once(stack, options, progress), progress)
-
-
-def read_cloud_once(
-    stack: Stack, options: PlanOptions, progress: StepProgress = _quiet
-) -> dict[str, CloudRead]:
-    """One read of every declared cluster's client CA, PENDING ones included."""
     if not options.cloud_read or not stack.clusters:
         return {}
     progress("reading the clusters' CAs from the Cloud API")
+    client = options.adapters.cloud()
     ids = {name: cluster.id for name, cluster in stack.clusters.items()}
-    return read_clusters(ids, options.adapters.cloud().get_client_ca)
-
-
-def settle_pending(
-    stack: Stack, options: PlanOptions, reads: Mapping[str, CloudRead], progress: StepProgress = _quiet
-) -> dict[str, CloudRead]:
-    """`reads` once no cluster is PENDING: those are read again until --wait-pending runs out, then
-    the plan stops with one line per cluster."""
-    settled = dict(reads)
+    reads = read_clusters(ids, client.get_client_ca)
     deadline = time.monotonic() + options.wait_pending
-    client: CloudClient | None = None
     while True:
-        pending = [read for read in settled.values() if read.status == "PENDING"]
+        pending = [read for read in reads.values() if read.status == "PENDING"]
         if not pending:
-            return settled
+            return reads
         if time.monotonic() >= deadline:
             raise GuardError(pending_message(stack.name, pending, options.wait_pending))
         progress(f"waiting for {len(pending)} PENDING cluster(s)")
         interrupts.check()
         time.sleep(min(_PENDING_POLL, max(0.0, deadline - time.monotonic())))
-        client = client or options.adapters.cloud()
-        settled.update(read_clusters({r.cluster: r.cluster_id for r in pending}, client.get_client_ca))
+        reads.update(read_clusters({r.cluster: r.cluster_id for r in pending}, client.get_client_ca))
 
 
 _PENDING_POLL = 2.0
@@ -364,8 +348,7 @@ def plan_stack(
     engine: str | None = None,
 ) -> StackPlan:
     """Plan under the stack's lock; an interrupt leaves no plan record (nothing `apply` could use).
-    `engine` (terraform|tofu, from --engine) overrides the stack's terraform.engine. `progress` is
-    also called from the Cloud-read thread: it must be safe to call from two threads."""
+    `engine` (terraform|tofu, from --engine) overrides the stack's terraform.engine."""
     options = options or PlanOptions(lock_timeout=lock_timeout, engine=engine)
     stack = load_stack(path)
     workdir = stack_dir(stack.name)
@@ -427,37 +410,17 @@ def _plan_locked(
 ) -> StackPlan:
     # A missing engine is named before any remote read.
     tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
+    reads = read_cloud(stack, options, progress)
+    files, bundles = _render(stack, progress, options.adapters)
+    progress("terraform init")
+    tf.init()
     plan_file = workdir / PLAN_FILE
-    # The Cloud API read runs beside render and init, and ends before Terraform refreshes: a change that
-    # lands after the read is then caught by apply's re-read (a read taken after the refresh would
-    # record what the change settled to, and match it), and a PENDING cluster stops the plan before
-    # Terraform runs. A read failure (API down) comes first, as when the read ran before everything.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cloud-read")
-    reading = pool.submit(read_cloud_once, stack, options, progress)
-    try:
-        files, bundles = _render(stack, progress, options.adapters)
-        if reading.done():  # failed already (no key, 401): say so before init
-            _raise_read_failure(reading)
-        progress("terraform init")
-        tf.init()
-    except KeyboardInterrupt:
-        raise
-    except BaseException:
-        _raise_read_failure(reading)
-        raise
-    finally:
-        pool.shutdown(wait=False)
-    reads = settle_pending(stack, options, reading.result(), progress)
-    progress("terraform plan")
-    code = tf.plan(plan_file)
-    summary = _summary(tf, stack, plan_file, code, bundles, reads, progress)
+    code, summary = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
     adopt = _to_adopt(summary, reads)
     if adopt:  # rare: only then does a second plan cost a second run
         progress(f"adopting {len(adopt)} cluster(s)")
         files, _ = _render(stack, progress, options.adapters, adopt, bundles)
-        progress("terraform plan")
-        code = tf.plan(plan_file)
-        summary = _summary(tf, stack, plan_file, code, bundles, reads, progress)
+        code, summary = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
     plan_text = tf.last_output
     write_atomic(workdir / PLAN_LOG, plan_text)
     summary = with_cloud(summary, cloud_fingerprints(reads))
@@ -484,27 +447,21 @@ def _plan_locked(
     )
 
 
-def _summary(
+def _terraform_plan(
     tf: Terraform,
     stack: Stack,
     plan_file: Path,
-    code: int,
     bundles: Mapping[str, ClusterBundle],
     reads: Mapping[str, CloudRead],
     progress: StepProgress,
-) -> PlanSummary:
-    if code == 0:  # no changes: nothing to read back
+) -> tuple[int, PlanSummary]:
+    progress("terraform plan")
+    code = tf.plan(plan_file)
+    if code == 0:
         statuses = {name: read.status for name, read in reads.items()}
-        return unchanged(stack, {name: bundle.pem for name, bundle in bundles.items()}, statuses)
+        return code, unchanged(stack, {name: bundle.pem for name, bundle in bundles.items()}, statuses)
     progress("reading the plan")
-    return summarise(tf.show_json(plan_file), stack)
-
-
-def _raise_read_failure(reading: Future[dict[str, CloudRead]]) -> None:
-    """The Cloud read's own failure, once it has ended: what stops the plan first."""
-    failure = reading.exception()
-    if failure is not None:
-        raise failure from None
+    return code, summarise(tf.show_json(plan_file), stack)
 
 
 @dataclass(frozen=True)
