@@ -183,7 +183,7 @@ def test_fingerprint_stable_across_real_plans(tmp_path: Path) -> None:
     (folder / "main.tf").write_text('resource "terraform_data" "a" {\n  input = "y"\n}\n')
     prints = []
     for _ in range(2):
-        assert tf.plan("p.tfplan") == 2
+        assert tf.plan("p.tfplan").returncode == 2
         prints.append(summarise(tf.show_json("p.tfplan")))
     assert prints[0].fingerprint == prints[1].fingerprint
     assert prints[0].other_changes == ("terraform_data.a",)

@@ -263,7 +263,7 @@ def test_text_reads_back_exactly(tmp_path: Path, engine: Engine, bundle: str) ->
     tf = Terraform(folder, engine)
     assert tf.fmt_check() == ()
     tf.init()
-    assert tf.plan(folder / "p.tfplan") == 2
+    assert tf.plan(folder / "p.tfplan").returncode == 2
     plan = tf.show_json(folder / "p.tfplan")
     for i, text in enumerate(samples):
         assert plan["output_changes"][f"s{i}"]["after"] == text, json.dumps(text)

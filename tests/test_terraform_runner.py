@@ -21,7 +21,7 @@ from certs_helper import key_pem, make_ca
 from roachcert.errors import TerraformError
 from roachcert.plan_summary import PlanSummary
 from roachcert.spec.models import Stack
-from roachcert.terraform.engine import Engine
+from roachcert.terraform.engine import Engine, engine_version
 from roachcert.terraform.errors import TerraformCommandError
 from roachcert.terraform.module import render_module
 from roachcert.terraform.plan_json import summarise
@@ -40,7 +40,8 @@ def log(**item):
     with open(record, "a") as handle:
         handle.write(json.dumps(item) + "\\n")
 env = {k: v for k, v in os.environ.items() if k.startswith(("TF_", "CHECKPOINT"))}
-log(argv=sys.argv[1:], env=env, start=time.time(), cwd=os.getcwd())
+secrets = sorted(k for k in os.environ if k in ("VAULT_TOKEN", "VAULT_SECRET_ID", "VAULT_ROLE_ID", "GITHUB_TOKEN"))
+log(argv=sys.argv[1:], env=env, secrets=secrets, start=time.time(), cwd=os.getcwd())
 mode = os.environ.get("FAKE_MODE", "")
 if mode == "sigint":
     hits = []
@@ -101,7 +102,7 @@ def test_argv_and_environment(
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", "/home/someone/.terraformrc")  # the machine's: never used
     monkeypatch.setenv("TF_CLI_ARGS_plan", "-refresh=false")
     folder = workdir(tmp_path)
-    assert Terraform(folder, engine).plan("p.tfplan") == 0
+    assert Terraform(folder, engine).plan("p.tfplan").returncode == 0
     [call] = calls(record)
     assert call["argv"] == ["plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=p.tfplan"]
     assert call["cwd"] == str(folder)
@@ -112,6 +113,33 @@ def test_argv_and_environment(
     assert Path(env["TF_CLI_CONFIG_FILE"]).is_file()
     assert env["TF_PLUGIN_CACHE_DIR"] == str(tmp_path / ".roachcert" / "plugin-cache")
     assert "TF_CLI_ARGS_plan" not in env
+
+
+def test_no_engine_subcommand_sees_roachcerts_credentials(
+    tmp_path: Path, fake: tuple[Engine, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, record = fake
+    for name in ("VAULT_TOKEN", "VAULT_SECRET_ID", "VAULT_ROLE_ID", "GITHUB_TOKEN"):
+        monkeypatch.setenv(name, f"secret-{name}")
+    tf = Terraform(workdir(tmp_path), engine)
+    tf.init(force=True)
+    tf.plan("p")
+    tf.show_json("p")
+    tf.apply("p")
+    tf.import_resource("a.b", "id")
+    tf.state_pull()
+    engine_version(engine)
+    seen = calls(record)
+    assert {call["argv"][0] for call in seen} == {
+        "init",
+        "plan",
+        "show",
+        "apply",
+        "import",
+        "state",
+        "version",
+    }
+    assert all(call["secrets"] == [] for call in seen), seen
 
 
 def test_caller_cli_config_is_used(tmp_path: Path, fake: tuple[Engine, Path]) -> None:
@@ -134,7 +162,8 @@ def test_output_is_masked_streamed_and_captured(
     monkeypatch.setenv("FAKE_PRINT", "|".join(["token hvs.verysecrettoken here", *key.splitlines(), "after"]))
     out = io.StringIO()
     tf = Terraform(workdir(tmp_path), engine, out=out, prefix="[demo] ")
-    assert tf.plan("p") == 0
+    run = tf.plan("p")
+    assert run.returncode == 0
     shown = out.getvalue()
     assert "[demo] token *** here\n" in shown
     assert "hvs.verysecrettoken" not in shown
@@ -142,14 +171,16 @@ def test_output_is_masked_streamed_and_captured(
     assert "PRIVATE KEY REDACTED" in shown
     assert "[demo] after\n" in shown
     assert "[demo] to stderr\n" in shown
-    assert tf.last_output == shown.replace("[demo] ", "")
+    assert run.output == shown.replace("[demo] ", "")
+    # The runner keeps no per-call state: a later command's output never stands in for the plan's.
+    assert not hasattr(tf, "last_output")
 
 
 def test_plan_exit_codes(tmp_path: Path, fake: tuple[Engine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     engine, _ = fake
     tf = Terraform(workdir(tmp_path), engine)
     monkeypatch.setenv("FAKE_EXIT", "2")
-    assert tf.plan("p") == 2
+    assert tf.plan("p").returncode == 2
     monkeypatch.setenv("FAKE_EXIT", "1")
     monkeypatch.setenv("COCKROACH_API_KEY", "cc-api-key-secret")
     monkeypatch.setenv(
@@ -188,12 +219,6 @@ def test_missing_engine_or_folder(tmp_path: Path) -> None:
         Terraform(workdir(tmp_path), Engine(tmp_path / "nope", "terraform")).plan("p")
 
 
-def test_version(tmp_path: Path, fake: tuple[Engine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    engine, _ = fake
-    monkeypatch.setenv("FAKE_JSON", '{"terraform_version": "1.15.5"}')
-    assert Terraform(workdir(tmp_path), engine).version() == "1.15.5"
-
-
 def test_sigint_is_forwarded_once_and_waited_for(
     tmp_path: Path, fake: tuple[Engine, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,15 +251,15 @@ def test_init_runs_once_per_change(
     (folder / "versions.tf").write_text("a")
     (folder / "clusters.tf").write_text("a")
     tf = Terraform(folder, engine)
-    assert tf.init() is True
-    assert tf.init() is False
+    assert tf.init() is not None
+    assert tf.init() is None
     (folder / "clusters.tf").write_text("b")  # resources only: no init
-    assert tf.init() is False
+    assert tf.init() is None
     (folder / ".terraform.lock.hcl").write_text("lock")
-    assert tf.init() is True
+    assert tf.init() is not None
     (folder / "backend.tf").write_text("b")
-    assert tf.init() is True
-    assert tf.init(force=True) is True
+    assert tf.init() is not None
+    assert tf.init(force=True) is not None
     assert [item["argv"] for item in calls(record)] == [["init", "-input=false", "-no-color"]] * 4
 
 
@@ -269,17 +294,22 @@ def test_real_engine_basics(tmp_path: Path) -> None:
     (folder / "main.tf").write_text('resource "terraform_data" "a" {\n  input = "x"\n}\n')
     out = io.StringIO()
     tf = Terraform(folder, engine, out=out)
-    assert tf.version().startswith("1.")
+    assert engine_version(engine).startswith("Terraform v1.")
     assert tf.state_pull() == {}
-    assert tf.init() is True
-    assert tf.init() is False
-    assert tf.plan("p.tfplan") == 2
+    assert tf.init() is not None
+    assert tf.init() is None
+    run = tf.plan("p.tfplan")
+    assert run.returncode == 2
     assert "terraform_data.a will be created" in out.getvalue()
-    tf.apply("p.tfplan")
+    tf.show_json("p.tfplan")
+    # The plan's own text stays with its result whatever ran after it.
+    assert "Terraform will perform the following actions" in run.output
+    applied = tf.apply("p.tfplan")
+    assert "Apply complete" in applied.output
     assert tf.state_pull()["resources"][0]["type"] == "terraform_data"
     with pytest.raises(TerraformCommandError, match="apply failed"):
         tf.apply("p.tfplan")  # a stale plan (the state moved on) is refused by terraform
-    assert tf.plan("p.tfplan") == 0
+    assert tf.plan("p.tfplan").returncode == 0
     (folder / "main.tf").write_text('resource "terraform_data" "a" {\n  input = x\n}\n')
     with pytest.raises(TerraformCommandError, match=r"terraform plan failed \(exit 1\)"):
         tf.plan("p.tfplan")
@@ -336,7 +366,7 @@ class Lifecycle:
         stack = self.stack(clusters)
         write_workdir(self.workdir, render_module(stack, bundles, forget=forget))
         self.tf.init()
-        code = self.tf.plan(self.plan_file)
+        code = self.tf.plan(self.plan_file).returncode
         plan = self.tf.show_json(self.plan_file)
         return code, plan, summarise(plan, stack)
 

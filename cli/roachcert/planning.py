@@ -79,6 +79,7 @@ class StackPlan:
     bundles: Mapping[str, ClusterBundle]
     path: Path  # the stack file as given
     cloud: Mapping[str, CloudRead] = field(default_factory=dict)  # empty with --no-cloud-read
+    plan_source: str = ""  # which run `plan_text` is from when there were two (adoption)
 
     def report(self, now: datetime) -> StackReport:
         stack = self.stack
@@ -89,6 +90,7 @@ class StackPlan:
             engine=self.engine,
             provider_version=stack.terraform.provider_version,
             raw_plan=self.plan_text,
+            raw_plan_source=self.plan_source,
             log=str(self.workdir / PLAN_LOG),
             sources=sources_from_bundles(self.bundles.values()),
             users={name: cluster.users for name, cluster in stack.clusters.items()},
@@ -182,7 +184,7 @@ def terraform_for(
 
 def engine_line(tf: Terraform) -> str:
     """What plan records and the report shows: the engine's version line and how it was found."""
-    return f"{cached_version(tf.engine, state_root())} ({tf.engine.source})"
+    return f"{cached_version(tf.engine, state_root())} ({tf.engine.where})"
 
 
 def forgotten(workdir: Path) -> list[str]:
@@ -415,14 +417,18 @@ def _plan_locked(
     progress("terraform init")
     tf.init()
     plan_file = workdir / PLAN_FILE
-    code, summary = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
+    code, summary, plan_text = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
+    log = plan_text
     adopt = _to_adopt(summary, reads)
     if adopt:  # rare: only then does a second plan cost a second run
         progress(f"adopting {len(adopt)} cluster(s)")
         files, _ = _render(stack, progress, options.adapters, adopt, bundles)
-        code, summary = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
-    plan_text = tf.last_output
-    write_atomic(workdir / PLAN_LOG, plan_text)
+        code, summary, plan_text = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
+        plan_source = f"the second plan, after adopting {', '.join(sorted(adopt))}"
+        log = f"# the first plan\n{log}\n# {plan_source} (the plan saved)\n{plan_text}"
+    else:
+        plan_source = ""
+    write_atomic(workdir / PLAN_LOG, log)
     summary = with_cloud(summary, cloud_fingerprints(reads))
     engine = engine_line(tf)
     save_plan_meta(
@@ -443,7 +449,16 @@ def _plan_locked(
     interrupts.check()  # a signal during the last step: the caller clears what was just saved
     assert stack.source is not None  # load_stack records the file it read
     return StackPlan(
-        stack, workdir, summary, code, plan_text, engine, bundles, path=stack.source, cloud=reads
+        stack,
+        workdir,
+        summary,
+        code,
+        plan_text,
+        engine,
+        bundles,
+        path=stack.source,
+        cloud=reads,
+        plan_source=plan_source,
     )
 
 
@@ -454,14 +469,16 @@ def _terraform_plan(
     bundles: Mapping[str, ClusterBundle],
     reads: Mapping[str, CloudRead],
     progress: StepProgress,
-) -> tuple[int, PlanSummary]:
+) -> tuple[int, PlanSummary, str]:
+    """Terraform's return code, the summary of its plan, and the plan's own text (never another run's)."""
     progress("terraform plan")
-    code = tf.plan(plan_file)
-    if code == 0:
+    run = tf.plan(plan_file)
+    if run.returncode == 0:
         statuses = {name: read.status for name, read in reads.items()}
-        return code, unchanged(stack, {name: bundle.pem for name, bundle in bundles.items()}, statuses)
+        pems = {name: bundle.pem for name, bundle in bundles.items()}
+        return run.returncode, unchanged(stack, pems, statuses), run.output
     progress("reading the plan")
-    return code, summarise(tf.show_json(plan_file), stack)
+    return run.returncode, summarise(tf.show_json(plan_file), stack), run.output
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def test_the_engine_flag_wins_and_apply_runs_only_the_engine_that_planned(
     assert run(["ca", "ensure", stack]) == 0
     capsys.readouterr()
     assert run(["plan", stack, "--engine", "tofu"]) == 2
-    assert "Plan saved (OpenTofu v1.11.6 (tofu))" in capsys.readouterr().out
+    assert "Plan saved (OpenTofu v1.11.6 (tofu beside roachcert))" in capsys.readouterr().out
     # The stack says terraform: a Terraform apply of OpenTofu's plan file is refused before it runs.
     assert run(["apply", stack]) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -174,9 +174,13 @@ def test_both_engines_give_the_same_report_but_for_the_engine_line(
         assert run(["plan", stack, "--engine", engine, "--format", "markdown"]) == 2
         markdown[engine] = capsys.readouterr().out
     assert str(reports["terraform"]["engine"]).startswith("Terraform v")
-    assert reports["tofu"]["engine"] == "OpenTofu v1.11.6 (tofu)"
-    assert "OpenTofu v1.11.6 (tofu)" in markdown["tofu"]
+    assert reports["tofu"]["engine"] == "OpenTofu v1.11.6 (tofu beside roachcert)"
+    assert "OpenTofu v1.11.6 (tofu beside roachcert)" in markdown["tofu"]
+    # Each report carries its own engine's words for the plan.
+    assert "OpenTofu will perform the following actions" in str(reports["tofu"]["raw_plan"])
+    assert "Terraform will perform the following actions" in str(reports["terraform"]["raw_plan"])
     for document in reports.values():
         document.pop("engine")
         document.pop("planned_at")
+        document.pop("raw_plan")
     assert reports["terraform"] == reports["tofu"]  # the same changes, warnings and fingerprint

@@ -87,6 +87,8 @@ def _stack(v: StackView) -> dict[str, Any]:
         "plan_log": report.log,
         "error": summary.error,
         "raw_output": (report.raw_plan or summary.raw) if summary.error is not None else None,
+        "raw_plan": report.raw_plan if summary.error is None and report.raw_plan.strip() else None,
+        "raw_plan_from": report.raw_plan_source or None,
         "counts": {
             "create": counts["create"],
             "update": counts["update"],

@@ -398,7 +398,8 @@ def _section(v: StackView, d: _Detail, raw: str, limit: int) -> str:
         blocks = [[failed], [_fence(v.summary.error)], _note(v, cuts, limit)]
     else:
         changes = _changes(v, d, cuts)
-        tail = _raw("Terraform plan output", raw, d, cuts)
+        source = v.report.raw_plan_source
+        tail = _raw(f"Terraform plan output ({source})" if source else "Terraform plan output", raw, d, cuts)
         cuts["ids"] = int(not d.ids and bool(v.groups))
         blocks = [_caution(v, d), _who(v, d), _warnings(v, d), _note(v, cuts, limit), changes]
     body = [line for block in blocks if block for line in ["", *block]]

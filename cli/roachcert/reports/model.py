@@ -50,7 +50,8 @@ class StackReport:
     now: datetime
     engine: str = ""  # e.g. "Terraform v1.15.5 (embedded)"
     provider_version: str = ""  # the provider version constraint, e.g. "~> 1.22"
-    raw_plan: str = ""  # `terraform show` output
+    raw_plan: str = ""  # Terraform's own text of the plan this report shows
+    raw_plan_source: str = ""  # which run it is from when a plan ran twice (adoption); "" for the only one
     log: str | None = None  # link or path to the full plan log
     sources: Mapping[str, str] = field(default_factory=dict)  # certificate sha256 -> "ca-name/issuer-name"
     users: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cluster -> its SQL users

@@ -21,12 +21,36 @@ from roachcert.errors import TerraformError
 EMBEDDED = "roachcert-terraform"
 TOFU = "tofu"
 ENGINES = ("terraform", "tofu")
+# Inherited variables that would add arguments we did not choose.
+_DROPPED_ENV_PREFIXES = ("TF_CLI_ARGS",)
+# Credentials Terraform and the provider never need; TF_LOG_PATH would write a log our mask never sees.
+_DROPPED_ENV = frozenset({"VAULT_TOKEN", "VAULT_SECRET_ID", "VAULT_ROLE_ID", "GITHUB_TOKEN", "TF_LOG_PATH"})
+
+
+def scrubbed_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """What every engine process starts with: the caller's environment less credentials and added args."""
+    return {
+        key: value
+        for key, value in env.items()
+        if not key.startswith(_DROPPED_ENV_PREFIXES) and key not in _DROPPED_ENV
+    }
 
 
 @dataclass(frozen=True)
 class Engine:
     path: Path
-    source: str  # "ROACHCERT_TERRAFORM", "ROACHCERT_TOFU", "terraform", "tofu" or "embedded"
+    source: str  # "ROACHCERT_TERRAFORM", "ROACHCERT_TOFU", "terraform", "tofu", "built" or "embedded"
+
+    @property
+    def where(self) -> str:
+        """How the engine was found, in words a reviewer reads: never an environment variable's name."""
+        if self.source == "embedded" or self.path.name == EMBEDDED:
+            return "embedded"
+        if self.source in ENGINES:
+            return f"{self.source} on PATH"
+        if self.source == "built":
+            return f"{TOFU} beside roachcert"
+        return str(self.path)
 
     @property
     def tool(self) -> str:
@@ -81,7 +105,7 @@ def _tofu(env: Mapping[str, str]) -> Engine:
         return Engine(Path(found), TOFU)
     beside = Path(sys.executable).parent / TOFU
     if beside.is_file() and os.access(beside, os.X_OK):
-        return Engine(beside, TOFU)
+        return Engine(beside, "built")
     raise TerraformError(
         "no OpenTofu engine: `make setup` builds it (scripts/ensure-tofu.sh), "
         "or put tofu on PATH, or set ROACHCERT_TOFU"
@@ -89,7 +113,11 @@ def _tofu(env: Mapping[str, str]) -> Engine:
 
 
 def engine_version(engine: Engine) -> str:
-    env = {**environment.current(), "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"}
+    env = {
+        **scrubbed_environment(environment.current()),
+        "TF_CLI_CONFIG_FILE": os.devnull,
+        "CHECKPOINT_DISABLE": "1",
+    }
     try:
         out = subprocess.run(
             [str(engine.path), "version"], capture_output=True, text=True, timeout=60, env=env, check=False
@@ -130,4 +158,4 @@ def describe_engine(want: str | None = None) -> str:
         engine = resolve_engine(want=want)
     except TerraformError as exc:
         return f"engine: none ({exc})"
-    return f"engine: {engine_version(engine)} ({engine.source}: {engine.path})"
+    return f"engine: {engine_version(engine)} ({engine.where}: {engine.path})"

@@ -22,7 +22,7 @@ from roachcert import environment, interrupts
 from roachcert.errors import TerraformError
 from roachcert.escape import printable_block
 from roachcert.mask import PRIVATE_KEY_MARKER, Sink, mask
-from roachcert.terraform.engine import Engine
+from roachcert.terraform.engine import Engine, scrubbed_environment
 from roachcert.terraform.errors import TerraformCommandError, command_error
 
 LOCK_FILE = ".terraform.lock.hcl"
@@ -30,10 +30,6 @@ INIT_STAMP = "roachcert-init.json"
 LOCK_NAME = ".roachcert-init.lock"  # inside the plugin cache: one lock per cache, wherever it lives
 # Files that hold only resources; a change there never needs a new `init`.
 _NO_INIT_FILES = frozenset({"clusters.tf", "removed.tf", "adopt.tf"})
-# Inherited variables that would add arguments we did not choose.
-_DROPPED_ENV_PREFIXES = ("TF_CLI_ARGS",)
-# Credentials Terraform and the provider never need; TF_LOG_PATH would write a log our mask never sees.
-_DROPPED_ENV = frozenset({"VAULT_TOKEN", "VAULT_SECRET_ID", "VAULT_ROLE_ID", "GITHUB_TOKEN", "TF_LOG_PATH"})
 
 
 @dataclass(frozen=True)
@@ -75,7 +71,6 @@ class Terraform:
         self.lock_timeout = lock_timeout
         self._extra = dict(env or {})
         self._out_lock = threading.Lock()
-        self.last_output = ""  # the masked output of the last command
 
     # -- environment -------------------------------------------------------------------------------------
     @property
@@ -84,11 +79,7 @@ class Terraform:
         return self.workdir.resolve().parent
 
     def environment(self) -> dict[str, str]:
-        base = {
-            key: value
-            for key, value in environment.current().items()
-            if not key.startswith(_DROPPED_ENV_PREFIXES) and key not in _DROPPED_ENV
-        }
+        base = scrubbed_environment(environment.current())
         # The machine's CLI config is never read: only one the caller hands us, or our empty one.
         # Nor a cache or data folder set for other work (the init stamp lives in ./.terraform).
         for name in ("TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR"):
@@ -154,7 +145,6 @@ class Terraform:
         assert text_pipe is not None
         with interrupts.child(proc):
             lines, caught = self._collect(proc, text_pipe, reader, stream)
-        self.last_output = "".join(lines)
         if caught is not None:
             raise caught
         # In a worker thread the signal only sets the flag (and reached Terraform): stop here too.
@@ -199,18 +189,6 @@ class Terraform:
         return (f"-lock-timeout={self.lock_timeout}",) if self.lock_timeout else ()
 
     # -- commands ----------------------------------------------------------------------------------------
-    def version(self) -> str:
-        """The engine's Terraform version, like `1.15.5`."""
-        result = self.run("version", "-json", stream=False, data=True)
-        if result.returncode != 0:
-            raise _tail_error("version", result, None, self.engine.tool)
-        try:
-            return str(json.loads(result.stdout)["terraform_version"])
-        except (ValueError, KeyError, TypeError):
-            raise TerraformError(
-                f"terraform version -json printed no version: {result.stdout[:200]!r}"
-            ) from None
-
     def init_stamp(self) -> str:
         """A digest of what `init` depends on: lock file, non-resource .tf files, CLI config, engine."""
         digest = hashlib.sha256(str(self.engine.path).encode())
@@ -248,15 +226,15 @@ class Terraform:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def init(self, *, force: bool = False, upgrade: bool = False) -> bool:
-        """`terraform init` when needed (or forced); returns whether it ran. `upgrade` lets it pick a newer
-        provider than the lock file holds (after provider_version changed)."""
+    def init(self, *, force: bool = False, upgrade: bool = False) -> Result | None:
+        """`terraform init` when needed (or forced): what it printed, or None when it did not run. `upgrade`
+        lets it pick a newer provider than the lock file holds (after provider_version changed)."""
         # Checked before locking too: a folder that needs no init must not wait for other stacks' runs.
         if not (force or upgrade) and not self.needs_init():
-            return False
+            return None
         with self._init_lock():
             if not (force or upgrade) and not self.needs_init():
-                return False
+                return None
             extra = ("-upgrade",) if upgrade else ()
             result = self.run("init", "-input=false", "-no-color", *extra, *self._locking())
             if result.returncode != 0:
@@ -264,10 +242,11 @@ class Terraform:
             stamp = self.workdir / ".terraform" / INIT_STAMP
             stamp.parent.mkdir(parents=True, exist_ok=True)
             stamp.write_text(json.dumps({"stamp": self.init_stamp()}) + "\n", encoding="utf-8")
-            return True
+            return result
 
-    def plan(self, out_file: Path | str, *, args: Sequence[str] = ()) -> int:
-        """`terraform plan -out=FILE`: 0 no changes, 2 changes; an error raises TerraformCommandError."""
+    def plan(self, out_file: Path | str, *, args: Sequence[str] = ()) -> Result:
+        """`terraform plan -out=FILE`: its return code (0 no changes, 2 changes) and its own masked text, the
+        plan a reviewer reads; an error raises TerraformCommandError."""
         with self._init_lock(shared=True):
             result = self.run(
                 "plan",
@@ -280,7 +259,7 @@ class Terraform:
             )
         if result.returncode not in (0, 2):
             raise _tail_error("plan", result, self.workdir, self.engine.tool)
-        return result.returncode
+        return result
 
     def show_text(self, plan_file: Path | str) -> str:
         """The raw `terraform show -json PLAN` document (parse it with plan_json)."""
@@ -302,19 +281,21 @@ class Terraform:
             raise TerraformError("terraform show -json printed JSON that is not an object")
         return data
 
-    def apply(self, plan_file: Path | str) -> None:
+    def apply(self, plan_file: Path | str) -> Result:
         """Apply exactly this saved plan (Terraform refuses a stale one)."""
         with self._init_lock(shared=True):
             result = self.run("apply", "-input=false", "-no-color", *self._locking(), str(plan_file))
         if result.returncode != 0:
             raise _tail_error("apply", result, self.workdir, self.engine.tool)
+        return result
 
-    def import_resource(self, address: str, resource_id: str) -> None:
+    def import_resource(self, address: str, resource_id: str) -> Result:
         """`terraform import ADDRESS ID`: into state only; the provider reads, nothing is written remotely."""
         with self._init_lock(shared=True):
             result = self.run("import", "-input=false", "-no-color", *self._locking(), address, resource_id)
         if result.returncode != 0:
             raise _tail_error("import", result, self.workdir, self.engine.tool)
+        return result
 
     def state_pull(self) -> dict[str, Any]:
         """The current state document; {} when there is no state yet."""
