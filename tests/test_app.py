@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from roachcert.app import run
 from roachcert.errors import SpecError, VaultError
 from roachcert.exit_status import ExitStatus
 from roachcert.terraform.errors import TerraformCommandError
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # an internal error writes its crash log under ./.roachcert/
 
 
 def _raising(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
@@ -53,6 +60,24 @@ def test_spec_errors_print_one_line_each(
 
 def test_a_usage_error_exits_1_not_clicks_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["plan", "--no-such-flag"]) == ExitStatus.ERROR
+
+
+def test_an_internal_error_leaves_a_masked_crash_log_it_names(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VAULT_TOKEN", "hvs.crashsecret")
+    _raising(monkeypatch, ValueError("oops hvs.crashsecret"))
+    assert run(["schema"]) == ExitStatus.BUG
+    [line] = capsys.readouterr().err.splitlines()
+    [log] = (tmp_path / ".roachcert").glob("crash-*.log")
+    assert f"the traceback is in {log}" in line
+    assert "hvs.crashsecret" not in line
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in text
+    assert "ValueError: oops ***" in text
+    assert "argv: schema" in text
+    assert "hvs.crashsecret" not in text
+    assert log.stat().st_mode & 0o777 == 0o600
 
 
 def test_success_is_0() -> None:

@@ -258,8 +258,19 @@ def _run(argv: list[str], runtime: Runtime) -> int:
     except Exception as exc:
         if debug:
             runtime.err("".join(traceback.format_exception(exc)))
-        runtime.err(
-            f"roachcert: internal error ({type(exc).__name__}: {exc}); "
-            "run again with --debug for the traceback and report it"
-        )
+        runtime.err(_internal_error_line(argv, exc))
         return ExitStatus.BUG
+
+
+def _internal_error_line(argv: Sequence[str], exc: Exception) -> str:
+    from roachcert.crash_log import write_crash_log
+    from roachcert.paths import state_root
+
+    try:
+        root = state_root()
+    except RoachcertError:
+        log = None
+    else:
+        log = write_crash_log(root, argv, exc)
+    where = f"the traceback is in {log}" if log else "run again with --debug for the traceback"
+    return f"roachcert: internal error ({type(exc).__name__}: {exc}); {where}; please report it"

@@ -1,0 +1,125 @@
+"""Report goldens of what the Cloud side adds, reached through the real pipeline in every format: adoption,
+PENDING, FAILED, an edit in the Console, a failed plan, several stacks at once, and the size-limited report."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from certs_helper import make_ca
+from pipeline_kit import Scenario, check_goldens, check_raw_plan, normalise, plan_reports, scenario
+from report_cases import check_golden
+from roachcert.github import COMMENT_LIMIT
+
+pytestmark = pytest.mark.integration
+__all__ = ["scenario"]  # the fixture, imported for the tests below
+
+
+def _settle(scenario: Scenario, cluster_id: str) -> None:
+    deadline = time.monotonic() + 10
+    while scenario.cloud(cluster_id).get("status") == "PENDING":
+        assert time.monotonic() < deadline, "the emulator stayed PENDING"
+        time.sleep(0.05)
+
+
+def _report(scenario: Scenario, golden: str, expect: int = 2) -> dict[str, str]:
+    scenario.write()
+    reports = plan_reports([str(scenario.path)], scenario, expect)
+    check_raw_plan(reports, [scenario.workdir()])
+    check_goldens(golden, reports, scenario.tmp_path)
+    return reports
+
+
+def test_adopted(scenario: Scenario) -> None:
+    frogs = scenario.add("flooping-frogs", users=("root", "app"))
+    scenario.write()
+    scenario.ok("ca", "ensure", str(scenario.path))
+    scenario.cloud(frogs, method="POST", pem=make_ca("Set by curl")[0])
+    _settle(scenario, frogs)
+    reports = _report(scenario, "adopted")
+    # The saved plan is the second run's: the report says so rather than show the first run's text.
+    assert "Terraform plan output (the second plan, after adopting flooping-frogs)" in reports["markdown"]
+    assert json.loads(reports["json"])["stacks"][0]["raw_plan_from"] == (
+        "the second plan, after adopting flooping-frogs"
+    )
+
+
+def test_cloud_pending(scenario: Scenario) -> None:
+    frogs = scenario.add("flooping-frogs")
+    bears = scenario.add("bouncing-bears")
+    scenario.converge()
+    scenario.faults(stuck_pending=True)
+    for cluster_id in (frogs, bears):
+        scenario.cloud(cluster_id, method="PATCH", pem=make_ca("Someone else")[0])
+    reports = _report(scenario, "cloud_pending", expect=1)
+    assert "PENDING" in reports["markdown"]
+
+
+def test_cloud_failed(scenario: Scenario) -> None:
+    scenario.add("bouncing-bears", users=("app", "reporting"))
+    cranes = scenario.add("crafty-cranes", users=("etl",), cas=("legacy-ca",))
+    scenario.converge()
+    scenario.clusters["crafty-cranes"].cas = ("client-ca",)
+    scenario.write()
+    code, out, err = scenario.cli("plan", str(scenario.path))
+    assert code == 2, out + err
+    scenario.faults(end_failed=True)
+    code, out, err = scenario.cli("apply", str(scenario.path), "--allow-replace-ca")
+    assert code == 1, out + err
+    _settle(scenario, cranes)
+    scenario.faults(end_failed=False)
+    reports = _report(scenario, "cloud_failed")
+    assert "status FAILED" in reports["text"]
+
+
+def test_cloud_changed(scenario: Scenario) -> None:
+    cranes = scenario.add("crafty-cranes", users=("etl",), cas=("legacy-ca",))
+    scenario.converge()
+    scenario.cloud(cranes, method="PATCH", pem=make_ca("Edited in the Console")[0])
+    _settle(scenario, cranes)
+    reports = _report(scenario, "cloud_changed")
+    assert "changed outside Terraform" in reports["markdown"]
+
+
+def test_failed(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario.add("flooping-frogs")
+    scenario.write()
+    scenario.ok("ca", "ensure", str(scenario.path))
+    monkeypatch.setenv("COCKROACH_API_KEY", "a-key-the-api-refuses")
+    reports = _report(scenario, "failed", expect=1)
+    assert "a-key-the-api-refuses" not in "".join(reports.values())
+
+
+def test_multi_stack(scenario: Scenario) -> None:
+    folder = scenario.tmp_path / "stacks"
+    folder.mkdir()
+    scenario.add("flooping-frogs")
+    scenario.converge()
+    (folder / "prod.yaml").write_text(scenario.path.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "legacy-ca.pem").write_text(
+        (scenario.tmp_path / "legacy-ca.pem").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    # prod's Terraform folder is the one converged above: the same stack name, the same working folder.
+    staging = Scenario(scenario.sandbox, scenario.tmp_path, scenario.capsys, name="staging", mount=scenario.mount)
+    staging.add("bouncing-bears")
+    staging.write()
+    (folder / "staging.yaml").write_text(staging.path.read_text(encoding="utf-8"), encoding="utf-8")
+    reports = plan_reports([str(folder)], scenario, 2)
+    check_raw_plan(reports, [scenario.workdir("prod"), scenario.workdir("staging")])
+    check_goldens("multi_stack", reports, scenario.tmp_path)
+
+
+def test_huge_report_fits_the_comment_limit(scenario: Scenario) -> None:
+    for number in range(120):
+        scenario.add(f"cluster-{number:03d}")
+    scenario.write()
+    scenario.ok("ca", "ensure", str(scenario.path))
+    code, markdown, err = scenario.cli("plan", str(scenario.path), "--format", "markdown")
+    assert code == 2, markdown + err
+    assert len(markdown) <= COMMENT_LIMIT
+    assert "Shortened to fit GitHub's" in markdown
+    log = (scenario.workdir() / "roachcert-plan.log").read_text(encoding="utf-8")
+    assert len(log) > COMMENT_LIMIT  # the whole plan stays in the log the report points to
+    check_golden("pipeline/huge.md", normalise(markdown, scenario.tmp_path))
