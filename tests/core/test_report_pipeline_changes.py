@@ -6,7 +6,6 @@ varying parts replaced; UPDATE_GOLDEN=1 rewrites them. Each also proves the raw 
 from __future__ import annotations
 
 import pytest
-
 from pipeline_kit import Scenario, check_goldens, check_raw_plan, plan_reports, scenario
 
 pytestmark = pytest.mark.integration

@@ -7,9 +7,9 @@ import json
 import time
 
 import pytest
+from pipeline_kit import Scenario, check_goldens, check_raw_plan, normalise, plan_reports, scenario
 
 from certs_helper import make_ca
-from pipeline_kit import Scenario, check_goldens, check_raw_plan, normalise, plan_reports, scenario
 from report_cases import check_golden
 from roachcert.github import COMMENT_LIMIT
 
