@@ -34,7 +34,10 @@ _VARYING: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b[0-9a-f]{64}\b"), "<sha256>"),
     (re.compile(r"\b[0-9a-f]{16,63}\b"), "<hex>"),
     (re.compile(r"\b(?:[0-9a-f]{2}:){7,}[0-9a-f]{2}\b"), "<serial>"),
-    (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}| UTC)?"), "<time>"),
+    (
+        re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}| UTC)?"),
+        "<time>",
+    ),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}\b"), "<date>"),
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:<port>"),
     (re.compile(r"in \d+ days?"), "in <n> days"),
@@ -107,7 +110,9 @@ class Scenario:
     def path(self) -> Path:
         return self.tmp_path / f"{self.name}.yaml"
 
-    def add(self, name: str, *, cas: tuple[str, ...] = ("client-ca",), users: tuple[str, ...] = ("app",)) -> str:
+    def add(
+        self, name: str, *, cas: tuple[str, ...] = ("client-ca",), users: tuple[str, ...] = ("app",)
+    ) -> str:
         cluster_id = str(uuid.uuid4())
         register_cluster(self.sandbox, cluster_id, name)
         self.clusters[name] = Cluster(cluster_id, cas, users)

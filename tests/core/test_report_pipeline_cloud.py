@@ -102,7 +102,9 @@ def test_multi_stack(scenario: Scenario) -> None:
         (scenario.tmp_path / "legacy-ca.pem").read_text(encoding="utf-8"), encoding="utf-8"
     )
     # prod's Terraform folder is the one converged above: the same stack name, the same working folder.
-    staging = Scenario(scenario.sandbox, scenario.tmp_path, scenario.capsys, name="staging", mount=scenario.mount)
+    staging = Scenario(
+        scenario.sandbox, scenario.tmp_path, scenario.capsys, name="staging", mount=scenario.mount
+    )
     staging.add("bouncing-bears")
     staging.write()
     (folder / "staging.yaml").write_text(staging.path.read_text(encoding="utf-8"), encoding="utf-8")
