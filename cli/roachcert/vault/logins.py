@@ -1,0 +1,72 @@
+"""Where a Vault login's credential comes from: a JWT (file or variable) or a token sink file.
+
+Each is read afresh on every run (the platform or Vault Agent rotates it), registered with the mask at once,
+and never written anywhere. The HTTP exchange itself lives in the adapter.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from roachcert import mask
+from roachcert.errors import VaultError
+from roachcert.spec import JwtAuth, TokenFileAuth
+
+
+def read_jwt(auth: JwtAuth, env: Mapping[str, str]) -> str:
+    """The JWT to present, from the stack's `token_file` or `token_env`."""
+    if auth.token_env is not None:
+        jwt = env.get(auth.token_env, "").strip()
+        source = auth.token_env
+        if not jwt:
+            raise VaultError(
+                f"JWT login needs {auth.token_env} in the environment (the platform's OIDC token)"
+            )
+    else:
+        assert auth.token_file is not None  # the model requires one of the two
+        source = str(auth.token_file)
+        jwt = _read(auth.token_file, "the JWT file").strip()
+        if not jwt:
+            raise VaultError(f"the JWT file {auth.token_file} is empty")
+    mask.register(jwt)
+    # A JWT is three base64url parts; anything else would only earn a vaguer refusal from Vault.
+    if jwt.count(".") != 2 or any(char.isspace() for char in jwt):
+        raise VaultError(f"{source} does not hold a JWT (three dot-separated parts): check what it names")
+    return jwt
+
+
+def read_token_file(auth: TokenFileAuth) -> str:
+    """The token a sink (Vault Agent's `sink "file"`) holds; refused when others may read it."""
+    check_private(auth.path)
+    token = _read(auth.path, "the token file").strip()
+    if not token:
+        raise VaultError(f"the token file {auth.path} is empty: is Vault Agent running and logged in?")
+    mask.register(token)
+    return token
+
+
+def check_private(path: Path) -> None:
+    """Like a client key: a token others can read is a leaked token, so refuse it rather than use it."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise VaultError(f"the token file {path} does not exist: is Vault Agent running?") from None
+    except OSError as exc:
+        raise VaultError(f"cannot read the token file {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise VaultError(
+            f"the token file {path} has mode {stat.S_IMODE(mode):04o}, wider than 0600: not using it; "
+            "set `mode = 0600` in the Vault Agent file sink (or chmod 600 it) and check who could read it"
+        )
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VaultError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise VaultError(f"cannot read {what} {path}: {reason}") from None
