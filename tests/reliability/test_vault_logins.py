@@ -183,9 +183,15 @@ def test_a_refused_jwt_login_is_one_line(
     assert not (tmp_path / "certs").exists()
 
 
-def test_a_jwt_from_nowhere_is_one_line_before_vault_is_asked(
-    jwt_stack: Callable[..., Path], cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_jwt_from_nowhere_or_to_nowhere_is_one_line(
+    jwt_stack: Callable[..., Path],
+    jwt_auth: tuple[str, Issuer],
+    one_cluster: SandboxStack,
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    issuer, stack = jwt_auth[1], one_cluster
     path = str(jwt_stack())
     line = only_line(cli.fails("issue", path, "c0", "app", "--out", str(tmp_path / "certs")).text)
     assert (
@@ -196,6 +202,14 @@ def test_a_jwt_from_nowhere_is_one_line_before_vault_is_asked(
     assert line == (
         "roachcert: ROACHCERT_TEST_JWT does not hold a JWT (three dot-separated parts): check what it names"
     )
+    jwt = issuer.sign()
+    monkeypatch.setenv("ROACHCERT_TEST_JWT", jwt)
+    path = with_auth(stack, "{method: jwt, mount: jwt-absent, role: renew, token_env: ROACHCERT_TEST_JWT}")
+    line = only_line(cli.fails("issue", str(path), "c0", "app", "--out", str(tmp_path / "certs")).text)
+    assert line.startswith(
+        "roachcert: Vault refused the JWT login as role 'renew' at auth/jwt-absent/login on "
+    )
+    assert line.endswith(": permission denied (is an auth method enabled at auth/jwt-absent?)")
     path = str(jwt_stack(source=f"token_file: {tmp_path / 'absent'}"))
     line = only_line(cli.fails("issue", path, "c0", "app", "--out", str(tmp_path / "certs")).text)
     assert line == f"roachcert: the JWT file {tmp_path / 'absent'} does not exist"

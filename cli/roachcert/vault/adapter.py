@@ -156,6 +156,8 @@ class VaultAdapter:
         self._check_vault(response, "post", path)
         if response.status_code in (400, 401, 403):
             reason = printable(mask.mask(_errors(response)))[:300]
+            if response.status_code == 403:  # what Vault answers for a login path where nothing is enabled
+                reason += f" (is an auth method enabled at {path.removesuffix('/login')}?)"
             raise VaultError(f"Vault refused the {what} at {path} on {self.where}: {advice(reason)}")
         auth_block = self._json(response, "post", path).get("auth")
         token = text_of(
