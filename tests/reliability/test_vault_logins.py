@@ -246,3 +246,31 @@ def test_a_vault_agent_token_sink_is_read_each_run_and_must_be_private(
     assert (tmp_path / "renewed" / "client.app.crt").is_file()
     for outcome in cli.outcomes:
         assert first not in outcome.text
+
+
+def test_the_runner_logs_in_its_own_way_with_one_shared_stack(
+    one_cluster: SandboxStack,
+    jwt_stack: Callable[..., Path],
+    jwt_auth: tuple[str, Issuer],
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stack says nothing of logins (CI uses VAULT_TOKEN); the CronJob sets ROACHCERT_VAULT_AUTH."""
+    mount, issuer = jwt_auth
+    jwt_stack()  # the role `renew`, and no VAULT_TOKEN
+    path = str(one_cluster.write())
+    token_file = tmp_path / "sa" / "token"
+    token_file.parent.mkdir()
+    token_file.write_text(issuer.sign())
+    monkeypatch.setenv(
+        "ROACHCERT_VAULT_AUTH", f"{{method: jwt, mount: {mount}, role: renew, token_file: {token_file}}}"
+    )
+    cli.ok("renew", path, "c0", "app", "--out", str(tmp_path / "renewed"))
+    assert (tmp_path / "renewed" / "client.app.crt").is_file()
+    monkeypatch.setenv("ROACHCERT_VAULT_AUTH", f"{{method: jwt, mount: {mount}, role: renew}}")
+    line = only_line(cli.fails("renew", path, "c0", "app", "--out", str(tmp_path / "again")).text)
+    assert line == (
+        "roachcert: ROACHCERT_VAULT_AUTH: a JWT login reads the JWT from `token_file: PATH` or "
+        "`token_env: VARIABLE`: give one of them"
+    )

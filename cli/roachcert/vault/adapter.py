@@ -64,7 +64,7 @@ _REASONS = (
 class VaultSettings:
     addr: str | None
     namespace: str | None
-    auth: TokenAuth | AppRoleAuth | JwtAuth | TokenFileAuth
+    auth: logins.Auth
     verify: bool | str
 
 
@@ -80,7 +80,8 @@ def resolve_settings(spec: VaultSpec, env: Mapping[str, str]) -> VaultSettings:
         verify = env[name]
         if not Path(verify).exists():
             raise VaultError(f"{name} names {verify}, which does not exist")
-    return VaultSettings(addr=addr, namespace=namespace, auth=spec.auth, verify=verify)
+    auth = logins.auth_from_env(env) or spec.auth
+    return VaultSettings(addr=addr, namespace=namespace, auth=auth, verify=verify)
 
 
 def find_token(auth: TokenAuth, env: Mapping[str, str], home: Path) -> str | None:

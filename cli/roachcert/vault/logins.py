@@ -10,9 +10,40 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
 from roachcert import mask
 from roachcert.errors import VaultError
-from roachcert.spec import JwtAuth, TokenFileAuth
+from roachcert.spec import AppRoleAuth, JwtAuth, TokenAuth, TokenFileAuth, messages
+from roachcert.spec.models import AUTH_METHODS, VaultAuth
+
+AUTH_ENV = "ROACHCERT_VAULT_AUTH"
+Auth = TokenAuth | AppRoleAuth | JwtAuth | TokenFileAuth
+_AUTH: TypeAdapter[Auth] = TypeAdapter(VaultAuth)
+
+
+def auth_from_env(env: Mapping[str, str]) -> Auth | None:
+    """This runner's own login, overriding the stack's `vault.auth`: one stack file serves CI, a CronJob
+    and a laptop, each logging in its own way (`{method: jwt, role: renew, token_file: PATH}`)."""
+    text = env.get(AUTH_ENV, "").strip()
+    if not text:
+        return None
+    example = "write it like {method: jwt, role: NAME, token_file: PATH}"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None
+    if not isinstance(data, dict):
+        raise VaultError(f"{AUTH_ENV} is not a YAML mapping: {example}")
+    try:
+        return _AUTH.validate_python(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_context=True, include_input=True)[0]
+        where = tuple(error["loc"])
+        where = where[1:] if where and where[0] in AUTH_METHODS else where  # the union's tag
+        text = messages.message(error, where)
+        raise VaultError(f"{AUTH_ENV}: {'.'.join(map(str, where)) + ': ' if where else ''}{text}") from None
 
 
 def read_jwt(auth: JwtAuth, env: Mapping[str, str]) -> str:
