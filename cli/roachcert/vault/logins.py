@@ -56,6 +56,8 @@ def read_jwt(auth: JwtAuth, env: Mapping[str, str]) -> str:
                 f"JWT login needs {auth.token_env} in the environment (the platform's OIDC token)"
             )
     else:
+        # Its mode is not checked, unlike a Vault token's: Kubernetes projects service-account tokens
+        # 0644 unless told otherwise, and a JWT is short-lived and good only for its audience's roles.
         assert auth.token_file is not None  # the model requires one of the two
         source = str(auth.token_file)
         jwt = _read(auth.token_file, "the JWT file").strip()
