@@ -6,6 +6,7 @@ and never written anywhere. The HTTP exchange itself lives in the adapter.
 
 from __future__ import annotations
 
+import functools
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +21,11 @@ from roachcert.spec.models import AUTH_METHODS, VaultAuth
 
 AUTH_ENV = "ROACHCERT_VAULT_AUTH"
 Auth = TokenAuth | AppRoleAuth | JwtAuth | TokenFileAuth
-_AUTH: TypeAdapter[Auth] = TypeAdapter(VaultAuth)
+
+
+@functools.cache
+def _auth_model() -> TypeAdapter[Auth]:
+    return TypeAdapter(VaultAuth)  # built on first use: most runs never set AUTH_ENV
 
 
 def auth_from_env(env: Mapping[str, str]) -> Auth | None:
@@ -37,7 +42,7 @@ def auth_from_env(env: Mapping[str, str]) -> Auth | None:
     if not isinstance(data, dict):
         raise VaultError(f"{AUTH_ENV} is not a YAML mapping: {example}")
     try:
-        return _AUTH.validate_python(data)
+        return _auth_model().validate_python(data)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_context=True, include_input=True)[0]
         where = tuple(error["loc"])
