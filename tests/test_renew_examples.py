@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from roachcert.app import run
+from roachcert.spec import JwtAuth
+from roachcert.vault import logins
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -40,4 +42,29 @@ def test_cronjob_runs_renew_with_known_options(capsys: pytest.CaptureFixture[str
     assert args[0] == "renew"
     assert {a for a in args if a.startswith("--")} <= renew_options(capsys)
     assert not any("TOKEN" in a for a in args)
-    assert "secretRef" in container["envFrom"][0]
+
+
+def test_cronjob_logs_in_with_its_service_account_token_and_stores_no_vault_secret() -> None:
+    job = yaml.safe_load((EXAMPLES / "kubernetes" / "roachcert-renew-cronjob.yaml").read_text())
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert "envFrom" not in container
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert not {"VAULT_TOKEN", "VAULT_SECRET_ID", "VAULT_ROLE_ID"} & set(env)
+    auth = logins.auth_from_env(env)
+    assert isinstance(auth, JwtAuth)
+    assert auth.token_file is not None
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    projected = volumes[mounts[str(auth.token_file.parent)]]["projected"]["sources"]
+    [token] = [source["serviceAccountToken"] for source in projected]
+    assert token["path"] == auth.token_file.name
+    assert token["audience"] == "vault"
+    assert token["expirationSeconds"] <= 3600
+    assert (
+        f"bound_audiences={token['audience']}"
+        in (EXAMPLES / "kubernetes" / "roachcert-renew-cronjob.yaml").read_text()
+    )
+    account = yaml.safe_load((EXAMPLES / "kubernetes" / "roachcert-serviceaccount.yaml").read_text())
+    assert account["kind"] == "ServiceAccount"
+    assert pod["serviceAccountName"] == account["metadata"]["name"]

@@ -176,8 +176,15 @@ EXPECTED: dict[str, list[tuple[int, str | None, str]]] = {
     "cluster_no_ca.yaml": [
         (9, "clusters.frogs.ca", "required field is missing: the CA (or list of CAs) this cluster")
     ],
+    "jwt_no_source.yaml": [
+        (4, "vault.auth", "a JWT login reads the JWT from `token_file: PATH` or `token_env: VARIABLE`")
+    ],
     "unknown_auth_method.yaml": [
-        (4, "vault.auth", "'kubernetes' is not supported here; use one of 'token', 'approle'")
+        (
+            4,
+            "vault.auth",
+            "'kubernetes' is not supported here; use one of 'token', 'approle', 'jwt', 'token_file'",
+        )
     ],
 }
 

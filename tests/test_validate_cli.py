@@ -230,3 +230,27 @@ def test_schema_accepts_a_single_ca_name_or_a_list(capsys: pytest.CaptureFixture
     for ca in ("client-ca", ["client-ca", "legacy-ca"]):
         assert _check(schema["$defs"]["Cluster"], {**cluster, "ca": ca}, schema) == []
     assert _check(schema["$defs"]["Cluster"], {**cluster, "ca": []}, schema) != []
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"method": "jwt", "role": "roachcert-renew", "token_file": "/var/run/secrets/vault/token"},
+        {"method": "jwt", "mount": "gitlab", "role": "plan", "token_env": "VAULT_ID_TOKEN"},
+        {"method": "token_file", "path": "/run/vault-agent/token"},
+    ],
+    ids=["jwt-file", "jwt-env", "token-file"],
+)
+def test_the_vault_logins_validate_and_fit_the_schema(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, repo_root: Path, auth: dict[str, str]
+) -> None:
+    schema = _schema(capsys)
+    stack = yaml.safe_load((repo_root / "stacks" / "example.yaml").read_text())
+    stack["vault"] = {**(stack.get("vault") or {}), "auth": auth}
+    assert _check(schema, stack, schema) == []
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    code, _out, err = _run(capsys, "validate", str(path))
+    assert (code, err) == (0, ""), err
+    wrong = {**auth, "method": "kubernetes"}
+    assert _check(schema["$defs"]["VaultSpec"], {"auth": wrong}, schema) != []

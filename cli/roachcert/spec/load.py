@@ -13,7 +13,7 @@ from roachcert.errors import PemError, SpecError
 from roachcert.names import stack_name
 from roachcert.pem import check_ca_file, check_ca_pem, read_ca_file
 from roachcert.spec.messages import did_you_mean, message
-from roachcert.spec.models import CA_TAGS, PemFileCa, Stack, VaultCa
+from roachcert.spec.models import AUTH_METHODS, CA_TAGS, PemFileCa, Stack, VaultCa
 from roachcert.spec.yamlsrc import LineMap, Path_, YamlProblem, dotted, parse
 
 # Set by the loader from the file's name and path, never written in the file.
@@ -101,6 +101,8 @@ def _where(loc: tuple[str | int, ...], lines: LineMap) -> Path_:
     """The error's place in the file: without union tags, `[key]` markers, or an index the file lacks."""
     parts = list(loc)
     if len(parts) > 2 and parts[0] == "cas" and parts[2] in CA_TAGS:
+        del parts[2]
+    if parts[:2] == ["vault", "auth"] and len(parts) > 2 and parts[2] in AUTH_METHODS:
         del parts[2]
     parts = [part for part in parts if part != "[key]"]
     # `ca: client-ca` is validated as a one-item list; point at the string, not at `ca[0]`.

@@ -32,7 +32,7 @@ _REQUIRED = {
     "id": "the cluster's ID, the lowercase UUID from the Cloud Console",
     "ca": "the CA (or list of CAs) this cluster trusts, by its name under `cas`",
     "host": "the cluster's SQL host name, like NAME-123.gcp-us-east1.crdb.io",
-    "method": "`token` or `approle`",
+    "method": "`token`, `approle`, `jwt` or `token_file`",
 }
 
 _PATTERNS = {

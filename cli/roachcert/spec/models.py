@@ -76,10 +76,47 @@ class AppRoleAuth(Model):
     secret_id_env: Annotated[str, Field(pattern=ENV_RE)] = "VAULT_SECRET_ID"
 
 
+class JwtAuth(Model):
+    """A signed identity the platform hands the job (GitHub Actions or GitLab OIDC, a Kubernetes service
+    account token), exchanged at Vault's JWT auth for a token; read afresh on each run, never written."""
+
+    method: Literal["jwt"]
+    mount: Annotated[str, Field(pattern=MOUNT_RE)] = "jwt"
+    role: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@-]+$", description="the JWT auth role to log in as")]
+    token_file: Path | None = Field(default=None, description="a file holding the JWT (re-read each run)")
+    token_env: Annotated[str, Field(pattern=ENV_RE)] | None = Field(
+        default=None, description="environment variable holding the JWT (never the JWT itself)"
+    )
+
+    _resolve = field_validator("token_file")(relative_to_stack)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JwtAuth:
+        if (self.token_file is None) == (self.token_env is None):
+            raise ValueError(
+                "a JWT login reads the JWT from `token_file: PATH` or `token_env: VARIABLE`: give one of them"
+            )
+        return self
+
+
+class TokenFileAuth(Model):
+    """A token sink another process keeps fresh (Vault Agent's `sink "file"`), re-read on each run; it must
+    be private to its owner (mode 0600), like a key file."""
+
+    method: Literal["token_file"]
+    path: Path = Field(description="the token sink file, mode 0600")
+
+    _resolve = field_validator("path")(relative_to_stack)
+
+
+AUTH_METHODS = ("token", "approle", "jwt", "token_file")
+VaultAuth = Annotated[TokenAuth | AppRoleAuth | JwtAuth | TokenFileAuth, Field(discriminator="method")]
+
+
 class VaultSpec(Model):
     addr: str | None = Field(default=None, description="Vault address; VAULT_ADDR when left out")
     namespace: str | None = Field(default=None, description="Vault namespace; VAULT_NAMESPACE when left out")
-    auth: Annotated[TokenAuth | AppRoleAuth, Field(discriminator="method")] = TokenAuth()
+    auth: VaultAuth = TokenAuth()
 
     @field_validator("addr")
     @classmethod

@@ -28,7 +28,8 @@ from roachcert import environment, mask
 from roachcert.certs.issue import IssuedCert, SignedCert
 from roachcert.errors import VaultError
 from roachcert.escape import printable
-from roachcert.spec import AppRoleAuth, Stack, TokenAuth, VaultSpec
+from roachcert.spec import AppRoleAuth, JwtAuth, Stack, TokenAuth, TokenFileAuth, VaultSpec
+from roachcert.vault import logins
 from roachcert.vault.answers import (
     answer,
     data_of,
@@ -63,7 +64,7 @@ _REASONS = (
 class VaultSettings:
     addr: str | None
     namespace: str | None
-    auth: TokenAuth | AppRoleAuth
+    auth: logins.Auth
     verify: bool | str
 
 
@@ -79,7 +80,8 @@ def resolve_settings(spec: VaultSpec, env: Mapping[str, str]) -> VaultSettings:
         verify = env[name]
         if not Path(verify).exists():
             raise VaultError(f"{name} names {verify}, which does not exist")
-    return VaultSettings(addr=addr, namespace=namespace, auth=spec.auth, verify=verify)
+    auth = logins.auth_from_env(env) or spec.auth
+    return VaultSettings(addr=addr, namespace=namespace, auth=auth, verify=verify)
 
 
 def find_token(auth: TokenAuth, env: Mapping[str, str], home: Path) -> str | None:
@@ -125,6 +127,10 @@ class VaultAdapter:
             auth = self.settings.auth
             if isinstance(auth, AppRoleAuth):
                 self._token = self._approle_login(auth)
+            elif isinstance(auth, JwtAuth):
+                self._token = self._jwt_login(auth)
+            elif isinstance(auth, TokenFileAuth):
+                self._token = logins.read_token_file(auth)
             else:
                 self._token = find_token(auth, self._env, Path(self._env.get("HOME") or Path.home()))
             self._ready = True
@@ -137,12 +143,23 @@ class VaultAdapter:
         mask.register(ids[auth.secret_id_env])
         path = f"auth/{auth.mount}/login"
         body = {"role_id": ids[auth.role_id_env], "secret_id": ids[auth.secret_id_env]}
+        return self._login("AppRole login", path, body, lambda _reason: "check the role and secret IDs")
+
+    def _jwt_login(self, auth: JwtAuth) -> str:
+        jwt = logins.read_jwt(auth, self._env)
+        path = f"auth/{auth.mount}/login"
+        # Vault's reason (expired, audience, claims, unknown role) names no secret and says what to fix.
+        return self._login(f"JWT login as role {auth.role!r}", path, {"role": auth.role, "jwt": jwt}, str)
+
+    def _login(self, what: str, path: str, body: Mapping[str, str], advice: Callable[[str], str]) -> str:
+        """POST a login; the client token it returns (masked from now on), or one line saying why not."""
         response = self._send("post", path, body, token="")
-        if response.status_code in (400, 403):
-            raise VaultError(
-                f"Vault refused the AppRole login at {path} on {self.where}: check the role and secret IDs"
-            )
         self._check_vault(response, "post", path)
+        if response.status_code in (400, 401, 403):
+            reason = printable(mask.mask(_errors(response)))[:300]
+            if response.status_code == 403:  # what Vault answers for a login path where nothing is enabled
+                reason += f" (is an auth method enabled at {path.removesuffix('/login')}?)"
+            raise VaultError(f"Vault refused the {what} at {path} on {self.where}: {advice(reason)}")
         auth_block = self._json(response, "post", path).get("auth")
         token = text_of(
             auth_block if isinstance(auth_block, dict) else {}, "client_token", self._what("post", path)
