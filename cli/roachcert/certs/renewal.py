@@ -196,7 +196,7 @@ def _one(
 def _unusable(job: _Job, due_at: datetime | None, why_not: str) -> Renewal:
     """A folder that cannot be used and was not made usable: named, so monitoring sees which."""
     problem = job.verdict.problem
-    message = mask(f"{job.folder}: {problem}; {why_not}")
+    message = mask(f"{job.folder.absolute()}: {problem}; {why_not}")
     return Renewal(
         job.cluster, job.user, job.folder, "unusable", renew_at=due_at, message=message, reason=problem
     )
