@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.integration
 
 SUMMARY_KEYS = {"stack", "renewed", "fresh", "failed", "exec_error", "certificates"}
 CERT_KEYS = {"cluster", "user", "folder", "outcome", "not_after", "renew_at", "error"}
+DOC = Path(__file__).resolve().parents[2] / "docs" / "renew-json.md"
 
 
 @pytest.fixture
@@ -90,6 +92,8 @@ def test_a_key_restored_from_a_backup_is_not_fresh_it_is_reissued(
     # The summary only grew: every field it had is still there, `unusable` and `reason` are new.
     assert set(summary) == SUMMARY_KEYS | {"unusable"}
     assert set(entry) == CERT_KEYS | {"reason"}
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", DOC.read_text(), re.MULTILINE))
+    assert documented == set(summary) | set(entry)
     assert summary["unusable"] == 0
     usable_pair(folder, "app")
     assert (folder / "client.app.key").is_symlink()  # a pair again

@@ -150,22 +150,26 @@ def _one(
 ) -> Renewal:
     cluster, user, folder, verdict = job.cluster, job.user, job.folder, job.verdict
     due_at = renew_at(verdict.info.not_before, verdict.info.not_after, before) if verdict.info else None
+    due = due_at is None or now >= due_at
     held = layouts.detect(folder, user)
     layout = job.layout or held
     switch = f"layout {held} -> {layout}" if layout is not held and verdict.complete else ""
-    if verdict.usable and verdict.info and not switch and due_at is not None and now < due_at:
+    if verdict.usable and verdict.info and not due and not switch:
         return Renewal(cluster, user, folder, "fresh", not_after=verdict.info.not_after, renew_at=due_at)
     if verdict.problem and not verdict.repairable:
         return _unusable(job, due_at, "not replacing a link someone else made; fix or remove it")
     root = issuing.sslrootcert_for(job.stack.clusters[cluster])
-    if switch and layout is layouts.Layout.cockroach and not root.is_file():
-        # Without it there is no ca.crt, the folder still reads as libpq, and every run would re-issue.
-        message = f"--layout cockroach copies the cluster's server CA to ca.crt: {root} does not exist (set server_ca)"
+    if switch and verdict.usable and not due and layout is layouts.Layout.cockroach and not root.is_file():
+        # Only the switch asks for a re-issue: without a server CA to copy there would be no ca.crt,
+        # the folder would still read as libpq, and every run would re-issue it.
+        message = (
+            f"--layout cockroach copies the cluster's server CA to {layouts.SERVER_CA_NAME}: "
+            f"{root} does not exist (set the cluster's server_ca)"
+        )
         return Renewal(cluster, user, folder, "failed", renew_at=due_at, message=message)
     try:
-        issuing.check_key_mode(
-            issuing.client_files(folder, user).key
-        )  # never replace a key someone else put there
+        # Unattended: never replace a key someone else put there.
+        issuing.check_key_mode(issuing.client_files(folder, user).key)
         result = issuing.issue_client(
             job.stack,
             cluster,

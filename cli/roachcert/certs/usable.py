@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives import serialization
 
 from roachcert.certs import inventory, keys, pairs
 from roachcert.certs.issue import client_files
-from roachcert.certs.layouts import pk8_path
 from roachcert.pem import CertInfo, cert_info
 from roachcert.spec import Stack, VaultCa
 
@@ -59,7 +58,7 @@ def trusts(stack: Stack, cluster: str, issuer: str) -> bool | None:
 def judge(stack: Stack, cluster: str, user: str, folder: Path, issuers: Mapping[str, str]) -> Verdict:
     """What the folder holds for `user`, and why it cannot be used (if it cannot)."""
     paths = client_files(folder, user)
-    for path in (paths.key, paths.cert, pk8_path(folder, user)):
+    for path in (paths.key, paths.cert):
         if path.is_symlink() and not pairs.links_into(path, folder, user):
             return Verdict(
                 None,
