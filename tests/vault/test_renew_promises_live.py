@@ -220,10 +220,18 @@ def test_the_sweep_removes_no_generation_while_current_is_unclear(
         other = tmp_path / "restored-copy"
         shutil.copytree(live, other)
         current.symlink_to(other)
+    vault_addr = os.environ["VAULT_ADDR"]
     monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:9")  # the re-issue fails: nothing replaces the pair
-    run(["renew", str(ensured), "frogs", "app"])
-    capsys.readouterr()
+    assert run(["renew", str(ensured), "frogs", "app"]) == 1
+    out = capsys.readouterr().out
     assert (live / "client.key").read_bytes() == key_bytes
+    if leftover == "elsewhere":  # our links, through a `current` leading out: re-issued when Vault answers
+        assert f"UNUSABLE frogs/app: {folder}: client.app.key links outside .roachcert-pairs/app" in out
+        monkeypatch.setenv("VAULT_ADDR", vault_addr)
+        assert run(["renew", str(ensured), "frogs", "app"]) == 0
+        usable_pair(folder, "app")
+        assert not live.exists()  # gone only once `current` resolved to the new generation
+        assert (tmp_path / "restored-copy" / "client.key").read_bytes() == key_bytes
 
 
 def test_layout_switches_as_one_pair_and_leaves_nothing_of_the_old_one(

@@ -58,13 +58,15 @@ def trusts(stack: Stack, cluster: str, issuer: str) -> bool | None:
 def judge(stack: Stack, cluster: str, user: str, folder: Path, issuers: Mapping[str, str]) -> Verdict:
     """What the folder holds for `user`, and why it cannot be used (if it cannot)."""
     paths = client_files(folder, user)
-    for path in (paths.key, paths.cert):
+    for path, stored in ((paths.key, "client.key"), (paths.cert, "client.crt")):
         if path.is_symlink() and not pairs.links_into(path, folder, user):
             return Verdict(
                 None,
                 paths.key.exists() and paths.cert.exists(),
                 f"{path.name} links outside .roachcert-pairs/{user} (to {os.path.realpath(path)})",
-                repairable=False,  # someone pointed it there: not roachcert's to replace
+                # Our link through a `current` that leads elsewhere: a switch repairs it. A link someone
+                # pointed elsewhere is not roachcert's to replace.
+                repairable=pairs.is_our_link(path, user, stored),
             )
     try:
         text = paths.cert.read_text(encoding="utf-8")
