@@ -94,3 +94,16 @@ def test_a_switch_drops_the_old_layouts_links_into_the_pair(tmp_path: Path) -> N
     assert not (tmp_path / "client.app.pk8").is_symlink()
     assert (tmp_path / "client.app.mine").is_symlink()
     assert layouts.detect(tmp_path, "app") is Layout.libpq
+
+
+def test_the_sweep_removes_a_killed_first_issue_but_no_generation_a_link_may_use(tmp_path: Path) -> None:
+    pair_dir = tmp_path / ".roachcert-pairs" / "app"
+    (pair_dir / "gen-0123").mkdir(parents=True)
+    (pair_dir / "gen-0123" / "client.key").write_text("a key no reader ever saw\n")
+    assert pairs.sweep(tmp_path) == 1  # no current, no link into the pair: never live
+    assert not (pair_dir / "gen-0123").exists()
+    (pair_dir / "gen-4567").mkdir()
+    (pair_dir / "gen-4567" / "client.key").write_text("the live key\n")
+    (tmp_path / "client.app.key").symlink_to(".roachcert-pairs/app/current/client.key")
+    assert pairs.sweep(tmp_path) == 0  # `current` lost (a restore), links kept: maybe live
+    assert (pair_dir / "gen-4567" / "client.key").read_text() == "the live key\n"

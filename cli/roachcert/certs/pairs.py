@@ -216,10 +216,11 @@ def _remove_old_generations(pairs: Path) -> int:
     text may be spelled any way), and temporary links. No generation goes while `current` does not
     resolve to one here: the live pair may be among them."""
     live = live_generation(pairs)
+    never_live = live is None and _never_switched(pairs)
     removed = 0
     for entry in pairs.iterdir() if pairs.is_dir() else ():
-        stale_gen = (
-            entry.name.startswith(_GEN_PREFIX) and live is not None and os.path.realpath(entry) != str(live)
+        stale_gen = entry.name.startswith(_GEN_PREFIX) and (
+            never_live or (live is not None and os.path.realpath(entry) != str(live))
         )
         stale_tmp = entry.name.startswith(".") and entry.name.endswith(".tmp")
         if stale_gen or stale_tmp:
@@ -230,6 +231,17 @@ def _remove_old_generations(pairs: Path) -> int:
                     entry.unlink()
             removed += 1
     return removed
+
+
+def _never_switched(pairs: Path) -> bool:
+    """No `current` at all and no link of the folder leading into this pair: a first issue killed before
+    its switch, whose generations no reader can be using (a restore that lost `current` keeps links)."""
+    if os.path.lexists(pairs / CURRENT):
+        return False
+    folder, slot = pairs.parent.parent, pairs.name
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        return not any(links_into(folder / e.name, folder, slot) for e in entries if e.is_symlink())
+    return False
 
 
 def sweep(folder: Path) -> int:
