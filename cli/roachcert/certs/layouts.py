@@ -40,12 +40,24 @@ def server_ca_path(folder: Path) -> Path:
 
 
 def detect(folder: Path, user: str) -> Layout:
-    """The layout a folder was issued with (renew keeps it): a .pk8 means jdbc, a ca.crt cockroach."""
-    if pairs.is_our_link(pk8_path(folder, user), user, "client.pk8"):
+    """The layout a folder was issued with (renew keeps it): a .pk8 link into the pair means jdbc (a
+    dangling one only while the key dangles too: the whole pair is gone, not just an old layout's
+    member), a ca.crt cockroach."""
+    pk8 = pk8_path(folder, user)
+    if pairs.links_into(pk8, folder, user) and (pk8.exists() or not (folder / f"client.{user}.key").exists()):
         return Layout.jdbc
     if server_ca_path(folder).is_file():
         return Layout.cockroach
     return Layout.libpq
+
+
+def drop_server_ca(folder: Path) -> bool:
+    """Leaving the cockroach layout: its ca.crt would make `detect` read the folder as cockroach."""
+    try:
+        server_ca_path(folder).unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def extra_members(layout: Layout, user: str, pkcs8_der: Callable[[], bytes]) -> list[pairs.Member]:

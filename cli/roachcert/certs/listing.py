@@ -17,7 +17,8 @@ from cryptography import x509
 from roachcert import files
 from roachcert.certs import inventory
 from roachcert.certs.issue import client_files, default_out
-from roachcert.spec import Stack, VaultCa
+from roachcert.certs.usable import issuers_by_serial, judge, normal_serial, trusts
+from roachcert.spec import Stack
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,7 @@ class CertRow:
     folder: str
     on_disk: bool
     trusted: bool | None  # None: the issuer is unknown
-
-
-def normal_serial(serial: str) -> str:
-    return serial.replace(":", "").replace("-", "").lower().lstrip("0")
+    unusable: str = ""  # on disk but unusable (usable.judge): why
 
 
 def _disk_serial(path: Path) -> tuple[str, datetime] | None:
@@ -43,16 +41,6 @@ def _disk_serial(path: Path) -> tuple[str, datetime] | None:
         raw = number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
         return ":".join(f"{byte:02x}" for byte in raw), cert.not_valid_after_utc
     return None
-
-
-def trusts(stack: Stack, cluster: str, issuer: str) -> bool | None:
-    if not issuer or cluster not in stack.clusters:
-        return None
-    mount, _, name = issuer.partition("/")
-    return any(
-        isinstance(ca, VaultCa) and ca.mount == mount and name in ca.issuers
-        for _ca_name, ca in stack.cluster_cas(cluster)
-    )
 
 
 def rows(stack: Stack, extra_folders: tuple[Path, ...] = ()) -> list[CertRow]:
@@ -69,7 +57,8 @@ def rows(stack: Stack, extra_folders: tuple[Path, ...] = ()) -> list[CertRow]:
             }
             wanted |= {Path(d.folder) for d in deliveries if d.cluster == cluster and d.user == user}
             folders[(cluster, user)] = wanted
-    on_disk: dict[tuple[str, str, str], str] = {}  # (cluster, user, serial) -> folder
+    issuers = issuers_by_serial(deliveries)
+    on_disk: dict[tuple[str, str, str], tuple[str, str]] = {}  # (cluster, user, serial) -> folder, unusable
     disk_rows: list[CertRow] = []
     for (cluster, user), places in folders.items():
         for folder in sorted(places):
@@ -77,8 +66,9 @@ def rows(stack: Stack, extra_folders: tuple[Path, ...] = ()) -> list[CertRow]:
             if found is None:
                 continue
             serial, not_after = found
-            on_disk[(cluster, user, normal_serial(serial))] = str(folder)
-            disk_rows.append(CertRow(cluster, user, "", serial, not_after, str(folder), True, None))
+            problem = judge(stack, cluster, user, folder, issuers).problem
+            on_disk[(cluster, user, normal_serial(serial))] = (str(folder), problem)
+            disk_rows.append(CertRow(cluster, user, "", serial, not_after, str(folder), True, None, problem))
     result: list[CertRow] = []
     seen: set[tuple[str, str, str]] = set()
     for d in sorted(deliveries, key=lambda d: (d.cluster, d.user, d.at)):
@@ -86,10 +76,12 @@ def rows(stack: Stack, extra_folders: tuple[Path, ...] = ()) -> list[CertRow]:
         if key in seen:
             continue
         seen.add(key)
-        where = on_disk.get(key, d.folder)
+        where, problem = on_disk.get(key, (d.folder, ""))
         trusted = trusts(stack, d.cluster, d.issuer)
         result.append(
-            CertRow(d.cluster, d.user, d.issuer, d.serial, d.not_after, where, key in on_disk, trusted)
+            CertRow(
+                d.cluster, d.user, d.issuer, d.serial, d.not_after, where, key in on_disk, trusted, problem
+            )
         )
     result += [r for r in disk_rows if (r.cluster, r.user, normal_serial(r.serial)) not in seen]
     return sorted(result, key=lambda r: (r.cluster, r.user, r.not_after or datetime.min.replace(tzinfo=UTC)))
@@ -106,6 +98,11 @@ def metrics(stack: Stack, found: list[CertRow], now: datetime) -> str:
         "# TYPE roachcert_client_cert_expiry_timestamp_seconds gauge",
     ]
     soonest: dict[str, datetime] = {}
+    usable = [
+        "# HELP roachcert_client_cert_usable 1 when a client certificate on disk is usable (its key, CN, "
+        "issuer still trusted, links inside its pair), 0 when not.",
+        "# TYPE roachcert_client_cert_usable gauge",
+    ]
     for row in found:
         if not row.on_disk or row.not_after is None:
             continue
@@ -116,6 +113,7 @@ def metrics(stack: Stack, found: list[CertRow], now: datetime) -> str:
         lines.append(
             f"roachcert_client_cert_expiry_timestamp_seconds{{{labels}}} {row.not_after.timestamp():.0f}"
         )
+        usable.append(f"roachcert_client_cert_usable{{{labels}}} {0 if row.unusable else 1}")
         if row.cluster not in soonest or row.not_after < soonest[row.cluster]:
             soonest[row.cluster] = row.not_after
     lines += [
@@ -127,7 +125,7 @@ def metrics(stack: Stack, found: list[CertRow], now: datetime) -> str:
         lines.append(
             f"roachcert_client_cert_soonest_expiry_seconds{{{labels}}} {(when - now).total_seconds():.0f}"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + usable) + "\n"
 
 
 def write_metrics(path: Path, text: str) -> None:

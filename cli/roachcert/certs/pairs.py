@@ -11,7 +11,8 @@ Layout (the names users rely on stay where they were; they are symlinks now):
 A new pair is written and fsynced into a new hidden `gen-*` folder, then `current` is switched to it
 with one rename of a symlink (atomic), then the old generation is removed. Until that rename the new
 files are invisible; after it both are. Kubernetes updates Secret volumes the same way (`..data`).
-An interrupted run leaves at most an unlinked `gen-*` folder or a temporary link: `sweep` removes them.
+An interrupted run leaves at most an unlinked `gen-*` folder or a temporary link: `sweep` removes them,
+but only while `current` resolves to a generation (the live one, however the link is spelled, stays).
 Renewal reuses `switch_pair` with its own members (a PKCS#8 copy of the key, say).
 """
 
@@ -60,6 +61,31 @@ def is_our_link(path: Path, slot: str, stored: str) -> bool:
         return False
 
 
+def links_into(path: Path, folder: Path, slot: str) -> bool:
+    """Whether `path` is a link that resolves (dangling or not) inside `slot`'s pair folder, however it
+    is spelled (restore and sync tools rewrite links as absolute paths, `./x`, `x/`)."""
+    if not path.is_symlink():
+        return False
+    home = os.path.realpath(slot_dir(folder.absolute(), slot))
+    return os.path.realpath(path).startswith(home + os.sep)
+
+
+def live_generation(pairs: Path) -> Path | None:
+    """The generation `current` resolves to, when that is a folder directly in `pairs`; None when that
+    cannot be told (no link, a loop, a target elsewhere): then no generation may be removed."""
+    link = pairs / CURRENT
+    if not link.is_symlink():
+        return None
+    try:
+        live = link.resolve(strict=True)
+        home = pairs.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if live.parent != home or not live.name.startswith(_GEN_PREFIX) or not live.is_dir():
+        return None
+    return live
+
+
 def switch_pair(folder: Path, slot: str, members: Sequence[Member]) -> None:
     """Write `members` as a new generation of `slot`, then make it current in one rename."""
     with staged_pair(folder, slot) as staged:
@@ -94,6 +120,9 @@ class Staged:
                     # Only the first switch from flat files (or a new member, like a .pk8) gets here.
                     _replace_link(link, target)
                     relinked = True
+            # A member of the old layout (a .pk8 after jdbc -> libpq) now dangles: it goes, so nothing
+            # reads it as part of the pair (layouts.detect would take it for jdbc).
+            relinked |= _drop_dangling_links(self.folder, self.slot, {m.link for m in members})
             if relinked:  # a re-issue changes no entry of the folder: nothing there to make durable
                 _fsync_dir(self.folder)
 
@@ -128,9 +157,24 @@ def _prune_empty(pairs: Path) -> None:
 def _discard(gen: Path, pairs: Path) -> None:
     """A generation that never became current (a failure or an interrupt before the switch)."""
     with contextlib.suppress(OSError):
-        if os.readlink(pairs / CURRENT) == gen.name:
+        if os.readlink(pairs / CURRENT) == gen.name or live_generation(pairs) == Path(os.path.realpath(gen)):
             return
     shutil.rmtree(gen, ignore_errors=True)
+
+
+def _drop_dangling_links(folder: Path, slot: str, keep: set[str]) -> bool:
+    """Remove the links into `slot`'s pair that resolve to nothing once a generation is current."""
+    dropped = False
+    prefix = f"client.{slot}."
+    with os.scandir(folder) as entries:
+        names = [e.name for e in entries if e.name.startswith(prefix) and e.name not in keep]
+    for name in names:
+        path = folder / name
+        if links_into(path, folder, slot) and not path.exists():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            dropped = True
+    return dropped
 
 
 def _write_new(path: Path, data: str | bytes, mode: int) -> None:
@@ -168,13 +212,16 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _remove_old_generations(pairs: Path) -> int:
-    try:
-        current = os.readlink(pairs / CURRENT)
-    except OSError:
-        current = ""
+    """Generations other than the one `current` resolves to (compared as resolved paths: the link's
+    text may be spelled any way), and temporary links. No generation goes while `current` does not
+    resolve to one here: the live pair may be among them."""
+    live = live_generation(pairs)
+    never_live = live is None and _never_switched(pairs)
     removed = 0
     for entry in pairs.iterdir() if pairs.is_dir() else ():
-        stale_gen = entry.name.startswith(_GEN_PREFIX) and entry.name != current
+        stale_gen = entry.name.startswith(_GEN_PREFIX) and (
+            never_live or (live is not None and os.path.realpath(entry) != str(live))
+        )
         stale_tmp = entry.name.startswith(".") and entry.name.endswith(".tmp")
         if stale_gen or stale_tmp:
             if entry.is_dir() and not entry.is_symlink():
@@ -184,6 +231,17 @@ def _remove_old_generations(pairs: Path) -> int:
                     entry.unlink()
             removed += 1
     return removed
+
+
+def _never_switched(pairs: Path) -> bool:
+    """No `current` at all and no link of the folder leading into this pair: a first issue killed before
+    its switch, whose generations no reader can be using (a restore that lost `current` keeps links)."""
+    if os.path.lexists(pairs / CURRENT):
+        return False
+    folder, slot = pairs.parent.parent, pairs.name
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        return not any(links_into(folder / e.name, folder, slot) for e in entries if e.is_symlink())
+    return False
 
 
 def sweep(folder: Path) -> int:

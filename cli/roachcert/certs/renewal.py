@@ -1,7 +1,9 @@
 """Renewal: re-issue only the client certificates past their threshold, each as a pair.
 
 Due when `now >= not_before + 2/3 × lifetime` (step-ca's and Vault Agent's rule), or with `before`,
-when `now >= not_after - before`. A certificate missing from the folder is due. Each folder is
+when `now >= not_after - before`. A certificate missing from the folder is due; so is one the folder
+cannot use, whatever its dates (usable.judge: the judgement `certs` shows), and one asked for in another
+layout. An unusable folder that cannot be re-issued is its own outcome, `unusable`, naming the folder. Each folder is
 checked and renewed under its lock (pairs.folder_session), and the certificate is read again under
 it: a second run waiting on the lock finds it fresh and does nothing, so cron and systemd timers on
 one folder never renew twice or tear a pair.
@@ -19,8 +21,8 @@ from pathlib import Path
 from typing import Literal
 
 from roachcert import environment
+from roachcert.certs import inventory, layouts, pairs, usable
 from roachcert.certs import issue as issuing
-from roachcert.certs import layouts, pairs
 from roachcert.certs.layouts import Layout
 from roachcert.errors import RoachcertError
 from roachcert.mask import mask
@@ -28,7 +30,11 @@ from roachcert.pem import cert_info
 from roachcert.spec import Stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT
 
-Outcome = Literal["fresh", "renewed", "failed"]
+Outcome = Literal["fresh", "renewed", "failed", "unusable"]
+OUTCOMES: tuple[Outcome, ...] = ("renewed", "fresh", "failed", "unusable")
+
+
+_STDERR_FD = 2  # the process's stderr, not sys.stderr (a test may have replaced that object)
 
 
 class RenewError(RoachcertError):
@@ -44,6 +50,7 @@ class Renewal:
     not_after: datetime | None = None  # of the certificate on disk after the run
     renew_at: datetime | None = None  # when it becomes due
     message: str = ""
+    reason: str = ""  # why it was re-issued before it was due, or why it is unusable
 
 
 def renew_at(not_before: datetime, not_after: datetime, before: timedelta | None) -> datetime:
@@ -104,14 +111,14 @@ def renew(
     for cluster, user in wanted:
         by_folder.setdefault(folder_of(cluster), []).append((cluster, user))
     results: list[Renewal] = []
+    issuers = usable.issuers_by_serial(inventory.load(stack.name))
     for folder in sorted(by_folder):  # one order: two runs never each hold a lock the other wants
         try:
             with pairs.folder_session(folder, lock_timeout, note):
                 for cluster, user in by_folder[folder]:
-                    chosen = layout or layouts.detect(folder, user)
-                    results.append(
-                        _one(stack, cluster, user, folder, vault, before, now(), vault_keygen, chosen, note)
-                    )
+                    verdict = usable.judge(stack, cluster, user, folder, issuers)
+                    job = _Job(stack, cluster, user, folder, verdict, layout)
+                    results.append(_one(job, vault, before, now(), vault_keygen, note))
         except RoachcertError as exc:  # the folder's lock (another run holds it past the timeout)
             message = mask(str(exc))
             done = {(r.cluster, r.user) for r in results}
@@ -123,29 +130,48 @@ def renew(
     return results
 
 
+@dataclass(frozen=True)
+class _Job:
+    stack: Stack
+    cluster: str
+    user: str
+    folder: Path
+    verdict: usable.Verdict  # judged under the folder's lock
+    layout: Layout | None  # asked for (--layout); None keeps the folder's
+
+
 def _one(
-    stack: Stack,
-    cluster: str,
-    user: str,
-    folder: Path,
+    job: _Job,
     vault: issuing.IssueVault,
     before: timedelta | None,
     now: datetime,
     vault_keygen: bool,
-    layout: Layout,
     note: Callable[[str], None],
 ) -> Renewal:
-    paths = issuing.client_files(folder, user)
-    due_at: datetime | None = None
-    with contextlib.suppress(OSError, ValueError, UnicodeDecodeError):
-        info = cert_info(paths.cert.read_text(encoding="utf-8"))
-        due_at = renew_at(info.not_before, info.not_after, before)
-        if now < due_at and paths.key.exists():
-            return Renewal(cluster, user, folder, "fresh", not_after=info.not_after, renew_at=due_at)
+    cluster, user, folder, verdict = job.cluster, job.user, job.folder, job.verdict
+    due_at = renew_at(verdict.info.not_before, verdict.info.not_after, before) if verdict.info else None
+    due = due_at is None or now >= due_at
+    held = layouts.detect(folder, user)
+    layout = job.layout or held
+    switch = f"layout {held} -> {layout}" if layout is not held and verdict.complete else ""
+    if verdict.usable and verdict.info and not due and not switch:
+        return Renewal(cluster, user, folder, "fresh", not_after=verdict.info.not_after, renew_at=due_at)
+    if verdict.problem and not verdict.repairable:
+        return _unusable(job, due_at, "not replacing a link someone else made; fix or remove it")
+    root = issuing.sslrootcert_for(job.stack.clusters[cluster])
+    if switch and verdict.usable and not due and layout is layouts.Layout.cockroach and not root.is_file():
+        # Only the switch asks for a re-issue: without a server CA to copy there would be no ca.crt,
+        # the folder would still read as libpq, and every run would re-issue it.
+        message = (
+            f"--layout cockroach copies the cluster's server CA to {layouts.SERVER_CA_NAME}: "
+            f"{root} does not exist (set the cluster's server_ca)"
+        )
+        return Renewal(cluster, user, folder, "failed", renew_at=due_at, message=message)
     try:
-        issuing.check_key_mode(paths.key)  # unattended: never replace a key someone else put there
+        # Unattended: never replace a key someone else put there.
+        issuing.check_key_mode(issuing.client_files(folder, user).key)
         result = issuing.issue_client(
-            stack,
+            job.stack,
             cluster,
             user,
             folder,
@@ -157,11 +183,27 @@ def _one(
             note=note,
         )
     except RoachcertError as exc:
+        if verdict.problem:
+            return _unusable(job, due_at, f"re-issuing failed: {mask(str(exc))}")
         return Renewal(cluster, user, folder, "failed", renew_at=due_at, message=mask(str(exc)))
+    if held is layouts.Layout.cockroach and layout is not held and layouts.drop_server_ca(folder):
+        note(f"note: removed {layouts.server_ca_path(folder)} (the cockroach layout's server CA copy)")
     with contextlib.suppress(OSError, ValueError):
         info = cert_info(result.files.cert.read_text(encoding="utf-8"))
         due_at = renew_at(info.not_before, info.not_after, before)
-    return Renewal(cluster, user, folder, "renewed", not_after=result.not_after, renew_at=due_at)
+    reason = f"unusable: {verdict.problem}" if verdict.problem else switch
+    return Renewal(
+        cluster, user, folder, "renewed", not_after=result.not_after, renew_at=due_at, reason=reason
+    )
+
+
+def _unusable(job: _Job, due_at: datetime | None, why_not: str) -> Renewal:
+    """A folder that cannot be used and was not made usable: named, so monitoring sees which."""
+    problem = job.verdict.problem
+    message = mask(f"{job.folder.absolute()}: {problem}; {why_not}")
+    return Renewal(
+        job.cluster, job.user, job.folder, "unusable", renew_at=due_at, message=message, reason=problem
+    )
 
 
 def exec_argv(command: str) -> list[str]:
@@ -175,13 +217,15 @@ def exec_argv(command: str) -> list[str]:
     return argv
 
 
-def run_after(argv: list[str], renewed: list[Renewal]) -> str | None:
+def run_after(argv: list[str], renewed: list[Renewal], *, stdout_to_stderr: bool = False) -> str | None:
     """Run the reload command once after renewals; what went wrong, or None. The renewed users go in
-    ROACHCERT_RENEWED (CLUSTER/USER, space-separated), never a key or token."""
+    ROACHCERT_RENEWED (CLUSTER/USER, space-separated), never a key or token. `stdout_to_stderr`: our
+    stdout is a document (`--format json`), so the command's output goes to stderr."""
     env = dict(environment.current())
     env["ROACHCERT_RENEWED"] = " ".join(f"{r.cluster}/{r.user}" for r in renewed)
+    out = _STDERR_FD if stdout_to_stderr else None
     try:
-        done = subprocess.run(argv, env=env, check=False, stdin=subprocess.DEVNULL)
+        done = subprocess.run(argv, env=env, check=False, stdin=subprocess.DEVNULL, stdout=out)
     except OSError as exc:
         return f"--exec {argv[0]}: {exc.strerror or exc}"
     if done.returncode != 0:

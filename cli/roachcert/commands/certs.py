@@ -58,6 +58,7 @@ def certs(
                 "folder": r.folder,
                 "on_disk": r.on_disk,
                 "trusted": r.trusted,
+                "unusable": r.unusable or None,
             }
             for r in found
         ]
@@ -70,6 +71,8 @@ def certs(
         expires = f"{r.not_after:%Y-%m-%d %H:%M} UTC" if r.not_after else "?"
         trust = {True: "trusted", False: "NOT TRUSTED", None: "issuer unknown"}[r.trusted]
         disk = "on disk" if r.on_disk else "replaced"
+        unusable = f"  UNUSABLE: {r.unusable}" if r.unusable else ""
         runtime().out(
             f"{r.cluster}/{r.user}  {r.issuer or '-'}  {r.serial}  expires {expires}  {disk}  {trust}  {r.folder}"
+            f"{unusable}"
         )

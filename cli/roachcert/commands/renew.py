@@ -95,15 +95,21 @@ def renew(
         Layout | None,
         typer.Option(
             "--layout",
-            help="libpq, cockroach or jdbc (see `issue --layout`). Default: the one each folder has.",
+            help="libpq, cockroach or jdbc (see `issue --layout`): a folder in another layout is switched "
+            "to it (re-issued as one pair; the old layout's .pk8 or ca.crt goes). Default: the one each "
+            "folder has.",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """Re-issue the client certificates past their threshold; leave the fresh ones untouched.
 
-    Key and certificate are replaced as one pair (a folder link switched in one rename). Exit 0 when
-    every certificate is fresh or renewed, 1 when any failed (each named on its own line).
+    Key and certificate are replaced as one pair (a folder link switched in one rename). A folder that
+    cannot be used (key not the certificate's, another CN, an issuer the stack no longer trusts, links
+    leading out of its pair) is re-issued whatever its dates, or reported `unusable`. `--layout`
+    switches a folder to that layout (a re-issue). Exit 0 when every certificate is fresh or renewed, 1
+    when any failed or is unusable (each named on its own line). With --format json, stdout holds only
+    the summary (the --exec command's output goes to stderr).
     """
     from roachcert.certs import issue as issuing
     from roachcert.certs import renewal
@@ -140,15 +146,18 @@ def renew(
         before=ahead,
         lock_timeout=wait,
         vault_keygen=vault_keygen,
+        layout=layout,
         note=runtime().err,
     )
     renewed = [r for r in results if r.outcome == "renewed"]
-    exec_error = renewal.run_after(argv, renewed) if argv is not None and renewed else None
+    exec_error = None
+    if argv is not None and renewed:  # with --format json, stdout holds the summary and nothing else
+        exec_error = renewal.run_after(argv, renewed, stdout_to_stderr=output is Format.json)
     if output is Format.json:
         runtime().out(json.dumps(_summary(stack.name, results, exec_error), indent=2))
     else:
         _print(results, exec_error)
-    if exec_error or any(r.outcome == "failed" for r in results):
+    if exec_error or any(r.outcome in ("failed", "unusable") for r in results):
         raise typer.Exit(ExitStatus.ERROR)
 
 
@@ -156,7 +165,9 @@ def _summary(name: str, results: list[Renewal], exec_error: str | None) -> dict[
     def when(value: datetime | None) -> str | None:
         return value.isoformat() if value is not None else None
 
-    counts = {kind: sum(1 for r in results if r.outcome == kind) for kind in ("renewed", "fresh", "failed")}
+    from roachcert.certs.renewal import OUTCOMES
+
+    counts: dict[str, int] = {kind: sum(1 for r in results if r.outcome == kind) for kind in OUTCOMES}
     return {
         "stack": name,
         **counts,
@@ -170,6 +181,7 @@ def _summary(name: str, results: list[Renewal], exec_error: str | None) -> dict[
                 "not_after": when(r.not_after),
                 "renew_at": when(r.renew_at),
                 "error": r.message or None,
+                "reason": r.reason or None,
             }
             for r in results
         ],
@@ -181,11 +193,17 @@ def _print(results: list[Renewal], exec_error: str | None) -> None:
         name = f"{r.cluster}/{r.user}"
         if r.outcome == "failed":
             runtime().out(f"FAILED {name}: {r.message}")
+        elif r.outcome == "unusable":
+            runtime().out(f"UNUSABLE {name}: {r.message}")
         elif r.outcome == "renewed" and r.not_after is not None:
-            runtime().out(f"renewed {name} (expires {r.not_after:%Y-%m-%d %H:%M} UTC)")
+            why = f"; {r.reason}" if r.reason else ""
+            runtime().out(f"renewed {name} (expires {r.not_after:%Y-%m-%d %H:%M} UTC{why})")
         elif r.renew_at is not None:
             runtime().out(f"fresh {name} (renews after {r.renew_at:%Y-%m-%d %H:%M} UTC)")
     if exec_error:
         runtime().out(f"FAILED {exec_error}")
-    counts = [sum(1 for r in results if r.outcome == kind) for kind in ("renewed", "fresh", "failed")]
-    runtime().out(f"{counts[0]} renewed, {counts[1]} fresh, {counts[2]} failed")
+    counts = [
+        sum(1 for r in results if r.outcome == kind) for kind in ("renewed", "fresh", "failed", "unusable")
+    ]
+    unusable = f", {counts[3]} unusable" if counts[3] else ""  # the line stays as it was without any
+    runtime().out(f"{counts[0]} renewed, {counts[1]} fresh, {counts[2]} failed{unusable}")
