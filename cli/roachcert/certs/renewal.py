@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -175,10 +175,12 @@ def exec_argv(command: str) -> list[str]:
     return argv
 
 
-def run_after(argv: list[str], renewed: list[Renewal]) -> str | None:
-    """Run the reload command once after renewals; what went wrong, or None. The renewed users go in
-    ROACHCERT_RENEWED (CLUSTER/USER, space-separated), never a key or token."""
-    env = dict(environment.current())
+def run_after(
+    argv: list[str], renewed: list[Renewal], environ: Mapping[str, str] | None = None
+) -> str | None:
+    """Run the reload command once after renewals, under `environ` (hook_env's, without credentials);
+    what went wrong, or None. The renewed users go in ROACHCERT_RENEWED (CLUSTER/USER, space-separated)."""
+    env = dict(environment.current() if environ is None else environ)
     env["ROACHCERT_RENEWED"] = " ".join(f"{r.cluster}/{r.user}" for r in renewed)
     try:
         done = subprocess.run(argv, env=env, check=False, stdin=subprocess.DEVNULL)
