@@ -25,6 +25,7 @@ from pathlib import Path
 
 from roachcert.errors import RoachcertError
 from roachcert.files import open_lock_file, write_atomic
+from roachcert.mask import mask
 
 STACK_LOCK = ".roachcert-lock"
 FOLDER_LOCK = ".roachcert-folder.lock"
@@ -64,7 +65,7 @@ def current_command() -> str:
     args = [os.path.basename(sys.argv[0]) or "roachcert", *sys.argv[1:]] if sys.argv else ["roachcert"]
     if args[0] in ("__main__.py", "-m", "-c"):
         args[0] = "roachcert"
-    return " ".join(args)[:200]
+    return mask(" ".join(args))[:200]  # the holder record is a file: a URL's password never gets there
 
 
 def record_path(lock_file: Path) -> Path:

@@ -25,6 +25,7 @@ CREDENTIALS = {
     "VAULT_SECRET_ID": "vault-secret-id-value",
     "TF_TOKEN_app_terraform_io": "tfc-token-value",
     "DEPLOY_PASSWORD": "some-deploy-password",
+    "PROXY_URL": "https://proxy-user:proxy-pass-value@proxy.example.test",  # a value holding a secret
 }
 _DUMP = "import json, os, sys; json.dump(dict(os.environ), open(sys.argv[1], 'w'))"
 
