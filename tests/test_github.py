@@ -20,6 +20,7 @@ from roachcert.reports.markdown import render_markdown, stack_marker
 
 TOKEN = "ghs_test0token0do0not0print0me"
 REPO = "example/platform-db"
+ME = "platform-bot"  # the login GITHUB_TOKEN belongs to, unless a test says otherwise
 
 
 @dataclass
@@ -30,12 +31,26 @@ class FakeGitHub:
     page_size: int = 100
     fail_with: int | None = None
     next_host: str | None = None  # serve a next-page link to another host
+    # Whose token it is: GET /user's login; None for an installation token (GET /user answers 403),
+    # whose comments GitHub writes as `installation_bot`.
+    login: str | None = ME
+    installation_bot: str = "github-actions[bot]"
     comments: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    edited_others: list[int] = field(default_factory=list)
 
-    def add(self, body: str) -> dict[str, Any]:
+    @property
+    def writer(self) -> str:
+        return self.installation_bot if self.login is None else self.login
+
+    def add(self, body: str, author: str | None = None) -> dict[str, Any]:
         number = 1000 + len(self.comments)
-        comment = {"id": number, "body": body, "html_url": f"https://github.example/c/{number}"}
+        comment = {
+            "id": number,
+            "body": body,
+            "html_url": f"https://github.example/c/{number}",
+            "user": {"login": author or self.writer, "type": "User"},
+        }
         self.comments.append(comment)
         return comment
 
@@ -74,6 +89,12 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             path, _ = self._record()
             if self._refused():
                 return
+            if path == "/user":
+                if fake.login is None:
+                    self._send(403, {"message": "Resource not accessible by integration"})
+                else:
+                    self._send(200, {"login": fake.login, "type": "User"})
+                return
             if path != f"/repos/{REPO}/issues/7/comments":
                 self._send(404, {"message": "Not Found"})
                 return
@@ -99,6 +120,9 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return
             number = int(path.rsplit("/", 1)[1])
             comment = next(c for c in fake.comments if c["id"] == number)
+            if comment["user"]["login"] != fake.writer:
+                # GitHub lets a maintainer's token edit anyone's comment: the fake lets it too, and records it.
+                fake.edited_others.append(number)
             assert body is not None
             comment["body"] = body["body"]
             self._send(200, comment)
@@ -129,7 +153,10 @@ def test_first_run_posts_second_run_edits_the_same_comment(github: FakeGitHub) -
     assert not second.created
     assert first.id == second.id
     assert [c["body"] for c in github.comments] == [_body(text="two")]
-    assert [r["method"] for r in github.requests] == ["GET", "POST", "GET", "PATCH"]
+    calls = [(r["method"], r["path"].split("?")[0]) for r in github.requests]
+    listing = ("GET", f"/repos/{REPO}/issues/7/comments")
+    # Whose token it is is asked once a comment starting with the marker is found, not before.
+    assert calls == [listing, ("POST", listing[1]), listing, ("GET", "/user"), ("PATCH", calls[-1][1])]
     assert github.requests[-1]["path"] == f"/repos/{REPO}/issues/comments/{first.id}"
     assert github.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
 
@@ -149,7 +176,7 @@ def test_finds_its_comment_on_a_later_page(github: FakeGitHub) -> None:
     github.add("another human comment")
     result = upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body(text="new"), TOKEN, github.url)
     assert (result.id, result.created) == (ours["id"], False)
-    pages = [r["path"] for r in github.requests if r["method"] == "GET"]
+    pages = [r["path"] for r in github.requests if r["method"] == "GET" and r["path"] != "/user"]
     assert len(pages) == 3
     assert pages[-1].endswith("page=3")
 
@@ -217,6 +244,8 @@ def test_step_summary_is_appended_only_when_set(tmp_path: Path) -> None:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, github: FakeGitHub, tmp_path: Path) -> Path:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("ROACHCERT_COMMENT_AUTHOR", raising=False)
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.setenv("GITHUB_API_URL", github.url)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
@@ -247,6 +276,65 @@ def test_comment_posts_one_comment_per_stack_then_edits_them(
     assert "no changes" in github.comments[1]["body"]
     assert (tmp_path / "summary.md").read_text().count(stack_marker("prod")) == 2
     assert TOKEN not in out
+
+
+def _stack_comments(github: FakeGitHub, stack: str) -> list[dict[str, Any]]:
+    return [c for c in github.comments if c["body"].startswith(stack_marker(stack))]
+
+
+def test_comment_never_edits_a_comment_someone_else_started_with_the_marker(
+    cli: Path, github: FakeGitHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The marker is in every report: a participant posts a comment starting with it, to have roachcert
+    # write the plan into a comment they can edit afterwards.
+    planted = github.add(stack_marker("prod") + "\n### no changes, approve away", author="mallory")
+    for _ in range(2):
+        code, out, err = _run(capsys, "comment", str(cli), "--repo", REPO, "--pr", "7")
+        assert code == 0, err
+        assert f"note: comment {planted['id']} on {REPO}#7 starts with this stack's marker" in err
+        assert f"written by mallory, not {ME}: left alone" in err
+    assert github.edited_others == []
+    assert planted["body"] == stack_marker("prod") + "\n### no changes, approve away"
+    ours = [c for c in _stack_comments(github, "prod") if c is not planted]
+    assert len(ours) == 1  # posted once, then edited in place
+    assert ours[0]["user"]["login"] == ME
+    assert "stack prod: updated" in out
+
+
+def test_comment_with_github_token_in_actions_edits_github_actions_bots_comment(
+    cli: Path, github: FakeGitHub, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    github.login = None  # GITHUB_TOKEN is an installation token: GET /user answers 403
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    planted = github.add(stack_marker("prod") + "\nplanted", author="mallory")
+    earlier = github.add(stack_marker("prod") + "\nold plan", author="github-actions[bot]")
+    code, out, err = _run(capsys, "comment", str(cli), "--repo", REPO, "--pr", "7")
+    assert code == 0, err
+    assert f"stack prod: updated {earlier['html_url']}" in out
+    assert "no changes" in earlier["body"]
+    assert planted["body"].endswith("planted")
+    assert "written by mallory, not github-actions[bot]" in err
+    assert github.edited_others == []
+
+
+def test_comment_with_an_app_token_outside_actions_needs_author(
+    cli: Path, github: FakeGitHub, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    github.login, github.installation_bot = None, "cert-app[bot]"
+    earlier = github.add(stack_marker("prod") + "\nold plan")
+    code, _, err = _run(capsys, "comment", str(cli), "--repo", REPO, "--pr", "7")
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "cannot tell which login this GitHub token comments as" in err
+    assert "--author" in err
+    assert earlier["body"].endswith("old plan")
+    for argv in (["--author", "Cert-App[bot]"], []):  # logins compare case-insensitively
+        if not argv:
+            monkeypatch.setenv("ROACHCERT_COMMENT_AUTHOR", "cert-app[bot]")
+        code, out, err = _run(capsys, "comment", str(cli), "--repo", REPO, "--pr", "7", *argv)
+        assert code == 0, err
+        assert f"stack prod: updated {earlier['html_url']}" in out
+    assert github.edited_others == []
 
 
 def test_comment_refused_is_one_error_line_without_the_token(

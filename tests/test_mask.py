@@ -54,3 +54,22 @@ def test_terraform_gets_no_vault_or_github_credentials(
     assert "GITHUB_TOKEN" not in env
     assert "TF_LOG_PATH" not in env
     assert env["COCKROACH_API_KEY"] == "the-provider-needs-this"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("cannot reach Vault at https://user:pw@vault-gw:8200 (refused)", "https://user:***@vault-gw:8200"),
+        ("GET https://u:p@ss@host/v1 failed", "GET https://u:***@host/v1 failed"),  # up to the last @
+        ("https://vault.example:8200/v1/sys/health", "https://vault.example:8200/v1/sys/health"),
+        ("ssh://git@github.com/o/r and https://user@host", "ssh://git@github.com/o/r and https://user@host"),
+    ],
+)
+def test_a_urls_password_is_masked_whatever_its_length(text: str, masked: str) -> None:
+    assert masked in mask(text)
+
+
+def test_a_url_password_in_any_variable_is_masked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULT_ADDR", "https://gw:vault%2Fgw-pass@vault.example")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:proxy-pass-1@proxy.example:3128")
+    assert mask("401 for vault/gw-pass, vault%2Fgw-pass and proxy-pass-1") == "401 for ***, *** and ***"

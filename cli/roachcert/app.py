@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from roachcert import __version__
 from roachcert.errors import RoachcertError, SpecError
 from roachcert.exit_status import ExitStatus
+from roachcert.mask import learn_urls
 from roachcert.runtime import Runtime, running
 
 HELP = "Client CAs for CockroachDB Cloud dedicated clusters: declared in YAML, kept in Vault, applied with Terraform."
@@ -211,6 +212,7 @@ def run(argv: list[str], runtime: Runtime | None = None) -> int:
     from roachcert import interrupts
 
     chosen = runtime or Runtime()
+    learn_urls(*argv)  # a URL given as an option (--api-url): its password is masked like the environment's
     with interrupts.handling(), running(chosen):
         return _run(argv, chosen)
 

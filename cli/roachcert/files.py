@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from roachcert.errors import RoachcertError
@@ -90,3 +91,25 @@ def write_secret(path: Path, text: str | bytes, replace: bool = False) -> None:
         with contextlib.suppress(OSError):
             path.unlink()
         raise
+
+
+def open_lock_file(path: Path) -> int:
+    """A descriptor on the lock file at `path`, created 0600 if missing and never truncated. A symlink
+    (planted to make us create or touch a file elsewhere) or anything but a regular file is refused."""
+    flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, SECRET_MODE)
+    except OSError as exc:
+        if os.path.islink(path):  # O_NOFOLLOW refused it (ELOOP)
+            raise FilesError(
+                f"{path} is a symbolic link, not a lock file; roachcert does not follow it: remove it"
+            ) from None
+        raise FilesError(f"cannot open the lock file {path}: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FilesError(f"{path} is not a regular file, so not a lock file; remove it")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -7,7 +7,8 @@ never appears in an error: every failure is a GitHubError of one masked line.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from roachcert.mask import mask, register
 
 COMMENT_LIMIT = 65_536  # characters GitHub takes in one issue or pull-request comment
 DEFAULT_API_URL = "https://api.github.com"
+ACTIONS_BOT = "github-actions[bot]"  # who GITHUB_TOKEN's comments are written by
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _PER_PAGE = 100
 _MAX_PAGES = 300  # 30,000 comments: far beyond any pull request; stops a link loop
@@ -76,8 +78,15 @@ class _Client:
         self._timeout = timeout
 
     def request(
-        self, method: str, url: str, what: str, body: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        url: str,
+        what: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        answered: tuple[int, ...] = (),
     ) -> requests.Response:
+        """The response; a refusal (HTTP 4xx/5xx) is a GitHubError unless its status is in `answered`."""
         parts = urlsplit(url)
         if (parts.scheme, parts.netloc) != self._origin:
             # A next-page link elsewhere would carry the token off: refuse rather than follow.
@@ -96,7 +105,7 @@ class _Client:
             raise GitHubError(
                 self._clean(f"cannot reach GitHub at {self.api_url} while {what}: {type(exc).__name__}")
             ) from None
-        if response.status_code >= 400:
+        if response.status_code >= 400 and response.status_code not in answered:
             raise GitHubError(self._clean(_refusal(response, what)))
         return response
 
@@ -131,11 +140,12 @@ def _refusal(response: requests.Response, what: str) -> str:
     return f"GitHub answered HTTP {status} while {what}{said}"
 
 
-def _find(client: _Client, repo: str, pr_number: int, marker: str) -> tuple[int, str] | None:
+def _comments(client: _Client, repo: str, pr_number: int) -> Iterator[dict[str, Any]]:
+    """The pull request's comments, page by page, oldest first."""
     url: str | None = f"{client.api_url}/repos/{repo}/issues/{pr_number}/comments?per_page={_PER_PAGE}"
     for _ in range(_MAX_PAGES):
         if url is None:
-            return None
+            return
         response = client.request("GET", url, f"listing the comments of {repo}#{pr_number}")
         try:
             comments = response.json()
@@ -143,15 +153,75 @@ def _find(client: _Client, repo: str, pr_number: int, marker: str) -> tuple[int,
             raise GitHubError(
                 f"GitHub sent something other than JSON while listing the comments of {repo}#{pr_number}"
             ) from None
-        for comment in comments if isinstance(comments, list) else ():
-            body = comment.get("body") if isinstance(comment, dict) else None
-            # Ours start with the marker; a reply quoting ours starts with "> " and is left alone.
-            if isinstance(body, str) and body.lstrip().startswith(marker):
-                return int(comment["id"]), str(comment.get("html_url", ""))
+        yield from (
+            (comment for comment in comments if isinstance(comment, dict))
+            if isinstance(comments, list)
+            else ()
+        )
         url = response.links.get("next", {}).get("url")
     raise GitHubError(
         f"{repo}#{pr_number} has more than {_MAX_PAGES * _PER_PAGE} comments; not searching further"
     )
+
+
+def _author(comment: Mapping[str, Any]) -> str:
+    user = comment.get("user")
+    login = user.get("login") if isinstance(user, dict) else None
+    return login if isinstance(login, str) else ""
+
+
+def token_login(client: _Client, environ: Mapping[str, str] | None = None) -> str:
+    """The login this token writes comments as: `GET /user` for a user's token; an installation token
+    (GitHub answers 403 there) is GITHUB_TOKEN's `github-actions[bot]` inside Actions. Outside Actions an
+    app's installation token cannot say its bot's login: `--author` must."""
+    env = environment.current() if environ is None else environ
+    what = "asking GitHub whose token GITHUB_TOKEN is"
+    response = client.request("GET", f"{client.api_url}/user", what, answered=(403,))
+    if response.status_code == 403:
+        if env.get("GITHUB_ACTIONS") == "true":
+            return ACTIONS_BOT
+        raise GitHubError(
+            "cannot tell which login this GitHub token comments as (an app's installation token): "
+            "pass --author LOGIN (the app's bot, like my-app[bot]) or set ROACHCERT_COMMENT_AUTHOR"
+        )
+    try:
+        data = response.json()
+        login = data["login"] if isinstance(data, dict) else None
+    except ValueError:
+        login = None
+    if not isinstance(login, str) or not login:
+        raise GitHubError(f"GitHub's answer while {what} named no login")
+    return login
+
+
+def _find(
+    client: _Client,
+    repo: str,
+    pr_number: int,
+    marker: str,
+    author: Callable[[], str],
+    note: Callable[[str], None],
+) -> tuple[int, str] | None:
+    """Our earlier comment: it starts with the marker AND was written by `author()` (asked only once a
+    comment starts with the marker). The marker is public; anyone's comment may start with it."""
+    for comment in _comments(client, repo, pr_number):
+        body = comment.get("body")
+        # Ours start with the marker; a reply quoting ours starts with "> " and is left alone.
+        if not (isinstance(body, str) and body.lstrip().startswith(marker)):
+            continue
+        me, written_by = author(), _author(comment)
+        if written_by.lower() == me.lower():
+            return int(comment["id"]), str(comment.get("html_url", ""))
+        note(
+            f"note: comment {comment.get('id')} on {repo}#{pr_number} starts with this stack's marker but was "
+            f"written by {written_by or 'an unknown user'}, not {me}: left alone (roachcert edits only its "
+            "own comments; --author names whose they are)"
+        )
+    return None
+
+
+def _write_note(line: str) -> None:
+    sys.stderr.write(mask(line) + "\n")
 
 
 def upsert_comment(
@@ -165,8 +235,11 @@ def upsert_comment(
     *,
     session: requests.Session | None = None,
     timeout: float = 30.0,
+    author: str | None = None,
+    note: Callable[[str], None] = _write_note,
 ) -> CommentResult:
-    """Edit this stack's earlier comment on the pull request, or post it; found by its hidden marker.
+    """Edit this stack's earlier comment on the pull request, or post it; found by its hidden marker and
+    written by `author` (default: the token's own login, see `token_login`). Others' comments are left alone.
 
     `api_url` defaults to GITHUB_API_URL (set in Actions, also on GitHub Enterprise Server), else api.github.com.
     """
@@ -184,7 +257,14 @@ def upsert_comment(
             "write it with `roachcert plan --format markdown`, which keeps within the limit"
         )
     client = _Client(api_url or api_url_from_env(), token, session, timeout)
-    found = _find(client, repo, pr_number, marker)
+    known: list[str] = [author] if author else []
+
+    def whose() -> str:
+        if not known:
+            known.append(token_login(client))
+        return known[0]
+
+    found = _find(client, repo, pr_number, marker, whose, note)
     if found is not None:
         comment_id, _ = found
         url = f"{client.api_url}/repos/{repo}/issues/comments/{comment_id}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from typing import Protocol
+from urllib.parse import unquote
 
 from roachcert import environment
 
@@ -32,7 +33,8 @@ SECRET_ENV = (
 )
 # Every host's Terraform registry token (TF_TOKEN_app_terraform_io, TF_TOKEN_tfe_example_com, ...).
 SECRET_ENV_PREFIXES = ("TF_TOKEN_",)
-_PASSWORD_IN_URL = re.compile(r"://[^/:@\s]*:([^/@\s]+)@")
+# A URL's user-info (`https://user:PASSWORD@host`): up to the authority's last "@", as urllib splits it.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s@]*(?:@[^/?#\s@]*)*)@")
 # Quoted values inside TF_ENCRYPTION (HCL or JSON): a passphrase also shows up on its own in an error.
 _QUOTED_IN_ENCRYPTION = re.compile(r"(?:passphrase|key|secret|password)\w*\"?\s*[=:]\s*\"([^\"]+)\"")
 REPLACEMENT = "***"
@@ -40,6 +42,24 @@ _MIN_SECRET = 6
 
 _lock = threading.Lock()
 _extra: set[str] = set()
+
+
+def url_passwords(text: str) -> set[str]:
+    """The password of each URL in `text`, as written and percent-decoded (how an error may show it)."""
+    found: set[str] = set()
+    for match in _USERINFO.finditer(text):
+        _user, colon, password = match["userinfo"].partition(":")
+        if colon and password:
+            found |= {password, unquote(password)}
+    return found
+
+
+def learn_urls(*texts: str) -> None:
+    """Mask, from now on, the password of every URL roachcert is configured with outside the environment
+    (the environment's are found at each `mask`): the command line and the stack file."""
+    for text in texts:
+        for password in url_passwords(text):
+            register(password)
 
 
 def register(secret: str | None) -> None:
@@ -53,8 +73,11 @@ def secrets() -> list[str]:
     environ = environment.current()
     found = {environ.get(name, "") for name in SECRET_ENV}
     found |= {value for name, value in environ.items() if name.startswith(SECRET_ENV_PREFIXES)}
-    # A connection string's password also shows up on its own (in an error about the connection).
-    found |= set(_PASSWORD_IN_URL.findall(environ.get("PG_CONN_STR", "")))
+    # A URL's password in any variable (VAULT_ADDR, COCKROACH_SERVER, GITHUB_API_URL, a proxy, PG_CONN_STR)
+    # also shows up on its own (in an error about the connection), perhaps percent-decoded.
+    for value in environ.values():
+        if "://" in value:
+            found |= url_passwords(value)
     found |= set(_QUOTED_IN_ENCRYPTION.findall(environ.get("TF_ENCRYPTION", "")))
     with _lock:
         found |= _extra
@@ -62,9 +85,17 @@ def secrets() -> list[str]:
     return sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True)
 
 
+def _hide_password(match: re.Match[str]) -> str:
+    user, colon, password = match["userinfo"].partition(":")
+    return f"{match['scheme']}{user}:{REPLACEMENT}@" if colon and password else match[0]
+
+
 def mask(text: str) -> str:
     text = PRIVATE_KEY_BLOCK.sub("-----PRIVATE KEY REDACTED-----", text)
     text = PRIVATE_KEY_MARKER.sub("-----PRIVATE KEY REDACTED-----", text)
+    # Every URL's password, however short and wherever the URL came from: `https://user:***@host`.
+    if "://" in text:
+        text = _USERINFO.sub(_hide_password, text)
     for secret in secrets():
         text = text.replace(secret, REPLACEMENT)
     return text

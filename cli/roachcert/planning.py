@@ -221,12 +221,22 @@ def _state_here(stack: Stack, workdir: Path) -> dict[str, Any] | None:
     return terraform_for(stack).state_pull()
 
 
-def unforget(stack: Stack, cluster: str) -> None:
-    """`manage`: take back a cluster `unmanage` recorded; the saved plan (made with it forgotten) is dropped."""
+def unforget(
+    stack: Stack,
+    cluster: str,
+    *,
+    lock_timeout: float = DEFAULT_TIMEOUT,
+    note: Callable[[str], None] = write_note,
+) -> None:
+    """`manage`: take back a cluster `unmanage` recorded; the saved plan (made with it forgotten) is dropped.
+    Under the stack's lock, as `unmanage`: a plan or apply running now never sees half of it."""
     workdir = stack_dir(stack.name)
-    names = without(forgotten(workdir), stack, cluster)
-    clear_plan_meta(workdir)
-    _write_forget_list(workdir, names)
+    if not workdir.is_dir():  # never planned here: nothing recorded, and no folder to make to say so
+        without([], stack, cluster)
+    with stack_lock(workdir, stack.name, lock_timeout, note):
+        names = without(forgotten(workdir), stack, cluster)
+        clear_plan_meta(workdir)
+        _write_forget_list(workdir, names)
 
 
 def drop_forgotten(workdir: Path, done: Sequence[str], note: Callable[[str], None] = write_note) -> None:

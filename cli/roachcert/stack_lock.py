@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from roachcert.errors import RoachcertError
-from roachcert.files import write_atomic
+from roachcert.files import open_lock_file, write_atomic
+from roachcert.mask import mask
 
 STACK_LOCK = ".roachcert-lock"
 FOLDER_LOCK = ".roachcert-folder.lock"
@@ -63,7 +65,7 @@ def current_command() -> str:
     args = [os.path.basename(sys.argv[0]) or "roachcert", *sys.argv[1:]] if sys.argv else ["roachcert"]
     if args[0] in ("__main__.py", "-m", "-c"):
         args[0] = "roachcert"
-    return " ".join(args)[:200]
+    return mask(" ".join(args))[:200]  # the holder record is a file: a URL's password never gets there
 
 
 def record_path(lock_file: Path) -> Path:
@@ -72,10 +74,19 @@ def record_path(lock_file: Path) -> Path:
 
 def read_holder(lock_file: Path) -> Holder | None:
     try:
-        data = json.loads(record_path(lock_file).read_text(encoding="utf-8"))
+        data = json.loads(_read_plain(record_path(lock_file)))
         return Holder(int(data["pid"]), str(data["host"]), str(data["command"]), str(data["started"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _read_plain(path: Path) -> str:
+    """A regular file's text; a link or a FIFO planted in its place is not read (nor waited on)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return handle.read(64 * 1024).decode("utf-8")
 
 
 def write_note(line: str) -> None:
@@ -96,9 +107,9 @@ def held(
     `what` names the locked thing in messages ("stack prod", "the folder certs/prod/c0")."""
     try:
         lock_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise LockedError(f"cannot lock {what} ({lock_file}): {exc.strerror or exc}") from None
+    fd = open_lock_file(lock_file)
     try:
         _acquire(fd, lock_file, what, timeout)
         try:

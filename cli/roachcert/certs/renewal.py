@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -217,11 +217,17 @@ def exec_argv(command: str) -> list[str]:
     return argv
 
 
-def run_after(argv: list[str], renewed: list[Renewal], *, stdout_to_stderr: bool = False) -> str | None:
-    """Run the reload command once after renewals; what went wrong, or None. The renewed users go in
-    ROACHCERT_RENEWED (CLUSTER/USER, space-separated), never a key or token. `stdout_to_stderr`: our
-    stdout is a document (`--format json`), so the command's output goes to stderr."""
-    env = dict(environment.current())
+def run_after(
+    argv: list[str],
+    renewed: list[Renewal],
+    environ: Mapping[str, str] | None = None,
+    *,
+    stdout_to_stderr: bool = False,
+) -> str | None:
+    """Run the reload command once after renewals, under `environ` (hook_env's, without credentials);
+    what went wrong, or None. The renewed users go in ROACHCERT_RENEWED (CLUSTER/USER, space-separated).
+    `stdout_to_stderr`: our stdout is a document (`--format json`), so the command's output goes to stderr."""
+    env = dict(environment.current() if environ is None else environ)
     env["ROACHCERT_RENEWED"] = " ".join(f"{r.cluster}/{r.user}" for r in renewed)
     out = _STDERR_FD if stdout_to_stderr else None
     try:

@@ -143,13 +143,14 @@ def manage(
     cluster: Annotated[
         str, typer.Argument(help="A cluster `unmanage` recorded, to manage again.", show_default=False)
     ],
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Undo `unmanage`: the next plan manages the cluster again (declare it in the stack, or the plan deletes its CA)."""
     from roachcert.planning import unforget
     from roachcert.spec import load_stack
 
     spec = load_stack(stack)
-    unforget(spec, cluster)
+    unforget(spec, cluster, lock_timeout=lock_timeout_seconds(lock_timeout), note=runtime().err)
     then = (
         "the next plan keeps managing it"
         if cluster in spec.clusters

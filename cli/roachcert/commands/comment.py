@@ -39,6 +39,18 @@ def comment(
             show_default=False,
         ),
     ] = None,
+    author: Annotated[
+        str | None,
+        typer.Option(
+            "--author",
+            envvar="ROACHCERT_COMMENT_AUTHOR",
+            metavar="LOGIN",
+            help="Whose comments are roachcert's to edit (default: the token's own login from GET /user; "
+            "github-actions[bot] for GITHUB_TOKEN in Actions). Needed for an app's installation token "
+            "outside Actions (like my-app[bot]).",
+            show_default=False,
+        ),
+    ] = None,
     step_summary: Annotated[
         bool,
         typer.Option(
@@ -50,8 +62,9 @@ def comment(
 
     Contract: each PLAN_MARKDOWN file holds the sections `plan --format markdown` writes, one per stack,
     each starting with a hidden `<!-- roachcert:stack=NAME -->` line. Every section becomes, or replaces
-    the text of, the comment on the pull request that starts with the same line: one comment per stack,
-    edited in place on each run. The token is read from GITHUB_TOKEN only (it needs pull-requests: write);
+    the text of, the comment on the pull request that starts with the same line and was written by the
+    token's own login (--author): one comment per stack, edited in place on each run. Anyone's comment
+    may start with that public line; those are left alone, with a note. The token is read from GITHUB_TOKEN only (it needs pull-requests: write);
     it is never taken from the command line nor printed.
     """
     from roachcert.github import append_step_summary, token_from_env, upsert_comment
@@ -80,7 +93,9 @@ def comment(
             f"stack {twice[0]} appears in more than one section; give each stack's report once"
         )
     for stack, body in sections:
-        result = upsert_comment(repo, pr, stack, stack_marker(stack), body, token, api_url)
+        result = upsert_comment(
+            repo, pr, stack, stack_marker(stack), body, token, api_url, author=author, note=runtime().err
+        )
         runtime().out(
             f"stack {stack}: {'posted' if result.created else 'updated'} {result.url or f'comment {result.id}'}"
         )

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from datetime import datetime, timedelta
 
     from roachcert.certs.renewal import Renewal
+    from roachcert.spec import Stack
 
 
 def register(app: typer.Typer) -> None:
@@ -88,6 +89,16 @@ def renew(
             show_default=False,
         ),
     ] = None,
+    exec_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exec-env",
+            metavar="NAME",
+            help="Pass this credential variable on to --exec's command (repeatable); by default it gets "
+            "roachcert's environment without VAULT_TOKEN, COCKROACH_API_KEY, GITHUB_TOKEN, cloud keys and the like.",
+            show_default=False,
+        ),
+    ] = None,
     output: Annotated[Format, typer.Option("--format", help="text, or json for a summary.")] = Format.text,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
     vault_keygen: VaultKeygenOpt = False,
@@ -123,6 +134,7 @@ def renew(
     ahead = _duration("--before", before)
     spread = _duration("--jitter", jitter)
     argv = renewal.exec_argv(exec_cmd) if exec_cmd is not None else None
+    _check_exec_env(exec_env or [], argv)
     stack = load_stack(stack_file)
     wanted = renewal.targets(stack, cluster, user)
     renewal.check_before(stack, wanted, ahead)
@@ -152,13 +164,32 @@ def renew(
     renewed = [r for r in results if r.outcome == "renewed"]
     exec_error = None
     if argv is not None and renewed:  # with --format json, stdout holds the summary and nothing else
-        exec_error = renewal.run_after(argv, renewed, stdout_to_stderr=output is Format.json)
+        exec_error = _run_exec(argv, renewed, stack, exec_env or [], stdout_to_stderr=output is Format.json)
     if output is Format.json:
         runtime().out(json.dumps(_summary(stack.name, results, exec_error), indent=2))
     else:
         _print(results, exec_error)
     if exec_error or any(r.outcome in ("failed", "unusable") for r in results):
         raise typer.Exit(ExitStatus.ERROR)
+
+
+def _check_exec_env(names: list[str], argv: list[str] | None) -> None:
+    from roachcert.certs.hook_env import check_names
+
+    check_names(names)
+    if names and argv is None:
+        raise RoachcertError("--exec-env passes a variable on to --exec's command; give --exec too")
+
+
+def _run_exec(
+    argv: list[str], renewed: list[Renewal], stack: Stack, passed: list[str], *, stdout_to_stderr: bool
+) -> str | None:
+    """The reload command, with roachcert's environment minus its credentials (`--exec-env` keeps one)."""
+    from roachcert.certs import renewal
+    from roachcert.certs.hook_env import hook_environment
+
+    environ = hook_environment(runtime().environment(), stack, passed)
+    return renewal.run_after(argv, renewed, environ, stdout_to_stderr=stdout_to_stderr)
 
 
 def _summary(name: str, results: list[Renewal], exec_error: str | None) -> dict[str, object]:

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from roachcert.errors import PemError, SpecError
+from roachcert.mask import learn_urls
 from roachcert.names import stack_name
 from roachcert.pem import check_ca_file, check_ca_pem, read_ca_file
 from roachcert.spec.messages import did_you_mean, message
@@ -38,6 +39,7 @@ def load_stack(path: Path) -> Stack:
 
 def load_stack_text(text: str, path: Path, raw: bytes | None = None) -> Stack:
     """Validate a stack's text; every problem found is reported at once, sorted by line."""
+    learn_urls(text)  # vault.addr, a backend's URLs: their passwords are masked wherever they show up
     name = stack_name(path)  # before anything else: a bad name must not reach a path or a file
     try:
         data, lines = parse(text)

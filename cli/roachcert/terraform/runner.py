@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import IO, Any
 from roachcert import environment, interrupts
 from roachcert.errors import TerraformError
 from roachcert.escape import printable_block
+from roachcert.files import FilesError, open_lock_file
 from roachcert.mask import PRIVATE_KEY_MARKER, Sink, mask
 from roachcert.terraform.engine import Engine, scrubbed_environment
 from roachcert.terraform.errors import TerraformCommandError, command_error
@@ -216,15 +218,17 @@ class Terraform:
         # the provider out from under a plan starting it in another stack.
         cache = Path(self.environment()["TF_PLUGIN_CACHE_DIR"])
         try:
-            handle = open(cache / LOCK_NAME, "a", encoding="utf-8")  # noqa: SIM115 (closed by the with below)
-        except OSError as exc:
-            raise TerraformError(f"cannot open {cache / LOCK_NAME}: {exc.strerror or exc}") from None
-        with handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            fd = open_lock_file(cache / LOCK_NAME)
+        except FilesError as exc:
+            raise TerraformError(str(exc)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def init(self, *, force: bool = False, upgrade: bool = False) -> Result | None:
         """`terraform init` when needed (or forced): what it printed, or None when it did not run. `upgrade`
