@@ -40,8 +40,12 @@ def check_names(names: Sequence[str]) -> None:
 
 
 def _stack_names(stack: Stack) -> set[str]:
+    """The variables the stack's Vault login reads: a JWT is a credential as much as a token is."""
     auth = stack.vault.auth
-    return {auth.role_id_env, auth.secret_id_env} if isinstance(auth, AppRoleAuth) else {auth.token_env}
+    if isinstance(auth, AppRoleAuth):
+        return {auth.role_id_env, auth.secret_id_env}
+    token_env = getattr(auth, "token_env", None)
+    return {token_env} if isinstance(token_env, str) else set()
 
 
 def hook_environment(environ: Mapping[str, str], stack: Stack, passed: Sequence[str] = ()) -> dict[str, str]:
