@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from roachcert.errors import RoachcertError
 from roachcert.mask import SECRET_ENV, SECRET_ENV_PREFIXES, secrets
 from roachcert.spec import Stack
-from roachcert.spec.models import AppRoleAuth
+from roachcert.spec.models import AppRoleAuth, JwtAuth, TokenAuth
 
 _CREDENTIAL_ENV = frozenset(
     {
@@ -44,8 +44,9 @@ def _stack_names(stack: Stack) -> set[str]:
     auth = stack.vault.auth
     if isinstance(auth, AppRoleAuth):
         return {auth.role_id_env, auth.secret_id_env}
-    token_env = getattr(auth, "token_env", None)
-    return {token_env} if isinstance(token_env, str) else set()
+    if isinstance(auth, TokenAuth | JwtAuth) and auth.token_env is not None:
+        return {auth.token_env}
+    return set()  # token_file: the token is in a file, not a variable
 
 
 def hook_environment(environ: Mapping[str, str], stack: Stack, passed: Sequence[str] = ()) -> dict[str, str]:
