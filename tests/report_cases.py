@@ -385,6 +385,18 @@ def case_cloud_changed() -> list[StackReport]:
     ]
 
 
+def case_cloud_not_read() -> list[StackReport]:
+    # Planned with --no-cloud-read: a plain create that may be a POST over a CA set by hand.
+    return [dataclasses.replace(case_create()[0], cloud_read=False)]
+
+
+def case_hand_set() -> list[StackReport]:
+    # Adopted by `roachcert adopt` earlier: the plan is a plain update, but it drops the partner's CA set
+    # by curl, which the stack does not declare (guard_facts' record says so).
+    adopted = report([change("crafty-cranes", "update", old=["legacy"], new=["2026a"])])
+    return [dataclasses.replace(adopted, hand_set={"crafty-cranes": ("CN=Legacy Partner Root CA",)})]
+
+
 CASES: dict[str, Callable[[], list[StackReport]]] = {
     "create": case_create,
     "ca_update": case_ca_update,
@@ -401,6 +413,8 @@ CASES: dict[str, Callable[[], list[StackReport]]] = {
     "cloud_failed": case_cloud_failed,
     "cloud_pending": case_cloud_pending,
     "cloud_changed": case_cloud_changed,
+    "cloud_not_read": case_cloud_not_read,
+    "hand_set": case_hand_set,
 }
 
 

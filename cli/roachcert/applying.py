@@ -6,20 +6,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from roachcert import guard_facts
 from roachcert.adapters import REAL, Adapters
 from roachcert.certs import inventory
 from roachcert.cloud.client import ClientCaStatus
 from roachcert.cloud.reads import bundle_sha256, changed_since, read_clusters, refuse_changed
-from roachcert.errors import CloudError, GuardError, PemError, RoachcertError
+from roachcert.errors import CloudError, GuardError, RoachcertError
 from roachcert.files import write_secret
 from roachcert.mask import Sink
 from roachcert.paths import stack_dir
-from roachcert.pem import parse_certificates
 from roachcert.plan_summary import PlanSummary, ResourceChange
 from roachcert.planning import (
     StepProgress,
@@ -45,7 +45,8 @@ class Options:
     allow_early_rotation: bool = False
     expect_fingerprint: str | None = None
     lock_timeout: float = DEFAULT_TIMEOUT
-    allow_replace_ca: bool = False  # an adoption may drop a CA the cluster trusts today
+    allow_replace_ca: bool = False  # a CA set by hand and not declared may be dropped
+    allow_unread_cloud: bool = False  # a plan made with --no-cloud-read may be applied
     engine: str | None = None  # terraform|tofu (--engine); None: the stack's terraform.engine
     adapters: Adapters = REAL  # how Vault and the Cloud API are opened
     note: Callable[[str], None] = write_note  # a stale lock taken over, said to the run's stderr
@@ -103,8 +104,14 @@ def _version_part(engine: str) -> str:
     return engine.rsplit(" (", 1)[0].strip()
 
 
-def check_guards(stack: Stack, summary: PlanSummary, options: Options) -> None:
-    """Refuse what would lock clients out unless explicitly allowed."""
+def check_guards(
+    stack: Stack,
+    summary: PlanSummary,
+    options: Options,
+    hand_set: Mapping[str, guard_facts.HandSet] | None = None,
+) -> None:
+    """Refuse what would lock clients out unless explicitly allowed. `hand_set`: the stack's record of
+    CAs set by hand (guard_facts); None reads it from the stack's working folder."""
     if summary.error is not None:
         raise GuardError(
             f"the saved plan of {stack.name} cannot be read ({summary.error}); run `roachcert plan` again"
@@ -118,7 +125,8 @@ def check_guards(stack: Stack, summary: PlanSummary, options: Options) -> None:
     if summary.deletions and not options.allow_destroy:
         raise GuardError(_deletion_message(stack, summary.deletions, summary.empty_stack))
     if not options.allow_replace_ca:
-        _adoption_guard(stack, summary)
+        recorded = guard_facts.load_hand_set(stack_dir(stack.name)) if hand_set is None else hand_set
+        guard_facts.refuse_drops(stack.name, summary, guard_facts.in_plan(summary, recorded))
     if not options.allow_early_rotation:
         _rotation_guard(stack, summary, options.adapters)
 
@@ -141,38 +149,6 @@ def _deletion_message(stack: Stack, deletions: tuple[ResourceChange, ...], empty
         + "; ".join(parts)
         + ". If that is intended, run again with --allow-destroy"
     )
-
-
-def _adoption_guard(stack: Stack, summary: PlanSummary) -> None:
-    """An adopted cluster's CAs were set by hand: users nobody declared may depend on them, and the
-    delivered inventory knows nothing of their certificates. Dropping any of them takes consent."""
-    lines = []
-    for change in summary.adoptions:
-        if change.action == "no-op":
-            continue
-        declared = {info.sha256 for info in parse_certificates(change.new_pem or "", "the declared bundle")}
-        try:
-            now = parse_certificates(change.old_pem or "", f"the CA {change.cluster} trusts now")
-        except PemError as exc:
-            lines.append(f"  {change.cluster}: trusts a bundle roachcert cannot read ({exc})")
-            continue
-        lines += [
-            f"  {change.cluster}: trusts {info.subject} (sha256 {info.short_fingerprint}, valid until "
-            f"{info.not_after:%Y-%m-%d}) today; the stack does not declare it"
-            for info in now
-            if info.sha256 not in declared
-        ]
-    if lines:
-        raise GuardError(
-            "\n".join(
-                [
-                    f"refusing to apply {stack.name}: adopting would drop {len(lines)} CA certificate(s) the "
-                    "clusters trust today (clients whose certificates they signed could no longer connect); "
-                    "declare them in the stack (a pem_file CA), or run again with --allow-replace-ca",
-                    *lines,
-                ]
-            )
-        )
 
 
 def _rotation_guard(stack: Stack, summary: PlanSummary, adapters: Adapters) -> None:
@@ -214,6 +190,7 @@ def apply_stack(
         if not meta.has_changes:
             clear_plan_meta(workdir)
             return ApplyOutcome(stack, PlanSummary(stack=stack.name), applied=False, confirmations=())
+        guard_facts.check_unread(stack.name, meta.cloud_read, options.allow_unread_cloud)
         with verified_copy(workdir, meta) as plan_copy:
             tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
             check_same_engine(stack, meta, engine_line(tf))
@@ -234,6 +211,7 @@ def apply_stack(
                 raise
             clear_plan_meta(workdir)
             drop_forgotten(workdir, [change.cluster for change in summary.of("forget")], options.note)
+            _end_hand_set(workdir, summary, options.note)
     progress("confirming with the Cloud API")
     return ApplyOutcome(stack, summary, applied=True, confirmations=confirm(summary, options.adapters))
 
@@ -248,6 +226,14 @@ def _cloud_unchanged(stack: Stack, meta: PlanMeta, progress: StepProgress, adapt
     ids = {name: stack.clusters[name].id for name in meta.cloud if name in stack.clusters}
     now = read_clusters(ids, client.get_client_ca)
     refuse_changed(stack.name, changed_since(meta.cloud, now), now)
+
+
+def _end_hand_set(workdir: Path, summary: PlanSummary, note: Callable[[str], None]) -> None:
+    """The apply has happened: a record not updated is a note (the next plan's reads prune it)."""
+    try:
+        guard_facts.end_applied(workdir, summary)
+    except (OSError, RoachcertError) as exc:
+        note(f"note: could not update {workdir / guard_facts.HAND_SET_FILE} ({exc})")
 
 
 @contextlib.contextmanager
@@ -294,10 +280,10 @@ def expected_after(summary: PlanSummary) -> list[tuple[str, str, str, str]]:
     return wanted
 
 
-def _observed(answer: ClientCaStatus, expected_pem: str) -> str:
+def _observed(answer: ClientCaStatus, expected_pem: str, cluster: str = "", cluster_id: str = "") -> str:
     """The status, unless the bundle is not the planned one: Terraform's word is not taken for it (a
     provider that crashed after a DELETE answered 404 leaves the CA set and says nothing)."""
-    status = answer.status or "NOT_SET"
+    status = guard_facts.read_status(cluster, cluster_id, answer)
     if status == "IS_SET" and bundle_sha256(answer.x509_pem_cert) != bundle_sha256(expected_pem):
         return "IS_SET with a bundle other than the planned one"
     return status
@@ -314,7 +300,7 @@ def confirm(summary: PlanSummary, adapters: Adapters = REAL) -> tuple[Confirmati
     results = []
     for cluster, cluster_id, expected, pem in wanted:
         try:
-            observed = _observed(client.get_client_ca(cluster_id), pem)
+            observed = _observed(client.get_client_ca(cluster_id), pem, cluster, cluster_id)
         except CloudError as exc:
             observed = f"not confirmed: {exc}"
         results.append(Confirmation(cluster, cluster_id, expected, observed))

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from roachcert import environment, interrupts
+from roachcert import environment, guard_facts, interrupts
 from roachcert.adapters import REAL, Adapters
 from roachcert.bundles import ClusterBundle, cluster_bundles
 from roachcert.cloud.reads import CloudRead, bundle_sha256, pending_message, read_clusters
@@ -80,6 +80,8 @@ class StackPlan:
     path: Path  # the stack file as given
     cloud: Mapping[str, CloudRead] = field(default_factory=dict)  # empty with --no-cloud-read
     plan_source: str = ""  # which run `plan_text` is from when there were two (adoption)
+    cloud_read: bool = True  # False: planned with --no-cloud-read, which every report says
+    hand_set: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cluster → hand-set CAs it drops
 
     def report(self, now: datetime) -> StackReport:
         stack = self.stack
@@ -98,6 +100,8 @@ class StackPlan:
             path=str(self.path),
             source=str(stack.source) if stack.source is not None else stack.name,
             saved=self.returncode == 2,
+            cloud_read=self.cloud_read,
+            hand_set=self.hand_set,
         )
 
 
@@ -110,6 +114,7 @@ class StackFailure:
     path: Path
     problems: tuple[str, ...]
     located: bool = False  # the problems name their own file:line (spec errors)
+    cloud_read: bool = True  # False: planned with --no-cloud-read
 
     @property
     def problem(self) -> str:
@@ -122,7 +127,9 @@ class StackFailure:
 
     def report(self, now: datetime) -> StackReport:
         summary = PlanSummary(error=self.problem or "the plan failed", stack=self.stack)
-        return StackReport(stack=self.stack, summary=summary, now=now, path=str(self.path))
+        return StackReport(
+            stack=self.stack, summary=summary, now=now, path=str(self.path), cloud_read=self.cloud_read
+        )
 
 
 PlanOutcome = StackPlan | StackFailure
@@ -401,10 +408,10 @@ def _plan_one(path: Path, options: PlanOptions, progress: Progress, out: Sink | 
         result = plan_stack(path, out=out, progress=lambda step: progress.step(name, step), options=options)
     except SpecError as exc:
         progress.done(name, "error")
-        return StackFailure(name, path, tuple(exc.problems), located=True)
+        return StackFailure(name, path, tuple(exc.problems), located=True, cloud_read=options.cloud_read)
     except RoachcertError as exc:
         progress.done(name, "error")
-        return StackFailure(name, path, (str(exc),))
+        return StackFailure(name, path, (str(exc),), cloud_read=options.cloud_read)
     progress.done(name, "changes" if result.returncode == 2 else "no changes")
     return result
 
@@ -439,6 +446,8 @@ def _plan_locked(
     else:
         plan_source = ""
     write_atomic(workdir / PLAN_LOG, log)
+    facts = guard_facts.observe(workdir, _declared(bundles), _observed(reads, bundles), found=adopt)
+    hand_set = _hand_set_drops(summary, facts)
     summary = with_cloud(summary, cloud_fingerprints(reads))
     engine = engine_line(tf)
     save_plan_meta(
@@ -469,7 +478,33 @@ def _plan_locked(
         path=stack.source,
         cloud=reads,
         plan_source=plan_source,
+        cloud_read=options.cloud_read,
+        hand_set=hand_set,
     )
+
+
+def _declared(bundles: Mapping[str, ClusterBundle]) -> dict[str, str]:
+    return {name: bundle.pem for name, bundle in bundles.items()}
+
+
+def _observed(
+    reads: Mapping[str, CloudRead], bundles: Mapping[str, ClusterBundle]
+) -> list[guard_facts.Observed]:
+    return [
+        guard_facts.Observed(name, read.cluster_id, read.status, read.pem, bundles[name].pem)
+        for name, read in sorted(reads.items())
+        if name in bundles
+    ]
+
+
+def _hand_set_drops(
+    summary: PlanSummary, facts: Mapping[str, guard_facts.HandSet]
+) -> dict[str, tuple[str, ...]]:
+    """cluster → subjects of the hand-set CAs this plan takes off it (what `apply` asks consent for)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for fact, cert in guard_facts.drops(summary, guard_facts.in_plan(summary, facts)):
+        found[fact.cluster] = (*found.get(fact.cluster, ()), cert.subject)
+    return found
 
 
 def _terraform_plan(
@@ -497,6 +532,7 @@ class Adoption:
     read: CloudRead
     declared_pem: str
     imported: bool  # False: already in state, nothing to adopt
+    hand_set: int = 0  # certificates it trusts that the stack does not declare: dropping them takes consent
 
 
 def adopt_stack(
@@ -523,13 +559,18 @@ def adopt_stack(
             and item.get("type") == RESOURCE_TYPE
             and item.get("mode") == "managed"
         }
+        # Recorded before any import: an adopted cluster's hand-set CA keeps needing consent to drop,
+        # through any number of plans, even if this run stops halfway.
+        imports = [name for name, read in sorted(reads.items()) if read.has_ca and name not in tracked]
+        facts = guard_facts.observe(workdir, _declared(bundles), _observed(reads, bundles), found=imports)
         found: list[Adoption] = []
         for name, read in sorted(reads.items()):
             if not read.has_ca:
                 continue
-            imported = name not in tracked
+            imported = name in imports
             if imported:
                 progress(f"importing {name}")
                 tf.import_resource(address(name), read.cluster_id)
-            found.append(Adoption(name, read, bundles[name].pem, imported))
+            kept = len(facts[name].certs) if name in facts else 0
+            found.append(Adoption(name, read, bundles[name].pem, imported, kept))
         return found

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from roachcert.cloud.client import ClientCaStatus
 from roachcert.errors import PemError, RoachcertError
 from roachcert.exit_status import ExitStatus
+from roachcert.guard_facts import read_status, unknown_status
 from roachcert.mask import mask
 from roachcert.pem import CertInfo, parse_certificates
 from roachcert.spec import Stack
@@ -60,7 +61,7 @@ def compare(expected_pem: str, observed: ClientCaStatus) -> DriftResult:
     """What the cluster holds against what the spec renders. In sync only on identical text: the
     provider compares `x509_pem_cert` as a string, so the same certificates laid out differently
     would still show up as a change in the next plan."""
-    status = observed.status
+    status = observed.status or "NOT_SET"  # both fields are optional in the API
     if status == "NOT_SET":
         return DriftResult(
             "not_set", status, detail="the cluster trusts no client CA: plan and apply the stack to set it"
@@ -74,7 +75,7 @@ def compare(expected_pem: str, observed: ClientCaStatus) -> DriftResult:
             "failed", status, detail="the last change failed on the cluster: plan and apply the stack again"
         )
     if status != "IS_SET":
-        return DriftResult("error", status, detail=f"the Cloud API answered an unknown status {status!r}")
+        return DriftResult("error", status, detail=unknown_status(status))
     if observed.x509_pem_cert == expected_pem:
         return DriftResult("in_sync", status)
     expected = _certs(expected_pem)
@@ -110,15 +111,22 @@ def observe_clusters(
     jobs: int = DEFAULT_JOBS,
 ) -> list[ClusterDrift]:
     """Read every cluster in `expected` (cluster name → bundle PEM), `jobs` at a time, in the
-    stack's order. `fetch(cluster_id)` is the Cloud API read; its errors become that row's error."""
+    stack's order. `fetch(cluster_id)` is the Cloud API read; its errors, and a status none of the four
+    (read as plan reads it), become that row's error."""
     names = [name for name in stack.clusters if name in expected]
 
     def one(name: str) -> ClusterDrift:
         cluster_id = stack.clusters[name].id
         try:
-            result = compare(expected[name], fetch(cluster_id))
+            answer = fetch(cluster_id)
         except RoachcertError as exc:
-            result = error_result(str(exc))
+            return ClusterDrift(name, cluster_id, error_result(str(exc)))
+        try:
+            status = read_status(name, cluster_id, answer)
+        except RoachcertError as exc:
+            result = replace(error_result(str(exc)), status=answer.status)
+        else:
+            result = compare(expected[name], ClientCaStatus(status, answer.x509_pem_cert))
         return ClusterDrift(name, cluster_id, result)
 
     if not names:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from roachcert.cloud.client import ClientCaStatus
 from roachcert.errors import CloudError, GuardError
+from roachcert.guard_facts import holds_ca, read_status
 
 MAX_CONCURRENT_READS = 8
 _BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
@@ -24,7 +25,7 @@ _BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----"
 class CloudRead:
     cluster: str
     cluster_id: str
-    status: str  # NOT_SET, IS_SET, PENDING or FAILED ("" read as NOT_SET: both fields are optional)
+    status: str  # NOT_SET, IS_SET, PENDING or FAILED, as guard_facts.read_status reads it
     pem: str
 
     @property
@@ -35,7 +36,7 @@ class CloudRead:
 
     @property
     def has_ca(self) -> bool:
-        return bool(self.pem.strip()) and self.status in ("IS_SET", "FAILED")
+        return holds_ca(self.status, self.pem)
 
 
 def bundle_sha256(pem: str) -> str:
@@ -49,8 +50,8 @@ def read_clusters(
     *,
     workers: int = MAX_CONCURRENT_READS,
 ) -> dict[str, CloudRead]:
-    """cluster name → what the Cloud API answers for its id. Any failure stops everything with one line
-    (a plan built on a guess is worse than none)."""
+    """cluster name → what the Cloud API answers for its id. Any failure, or a status none of the four,
+    stops everything with one line (a plan built on a guess is worse than none)."""
     names = sorted(clusters)
     if not names:
         return {}
@@ -61,7 +62,7 @@ def read_clusters(
             answer = get(cluster_id)
         except CloudError as exc:
             raise CloudError(f"{name} ({cluster_id}): cannot read its client CA: {exc}") from None
-        return CloudRead(name, cluster_id, answer.status or "NOT_SET", answer.x509_pem_cert or "")
+        return CloudRead(name, cluster_id, read_status(name, cluster_id, answer), answer.x509_pem_cert or "")
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
         reads = list(pool.map(one, names))

@@ -41,6 +41,12 @@ def adopt(
             f"{item.cluster} ({item.read.cluster_id}): {verb}; trusts "
             f"{item.read.pem.count('-----BEGIN CERTIFICATE-----')} certificate(s) now, the stack declares "
             f"{item.declared_pem.count('-----BEGIN CERTIFICATE-----')}{turnover(item.read.pem, item.declared_pem)}"
+            + (
+                f"; {item.hand_set} it trusts now the stack does not declare: `apply` drops them only with "
+                "--allow-replace-ca"
+                if item.hand_set
+                else ""
+            )
         )
     adopted = sum(1 for item in found if item.imported)
     lines.append(

@@ -56,7 +56,14 @@ def apply(
         bool,
         typer.Option(
             "--allow-replace-ca",
-            help="Allow an adoption that drops a CA a cluster trusts today (set by hand, not declared).",
+            help="Allow dropping a CA a cluster trusts today that was set by hand and is not declared.",
+        ),
+    ] = False,
+    allow_unread_cloud: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unread-cloud",
+            help="Apply a plan made with --no-cloud-read (nothing checked what the clusters trust now).",
         ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's output.")] = False,
@@ -88,6 +95,7 @@ def apply(
         expect_fingerprint,
         wait,
         allow_replace_ca=allow_replace_ca,
+        allow_unread_cloud=allow_unread_cloud,
         engine=engine,
         adapters=adapters(),
         note=runtime().err,

@@ -84,6 +84,7 @@ def _stack(v: StackView) -> dict[str, Any]:
         "engine": report.engine,
         "provider_version": report.provider_version,
         "fingerprint": summary.fingerprint or None,
+        "cloud_read": report.cloud_read,
         "plan_log": report.log,
         "error": summary.error,
         "raw_output": (report.raw_plan or summary.raw) if summary.error is not None else None,

@@ -130,15 +130,18 @@ def _name_list(names: Sequence[str], limit: int | None) -> tuple[str, int]:
 
 def _heading(v: StackView) -> str:
     summary, name = v.summary, _code(v.report.stack)
+    unread = "" if v.report.cloud_read else " · ⚠️ Cloud not read"
     if summary.error is not None:
         return f"### ❌ roachcert plan {name}: the plan failed"
     if not summary.has_changes:
-        return f"### 🟢 roachcert plan {name}: no changes"
+        return f"### 🟢 roachcert plan {name}: no changes{unread}"
     counts = summary.counts
     parts = [f"{counts[a]:,} to {a}" for a in ("create", "update", "replace", "delete")]
     parts += [f"{counts['forget']:,} to forget"] if counts["forget"] else []
     unchanged = f" · {v.unchanged:,} unchanged" if v.unchanged else ""
-    return f"### {'🔴' if v.deletions else '🟡'} roachcert plan {name}: " + ", ".join(parts) + unchanged
+    return (
+        f"### {'🔴' if v.deletions else '🟡'} roachcert plan {name}: " + ", ".join(parts) + unchanged + unread
+    )
 
 
 def _meta(v: StackView) -> str:
@@ -165,10 +168,13 @@ def _caution(v: StackView, d: _Detail) -> list[str]:
             lines.append(f"**{_upper(alert.message)}.**")
         elif alert.kind == "id_moves_in_place":
             lines.append(f"{_code(alert.clusters[0])}: {_plain(alert.message)}. {_upper(alert.advice)}.")
-        elif alert.kind == "adopted":  # imported first: what the cluster trusts now is in the table
+        elif alert.kind == "cloud_not_read":
+            lines.append(f"**{_plain(alert.message)}.** {_upper(_plain(alert.advice))}.")
+        elif alert.kind in ("adopted", "hand_set_ca"):  # what the cluster trusts now is in the table
             who = f" Who may be locked out: {_users(alert.users)}." if alert.users else ""
             advice = f" {_upper(_plain(alert.advice))}." if alert.advice else ""
-            lines.append(f"**Adopted** {_code(alert.clusters[0])}: {_plain(alert.message)}.{who}{advice}")
+            label = "Adopted" if alert.kind == "adopted" else "Set by hand"
+            lines.append(f"**{label}** {_code(alert.clusters[0])}: {_plain(alert.message)}.{who}{advice}")
     deletions = v.deletions
     if deletions:
         one = len(deletions) == 1

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
+from roachcert import guard_facts
 from roachcert.errors import PemError
 from roachcert.escape import printable, quoted
 from roachcert.mask import mask
@@ -35,10 +36,14 @@ AlertKind = Literal[
     "not_yet_valid",
     "duplicate_certificate",
     "adopted",
+    "cloud_not_read",
+    "hand_set_ca",
 ]
 MIN_FINGERPRINT_DIGITS = 16
 # Kinds that can leave a cluster with the wrong trust, shown beside the deletions.
-CAUTION_KINDS: frozenset[AlertKind] = frozenset({"empty_stack", "id_moves_in_place", "adopted"})
+CAUTION_KINDS: frozenset[AlertKind] = frozenset(
+    {"empty_stack", "id_moves_in_place", "adopted", "cloud_not_read", "hand_set_ca"}
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +66,8 @@ class StackReport:
     path: str = ""  # the stack file as given on the command line
     saved: bool = False  # a plan with changes was saved for `apply`
     source: str = ""  # the stack file `apply` is told to take
+    cloud_read: bool = True  # False: planned with --no-cloud-read (guard_facts.NOT_READ)
+    hand_set: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cluster → hand-set CAs it drops
 
 
 @dataclass(frozen=True)
@@ -348,6 +355,37 @@ def _adopted_alert(item: ClusterChange) -> Alert:
     )
 
 
+def _guard_alerts(every: list[ClusterChange], report: StackReport) -> list[Alert]:
+    """What guard_facts knows that the plan alone does not show: the Cloud side was not read, and
+    clusters (not adopted by this plan: that alert says it) that lose CAs set by hand."""
+    alerts: list[Alert] = []
+    if not report.cloud_read and report.summary.error is None:
+        alerts.append(
+            Alert(
+                "cloud_not_read",
+                guard_facts.NOT_READ,
+                advice=guard_facts.NOT_READ_ADVICE,
+            )
+        )
+    adopted = {item.cluster for item in every if item.change.adopted}
+    for item in every:
+        subjects = report.hand_set.get(item.cluster, ())
+        if not subjects or item.cluster in adopted:
+            continue
+        alerts.append(
+            Alert(
+                "hand_set_ca",
+                f"trusts {len(subjects)} CA certificate(s) set outside roachcert that the stack does not "
+                f"declare ({', '.join(printable(subject) for subject in subjects)}); this plan drops them",
+                (item.cluster,),
+                item.users,
+                advice="clients whose certificates those CAs signed can no longer connect; declare them "
+                "(a pem_file CA) to keep them, or apply with --allow-replace-ca",
+            )
+        )
+    return alerts
+
+
 def _other_alerts(every: list[ClusterChange], summary: PlanSummary) -> list[Alert]:
     alerts: list[Alert] = []
     for item in every:
@@ -409,7 +447,7 @@ def view(report: StackReport) -> StackView:
         for row in item.rows
         if row.state != "removed"
     ]
-    alerts: list[Alert] = []
+    alerts: list[Alert] = _guard_alerts(every, report)
     if summary.empty_stack and summary.error is None:
         alerts.append(
             Alert(

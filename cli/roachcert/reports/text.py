@@ -9,7 +9,7 @@ from roachcert.reports.model import AlertKind, StackView
 
 # Warnings the terminal summary does not already say in its own words (a status tag names no next step).
 _WARNED: frozenset[AlertKind] = frozenset(
-    {"expired", "expiring", "not_yet_valid", "duplicate_certificate", "status"}
+    {"expired", "expiring", "not_yet_valid", "duplicate_certificate", "status", "hand_set_ca"}
 )
 
 
@@ -18,6 +18,7 @@ def render_text(views: Sequence[StackView]) -> str:
     for v in views:
         if v.summary.error is not None:
             continue  # errors go to stderr, as lines of their own
+        parts += [f"WARNING: {a.message}; {a.advice}\n" for a in v.alerts if a.kind == "cloud_not_read"]
         parts.append(format_text(v.summary))
         if v.report.saved:
             parts.append(

@@ -6,7 +6,7 @@ Admin (loopback only, no key): `GET /_admin/health`, `GET|POST /_admin/clusters`
 `DELETE /_admin/clusters/{id}`, `GET|POST|DELETE /_admin/faults`, `GET|DELETE /_admin/requests`.
 Fault knobs (POST /_admin/faults JSON, or RunningEmulator.set_faults): latency_seconds, fail_next,
 fail_status, fail_method, fail_body, fail_location, drop_next, stuck_pending, end_failed,
-pending_seconds; and the modes for what no public source settles (emulator_state.MODES).
+answer_status, pending_seconds; and the modes for what no public source settles (emulator_state.MODES).
 JWT mode (POST /_admin/jwt {"token", "vanity_name", "username"}): that bearer token is accepted too, but
 only with matching Cc-Vanity-Name / Cc-Username headers, as the real API needs them for a JWT.
 The request path is taken as sent: `//api/...` (a server URL with a trailing slash) is not an API path.

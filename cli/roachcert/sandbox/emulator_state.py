@@ -66,6 +66,9 @@ class Faults:
     drop_next: int = 0  # the next N API requests get no HTTP answer at all: the connection is closed
     stuck_pending: bool = False  # PENDING never settles while set
     end_failed: bool = False  # changes accepted while set end in FAILED
+    answer_status: str = (
+        ""  # GET answers this status, with the CA in force ("" = the real one): a value the API may add
+    )
     # What no public source says about the real API; each default is the emulator's first reading.
     pending_cert: str = "blank"  # the cert GET shows while PENDING: blank | echo_old
     failed_cert: str = "blank"  # ... after FAILED: blank | echo_old
@@ -108,6 +111,7 @@ _FAULT_TYPES: dict[str, type] = {
     "drop_next": int,
     "stuck_pending": bool,
     "end_failed": bool,
+    "answer_status": str,
     **dict.fromkeys(MODES, str),
 }
 
@@ -234,6 +238,8 @@ class EmulatorState:
     def _answer(self, found: Cluster) -> dict[str, str]:
         """What GET shows; `x509_pem_cert` in state is the CA in force (the old one while PENDING)."""
         faults, cert = self.faults, found.x509_pem_cert
+        if faults.answer_status:
+            return {"status": faults.answer_status, "x509_pem_cert": cert}
         if found.status == "NOT_SET":
             if faults.not_set_fields == "omitted":
                 return {}

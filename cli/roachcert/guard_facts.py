@@ -1,0 +1,280 @@
+"""What the guards of `plan`, `adopt`, `apply` and `status` know about the Cloud side, in one place.
+
+Three facts, each read or written only here:
+- the status of a cluster's client CA as every command reads it (`read_status`): an empty status is
+  NOT_SET (both fields are optional in the API), one outside NOT_SET/IS_SET/PENDING/FAILED stops the
+  command naming the cluster: never a plan built on a guess;
+- a cluster's current CA was set outside roachcert and the stack does not declare it (`HandSet`): found
+  when `plan` or `adopt` first meets the cluster, kept in the stack's working folder across any number of
+  plans, and ended only by an apply given --allow-replace-ca or by a stack that declares the same
+  certificates. Every apply checks it, whatever its plan looks like;
+- a plan made without reading the Cloud API (`--no-cloud-read`): every report says so, and `apply`
+  refuses it unless told --allow-unread-cloud.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from roachcert.errors import CloudError, GuardError, PemError
+from roachcert.escape import printable
+from roachcert.files import write_atomic
+from roachcert.pem import parse_certificates
+from roachcert.plan_summary import PlanSummary, ResourceChange
+
+if TYPE_CHECKING:
+    from roachcert.cloud.client import ClientCaStatus
+
+KNOWN_STATUSES = ("NOT_SET", "IS_SET", "PENDING", "FAILED")
+HAND_SET_FILE = ".roachcert-hand-set.json"  # in the stack's working folder; no rendered file takes a "." name
+
+# -- the status read ---------------------------------------------------------------------------------
+
+
+def unknown_status(status: str) -> str:
+    shown = printable(status if len(status) <= 40 else status[:39] + "…")
+    return (
+        f"the Cloud API answered an unknown client CA status {shown!r} (not NOT_SET, IS_SET, PENDING or "
+        "FAILED): roachcert does not act on a guess; check the cluster in the Cloud Console"
+    )
+
+
+def read_status(cluster: str, cluster_id: str, answer: ClientCaStatus) -> str:
+    """The status of one Cloud API answer, as plan, apply, adopt and status all take it."""
+    status = answer.status or "NOT_SET"
+    if status not in KNOWN_STATUSES:
+        raise CloudError(f"{cluster} ({cluster_id}): {unknown_status(status)}")
+    return status
+
+
+def holds_ca(status: str, pem: str) -> bool:
+    """The cluster trusts a CA now (FAILED keeps the one it had)."""
+    return bool(pem.strip()) and status in ("IS_SET", "FAILED")
+
+
+# -- unread Cloud ------------------------------------------------------------------------------------
+
+# What every report of such a plan says (reports.model's `cloud_not_read` alert).
+NOT_READ = (
+    "Cloud not read: this plan was made with --no-cloud-read, so nothing checked what the clusters trust "
+    "now (a CA set by hand, a PENDING change, an edit since the last apply)"
+)
+NOT_READ_ADVICE = "plan again without --no-cloud-read; apply refuses this plan without --allow-unread-cloud"
+
+
+def check_unread(stack: str, cloud_read: bool, allowed: bool) -> None:
+    if not cloud_read and not allowed:
+        raise GuardError(
+            f"refusing to apply {stack}: its plan was made with --no-cloud-read, so nothing checked what the "
+            "clusters trust now: plan again without --no-cloud-read (or apply with --allow-unread-cloud)"
+        )
+
+
+# -- hand-set CAs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandSetCert:
+    sha256: str  # of the DER certificate; of the whole bundle when it cannot be read
+    subject: str
+    not_after: str  # YYYY-MM-DD, "" when unknown
+
+
+@dataclass(frozen=True)
+class HandSet:
+    """Certificates a cluster trusts that were set outside roachcert and that the stack does not declare."""
+
+    cluster: str
+    cluster_id: str
+    certs: tuple[HandSetCert, ...]
+
+
+def _certs(pem: str) -> tuple[HandSetCert, ...]:
+    if not pem.strip():
+        return ()
+    try:
+        infos = parse_certificates(pem, "the CA the cluster trusts now")
+    except PemError:
+        digest = hashlib.sha256(pem.encode("utf-8", "replace")).hexdigest()
+        return (HandSetCert(digest, "(a bundle roachcert cannot read)", ""),)
+    return tuple(HandSetCert(i.sha256, i.subject, f"{i.not_after:%Y-%m-%d}") for i in infos)
+
+
+def _shas(pem: str | None) -> set[str]:
+    return {cert.sha256 for cert in _certs(pem or "")}
+
+
+def undeclared(cluster: str, cluster_id: str, trusted_pem: str, declared_pem: str) -> HandSet:
+    declared = _shas(declared_pem)
+    return HandSet(cluster, cluster_id, tuple(c for c in _certs(trusted_pem) if c.sha256 not in declared))
+
+
+def load_hand_set(workdir: Path) -> dict[str, HandSet]:
+    try:
+        data: Any = json.loads((workdir / HAND_SET_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        # Unreadable, it would hide a CA nobody declared: refuse rather than guess it away.
+        raise GuardError(
+            f"cannot read {workdir / HAND_SET_FILE} (the record of CAs set by hand): {exc}; restore it, "
+            "or delete it and plan again (the plan reads the clusters anew)"
+        ) from None
+    found: dict[str, HandSet] = {}
+    for name, item in (data.get("clusters") or {}).items() if isinstance(data, dict) else ():
+        if not isinstance(item, dict):
+            continue
+        certs = tuple(
+            HandSetCert(str(c.get("sha256", "")), str(c.get("subject", "")), str(c.get("not_after", "")))
+            for c in item.get("certificates") or ()
+            if isinstance(c, dict) and c.get("sha256")
+        )
+        if certs:
+            found[str(name)] = HandSet(str(name), str(item.get("cluster_id", "")), certs)
+    return found
+
+
+def save_hand_set(workdir: Path, facts: Mapping[str, HandSet]) -> None:
+    """Written atomically; no file when no cluster holds a hand-set CA."""
+    if not facts:
+        (workdir / HAND_SET_FILE).unlink(missing_ok=True)
+        return
+    document = {
+        "clusters": {
+            name: {
+                "cluster_id": fact.cluster_id,
+                "certificates": [
+                    {"sha256": c.sha256, "subject": c.subject, "not_after": c.not_after} for c in fact.certs
+                ],
+            }
+            for name, fact in sorted(facts.items())
+        }
+    }
+    write_atomic(workdir / HAND_SET_FILE, json.dumps(document, indent=2) + "\n")
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One cluster as `plan` or `adopt` read it, with what the stack declares for it."""
+
+    cluster: str
+    cluster_id: str
+    status: str
+    pem: str
+    declared_pem: str
+
+
+def observe(
+    workdir: Path,
+    declared: Mapping[str, str],
+    reads: Iterable[Observed] = (),
+    found: Iterable[str] = (),
+) -> dict[str, HandSet]:
+    """Bring the record up to date after a plan or an adoption, and return it.
+
+    `found`: clusters met holding a CA no state tracks (adopted now): what they trust beyond the
+    declared bundle is recorded. Every cluster read keeps only the recorded certificates it still
+    trusts; a declared bundle that holds recorded certificates ends them (the stack declares them now)."""
+    facts = load_hand_set(workdir)
+    before = dict(facts)
+    seen = {read.cluster: read for read in reads}
+    for name in found:
+        met = seen[name]
+        trusted = met.pem if holds_ca(met.status, met.pem) else ""
+        new = undeclared(name, met.cluster_id, trusted, met.declared_pem)
+        old = facts.get(name)
+        merged = {c.sha256: c for c in (*(old.certs if old else ()), *new.certs)}
+        facts[name] = HandSet(name, met.cluster_id, tuple(merged.values()))
+    for name, fact in list(facts.items()):
+        keep = fact.certs
+        read = seen.get(name)
+        if read is not None and read.status != "PENDING":  # PENDING: what it trusts is not settled
+            now = _shas(read.pem) if holds_ca(read.status, read.pem) else set()
+            keep = tuple(c for c in keep if c.sha256 in now)
+        if name in declared:
+            in_stack = _shas(declared[name])
+            keep = tuple(c for c in keep if c.sha256 not in in_stack)
+        if keep:
+            facts[name] = HandSet(name, fact.cluster_id, keep)
+        else:
+            del facts[name]
+    if facts != before:
+        save_hand_set(workdir, facts)
+    return facts
+
+
+def _after(change: ResourceChange, fact: HandSet) -> str | None:
+    """What the cluster of `fact` trusts once the change is applied; None: the change leaves it alone."""
+    if change.action in ("no-op", "forget"):
+        return None
+    if change.action == "delete":
+        return ""
+    if change.new_id and fact.cluster_id and change.new_id != fact.cluster_id:
+        return ""  # the CA moves to another cluster: this one loses it
+    return change.new_pem or ""
+
+
+def in_plan(summary: PlanSummary, recorded: Mapping[str, HandSet]) -> dict[str, HandSet]:
+    """The recorded facts, and those a plan's own adoptions carry (a plan made before the record)."""
+    facts = dict(recorded)
+    for change in summary.adoptions:
+        if change.cluster not in facts and change.action != "no-op":
+            fact = undeclared(change.cluster, change.new_id or "", change.old_pem or "", change.new_pem or "")
+            if fact.certs:
+                facts[change.cluster] = fact
+    return facts
+
+
+def drops(summary: PlanSummary, facts: Mapping[str, HandSet]) -> list[tuple[HandSet, HandSetCert]]:
+    """Each hand-set certificate the plan would take off its cluster."""
+    dropped = []
+    for change in summary.changes:
+        fact = facts.get(change.cluster)
+        after = None if fact is None else _after(change, fact)
+        if fact is None or after is None:
+            continue
+        kept = _shas(after)
+        dropped += [(fact, cert) for cert in fact.certs if cert.sha256 not in kept]
+    return dropped
+
+
+def refuse_drops(stack: str, summary: PlanSummary, facts: Mapping[str, HandSet]) -> None:
+    """Dropping a CA set by hand that the stack does not declare takes --allow-replace-ca, on every path:
+    users nobody declared may depend on it, and the delivered inventory knows nothing of its certificates."""
+    dropped = drops(summary, facts)
+    if not dropped:
+        return
+    lines = [
+        f"  {fact.cluster}: trusts {printable(cert.subject)} (sha256 {cert.sha256[:16]}"
+        + (f", valid until {cert.not_after}" if cert.not_after else "")
+        + ") today, set outside roachcert; the stack does not declare it"
+        for fact, cert in dropped
+    ]
+    raise GuardError(
+        "\n".join(
+            [
+                f"refusing to apply {stack}: adopting would drop {len(lines)} CA certificate(s) the clusters "
+                "trust today (clients whose certificates they signed could no longer connect); declare them "
+                "in the stack (a pem_file CA), or run again with --allow-replace-ca",
+                *lines,
+            ]
+        )
+    )
+
+
+def end_applied(workdir: Path, summary: PlanSummary) -> None:
+    """After an apply: the clusters it changed trust what the stack declares now (any hand-set CA it
+    dropped, it dropped with consent), so their record ends."""
+    facts = load_hand_set(workdir)
+    left = {
+        name: fact
+        for name, fact in facts.items()
+        if not any(c.cluster == name and c.action != "no-op" for c in summary.changes)
+    }
+    if left != facts:
+        save_hand_set(workdir, left)
