@@ -212,7 +212,7 @@ def test_two_runners_one_state_wait_or_stop_on_the_lock_and_refuse_a_stale_plan(
     code, output = b.run("apply", str(b.stack))  # B applies first: A's saved plan is now stale
     assert code == 0, output
     serial = s3_stack.state()["serial"]
-    code, output = a.run("apply", str(a.stack))
+    code, output = a.run("apply", str(a.stack), "--allow-unread-cloud")  # A planned without reading
     assert code == 1
     lines = [line for line in output.splitlines() if line.strip()]
     assert len(lines) == 1, lines

@@ -338,3 +338,171 @@ def test_a_failed_cluster_is_its_own_state_in_every_report_and_in_status(
     assert cli("apply", str(path))[0] == 0
     assert _bundle(cloud, cluster_id).count("BEGIN CERTIFICATE") == 2
     assert cli("plan", str(path))[0] == 0
+
+
+# 4. guard facts: what plan, adopt, apply and status all know --------------------------------------------
+HAND_SET = ".roachcert-hand-set.json"
+
+
+def _one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_adopt_then_plans_then_apply_asks_the_same_consent_as_a_plan_that_adopts(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    path, cluster_id, declared = _stack(sandbox, tmp_path)
+    by_hand = make_ca("Set by curl")[0]
+    cloud.set_by_hand(cluster_id, by_hand)
+    cloud.settle(cluster_id)
+    code, adopted = cli("adopt", str(path))
+    assert code == 0, adopted
+    # Any number of plans: each is a plain update.
+    plans = [cli("plan", str(path)) for _ in range(2)]
+    assert [code for code, _ in plans] == [2, 2], plans
+    code, document = cli("plan", str(path), "--format", "json")
+    assert code == 2, document
+    cloud.clear_log()
+    code, text = cli("apply", str(path))
+    assert code == 1, text
+    assert "adopting would drop 1 CA certificate(s)" in text, text
+    assert "CN=Set by curl" in text
+    assert "--allow-replace-ca" in text
+    assert cloud.provider_mutations() == []
+    assert _bundle(cloud, cluster_id).strip() == by_hand.strip()
+    # What adopt and each plan said before: dropping it takes consent.
+    assert "`apply` drops them only with --allow-replace-ca" in adopted, adopted
+    for _, text in plans:
+        assert "to adopt" not in text
+        assert "set outside roachcert that the stack does not declare (CN=Set by curl)" in text, text
+    [report] = json.loads(document)["stacks"]
+    warned = [
+        (w["kind"], w["severity"], w["clusters"]) for w in report["warnings"] if w["kind"] == "hand_set_ca"
+    ]
+    assert warned == [("hand_set_ca", "caution", ["frogs"])]
+    code, text = cli("apply", str(path), "--allow-replace-ca")
+    assert code == 0, text
+    assert cloud.provider_mutations() == ["PATCH"]
+    assert _bundle(cloud, cluster_id).strip() == declared.strip()
+    assert not (tmp_path / ".roachcert" / "st" / HAND_SET).exists()  # consent given: the record ends
+    assert cli("plan", str(path))[0] == 0
+
+
+def test_a_stack_that_declares_the_hand_set_ca_ends_the_record(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    path, cluster_id, declared = _stack(sandbox, tmp_path)
+    by_hand = make_ca("Set by curl")[0]
+    cloud.set_by_hand(cluster_id, by_hand)
+    cloud.settle(cluster_id)
+    assert cli("adopt", str(path))[0] == 0
+    (tmp_path / "declared.pem").write_text(declared + "\n" + by_hand, encoding="utf-8")
+    code, text = cli("plan", str(path))
+    assert code == 2, text
+    assert "set outside roachcert" not in text, text
+    assert not (tmp_path / ".roachcert" / "st" / HAND_SET).exists()
+    code, text = cli("apply", str(path))
+    assert code == 0, text
+    assert _bundle(cloud, cluster_id).count("BEGIN CERTIFICATE") == 2
+
+
+def test_a_hand_set_record_outlives_a_plan_without_cloud_reads(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    path, cluster_id, _declared = _stack(sandbox, tmp_path)
+    by_hand = make_ca("Set by curl")[0]
+    cloud.set_by_hand(cluster_id, by_hand)
+    cloud.settle(cluster_id)
+    assert cli("adopt", str(path))[0] == 0
+    assert cli("plan", str(path), "--no-cloud-read")[0] == 2
+    code, text = cli("apply", str(path), "--allow-unread-cloud")
+    assert code == 1, text
+    assert "adopting would drop 1 CA certificate(s)" in text, text
+    assert _bundle(cloud, cluster_id).strip() == by_hand.strip()
+
+
+def test_a_plan_without_cloud_reads_says_so_everywhere_and_apply_refuses_it_unless_allowed(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    path, cluster_id, declared = _stack(sandbox, tmp_path)
+    code, markdown = cli("plan", str(path), "--no-cloud-read", "--format", "markdown")
+    assert code == 2, markdown
+    heading = next(line for line in markdown.splitlines() if line.startswith("### "))
+    assert heading.endswith("· ⚠️ Cloud not read"), heading
+    assert "> **Cloud not read: this plan was made with --no-cloud-read" in markdown, markdown
+    code, document = cli("plan", str(path), "--no-cloud-read", "--format", "json")
+    assert code == 2, document
+    [report] = json.loads(document)["stacks"]
+    assert report["cloud_read"] is False
+    assert report["warnings"][0]["kind"] == "cloud_not_read"
+    assert report["warnings"][0]["message"].startswith("Cloud not read")
+    code, text = cli("plan", str(path), "--no-cloud-read")
+    assert code == 2, text
+    assert text.splitlines()[0].startswith("WARNING: Cloud not read"), text
+    cloud.clear_log()
+    code, text = cli("apply", str(path))
+    assert code == 1, text
+    line = _one_line(text)
+    assert "plan again without --no-cloud-read" in line, line
+    assert "--allow-unread-cloud" in line
+    assert cloud.provider_mutations() == []
+    code, text = cli("apply", str(path), "--allow-unread-cloud")
+    assert code == 0, text
+    assert _bundle(cloud, cluster_id).strip() == declared.strip()
+    # A plan that reads says nothing of the kind.
+    code, document = cli("plan", str(path), "--format", "json")
+    assert code == 0, document
+    assert json.loads(document)["stacks"][0]["cloud_read"] is True
+
+
+def test_a_plan_without_cloud_reads_is_never_applied_over_a_hand_set_ca_unseen(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    path, cluster_id, _declared = _stack(sandbox, tmp_path)
+    by_hand = make_ca("Set by curl")[0]
+    cloud.set_by_hand(cluster_id, by_hand)
+    cloud.settle(cluster_id)
+    assert cli("plan", str(path), "--no-cloud-read")[0] == 2
+    cloud.clear_log()
+    code, text = cli("apply", str(path))
+    assert code == 1, text
+    assert "plan again without --no-cloud-read" in _one_line(text)
+    assert cloud.provider_mutations() == []
+    assert _bundle(cloud, cluster_id).strip() == by_hand.strip()
+
+
+@pytest.mark.parametrize("command", ["plan", "adopt"])
+def test_an_unknown_status_stops_plan_and_adopt_in_one_line(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud, command: str
+) -> None:
+    path, cluster_id, _declared = _stack(sandbox, tmp_path)
+    cloud.set_by_hand(cluster_id, make_ca("Set by curl")[0])
+    cloud.settle(cluster_id)
+    cloud.faults(answer_status="RESTORING")
+    cloud.clear_log()
+    code, text = cli(command, str(path))
+    assert code == 1, text
+    line = _one_line(text)
+    assert f"frogs ({cluster_id}): the Cloud API answered an unknown client CA status 'RESTORING'" in line
+    assert cloud.provider_mutations() == []
+    assert not (tmp_path / ".roachcert" / "st" / PLAN_META).exists()
+    # `status` reads it the same way: that cluster's row is an error, exit 1.
+    code, text = cli("status", str(path))
+    assert code == 1, text
+    assert "unknown client CA status 'RESTORING'" in text, text
+
+
+def test_an_unknown_status_at_apply_s_re_read_stops_the_apply_in_one_line(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    path, cluster_id, _declared = _stack(sandbox, tmp_path)
+    assert cli("plan", str(path))[0] == 2
+    cloud.faults(answer_status="RESTORING")
+    cloud.clear_log()
+    code, text = cli("apply", str(path))
+    assert code == 1, text
+    line = _one_line(text)
+    assert f"frogs ({cluster_id}): the Cloud API answered an unknown client CA status 'RESTORING'" in line
+    assert cloud.provider_mutations() == []

@@ -137,7 +137,7 @@ def test_encrypted_state_and_plan_hide_the_passphrase_and_an_old_plan_replayed_i
     old.mkdir()
     for name in (PLAN_FILE, PLAN_META):
         shutil.copy2(workdir / name, old / name)
-    assert cli("apply", stack, "--verbose") == 0
+    assert cli("apply", stack, "--verbose", "--allow-unread-cloud") == 0
     state = (workdir / "terraform.tfstate").read_text()
     assert "encrypted_data" in state
     assert "BEGIN CERTIFICATE" not in state

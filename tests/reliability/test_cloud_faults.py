@@ -74,7 +74,7 @@ def test_gets_failing_past_the_retries_fail_cleanly_then_converge(
     cli.ok("plan", stack, "--no-cloud-read", expect=2)
     clear_requests(sandbox)
     with faults(sandbox, fail_method="GET", fail_next=50, fail_status=500):
-        failed = cli.fails("apply", stack)
+        failed = cli.fails("apply", stack, "--allow-unread-cloud")
     assert "Error getting cluster info" in failed.err
     gets = [r for r in emulator_requests(sandbox) if r["method"] == "GET"]
     assert len(gets) == 5  # the first try and go-retryablehttp's 4 retries
