@@ -143,6 +143,7 @@ def test_json_has_stable_keys(
     frogs, dingos = document["clusters"]
     assert list(frogs) == [
         "cluster", "id", "state", "label", "status", "only_in_cloud", "only_in_spec", "detail", "error",
+        "hand_set",
     ]  # fmt: skip
     assert (frogs["state"], frogs["status"], frogs["error"]) == ("in_sync", "IS_SET", None)
     assert (dingos["state"], dingos["label"]) == ("not_set", "drift: CA removed out of band")

@@ -359,6 +359,10 @@ def test_adopt_then_plans_then_apply_asks_the_same_consent_as_a_plan_that_adopts
     cloud.settle(cluster_id)
     code, adopted = cli("adopt", str(path))
     assert code == 0, adopted
+    code, status = cli("status", str(path), "--format", "json")
+    assert code == 2, status
+    [row] = json.loads(status)["clusters"]
+    assert [cert["subject"] for cert in row["hand_set"]] == ["CN=Set by curl"]
     # Any number of plans: each is a plain update.
     plans = [cli("plan", str(path)) for _ in range(2)]
     assert [code for code, _ in plans] == [2, 2], plans
@@ -406,6 +410,29 @@ def test_a_stack_that_declares_the_hand_set_ca_ends_the_record(
     code, text = cli("apply", str(path))
     assert code == 0, text
     assert _bundle(cloud, cluster_id).count("BEGIN CERTIFICATE") == 2
+
+
+def test_removing_an_adopted_cluster_from_the_stack_drops_its_hand_set_ca_only_with_consent(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+) -> None:
+    path, cluster_id, _declared = _stack(sandbox, tmp_path)
+    by_hand = make_ca("Set by curl")[0]
+    cloud.set_by_hand(cluster_id, by_hand)
+    cloud.settle(cluster_id)
+    assert cli("adopt", str(path))[0] == 0
+    path.write_text(
+        "version: 1\ncas:\n  declared: {pem_file: declared.pem}\nclusters: {}\n", encoding="utf-8"
+    )
+    code, text = cli("plan", str(path))
+    assert code == 2, text
+    assert "1 to delete" in text, text
+    code, text = cli("apply", str(path), "--allow-destroy")
+    assert code == 1, text
+    assert "adopting would drop 1 CA certificate(s)" in text, text
+    assert _bundle(cloud, cluster_id).strip() == by_hand.strip()
+    code, text = cli("apply", str(path), "--allow-destroy", "--allow-replace-ca")
+    assert code == 0, text
+    assert not (tmp_path / ".roachcert" / "st" / HAND_SET).exists()
 
 
 def test_a_hand_set_record_outlives_a_plan_without_cloud_reads(

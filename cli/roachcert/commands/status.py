@@ -17,6 +17,7 @@ from roachcert.escape import printable
 if TYPE_CHECKING:
     from roachcert.cloud.client import ClientCaStatus, CloudClient
     from roachcert.cloud.drift import ClusterDrift
+    from roachcert.guard_facts import HandSet
     from roachcert.pem import CertInfo
 
 
@@ -37,6 +38,8 @@ def status(
     """
     from roachcert.bundles import cluster_bundles
     from roachcert.cloud import drift
+    from roachcert.guard_facts import load_hand_set
+    from roachcert.paths import stack_dir
     from roachcert.spec import load_stack
 
     stack = load_stack(stack_file)
@@ -60,10 +63,11 @@ def status(
         info.sha256: src for b in bundles.values() for info, src in zip(b.certs, b.sources, strict=True)
     }
     code = drift.exit_code(rows)
+    hand_set = load_hand_set(stack_dir(stack.name))  # what `apply` will ask consent to drop
     if output is Format.json:
-        runtime().out(render_json(stack.name, client.server, rows, sources, code))
+        runtime().out(render_json(stack.name, client.server, rows, sources, code, hand_set))
     else:
-        runtime().out(render_text(stack.name, client.server, rows, sources), nl=False)
+        runtime().out(render_text(stack.name, client.server, rows, sources, hand_set), nl=False)
     if code:
         raise typer.Exit(code)
 
@@ -74,9 +78,16 @@ def _cert_line(info: CertInfo, sources: Mapping[str, str]) -> str:
     return f"{info.short_fingerprint} {source} ({name})" if source else f"{info.short_fingerprint} {name}"
 
 
-def render_text(stack: str, server: str, rows: Sequence[ClusterDrift], sources: Mapping[str, str]) -> str:
+def render_text(
+    stack: str,
+    server: str,
+    rows: Sequence[ClusterDrift],
+    sources: Mapping[str, str],
+    hand_set: Mapping[str, HandSet] | None = None,
+) -> str:
     from roachcert.cloud.drift import counts
 
+    hand_set = hand_set or {}
     if not rows:
         return f"{stack}: no clusters declared\n"
     table = [("CLUSTER", "ID", "STATE"), *((r.cluster, r.cluster_id, r.result.label) for r in rows)]
@@ -94,6 +105,12 @@ def render_text(stack: str, server: str, rows: Sequence[ClusterDrift], sources: 
             lines.append(f"{pad}only in spec:  {_cert_line(info, sources)}")
         if result.detail:
             lines.append(f"{pad}{printable(result.detail)}")
+        fact = hand_set.get(rows[index - 1].cluster)
+        for cert in fact.certs if fact else ():
+            lines.append(
+                f"{pad}set by hand, not declared: {cert.sha256[:16]} {printable(cert.subject)}; "
+                "apply drops it only with --allow-replace-ca"
+            )
     tally = counts(rows)
     parts = [f"{n} {state.replace('_', ' ')}" for state, n in tally.items() if n]
     lines.append(f"{len(rows)} cluster(s): {', '.join(parts)}")
@@ -110,10 +127,16 @@ def _cert_json(info: CertInfo, sources: Mapping[str, str]) -> dict[str, Any]:
 
 
 def render_json(
-    stack: str, server: str, rows: Sequence[ClusterDrift], sources: Mapping[str, str], code: int
+    stack: str,
+    server: str,
+    rows: Sequence[ClusterDrift],
+    sources: Mapping[str, str],
+    code: int,
+    hand_set: Mapping[str, HandSet] | None = None,
 ) -> str:
     from roachcert.cloud.drift import counts
 
+    hand_set = hand_set or {}
     clusters = [
         {
             "cluster": row.cluster,
@@ -125,6 +148,10 @@ def render_json(
             "only_in_spec": [_cert_json(info, sources) for info in row.result.only_in_spec],
             "detail": row.result.detail if row.result.state != "error" else "",
             "error": row.result.detail if row.result.state == "error" else None,
+            "hand_set": [
+                {"sha256": cert.sha256, "subject": cert.subject, "not_after": cert.not_after or None}
+                for cert in (hand_set[row.cluster].certs if row.cluster in hand_set else ())
+            ],
         }
         for row in rows
     ]
