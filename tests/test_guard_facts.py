@@ -1,0 +1,118 @@
+"""The guard facts' pure parts: one reading of a status, the hand-set record and what drops it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from certs_helper import make_ca
+from roachcert import guard_facts as gf
+from roachcert.cloud.client import ClientCaStatus
+from roachcert.cloud.drift import observe_clusters
+from roachcert.cloud.reads import read_clusters
+from roachcert.errors import CloudError, GuardError
+from roachcert.plan_summary import PlanSummary, ResourceChange
+from roachcert.spec.models import Stack
+
+HAND, DECLARED, OTHER = make_ca("Hand")[0], make_ca("Declared")[0], make_ca("Other")[0]
+
+
+def _change(action: str, old: str | None, new: str | None, new_id: str | None = "id-1") -> ResourceChange:
+    return ResourceChange(
+        address="cockroach_client_ca_cert.c",
+        cluster="c",
+        action=action,  # type: ignore[arg-type]
+        old_id="id-1",
+        new_id=new_id,
+        old_pem=old,
+        new_pem=new,
+    )
+
+
+@pytest.mark.parametrize("status", ["RESTORING", "is_set", " IS_SET"])
+def test_a_status_none_of_the_four_stops_every_reader_in_one_line(status: str) -> None:
+    def get(_cluster_id: str) -> ClientCaStatus:
+        return ClientCaStatus(status, HAND)
+
+    with pytest.raises(CloudError) as caught:
+        read_clusters({"c": "id-1"}, get)
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(
+        f"c (id-1): the Cloud API answered an unknown client CA status {status!r}"
+    )
+
+
+def test_an_empty_status_is_not_set_for_plan_and_status_alike() -> None:
+    stack = Stack.model_validate(
+        {
+            "version": 1,
+            "cas": {"d": {"pem_file": "/dev/null"}},
+            "clusters": {"c": {"id": "1b4e28ba-2fa1-4d2b-883f-0016d3cca427", "ca": "d", "host": "h.example"}},
+        }
+    )
+    [row] = observe_clusters(stack, {"c": DECLARED}, lambda _id: ClientCaStatus("", ""))
+    assert row.result.state == "not_set"
+
+
+def test_the_record_keeps_what_is_not_declared_and_what_the_cluster_still_trusts(tmp_path: Path) -> None:
+    met = gf.Observed("c", "id-1", "IS_SET", HAND + DECLARED, DECLARED)
+    facts = gf.observe(tmp_path, {"c": DECLARED}, [met], found=["c"])
+    assert [cert.subject for cert in facts["c"].certs] == ["CN=Hand"]
+    assert gf.load_hand_set(tmp_path) == facts
+    # Another plan, same read: kept. A read without it: that certificate leaves the record.
+    assert gf.observe(tmp_path, {"c": DECLARED}, [met]) == facts
+    gone = gf.Observed("c", "id-1", "IS_SET", DECLARED, DECLARED)
+    assert gf.observe(tmp_path, {"c": DECLARED}, [gone]) == {}
+    assert not (tmp_path / gf.HAND_SET_FILE).exists()
+
+
+def test_declaring_the_certificates_ends_the_record(tmp_path: Path) -> None:
+    gf.observe(tmp_path, {"c": DECLARED}, [gf.Observed("c", "id-1", "IS_SET", HAND, DECLARED)], found=["c"])
+    assert gf.observe(tmp_path, {"c": DECLARED + HAND}) == {}
+
+
+def test_what_drops_a_hand_set_certificate(tmp_path: Path) -> None:
+    facts = gf.observe(
+        tmp_path, {"c": DECLARED}, [gf.Observed("c", "id-1", "IS_SET", HAND, DECLARED)], found=["c"]
+    )
+    dropping = [
+        _change("update", HAND, DECLARED),
+        _change("delete", HAND, None, new_id=None),
+        _change("replace", HAND, HAND + DECLARED, new_id="id-2"),  # the CA leaves id-1
+        _change("create", None, DECLARED),
+    ]
+    for change in dropping:
+        assert gf.drops(PlanSummary(changes=(change,)), facts), change
+        with pytest.raises(GuardError, match="--allow-replace-ca"):
+            gf.refuse_drops("st", PlanSummary(changes=(change,)), facts)
+    keeping = [
+        _change("update", HAND, HAND + DECLARED),
+        _change("forget", HAND, None, new_id=None),
+        _change("no-op", HAND, HAND),
+    ]
+    for change in keeping:
+        assert not gf.drops(PlanSummary(changes=(change,)), facts), change
+
+
+def test_a_plan_that_adopts_carries_its_own_fact_without_a_record() -> None:
+    adoption = ResourceChange(
+        "cockroach_client_ca_cert.c", "c", "update", "id-1", "id-1", HAND, DECLARED, adopted=True
+    )
+    facts = gf.in_plan(PlanSummary(changes=(adoption,)), {})
+    assert [cert.subject for cert in facts["c"].certs] == ["CN=Hand"]
+
+
+def test_an_unreadable_record_refuses_rather_than_forgets(tmp_path: Path) -> None:
+    (tmp_path / gf.HAND_SET_FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(GuardError, match="record of CAs set by hand"):
+        gf.load_hand_set(tmp_path)
+
+
+def test_a_plan_made_without_reading_is_refused_unless_allowed() -> None:
+    with pytest.raises(GuardError) as caught:
+        gf.check_unread("st", cloud_read=False, allowed=False)
+    assert "plan again without --no-cloud-read" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    gf.check_unread("st", cloud_read=False, allowed=True)
+    gf.check_unread("st", cloud_read=True, allowed=False)
