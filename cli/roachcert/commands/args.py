@@ -82,7 +82,8 @@ CloudReadOpt = Annotated[
     typer.Option(
         "--cloud-read/--no-cloud-read",
         help="Read each cluster's CA from the Cloud API first: adopt hand-set CAs, stop on PENDING, "
-        "and let apply catch Cloud-side edits (--no-cloud-read skips all three).",
+        "and let apply catch Cloud-side edits (--no-cloud-read skips all three; every report says so, "
+        "and apply refuses such a plan without --allow-unread-cloud).",
     ),
 ]
 
