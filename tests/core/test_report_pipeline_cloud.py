@@ -125,3 +125,28 @@ def test_huge_report_fits_the_comment_limit(scenario: Scenario) -> None:
     log = (scenario.workdir() / "roachcert-plan.log").read_text(encoding="utf-8")
     assert len(log) > COMMENT_LIMIT  # the whole plan stays in the log the report points to
     check_golden("pipeline/huge.md", normalise(markdown, scenario.tmp_path))
+
+
+def test_cloud_not_read(scenario: Scenario) -> None:
+    scenario.add("flooping-frogs", users=("root", "app"))
+    scenario.add("bouncing-bears", cas=("client-ca", "legacy-ca"))
+    scenario.write()
+    scenario.ok("ca", "ensure", str(scenario.path))
+    reports = plan_reports([str(scenario.path), "--no-cloud-read"], scenario, 2)
+    check_raw_plan(reports, [scenario.workdir()])
+    check_goldens("cloud_not_read", reports, scenario.tmp_path)
+    assert reports["text"].startswith("WARNING: Cloud not read")
+    assert json.loads(reports["json"])["stacks"][0]["cloud_read"] is False
+
+
+def test_hand_set(scenario: Scenario) -> None:
+    cranes = scenario.add("crafty-cranes", users=("etl",))
+    scenario.write()
+    scenario.ok("ca", "ensure", str(scenario.path))
+    scenario.cloud(
+        cranes, method="POST", pem=(scenario.tmp_path / "legacy-ca.pem").read_text(encoding="utf-8")
+    )
+    _settle(scenario, cranes)
+    scenario.ok("adopt", str(scenario.path))  # in state now: the plan is a plain update that drops it
+    reports = _report(scenario, "hand_set")
+    assert "Set by hand" in reports["markdown"]
