@@ -19,7 +19,19 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__main__", "app", "commands", "runtime", "crash_log"}),
     frozenset({"applying", "planning", "sandbox"}),
     frozenset(
-        {"adapters", "reports", "terraform", "github", "certs", "vault", "cloud", "unmanaged", "bundles"}
+        {
+            "adapters",
+            "reports",
+            "terraform",
+            "github",
+            "certs",
+            "vault",
+            "cloud",
+            "unmanaged",
+            "bundles",
+            "guard_facts",
+            "plan_record",
+        }
     ),
     frozenset({"spec", "pem", "plan_summary", "stack_lock"}),
     frozenset(

@@ -15,11 +15,11 @@ from certs_helper import make_ca
 from roachcert.adapters import Adapters
 from roachcert.app import run
 from roachcert.cloud.client import ClientCaStatus
-from roachcert.planning import FORGET_FILE
 from roachcert.runtime import Runtime
 from roachcert.spec import Stack
 from roachcert.stack_lock import FOLDER_LOCK, STACK_LOCK, stack_lock
 from roachcert.terraform.runner import LOCK_NAME
+from roachcert.unmanaged import UNMANAGED_FILE
 
 CLUSTER_ID = "2186fbdb-598c-4797-a463-aaaee865903e"
 
@@ -134,7 +134,7 @@ def test_manage_waits_for_the_stack_lock_then_gives_up_after_lock_timeout(tmp_pa
     home = tmp_path / "home"
     workdir = home / "frogs"
     workdir.mkdir(parents=True)
-    (workdir / FORGET_FILE).write_text('["gone"]\n')
+    (workdir / UNMANAGED_FILE).write_text('["gone"]\n')
     with stack_lock(workdir, "frogs", 0):
         code, _, err = _run(home, "manage", str(_stack(tmp_path)), "gone", "--lock-timeout", "0.2")
     assert code == 1, err

@@ -13,7 +13,7 @@ import pytest
 from roachcert.plan_summary import PlanSummary, format_text
 from roachcert.spec.models import Stack
 from roachcert.terraform.engine import Engine
-from roachcert.terraform.plan_json import summarise, summarise_text
+from roachcert.terraform.plan_json import summarise
 from roachcert.terraform.runner import Terraform
 
 SAMPLES = Path(__file__).resolve().parent / "terraform"
@@ -161,13 +161,6 @@ def test_unreadable_plan_is_data(plan: dict[str, Any]) -> None:
     assert summary.error is not None
     assert summary.raw
     assert "raw plan output" in format_text(summary)
-
-
-def test_summarise_text() -> None:
-    assert summarise_text("Error: something broke").error is not None
-    assert summarise_text("Error: something broke").raw == "Error: something broke"
-    assert summarise_text("[]").error == "the plan is not a JSON object"
-    assert summarise_text(json.dumps(sample("create"))) == summarise(sample("create"))
 
 
 @pytest.mark.skipif(not EMBEDDED.is_file(), reason="the embedded engine is not installed")

@@ -3,10 +3,7 @@ then each changed cluster confirmed through the Cloud API."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,27 +13,26 @@ from roachcert.adapters import REAL, Adapters
 from roachcert.certs import inventory
 from roachcert.cloud.client import ClientCaStatus
 from roachcert.cloud.reads import bundle_sha256, changed_since, read_clusters, refuse_changed
+from roachcert.cloud.status import read_status
 from roachcert.errors import CloudError, GuardError, RoachcertError
-from roachcert.files import write_secret
 from roachcert.mask import Sink
 from roachcert.paths import stack_dir
-from roachcert.plan_summary import PlanSummary, ResourceChange
-from roachcert.planning import (
-    StepProgress,
-    drop_forgotten,
-    engine_line,
-    rendered_hash,
-    spec_hash,
-    terraform_for,
+from roachcert.plan_record import (
+    PlanMeta,
+    check_same_engine,
+    clear_plan_meta,
+    saved_plan,
+    verified_copy,
     with_cloud,
 )
+from roachcert.plan_summary import PlanSummary, ResourceChange
+from roachcert.progress import StepProgress
 from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock, write_note
+from roachcert.terraform.for_stack import engine_line, terraform_for
 from roachcert.terraform.plan_json import summarise
-from roachcert.terraform.workdir import PlanMeta, clear_plan_meta, load_plan_meta
+from roachcert.unmanaged import drop_unmanaged
 from roachcert.vault.rotation import delivered_records, drops_by_cluster, guard_dropped_issuers
-
-_COPY_PREFIX = ".roachcert-apply-"  # the private copy of the verified plan that Terraform applies
 
 
 @dataclass(frozen=True)
@@ -70,38 +66,6 @@ class ApplyOutcome:
     summary: PlanSummary
     applied: bool
     confirmations: tuple[Confirmation, ...]
-
-
-def saved_plan(stack: Stack) -> PlanMeta:
-    workdir = stack_dir(stack.name)
-    meta = load_plan_meta(workdir)
-    if meta is None or not (workdir / meta.plan_file).exists():
-        raise GuardError(f"no saved plan for stack {stack.name}: run `roachcert plan {stack.source}` first")
-    if meta.spec_hash != spec_hash(stack):
-        raise GuardError(
-            f"the saved plan of {stack.name} is stale: {stack.source} (or a PEM file it names) changed since; "
-            "run `roachcert plan` again and review it"
-        )
-    if meta.files_hash != rendered_hash(workdir):
-        raise GuardError(
-            f"the saved plan of {stack.name} is stale: the rendered files in {workdir} changed since; "
-            "run `roachcert plan` again and review it"
-        )
-    return meta
-
-
-def check_same_engine(stack: Stack, meta: PlanMeta, engine: str) -> None:
-    """A plan file is one engine's format: Terraform's and OpenTofu's (or two versions') are not the same."""
-    planned, now = _version_part(meta.engine), _version_part(engine)
-    if planned and planned != now:
-        raise GuardError(
-            f"the saved plan of {stack.name} was made with {planned}, but this apply would run {now}: "
-            "apply with the engine that planned (--engine or terraform.engine), or run `roachcert plan` again"
-        )
-
-
-def _version_part(engine: str) -> str:
-    return engine.rsplit(" (", 1)[0].strip()
 
 
 def check_guards(
@@ -210,7 +174,7 @@ def apply_stack(
                 clear_plan_meta(workdir)  # partly applied: the next step is a fresh plan, not this one
                 raise
             clear_plan_meta(workdir)
-            drop_forgotten(workdir, [change.cluster for change in summary.of("forget")], options.note)
+            drop_unmanaged(workdir, [change.cluster for change in summary.of("forget")], options.note)
             _end_hand_set(workdir, summary, options.note)
     progress("confirming with the Cloud API")
     return ApplyOutcome(stack, summary, applied=True, confirmations=confirm(summary, options.adapters))
@@ -236,32 +200,6 @@ def _end_hand_set(workdir: Path, summary: PlanSummary, note: Callable[[str], Non
         note(f"note: could not update {workdir / guard_facts.HAND_SET_FILE} ({exc})")
 
 
-@contextlib.contextmanager
-def verified_copy(workdir: Path, meta: PlanMeta) -> Iterator[Path]:
-    """The saved plan's bytes, read once into a private file (O_EXCL, 0600) and checked against the hash
-    `plan` recorded; removed however the block ends. Everything apply checks and runs reads this copy."""
-    source = workdir / meta.plan_file
-    try:
-        data = source.read_bytes()
-    except OSError as exc:
-        raise GuardError(f"cannot read the saved plan {source}: {exc.strerror or exc}") from None
-    if meta.plan_sha256 and hashlib.sha256(data).hexdigest() != meta.plan_sha256:
-        raise GuardError(
-            f"the plan file {source} changed after `roachcert plan` wrote it (its hash differs from the "
-            "review record); run `roachcert plan` again and review it"
-        )
-    for stale in workdir.glob(f"{_COPY_PREFIX}*.tfplan"):  # left by a run that was killed (SIGKILL)
-        with contextlib.suppress(OSError):
-            stale.unlink()
-    copy = workdir / f"{_COPY_PREFIX}{secrets.token_hex(6)}.tfplan"
-    try:
-        write_secret(copy, data)
-        yield copy
-    finally:
-        with contextlib.suppress(OSError):
-            copy.unlink()
-
-
 def expected_after(summary: PlanSummary) -> list[tuple[str, str, str, str]]:
     """(cluster, cluster id, status the Cloud API should report, the bundle it should hold) for every
     changed cluster."""
@@ -283,7 +221,7 @@ def expected_after(summary: PlanSummary) -> list[tuple[str, str, str, str]]:
 def _observed(answer: ClientCaStatus, expected_pem: str, cluster: str = "", cluster_id: str = "") -> str:
     """The status, unless the bundle is not the planned one: Terraform's word is not taken for it (a
     provider that crashed after a DELETE answered 404 leaves the CA set and says nothing)."""
-    status = guard_facts.read_status(cluster, cluster_id, answer)
+    status = read_status(cluster, cluster_id, answer)
     if status == "IS_SET" and bundle_sha256(answer.x509_pem_cert) != bundle_sha256(expected_pem):
         return "IS_SET with a bundle other than the planned one"
     return status

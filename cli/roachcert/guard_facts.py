@@ -1,9 +1,9 @@
 """What the guards of `plan`, `adopt`, `apply` and `status` know about the Cloud side, in one place.
 
-Three facts, each read or written only here:
-- the status of a cluster's client CA as every command reads it (`read_status`): an empty status is
-  NOT_SET (both fields are optional in the API), one outside NOT_SET/IS_SET/PENDING/FAILED stops the
-  command naming the cluster: never a plan built on a guess;
+Three facts; the first is read by `cloud.status` (every Cloud answer passes it), the others only here:
+- the status of a cluster's client CA as every command reads it (`cloud.status.read_status`): an empty
+  status is NOT_SET (both fields are optional in the API), one outside NOT_SET/IS_SET/PENDING/FAILED stops
+  the command naming the cluster: never a plan built on a guess;
 - a cluster's current CA was set outside roachcert and the stack does not declare it (`HandSet`): found
   when `plan` or `adopt` first meets the cluster, kept in the stack's working folder across any number of
   plans, and ended only by an apply given --allow-replace-ca or by a stack that declares the same
@@ -19,43 +19,16 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from roachcert.errors import CloudError, GuardError, PemError
+from roachcert.cloud.status import holds_ca
+from roachcert.errors import GuardError, PemError
 from roachcert.escape import printable
 from roachcert.files import write_atomic
 from roachcert.pem import parse_certificates
 from roachcert.plan_summary import PlanSummary, ResourceChange
 
-if TYPE_CHECKING:
-    from roachcert.cloud.client import ClientCaStatus
-
-KNOWN_STATUSES = ("NOT_SET", "IS_SET", "PENDING", "FAILED")
 HAND_SET_FILE = ".roachcert-hand-set.json"  # in the stack's working folder; no rendered file takes a "." name
-
-# -- the status read ---------------------------------------------------------------------------------
-
-
-def unknown_status(status: str) -> str:
-    shown = printable(status if len(status) <= 40 else status[:39] + "…")
-    return (
-        f"the Cloud API answered an unknown client CA status {shown!r} (not NOT_SET, IS_SET, PENDING or "
-        "FAILED): roachcert does not act on a guess; check the cluster in the Cloud Console"
-    )
-
-
-def read_status(cluster: str, cluster_id: str, answer: ClientCaStatus) -> str:
-    """The status of one Cloud API answer, as plan, apply, adopt and status all take it."""
-    status = answer.status or "NOT_SET"
-    if status not in KNOWN_STATUSES:
-        raise CloudError(f"{cluster} ({cluster_id}): {unknown_status(status)}")
-    return status
-
-
-def holds_ca(status: str, pem: str) -> bool:
-    """The cluster trusts a CA now (FAILED keeps the one it had)."""
-    return bool(pem.strip()) and status in ("IS_SET", "FAILED")
-
 
 # -- unread Cloud ------------------------------------------------------------------------------------
 

@@ -1,57 +1,52 @@
 """`plan`: for one stack, load → bundles (read-only Vault) → render → write → init → plan → show → summary;
 for many, `plan_many` runs those on a thread pool and gives each stack's StackPlan or StackFailure.
 
-What `apply` needs to refuse a stale plan is saved beside the plan file (workdir.PlanMeta).
+What `apply` needs to refuse a stale plan is saved beside the plan file (plan_record.PlanMeta).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from roachcert import environment, guard_facts, interrupts
+from roachcert import guard_facts, interrupts
 from roachcert.adapters import REAL, Adapters
 from roachcert.bundles import ClusterBundle, cluster_bundles
 from roachcert.cloud.reads import CloudRead, bundle_sha256, pending_message, read_clusters
 from roachcert.errors import GuardError, RoachcertError, SpecError
-from roachcert.files import ensure_dir, write_atomic
+from roachcert.files import write_atomic
 from roachcert.mask import Sink
 from roachcert.names import raw_stack_name
-from roachcert.paths import stack_dir, state_root
+from roachcert.paths import stack_dir
+from roachcert.plan_record import (
+    PLAN_FILE,
+    PLAN_LOG,
+    PlanMeta,
+    clear_plan_meta,
+    cloud_fingerprints,
+    file_sha256,
+    save_plan_meta,
+    spec_hash,
+    with_cloud,
+)
 from roachcert.plan_summary import PlanSummary
-from roachcert.progress import Progress
+from roachcert.progress import Progress, StepProgress
 from roachcert.reports.model import StackReport, sources_from_bundles
-from roachcert.spec import PemFileCa, Stack, load_stack
+from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock, write_note
-from roachcert.terraform.engine import Engine, cached_version, resolve_engine
+from roachcert.terraform.for_stack import engine_line, terraform_for
 from roachcert.terraform.module import render_module
 from roachcert.terraform.plan_json import summarise, unchanged
 from roachcert.terraform.resources import RESOURCE_TYPE, address
 from roachcert.terraform.runner import Terraform
-from roachcert.terraform.workdir import (
-    PlanMeta,
-    clear_plan_meta,
-    files_hash,
-    our_files,
-    save_plan_meta,
-    write_workdir,
-)
-from roachcert.unmanaged import check_unmanage, forget_text, without
-
-PLAN_FILE = "roachcert.tfplan"
-FORGET_FILE = "roachcert-forget.json"
-PLAN_LOG = "roachcert-plan.log"  # Terraform's plan output, masked: the "full plan" reports link to
-
-StepProgress = Callable[[str], None]  # told each step of one stack's plan
+from roachcert.terraform.workdir import files_hash, write_workdir
+from roachcert.unmanaged import unmanaged_names, write_unmanaged
 
 
 def _quiet(_: str) -> None:
@@ -141,133 +136,6 @@ def stack_reports(outcomes: Sequence[PlanOutcome], now: datetime | None = None) 
     return [outcome.report(moment) for outcome in outcomes]
 
 
-def spec_hash(stack: Stack) -> str:
-    """The stack file and every PEM file it names, as the loader read them (once: an edit made while
-    `plan` runs is not what was planned, so it must not become the recorded hash)."""
-    if stack.inputs_sha256:
-        return stack.inputs_sha256
-    digest = hashlib.sha256()
-    if stack.source is not None:
-        digest.update(stack.source.read_bytes())
-    for name, ca in sorted(stack.cas.items()):
-        if isinstance(ca, PemFileCa):
-            digest.update(name.encode() + b"\0" + ca.pem_file.read_bytes())
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def rendered_hash(workdir: Path) -> str:
-    """files_hash() of the rendered files as they are on disk now."""
-    files: dict[str, str] = {}
-    for name in our_files(workdir):
-        try:
-            files[name] = (workdir / name).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            files[name] = "<missing>"
-    return files_hash(files)
-
-
-def terraform_for(
-    stack: Stack,
-    out: Sink | None = None,
-    engine: Engine | None = None,
-    *,
-    want: str | None = None,
-    lock_timeout: float | None = None,
-) -> Terraform:
-    """The runner for a stack's folder; the sandbox's mirror config when ROACHCERT_TF_CLI_CONFIG names one.
-    `want` (--engine) wins over the stack's terraform.engine; `lock_timeout` is Terraform's state-lock wait."""
-    extra: dict[str, str] = {}
-    config = environment.get("ROACHCERT_TF_CLI_CONFIG")
-    if config:
-        extra["TF_CLI_CONFIG_FILE"] = config
-    chosen = engine or resolve_engine(want=want or stack.terraform.engine)
-    wait = None if lock_timeout is None else f"{round(lock_timeout)}s"
-    return Terraform(stack_dir(stack.name), chosen, env=extra, out=out, lock_timeout=wait)
-
-
-def engine_line(tf: Terraform) -> str:
-    """What plan records and the report shows: the engine's version line and how it was found."""
-    return f"{cached_version(tf.engine, state_root())} ({tf.engine.where})"
-
-
-def forgotten(workdir: Path) -> list[str]:
-    try:
-        names = json.loads((workdir / FORGET_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return []
-    return [str(name) for name in names] if isinstance(names, list) else []
-
-
-def forget(
-    stack: Stack,
-    cluster: str,
-    *,
-    lock_timeout: float = DEFAULT_TIMEOUT,
-    note: Callable[[str], None] = write_note,
-) -> None:
-    """`unmanage`: the next plan forgets the cluster's resource without deleting its CA."""
-    if cluster in stack.clusters:
-        raise RoachcertError(
-            f"{cluster} is still declared in {stack.source}: remove it from the stack first, then unmanage it"
-        )
-    workdir = stack_dir(stack.name)
-    check_unmanage(stack, cluster, workdir, _state_here(stack, workdir))
-    ensure_dir(workdir, 0o777)
-    with stack_lock(workdir, stack.name, lock_timeout, note):
-        write_atomic(workdir / FORGET_FILE, forget_text([*forgotten(workdir), cluster]))
-
-
-def _state_here(stack: Stack, workdir: Path) -> dict[str, Any] | None:
-    """The stack's state, when a plan or apply has initialised its folder here; None otherwise."""
-    if not (workdir / ".terraform").is_dir():
-        return None
-    return terraform_for(stack).state_pull()
-
-
-def unforget(
-    stack: Stack,
-    cluster: str,
-    *,
-    lock_timeout: float = DEFAULT_TIMEOUT,
-    note: Callable[[str], None] = write_note,
-) -> None:
-    """`manage`: take back a cluster `unmanage` recorded; the saved plan (made with it forgotten) is dropped.
-    Under the stack's lock, as `unmanage`: a plan or apply running now never sees half of it."""
-    workdir = stack_dir(stack.name)
-    if not workdir.is_dir():  # never planned here: nothing recorded, and no folder to make to say so
-        without([], stack, cluster)
-    with stack_lock(workdir, stack.name, lock_timeout, note):
-        names = without(forgotten(workdir), stack, cluster)
-        clear_plan_meta(workdir)
-        _write_forget_list(workdir, names)
-
-
-def drop_forgotten(workdir: Path, done: Sequence[str], note: Callable[[str], None] = write_note) -> None:
-    """After an apply, the names its plan forgot leave the list (a plan already dropped those the stack
-    declares again): a cluster of such a name declared and removed later is planned as a delete, as
-    any other, not forgotten again unseen. The apply has happened: a list not written is a note."""
-    names = forgotten(workdir)
-    left = [name for name in names if name not in done]
-    if len(left) < len(names):
-        try:
-            _write_forget_list(workdir, left)
-        except (OSError, RoachcertError) as exc:
-            note(
-                f"note: could not update {workdir / FORGET_FILE} ({exc}); `roachcert manage` takes a name off it"
-            )
-
-
-def _write_forget_list(workdir: Path, names: list[str]) -> None:
-    if names:
-        write_atomic(workdir / FORGET_FILE, forget_text(names))
-    else:
-        (workdir / FORGET_FILE).unlink(missing_ok=True)
-
-
 def _render(
     stack: Stack,
     progress: StepProgress,
@@ -280,10 +148,10 @@ def _render(
         bundles = cluster_bundles(stack, adapters.vault(stack))
     progress("rendering")
     workdir = stack_dir(stack.name)
-    listed = forgotten(workdir)
+    listed = unmanaged_names(workdir)
     forget_names = [name for name in listed if name not in stack.clusters]
     if len(forget_names) < len(listed):  # declared again: managed again, as `manage` would do
-        _write_forget_list(workdir, forget_names)
+        write_unmanaged(workdir, forget_names)
     pems = {name: bundle.pem for name, bundle in bundles.items()}
     files = render_module(stack, pems, forget=forget_names, adopt=adopt)
     # A plan made before these files must never be applied against them.
@@ -315,21 +183,6 @@ def read_cloud(stack: Stack, options: PlanOptions, progress: StepProgress = _qui
 
 
 _PENDING_POLL = 2.0
-
-
-def cloud_fingerprints(reads: Mapping[str, CloudRead]) -> dict[str, str]:
-    return {name: read.fingerprint for name, read in sorted(reads.items())}
-
-
-def with_cloud(summary: PlanSummary, fingerprints: Mapping[str, str]) -> PlanSummary:
-    """The plan's fingerprint covers both sides: Terraform's change and what the Cloud API answered
-    (`fingerprints`: cluster → CloudRead.fingerprint)."""
-    if not fingerprints or summary.error is not None:
-        return summary
-    digest = hashlib.sha256(summary.fingerprint.encode())
-    for name, fingerprint in sorted(fingerprints.items()):
-        digest.update(f"\0{name}={fingerprint}".encode())
-    return replace(summary, fingerprint=digest.hexdigest())
 
 
 def _to_adopt(summary: PlanSummary, reads: Mapping[str, CloudRead]) -> list[str]:
@@ -457,7 +310,6 @@ def _plan_locked(
             fingerprint=summary.fingerprint,
             files_hash=files_hash(files),
             has_changes=code == 2,
-            deletions=tuple(change.cluster for change in summary.deletions),
             engine=engine,
             spec_hash=spec_hash(stack),
             plan_sha256=file_sha256(plan_file) if code == 2 else "",

@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from roachcert.mask import Sink
+
+StepProgress = Callable[[str], None]  # told each step of one stack's plan or apply
 
 
 class Progress:

@@ -8,15 +8,23 @@ never applied, or a name that is not one would otherwise be recorded and break e
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from roachcert.errors import RoachcertError
 from roachcert.escape import quoted
+from roachcert.files import ensure_dir, write_atomic
 from roachcert.names import RULE, is_name
+from roachcert.paths import stack_dir
+from roachcert.plan_record import clear_plan_meta
 from roachcert.spec import Stack
+from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock, write_note
+from roachcert.terraform.for_stack import terraform_for
 from roachcert.terraform.resources import RESOURCE_TYPE
+
+# The file keeps its first name: folders planned by older releases hold their list in it.
+UNMANAGED_FILE = "roachcert-forget.json"
 
 
 def state_clusters(state: Mapping[str, Any]) -> set[str]:
@@ -61,3 +69,77 @@ def without(names: list[str], stack: Stack, cluster: str) -> list[str]:
 
 def forget_text(names: list[str]) -> str:
     return json.dumps(sorted(set(names))) + "\n"
+
+
+def unmanaged_names(workdir: Path) -> list[str]:
+    try:
+        names = json.loads((workdir / UNMANAGED_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+    return [str(name) for name in names] if isinstance(names, list) else []
+
+
+def unmanage(
+    stack: Stack,
+    cluster: str,
+    *,
+    lock_timeout: float = DEFAULT_TIMEOUT,
+    note: Callable[[str], None] = write_note,
+) -> None:
+    """`unmanage`: the next plan forgets the cluster's resource without deleting its CA."""
+    if cluster in stack.clusters:
+        raise RoachcertError(
+            f"{cluster} is still declared in {stack.source}: remove it from the stack first, then unmanage it"
+        )
+    workdir = stack_dir(stack.name)
+    check_unmanage(stack, cluster, workdir, _state_here(stack, workdir))
+    ensure_dir(workdir, 0o777)
+    with stack_lock(workdir, stack.name, lock_timeout, note):
+        write_atomic(workdir / UNMANAGED_FILE, forget_text([*unmanaged_names(workdir), cluster]))
+
+
+def _state_here(stack: Stack, workdir: Path) -> dict[str, Any] | None:
+    """The stack's state, when a plan or apply has initialised its folder here; None otherwise."""
+    if not (workdir / ".terraform").is_dir():
+        return None
+    return terraform_for(stack).state_pull()
+
+
+def manage(
+    stack: Stack,
+    cluster: str,
+    *,
+    lock_timeout: float = DEFAULT_TIMEOUT,
+    note: Callable[[str], None] = write_note,
+) -> None:
+    """`manage`: take back a cluster `unmanage` recorded; the saved plan (made with it forgotten) is dropped.
+    Under the stack's lock, as `unmanage`: a plan or apply running now never sees half of it."""
+    workdir = stack_dir(stack.name)
+    if not workdir.is_dir():  # never planned here: nothing recorded, and no folder to make to say so
+        without([], stack, cluster)
+    with stack_lock(workdir, stack.name, lock_timeout, note):
+        names = without(unmanaged_names(workdir), stack, cluster)
+        clear_plan_meta(workdir)
+        write_unmanaged(workdir, names)
+
+
+def drop_unmanaged(workdir: Path, done: Sequence[str], note: Callable[[str], None] = write_note) -> None:
+    """After an apply, the names its plan forgot leave the list (a plan already dropped those the stack
+    declares again): a cluster of such a name declared and removed later is planned as a delete, as
+    any other, not forgotten again unseen. The apply has happened: a list not written is a note."""
+    names = unmanaged_names(workdir)
+    left = [name for name in names if name not in done]
+    if len(left) < len(names):
+        try:
+            write_unmanaged(workdir, left)
+        except (OSError, RoachcertError) as exc:
+            note(
+                f"note: could not update {workdir / UNMANAGED_FILE} ({exc}); `roachcert manage` takes a name off it"
+            )
+
+
+def write_unmanaged(workdir: Path, names: list[str]) -> None:
+    if names:
+        write_atomic(workdir / UNMANAGED_FILE, forget_text(names))
+    else:
+        (workdir / UNMANAGED_FILE).unlink(missing_ok=True)

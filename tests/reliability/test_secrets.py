@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from faultkit import PRIVATE_KEY, Cli, SandboxStack
 
-from roachcert.planning import PLAN_FILE, terraform_for
+from roachcert.plan_record import PLAN_FILE
 from roachcert.sandbox.manager import SandboxState
 from roachcert.spec import load_stack
+from roachcert.terraform.for_stack import terraform_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from faultkit import Cli, SandboxStack, clear_requests, emulator_requests
 
-from roachcert.planning import PLAN_FILE, terraform_for
+from roachcert.plan_record import PLAN_FILE
 from roachcert.sandbox.manager import SandboxState
 from roachcert.spec import load_stack
+from roachcert.terraform.for_stack import terraform_for
 
 pytestmark = pytest.mark.integration
 

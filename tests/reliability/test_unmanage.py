@@ -11,8 +11,8 @@ import pytest
 from faultkit import Cli, SandboxStack
 from test_own_folders import one_line, read_only_mount
 
-from roachcert.planning import FORGET_FILE
 from roachcert.sandbox.manager import SandboxState
+from roachcert.unmanaged import UNMANAGED_FILE
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def test_unmanage_refuses_what_it_must_not_record(
     path = str(applied.path)
     line = one_line(cli.fails("unmanage", path, name).err)
     assert said in line
-    assert not (applied.workdir / FORGET_FILE).exists()
+    assert not (applied.workdir / UNMANAGED_FILE).exists()
     cli.ok("plan", path, expect=2)  # plans still work: c1's deletion is planned, as before
 
 
@@ -64,9 +64,9 @@ def test_unmanage_needs_a_state_to_look_at(sandbox: SandboxState, tmp_path: Path
 def test_manage_takes_an_unmanaged_cluster_back(applied: SandboxStack, cli: Cli) -> None:
     path = str(applied.path)
     cli.ok("unmanage", path, "c1")
-    assert json.loads((applied.workdir / FORGET_FILE).read_text()) == ["c1"]
+    assert json.loads((applied.workdir / UNMANAGED_FILE).read_text()) == ["c1"]
     cli.ok("manage", path, "c1")
-    assert not (applied.workdir / FORGET_FILE).exists()
+    assert not (applied.workdir / UNMANAGED_FILE).exists()
     plan = cli.ok("plan", path, expect=2)
     assert "c1" in plan.out  # managed again: removed from the stack, so its CA would be deleted
     assert "allow-destroy" in cli.fails("apply", path).err
@@ -87,7 +87,7 @@ def test_manage_drops_a_plan_made_while_the_cluster_was_unmanaged(applied: Sandb
 
 def test_manage_removes_a_bad_entry_an_older_roachcert_recorded(applied: SandboxStack, cli: Cli) -> None:
     path = str(applied.path)
-    (applied.workdir / FORGET_FILE).write_text(json.dumps(["old cluster"]) + "\n")
+    (applied.workdir / UNMANAGED_FILE).write_text(json.dumps(["old cluster"]) + "\n")
     line = one_line(cli.fails("plan", path).err)
     assert "roachcert manage" in line
     cli.ok("manage", path, "old cluster")

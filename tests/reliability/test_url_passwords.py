@@ -15,7 +15,7 @@ import pytest
 from faultkit import Cli, SandboxStack
 
 from roachcert.mask import mask
-from roachcert.planning import PLAN_LOG
+from roachcert.plan_record import PLAN_LOG
 from roachcert.sandbox.manager import SandboxState
 from roachcert.spec import load_stack_text
 from test_github import REPO, TOKEN, FakeGitHub, github  # noqa: F401 (the fixture)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from roachcert.cloud.client import ClientCaStatus
+from roachcert.cloud.status import read_status, unknown_status
 from roachcert.errors import PemError, RoachcertError
 from roachcert.exit_status import ExitStatus
-from roachcert.guard_facts import read_status, unknown_status
 from roachcert.mask import mask
 from roachcert.pem import CertInfo, parse_certificates
 from roachcert.spec import Stack

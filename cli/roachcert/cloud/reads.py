@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from roachcert.cloud.client import ClientCaStatus
+from roachcert.cloud.status import holds_ca, read_status
 from roachcert.errors import CloudError, GuardError
-from roachcert.guard_facts import holds_ca, read_status
 
 MAX_CONCURRENT_READS = 8
 _BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
@@ -25,7 +25,7 @@ _BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----"
 class CloudRead:
     cluster: str
     cluster_id: str
-    status: str  # NOT_SET, IS_SET, PENDING or FAILED, as guard_facts.read_status reads it
+    status: str  # NOT_SET, IS_SET, PENDING or FAILED, as cloud.status.read_status reads it
     pem: str
 
     @property

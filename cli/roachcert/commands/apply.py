@@ -76,8 +76,8 @@ def apply(
     Each cluster's CA is read from the Cloud API again first: one changed since the plan stops the apply."""
     from roachcert.applying import Options, apply_stack, confirmation_line
     from roachcert.paths import stack_dir
+    from roachcert.plan_record import load_plan_meta
     from roachcert.spec import load_stack
-    from roachcert.terraform.workdir import load_plan_meta
 
     spec = load_stack(stack)
     wait = lock_timeout_seconds(lock_timeout)
@@ -137,10 +137,12 @@ def unmanage(
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Stop managing a cluster removed from the stack WITHOUT deleting its CA (next plan + apply)."""
-    from roachcert.planning import forget
     from roachcert.spec import load_stack
+    from roachcert.unmanaged import unmanage as record_unmanaged
 
-    forget(load_stack(stack), cluster, lock_timeout=lock_timeout_seconds(lock_timeout), note=runtime().err)
+    record_unmanaged(
+        load_stack(stack), cluster, lock_timeout=lock_timeout_seconds(lock_timeout), note=runtime().err
+    )
     runtime().out(
         f"{cluster}: the next plan forgets it and leaves its CA in place; run `roachcert plan {stack}`"
     )
@@ -154,11 +156,11 @@ def manage(
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Undo `unmanage`: the next plan manages the cluster again (declare it in the stack, or the plan deletes its CA)."""
-    from roachcert.planning import unforget
     from roachcert.spec import load_stack
+    from roachcert.unmanaged import manage as record_managed
 
     spec = load_stack(stack)
-    unforget(spec, cluster, lock_timeout=lock_timeout_seconds(lock_timeout), note=runtime().err)
+    record_managed(spec, cluster, lock_timeout=lock_timeout_seconds(lock_timeout), note=runtime().err)
     then = (
         "the next plan keeps managing it"
         if cluster in spec.clusters

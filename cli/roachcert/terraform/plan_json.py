@@ -128,18 +128,6 @@ def summarise(plan_json: Mapping[str, Any], stack: Stack | None = None) -> PlanS
         return PlanSummary(error=f"cannot read the plan: {exc}", raw=raw, stack=name)
 
 
-def summarise_text(text: str, stack: Stack | None = None) -> PlanSummary:
-    """Summarise the raw `terraform show -json` output."""
-    name = stack.name if stack is not None else None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        return PlanSummary(error=f"the plan is not JSON: {exc}", raw=text[:_RAW_LIMIT], stack=name)
-    if not isinstance(data, dict):
-        return PlanSummary(error="the plan is not a JSON object", raw=text[:_RAW_LIMIT], stack=name)
-    return summarise(data, stack)
-
-
 def unchanged(
     stack: Stack, bundles: Mapping[str, str], statuses: Mapping[str, str] | None = None
 ) -> PlanSummary:

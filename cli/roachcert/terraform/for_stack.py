@@ -1,0 +1,35 @@
+"""The Terraform runner of one stack: its working folder, its engine (--engine, else the stack's
+`terraform.engine`), the sandbox's mirror config when one is named, and the engine line reports show."""
+
+from __future__ import annotations
+
+from roachcert import environment
+from roachcert.mask import Sink
+from roachcert.paths import stack_dir, state_root
+from roachcert.spec import Stack
+from roachcert.terraform.engine import Engine, cached_version, resolve_engine
+from roachcert.terraform.runner import Terraform
+
+
+def terraform_for(
+    stack: Stack,
+    out: Sink | None = None,
+    engine: Engine | None = None,
+    *,
+    want: str | None = None,
+    lock_timeout: float | None = None,
+) -> Terraform:
+    """The runner for a stack's folder; the sandbox's mirror config when ROACHCERT_TF_CLI_CONFIG names one.
+    `want` (--engine) wins over the stack's terraform.engine; `lock_timeout` is Terraform's state-lock wait."""
+    extra: dict[str, str] = {}
+    config = environment.get("ROACHCERT_TF_CLI_CONFIG")
+    if config:
+        extra["TF_CLI_CONFIG_FILE"] = config
+    chosen = engine or resolve_engine(want=want or stack.terraform.engine)
+    wait = None if lock_timeout is None else f"{round(lock_timeout)}s"
+    return Terraform(stack_dir(stack.name), chosen, env=extra, out=out, lock_timeout=wait)
+
+
+def engine_line(tf: Terraform) -> str:
+    """What plan records and the report shows: the engine's version line and how it was found."""
+    return f"{cached_version(tf.engine, state_root())} ({tf.engine.where})"
