@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from roachcert.commands.args import StackArg
-from roachcert.commands.cert_args import ClusterArg, SslRootCertOpt, UserArg
+from roachcert.commands.cert_args import ClusterArg, NoFetchOpt, SslRootCertOpt, UserArg, server_ca_path
 from roachcert.commands.context import runtime
 
 
@@ -37,15 +37,19 @@ def check(
             show_default=False,
         ),
     ] = None,
+    no_fetch: NoFetchOpt = False,
 ) -> None:
     """Open a real TLS SQL connection with USER's certificate (sslmode=verify-full) and run
     SELECT current_user; print the user on success, else one line saying what is wrong."""
+    from roachcert.certs import issue as issuing
     from roachcert.certs import sqlcheck
     from roachcert.spec import load_stack
 
     stack = load_stack(stack_file)
+    issuing.check_user(stack, cluster, user)
+    root = server_ca_path(stack, cluster, sslrootcert, no_fetch)
     target = sqlcheck.target_for(
-        stack, cluster, user, host=host, port=port, sslrootcert=sslrootcert, certs_dir=certs_dir
+        stack, cluster, user, host=host, port=port, sslrootcert=root, certs_dir=certs_dir
     )
     hint = f"roachcert issue {stack_file} {cluster} {user}" + (f" --out {certs_dir}" if certs_dir else "")
     sqlcheck.preflight(target, hint)

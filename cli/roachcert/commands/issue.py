@@ -15,9 +15,11 @@ from roachcert.commands.cert_args import (
     LayoutOpt,
     MaybeClusterArg,
     MaybeUserArg,
+    NoFetchOpt,
     SslRootCertOpt,
     VaultKeygenOpt,
     note_sslrootcert,
+    server_ca_path,
 )
 from roachcert.commands.context import adapters, runtime
 from roachcert.errors import RoachcertError
@@ -56,6 +58,7 @@ def issue(
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
     vault_keygen: VaultKeygenOpt = False,
     layout: LayoutOpt = Layout.libpq,
+    no_fetch: NoFetchOpt = False,
 ) -> None:
     """Issue a client certificate from the CA's current issuer and print the connection URL.
 
@@ -73,18 +76,23 @@ def issue(
     stack = load_stack(stack_file)
     wait = lock_timeout_seconds(lock_timeout)
     if all_users:
-        _issue_all(stack, out, force, jobs, wait, vault_keygen, layout)
+        _issue_all(stack, out, force, jobs, wait, vault_keygen, layout, sslrootcert, no_fetch)
         return
     assert cluster is not None
     assert user is not None
+    issuing.check_user(stack, cluster, user)
+    folder = out or issuing.default_out(stack, cluster)
+    issuing.refuse_existing_key(folder, user, force)
+    # Before anything is written: a refused CA (not a CA, not the pinned one) leaves the folder as it was.
+    root = server_ca_path(stack, cluster, sslrootcert, no_fetch)
     result = issuing.issue_client(
         stack,
         cluster,
         user,
-        out or issuing.default_out(stack, cluster),
+        folder,
         adapters().vault(stack),
         force=force,
-        sslrootcert=sslrootcert,
+        sslrootcert=root,
         lock_timeout=wait,
         vault_keygen=vault_keygen,
         layout=layout,
@@ -94,7 +102,7 @@ def issue(
         f"wrote {result.files.key} (0600), {result.files.cert.name} (expires "
         f"{result.not_after:%Y-%m-%d %H:%M} UTC), {result.files.ca.name}"
     )
-    note_sslrootcert(issuing.sslrootcert_for(stack.clusters[cluster], sslrootcert))
+    note_sslrootcert(root)
     runtime().out(result.url)
 
 
@@ -106,6 +114,8 @@ def _issue_all(
     lock_timeout: float,
     vault_keygen: bool,
     layout: Layout,
+    sslrootcert: Path | None,
+    no_fetch: bool,
 ) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -116,6 +126,8 @@ def _issue_all(
     if not pairs:
         runtime().out(f"{stack.source}: no users declared on any cluster; nothing to issue")
         return
+    clusters = dict.fromkeys(cluster for cluster, _user in pairs)
+    roots = {cluster: server_ca_path(stack, cluster, sslrootcert, no_fetch) for cluster in clusters}
     lock = threading.Lock()
     columns = (TextColumn("issuing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # rich draws on a real terminal file only (off elsewhere); the bar holds counts, no secret.
@@ -138,6 +150,7 @@ def _issue_all(
             vault_keygen=vault_keygen,
             layout=layout,
             note=runtime().err,
+            sslrootcerts=roots,
         )
     failed = _summary(stack.name, outcomes)
     if failed:

@@ -2,6 +2,8 @@
 
 API (Bearer key required): `GET /api/v1/clusters/{id}` and `GET|POST|PATCH|DELETE
 /api/v1/clusters/{id}/client-ca-cert`, as reference/cockroach-cloud-client-ca.md describes.
+Console (public, no key): `GET /clusters/{id}/cert`, the cluster's CA certificate as PEM ("Download CA
+Cert"): one CA per emulator (cluster_ca.py), kept beside the state file.
 Admin (loopback only, no key): `GET /_admin/health`, `GET|POST /_admin/clusters`,
 `DELETE /_admin/clusters/{id}`, `GET|POST|DELETE /_admin/faults`, `GET|DELETE /_admin/requests`.
 Fault knobs (POST /_admin/faults JSON, or RunningEmulator.set_faults): latency_seconds, fail_next,
@@ -33,10 +35,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from roachcert.sandbox import cluster_ca
 from roachcert.sandbox.emulator_state import ApiProblem, Cluster, EmulatorState, Faults
+from roachcert.sandbox.tls import Ca
 
 _CLUSTER = re.compile(r"^/api/v1/clusters/([^/]+)$")
 _CLIENT_CA = re.compile(r"^/api/v1/clusters/([^/]+)/client-ca-cert$")
+_CONSOLE_CERT = re.compile(r"^/clusters/([^/]+)/cert$")
 _FAULT_CODES = {429: 8, 500: 13, 502: 14, 503: 14, 401: 16, 403: 7, 404: 5}
 
 
@@ -45,10 +50,14 @@ class _Server(ThreadingHTTPServer):
     # Terraform refreshes ten resources at once; socketserver's backlog of 5 drops connections under load.
     request_queue_size = 128
 
-    def __init__(self, port: int, state: EmulatorState, api_key: str) -> None:
+    def __init__(self, port: int, state: EmulatorState, api_key: str, ca: Ca) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.state = state
         self.api_key = api_key
+        self.cluster_ca = ca
+        # The Console's requests, apart from the API's log (they are no API calls): path and whether
+        # an Authorization header came along (it never should).
+        self.console_requests: list[dict[str, Any]] = []
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -80,6 +89,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         path = self._raw_path()
+        if method == "GET" and (console := _CONSOLE_CERT.match(path)):
+            self._console_cert(path, console.group(1))
+            return
         state = self.server.state
         admin = path.startswith("/_admin/")
         try:
@@ -101,6 +113,23 @@ class _Handler(BaseHTTPRequestHandler):
         if not admin:
             self._log(method, path, status, answer)
         self._send(status, answer)
+
+    def _console_cert(self, path: str, cluster_id: str) -> None:
+        """The Console's "Download CA Cert": public, PEM, 404 for a cluster it does not know."""
+        state = self.server.state
+        with state.lock:
+            known = cluster_id in state.clusters
+            self.server.console_requests.append(
+                {
+                    "path": path,
+                    "authorization": "Authorization" in self.headers,
+                    "status": 200 if known else 404,
+                }
+            )
+        if known:
+            self._send_raw(_Raw(200, self.server.cluster_ca.cert_pem, ""), "application/x-pem-file")
+        else:
+            self._send_raw(_Raw(404, "Not Found\n", ""), "text/plain; charset=utf-8")
 
     def _log(self, method: str, path: str, status: int, answer: Any) -> None:
         # Never the Authorization header: only whether one was sent. `answer` is the JSON sent back
@@ -188,10 +217,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raise ApiProblem(401, 16, "unauthenticated: a valid API key is required (Authorization: Bearer)")
 
-    def _send_raw(self, raw: _Raw) -> None:
+    def _send_raw(self, raw: _Raw, content_type: str = "text/html; charset=utf-8") -> None:
         data = raw.body.encode()
         self.send_response(raw.status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         if raw.location:
             self.send_header("Location", raw.location)
         self.send_header("Content-Length", str(len(data)))
@@ -326,6 +355,15 @@ class RunningEmulator:
         """An out-of-band change, as from the Cloud console: set `cert`, or clear it when None."""
         return self.state.change_client_ca(cluster_id, cert)
 
+    @property
+    def cluster_ca_pem(self) -> str:
+        """The CA certificate GET /clusters/ID/cert serves (the Console's "Download CA Cert")."""
+        return self._server.cluster_ca.cert_pem
+
+    def console_requests(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return list(self._server.console_requests)
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
@@ -337,7 +375,7 @@ def start_emulator(
 ) -> RunningEmulator:
     """Serve on 127.0.0.1 (a free port unless `port` is given) from a thread of this process."""
     state = EmulatorState.load(Path(state_file), pending_seconds)
-    server = _Server(port, state, api_key)
+    server = _Server(port, state, api_key, cluster_ca.load_or_make(Path(state_file).parent))
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="cloud-api-emulator", daemon=True
     )

@@ -267,6 +267,7 @@ def environment(state: SandboxState) -> dict[str, str]:
         "VAULT_ADDR": state.vault_addr,
         "VAULT_TOKEN": vault_token(root),
         "COCKROACH_SERVER": state.emulator_url,
+        "COCKROACH_CONSOLE_URL": state.emulator_url,  # the emulator also serves /clusters/ID/cert
         "COCKROACH_API_KEY": api_key(root),
         "TF_CLI_CONFIG_FILE": state.cli_config,
         "ROACHCERT_TF_CLI_CONFIG": state.cli_config,
