@@ -1,10 +1,12 @@
 """A local emulator of the CockroachDB Cloud client CA API, with fault knobs, for tests and the sandbox.
 
-API (Bearer key required): `GET /api/v1/clusters/{id}` and `GET|POST|PATCH|DELETE
+API (Bearer key required): `GET /api/v1/clusters` (paginated, emulator_listing.py), `GET /api/v1/clusters/{id}`
+and `GET|POST|PATCH|DELETE
 /api/v1/clusters/{id}/client-ca-cert`, as reference/cockroach-cloud-client-ca.md describes.
 Console (public, no key): `GET /clusters/{id}/cert`, the cluster's CA certificate as PEM ("Download CA
 Cert"): one CA per emulator (cluster_ca.py), kept beside the state file.
-Admin (loopback only, no key): `GET /_admin/health`, `GET|POST /_admin/clusters`,
+Admin (loopback only, no key): `GET /_admin/health`, `GET|POST /_admin/clusters`, `POST /_admin/paging`
+({"max_page_size": N}),
 `DELETE /_admin/clusters/{id}`, `GET|POST|DELETE /_admin/faults`, `GET|DELETE /_admin/requests`.
 Fault knobs (POST /_admin/faults JSON, or RunningEmulator.set_faults): latency_seconds, fail_next,
 fail_status, fail_method, fail_body, fail_location, drop_next, stuck_pending, end_failed,
@@ -34,8 +36,9 @@ from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from roachcert.sandbox import cluster_ca
+from roachcert.sandbox import cluster_ca, emulator_listing
 from roachcert.sandbox.emulator_state import ApiProblem, Cluster, EmulatorState, Faults
 from roachcert.sandbox.tls import Ca
 
@@ -178,6 +181,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Raw(fault, fail_body, location if fault < 400 else "")
             raise ApiProblem(fault, _FAULT_CODES.get(fault, 2), f"injected fault: HTTP {fault}")
         self._authenticate()
+        if path == "/api/v1/clusters":
+            if method != "GET":
+                raise ApiProblem(405, 12, f"{method} is not allowed on {path}")
+            return emulator_listing.list_clusters(state, parse_qs(urlsplit(self.path).query))
         if match := _CLUSTER.match(path):
             if method != "GET":
                 raise ApiProblem(405, 12, f"{method} is not allowed on {path}")
@@ -271,6 +278,9 @@ def _admin(state: EmulatorState, method: str, path: str, body: Any) -> Any:
     if route == ("DELETE", "/_admin/faults"):
         _reset_faults(state)
         return {}
+    if route == ("POST", "/_admin/paging"):
+        _set_paging(state, body)
+        return {"max_page_size": state.max_page_size}
     if route == ("POST", "/_admin/jwt"):
         _set_jwt(state, body)
         return {}
@@ -301,6 +311,14 @@ def _set_jwt(state: EmulatorState, body: Any) -> None:
         raise ApiProblem(400, 3, 'body must be {"token": ..., "vanity_name": ..., "username": ...}')
     with state.lock:
         state.jwt = {k: body[k] for k in keys}
+
+
+def _set_paging(state: EmulatorState, body: Any) -> None:
+    size = body.get("max_page_size") if isinstance(body, dict) else None
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ApiProblem(400, 3, 'body must be {"max_page_size": N} with N >= 1')
+    with state.lock:
+        state.max_page_size = size
 
 
 def _reset_faults(state: EmulatorState) -> None:
@@ -338,6 +356,10 @@ class RunningEmulator:
 
     def reset_faults(self) -> None:
         _reset_faults(self.state)
+
+    def set_max_page_size(self, size: int) -> None:
+        """At most `size` clusters on a page of GET /api/v1/clusters."""
+        _set_paging(self.state, {"max_page_size": size})
 
     def set_jwt(self, token: str, vanity_name: str, username: str) -> None:
         """Accept `token` as a JWT of organization `vanity_name`, user `username` (checked headers)."""
