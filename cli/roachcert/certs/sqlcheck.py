@@ -32,6 +32,7 @@ class SqlTarget:
     user: str
     sslrootcert: Path
     files: ClientFiles
+    hostaddr: str | None = None  # connect here, verify the server certificate against `host`
 
 
 def target_for(
@@ -43,6 +44,7 @@ def target_for(
     port: int | None = None,
     sslrootcert: Path | None = None,
     certs_dir: Path | None = None,
+    hostaddr: str | None = None,
 ) -> SqlTarget:
     """Where and as whom to log in: the cluster's host/port unless overridden, the files `issue` wrote."""
     spec = check_user(stack, cluster, user)
@@ -53,6 +55,7 @@ def target_for(
         user=user,
         sslrootcert=sslrootcert_for(spec, sslrootcert),
         files=client_files(certs_dir or default_out(stack, cluster), user),
+        hostaddr=hostaddr,
     )
 
 
@@ -121,8 +124,10 @@ def _reason(message: str) -> str:
 
 
 def connect_params(target: SqlTarget, timeout: int = CONNECT_TIMEOUT) -> dict[str, Any]:
+    address = {"hostaddr": target.hostaddr} if target.hostaddr else {}
     return {
         "host": target.host,
+        **address,
         "port": target.port,
         "dbname": target.database,
         "user": target.user,

@@ -24,6 +24,15 @@ def check(
         str | None,
         typer.Option("--host", help="Connect here instead of the cluster's host.", show_default=False),
     ] = None,
+    hostaddr: Annotated[
+        str | None,
+        typer.Option(
+            "--hostaddr",
+            help="Connect to this IP address while verifying the server certificate against the host name "
+            "(libpq's hostaddr): a private endpoint, or the sandbox (127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
     port: Annotated[
         int | None,
         typer.Option("--port", min=1, max=65535, help="Instead of the cluster's port.", show_default=False),
@@ -49,7 +58,7 @@ def check(
     issuing.check_user(stack, cluster, user)
     root = server_ca_path(stack, cluster, sslrootcert, no_fetch)
     target = sqlcheck.target_for(
-        stack, cluster, user, host=host, port=port, sslrootcert=root, certs_dir=certs_dir
+        stack, cluster, user, host=host, port=port, sslrootcert=root, certs_dir=certs_dir, hostaddr=hostaddr
     )
     hint = f"roachcert issue {stack_file} {cluster} {user}" + (f" --out {certs_dir}" if certs_dir else "")
     sqlcheck.preflight(target, hint)

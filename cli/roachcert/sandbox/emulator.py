@@ -6,7 +6,8 @@ and `GET|POST|PATCH|DELETE
 Console (public, no key): `GET /clusters/{id}/cert`, the cluster's CA certificate as PEM ("Download CA
 Cert"): one CA per emulator (cluster_ca.py), kept beside the state file.
 Admin (loopback only, no key): `GET /_admin/health`, `GET|POST /_admin/clusters`, `POST /_admin/paging`
-({"max_page_size": N}),
+({"max_page_size": N}), `POST /_admin/server-cert` ({"hosts": [...]}: a server certificate and key signed by
+the cluster CA, as Cockroach Cloud gives its nodes; the sandbox's PostgreSQL wears it),
 `DELETE /_admin/clusters/{id}`, `GET|POST|DELETE /_admin/faults`, `GET|DELETE /_admin/requests`.
 Fault knobs (POST /_admin/faults JSON, or RunningEmulator.set_faults): latency_seconds, fail_next,
 fail_status, fail_method, fail_body, fail_location, drop_next, stuck_pending, end_failed,
@@ -40,7 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from roachcert.sandbox import cluster_ca, emulator_listing
 from roachcert.sandbox.emulator_state import ApiProblem, Cluster, EmulatorState, Faults
-from roachcert.sandbox.tls import Ca
+from roachcert.sandbox.tls import Ca, make_server_tls
 
 _CLUSTER = re.compile(r"^/api/v1/clusters/([^/]+)$")
 _CLIENT_CA = re.compile(r"^/api/v1/clusters/([^/]+)/client-ca-cert$")
@@ -95,6 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and (console := _CONSOLE_CERT.match(path)):
             self._console_cert(path, console.group(1))
             return
+        if method == "POST" and path == "/_admin/server-cert":
+            self._server_cert()
+            return
         state = self.server.state
         admin = path.startswith("/_admin/")
         try:
@@ -133,6 +137,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_raw(_Raw(200, self.server.cluster_ca.cert_pem, ""), "application/x-pem-file")
         else:
             self._send_raw(_Raw(404, "Not Found\n", ""), "text/plain; charset=utf-8")
+
+    def _server_cert(self) -> None:
+        """A node's server certificate for `hosts` (and 127.0.0.1, localhost), signed by the cluster CA."""
+        try:
+            body = self._read_json()
+        except ApiProblem as problem:
+            self._send(problem.http_status, problem.body())
+            return
+        hosts = body.get("hosts") if isinstance(body, dict) else None
+        if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+            self._send(400, ApiProblem(400, 3, 'body must be {"hosts": ["host", ...]}').body())
+            return
+        tls = make_server_tls("127.0.0.1", ca=self.server.cluster_ca, extra_hosts=tuple(hosts))
+        self._send(200, {"cert_pem": tls.cert_pem, "key_pem": tls.key_pem, "ca_pem": tls.ca_pem})
 
     def _log(self, method: str, path: str, status: int, answer: Any) -> None:
         # Never the Authorization header: only whether one was sent. `answer` is the JSON sent back

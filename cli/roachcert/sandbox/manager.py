@@ -22,7 +22,7 @@ from roachcert import mask
 from roachcert.errors import SandboxError
 from roachcert.files import write_atomic, write_secret
 from roachcert.paths import sandbox_dir
-from roachcert.sandbox import providers, seaweed
+from roachcert.sandbox import cluster_sql, providers, seaweed
 from roachcert.sandbox.mirror import write_cli_config
 from roachcert.sandbox.openbao import start_openbao
 from roachcert.sandbox.processes import free_port, stop_pid
@@ -317,6 +317,7 @@ def _stop(state: SandboxState) -> None:
 
 def down(root: Path | None = None) -> bool:
     root = root or sandbox_dir()
+    cluster_sql.stop(root)  # started by `sandbox sql`, whether or not the rest still runs
     state = load_state(root)
     if state is None:
         return False

@@ -64,6 +64,14 @@ class RunningPostgres:
         os.kill(self.pid, signal.SIGHUP)
         time.sleep(0.3)
 
+    def set_server_tls(self, tls: ServerTls) -> None:
+        """Wear this server certificate from now on (reloaded on SIGHUP, like the client CA)."""
+        _write(self.root / "server.key", tls.key_pem, self.owner, 0o600)
+        _write(self.root / "server.crt", tls.cert_pem, self.owner, 0o644)
+        _write(self.server_ca, tls.ca_pem, self.owner, 0o644)
+        os.kill(self.pid, signal.SIGHUP)
+        time.sleep(0.3)
+
     def ensure_users(self, users: list[str] | tuple[str, ...], database: str = "defaultdb") -> None:
         # Names come from validated stack files (SQL identifiers); this is the sandbox's own server.
         script = [
