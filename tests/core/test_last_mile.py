@@ -190,3 +190,16 @@ def test_check_verifies_the_server_with_the_fetched_ca(
     assert (code, out) == (0, "app\n"), err
     code, out, err = cli(capsys, *argv, "--sslrootcert", str(Path.home() / "nope.crt"))
     assert code == 1  # the fetched CA is what made it verify
+
+
+def test_issue_all_lays_the_cluster_ca_in_each_cluster_folder(
+    sandbox: SandboxState, stack: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(capsys, "issue", str(stack), "--all", "--layout", "cockroach", "--out", "certs")
+    assert code == 0, out + err
+    folder = tmp_path / "certs" / "frogs"
+    assert (folder / "ca.crt").read_text() == emulator_ca(sandbox)
+    assert {"client.root.crt", "client.root.key", "client.app.crt", "client.app.key"} <= {
+        p.name for p in folder.iterdir()
+    }
+    assert err.count("fetched the CA certificate of cluster frogs") == 1  # once per cluster, not per user

@@ -210,8 +210,7 @@ class CloudClient:
         if code == 403 and not cluster_id:  # the listing
             return CloudError(
                 f"{where}: the API key may not list the organization's clusters (HTTP 403): its service "
-                "account needs a role that reads clusters (e.g. CLUSTER_ADMIN or CLUSTER_DEVELOPER) at "
-                "organization scope"
+                "account needs CLUSTER_ADMIN or CLUSTER_OPERATOR_WRITER at organization scope"
             )
         if code == 403:
             return CloudError(
