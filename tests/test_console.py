@@ -86,3 +86,28 @@ def test_an_answer_that_is_no_ca_is_refused() -> None:
     assert "\n" not in message
     assert info.sha256 in message
     assert "ab" * 32 in message
+
+
+def test_an_endless_answer_is_cut_off_and_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(1000):  # 1000 x 1 KiB, no length: read until the limit, no further
+                self.wfile.write(b"A" * 1024)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("COCKROACH_CONSOLE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        with pytest.raises(console.ClusterCaError, match="answered over 65536 bytes"):
+            console.fetch(CLUSTER)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from roachcert import __version__, environment, files, paths
 from roachcert.errors import PemError, RoachcertError
@@ -23,7 +24,7 @@ from roachcert.pem import CertInfo, check_ca_pem
 
 DEFAULT_CONSOLE = "https://cockroachlabs.cloud"
 CACHE_FOLDER = "cluster-ca"
-TIMEOUT = 10.0
+TIMEOUT = (3.05, 10.0)  # connect, read: an unreachable Console costs seconds, not minutes
 MAX_BYTES = 1 << 16  # a CA certificate is a few KiB; more is not one
 
 
@@ -57,7 +58,7 @@ def fetch(cluster_id: str, *, tries: int = 2, session: requests.Session | None =
     """The Console's answer for the cluster's CA, as text; Unreachable when there is none to check."""
     url = cert_url(cluster_id)
     getter = session or requests
-    reason = ""
+    reason = "no answer"
     for attempt in range(tries):
         if attempt:
             time.sleep(0.5 * attempt)
@@ -66,16 +67,22 @@ def fetch(cluster_id: str, *, tries: int = 2, session: requests.Session | None =
                 url,
                 timeout=TIMEOUT,
                 headers={"User-Agent": f"roachcert/{__version__}", "Accept": "application/x-pem-file, */*"},
+                stream=True,
             )
+            with resp:
+                # At most one byte past the limit is read: a proxy's endless answer costs nothing.
+                data = resp.raw.read(MAX_BYTES + 1, decode_content=True) if resp.ok else b""
         except requests.RequestException as exc:
-            reason = f"cannot reach it ({type(exc).__name__})"
-            continue
+            # Not retried: offline is the usual reason, and its fallback (with a note) is harmless.
+            raise Unreachable(f"cannot reach it ({type(exc).__name__})") from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # read errors under the raw stream
+            raise Unreachable(f"the answer broke off ({type(exc).__name__})") from None
         if resp.ok:
-            if len(resp.content) > MAX_BYTES:
+            if len(data) > MAX_BYTES:
                 raise ClusterCaError(
-                    f"{url} answered {len(resp.content)} bytes, not a CA certificate; nothing written"
+                    f"{url} answered over {MAX_BYTES} bytes, not a CA certificate; nothing written"
                 )
-            return resp.content.decode("utf-8", "replace")
+            return data.decode("utf-8", "replace")
         reason = f"HTTP {resp.status_code}"
         if resp.status_code < 500 and resp.status_code != 429:
             break
@@ -105,6 +112,8 @@ def cached(cluster_id: str, pin: str | None, cluster: str) -> ClusterCa | None:
     """The cached CA when it is still one valid CA certificate (and the pinned one); else None."""
     path = cache_path(cluster_id)
     try:
+        if not path.is_file() or path.stat().st_size > MAX_BYTES:  # a pipe or a device would block
+            return None
         text = path.read_text(encoding="utf-8")
         return ClusterCa(path, checked(text, str(path), pin, cluster))
     except (OSError, UnicodeDecodeError, ClusterCaError):
@@ -115,6 +124,10 @@ def fetch_and_cache(cluster_id: str, pin: str | None, cluster: str) -> ClusterCa
     """Fetch, check, then write the cache (only a certificate that passed every check is written)."""
     info = checked(fetch(cluster_id), cert_url(cluster_id), pin, cluster)
     path = cache_path(cluster_id)
+    if path.parent.is_symlink():  # never written through a link planted in the working folder
+        raise ClusterCaError(
+            f"{path.parent} is a symbolic link; roachcert writes only in a folder of its own"
+        )
     files.ensure_dir(path.parent)
     files.write_atomic(path, info.pem)
     return ClusterCa(path, info)
