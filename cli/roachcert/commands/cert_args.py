@@ -66,9 +66,13 @@ def note_sslrootcert(path: Path) -> None:
         )
 
 
-def server_ca_path(stack: Stack, cluster: str, override: Path | None, no_fetch: bool) -> Path:
-    """The cluster's server CA file (see certs/server_ca.py for the order); notes go to stderr."""
+def cluster_ca_file(
+    stack: Stack, cluster: str, override: Path | None, no_fetch: bool, notes: list[str] | None = None
+) -> Path:
+    """The cluster's server CA file (see certs/server_ca.py for the order). Its notes go to stderr, or
+    into `notes` for a command that shows them only once it succeeded (its errors stay one line)."""
     from roachcert.certs import server_ca
 
     spec = stack.clusters[cluster]
-    return server_ca.resolve(cluster, spec, override, fetch=not no_fetch, note=runtime().err).path
+    note = runtime().err if notes is None else notes.append
+    return server_ca.resolve(cluster, spec, override, fetch=not no_fetch, note=note).path

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from roachcert.commands.args import StackArg
-from roachcert.commands.cert_args import ClusterArg, NoFetchOpt, SslRootCertOpt, UserArg, server_ca_path
+from roachcert.commands.cert_args import ClusterArg, NoFetchOpt, SslRootCertOpt, UserArg, cluster_ca_file
 from roachcert.commands.context import runtime
 
 
@@ -56,7 +56,8 @@ def check(
 
     stack = load_stack(stack_file)
     issuing.check_user(stack, cluster, user)
-    root = server_ca_path(stack, cluster, sslrootcert, no_fetch)
+    notes: list[str] = []  # shown once the login worked: a failure stays one line
+    root = cluster_ca_file(stack, cluster, sslrootcert, no_fetch, notes)
     target = sqlcheck.target_for(
         stack, cluster, user, host=host, port=port, sslrootcert=root, certs_dir=certs_dir, hostaddr=hostaddr
     )
@@ -65,4 +66,6 @@ def check(
     current = sqlcheck.check_login(target)
     if current != user:
         raise sqlcheck.SqlCheckError(f"logged in as {current!r}, not {user!r}")
+    for line in notes:
+        runtime().err(line)
     runtime().out(current)

@@ -15,8 +15,8 @@ from roachcert.commands.cert_args import (
     NoFetchOpt,
     SslRootCertOpt,
     UserArg,
+    cluster_ca_file,
     note_sslrootcert,
-    server_ca_path,
 )
 from roachcert.commands.context import runtime
 
@@ -64,6 +64,6 @@ def connect_url(
         runtime().err(
             f"note: {paths.key} does not exist yet: run `roachcert issue {stack_file} {cluster} {user}`"
         )
-    root = server_ca_path(stack, cluster, sslrootcert, no_fetch)
+    root = cluster_ca_file(stack, cluster, sslrootcert, no_fetch)
     note_sslrootcert(root)
     runtime().out(layouts.url(layout, spec, user, folder, root))

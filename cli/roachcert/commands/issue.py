@@ -18,8 +18,8 @@ from roachcert.commands.cert_args import (
     NoFetchOpt,
     SslRootCertOpt,
     VaultKeygenOpt,
+    cluster_ca_file,
     note_sslrootcert,
-    server_ca_path,
 )
 from roachcert.commands.context import adapters, runtime
 from roachcert.errors import RoachcertError
@@ -84,7 +84,8 @@ def issue(
     folder = out or issuing.default_out(stack, cluster)
     issuing.refuse_existing_key(folder, user, force)
     # Before anything is written: a refused CA (not a CA, not the pinned one) leaves the folder as it was.
-    root = server_ca_path(stack, cluster, sslrootcert, no_fetch)
+    notes: list[str] = []  # shown once the certificate is issued: a failure stays one line
+    root = cluster_ca_file(stack, cluster, sslrootcert, no_fetch, notes)
     result = issuing.issue_client(
         stack,
         cluster,
@@ -98,6 +99,8 @@ def issue(
         layout=layout,
         note=runtime().err,
     )
+    for line in notes:
+        runtime().err(line)
     runtime().err(
         f"wrote {result.files.key} (0600), {result.files.cert.name} (expires "
         f"{result.not_after:%Y-%m-%d %H:%M} UTC), {result.files.ca.name}"
@@ -127,7 +130,8 @@ def _issue_all(
         runtime().out(f"{stack.source}: no users declared on any cluster; nothing to issue")
         return
     clusters = dict.fromkeys(cluster for cluster, _user in pairs)
-    roots = {cluster: server_ca_path(stack, cluster, sslrootcert, no_fetch) for cluster in clusters}
+    notes: list[str] = []
+    roots = {cluster: cluster_ca_file(stack, cluster, sslrootcert, no_fetch, notes) for cluster in clusters}
     lock = threading.Lock()
     columns = (TextColumn("issuing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # rich draws on a real terminal file only (off elsewhere); the bar holds counts, no secret.
@@ -152,6 +156,8 @@ def _issue_all(
             note=runtime().err,
             sslrootcerts=roots,
         )
+    for line in notes:
+        runtime().err(line)
     failed = _summary(stack.name, outcomes)
     if failed:
         raise typer.Exit(ExitStatus.ERROR)
