@@ -113,3 +113,39 @@ def test_the_draft_validates_and_declares_what_each_cluster_trusts(tmp_path: Pat
     assert stack.clusters["toads"].ca == ("client-ca",)
     assert [c.host for c in stack.clusters.values()] == [c.sql_dns for c in listed]
     assert any("toads" in note for note in result.notes)
+
+
+def test_init_out_writes_the_stack_and_its_cas_beside_it(
+    emulator: RunningEmulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from roachcert.app import run
+
+    monkeypatch.setenv("COCKROACH_API_KEY", KEY)
+    monkeypatch.setenv("COCKROACH_SERVER", emulator.url)
+    monkeypatch.chdir(tmp_path)
+    frogs = str(uuid.uuid4())
+    emulator.register_cluster(frogs, "frogs")
+    emulator.change_client_ca(frogs, make_ca("Hand-set CA")[0])
+    out = tmp_path / "org" / "prod.yaml"
+    out.parent.mkdir()
+    assert run(["init", "--from-cloud", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (out.parent / "prod-cas" / "current-frogs.pem").is_file()
+    assert load_stack(out).clusters["frogs"].ca == ("current-frogs",)
+    assert run(["init", "--from-cloud", "--out", str(out)]) == 1  # never over a stack file
+    assert capsys.readouterr().err.startswith(f"roachcert: {out} exists")
+    # A CA file of the same name that holds another certificate is kept, and named.
+    (out.parent / "prod-cas" / "current-frogs.pem").write_text(make_ca("Someone else")[0])
+    again = tmp_path / "org" / "prod2.yaml"
+    assert run(["init", "--from-cloud", "--out", str(again), "--stack-dir", "ignored"]) == 0
+    assert (out.parent / "prod2-cas" / "current-frogs.pem").is_file()  # its own folder: no clash
+    assert run(["init", "--from-cloud", "--stack-dir", str(out.parent)]) == 0  # cloud-cas/: new
+    capsys.readouterr()
+    (out.parent / "cloud-cas" / "current-frogs.pem").write_text(make_ca("Someone else")[0])
+    assert run(["init", "--from-cloud", "--stack-dir", str(out.parent)]) == 1
+    err = capsys.readouterr().err
+    assert "exists and holds another certificate" in err
