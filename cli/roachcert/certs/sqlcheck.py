@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from roachcert.certs.issue import ClientFiles, check_user, client_files, default_out, sslrootcert_for
+from roachcert.cloud.console import CACHE_FOLDER
 from roachcert.errors import RoachcertError
 from roachcert.mask import mask
 from roachcert.pem import cert_info
@@ -93,6 +94,11 @@ def explain(message: str, target: SqlTarget, cert_cn: str | None) -> str:
             "or re-issue from the current issuer"
         )
     if "certificate verify failed" in text:
+        if root.parent.name == CACHE_FOLDER:  # fetched earlier: the cluster's CA may have changed since
+            return (
+                f"{who}: the server's certificate does not verify against {root}, the cluster's CA as "
+                f"fetched earlier: remove that file to fetch it again"
+            )
         return (
             f"{who}: the server's certificate does not verify against {root}: sslrootcert is not the "
             "cluster's server CA (Cloud Console → Connect → Download CA Cert)"
