@@ -36,9 +36,15 @@ run issue "$STACK" flooping-frogs root --out .roachcert/demo-certs --force
 say "7. What each cluster trusts now, read back from the Cloud API"
 if "$R" status -h >/dev/null 2>&1; then run status "$STACK" || true; fi
 
+say "8. Log in over TLS: PostgreSQL plays flooping-frogs (its server certificate signed by the cluster CA the Console serves; it trusts the client CAs the cluster trusts after apply)"
+PORT="$("$R" sandbox sql "$STACK" flooping-frogs)"
+# verify-full against the cluster's host name, connecting to 127.0.0.1: the host resolves here for the demo only.
+run check "$STACK" flooping-frogs root --certs-dir .roachcert/demo-certs --hostaddr 127.0.0.1 --port "$PORT"
+echo "logged in as root with sslmode=verify-full: the cluster CA fetched by \`issue\` verified the server, the cluster trusted the certificate"
+
 cat <<TXT
 
-Done, on the $PROVIDER_LINE. To go on by hand in this shell:
+Done, on the $PROVIDER_LINE, with a verify-full SQL login. To go on by hand in this shell:
   eval "\$(.venv/bin/roachcert sandbox env)"
   .venv/bin/roachcert plan $STACK --format markdown   # the pull-request report
 Edit $STACK (add an issuer, remove a cluster) and plan again to see roachcert's guards.

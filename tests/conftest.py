@@ -54,6 +54,9 @@ def _no_network_no_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
     monkeypatch.setenv("HOME", str(home))
     # The machine may preset a CLI config that does not exist; tests never read the machine's.
     monkeypatch.delenv("TF_CLI_CONFIG_FILE", raising=False)
+    # The Cloud Console's "Download CA Cert" is a network call: nobody listens on this loopback port, so a
+    # test that does not point it at an emulator gets the offline fallback (and its note) at once.
+    monkeypatch.setenv("COCKROACH_CONSOLE_URL", "http://127.0.0.1:1")
     for name in (
         "VAULT_ADDR",
         "VAULT_TOKEN",

@@ -41,6 +41,13 @@ EXPECTED: dict[str, list[tuple[int, str | None, str]]] = {
     "uppercase_uuid.yaml": [
         (10, "clusters.frogs.id", "has capital letters: write the cluster ID in lowercase")
     ],
+    "bad_server_ca_sha256.yaml": [
+        (
+            13,
+            "clusters.frogs.server_ca_sha256",
+            "is not a SHA-256 fingerprint: 64 hex digits (colons allowed)",
+        )
+    ],
     "duplicate_cluster_id.yaml": [
         (15, "clusters.toads.id", "same ID as cluster 'frogs'; a cluster holds one CA bundle")
     ],

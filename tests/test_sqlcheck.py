@@ -164,3 +164,11 @@ def test_explain(message: str, expected: str) -> None:
     line = explain(message, TARGET, "root")
     assert expected in line
     assert "\n" not in line
+
+
+def test_a_fetched_cluster_ca_that_no_longer_verifies_says_how_to_fetch_it_again() -> None:
+    cached = Path("/w/.roachcert/cluster-ca") / f"{FROGS}.crt"
+    target = SqlTarget("h.example", 26257, "defaultdb", "app", cached, client_files(Path("/certs"), "app"))
+    line = explain("SSL error: certificate verify failed", target, "app")
+    assert "remove that file to fetch it again" in line
+    assert str(cached) in line

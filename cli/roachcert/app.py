@@ -36,6 +36,10 @@ class Entry:
 # `--help` prints, so listing the commands imports none of them; tests/test_startup.py holds each summary
 # to the command's own help.
 COMMANDS: dict[str, Entry] = {
+    "init": Entry(
+        "roachcert.commands.init",
+        "Draft a stack from the organization's clusters: ids, SQL hosts, and the client CA each trusts today.",
+    ),
     "validate": Entry(
         "roachcert.commands.validate",
         "Check stack files: syntax, fields, references, and the PEM files of CAs kept outside Vault.",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -180,8 +180,7 @@ def issue_client(
     spec = check_user(stack, cluster, user)
     _ca_name, ca = signing_ca(stack, cluster)
     paths = client_files(out_dir, user)
-    if not force and _holds_key(paths, user):
-        raise IssueError(f"{paths.key} exists; pass --force to replace it")
+    refuse_existing_key(out_dir, user, force)
     if bundle is None:
         bundle = cluster_bundles(stack, vault, clusters=[cluster])[cluster]
     event: inventory.Delivery | None = None
@@ -234,6 +233,13 @@ def issue_client(
         not_after=info.not_after,
         url=layouts.url(layout, spec, user, out_dir, sslrootcert_for(spec, sslrootcert)),
     )
+
+
+def refuse_existing_key(out_dir: Path, user: str, force: bool) -> None:
+    """IssueError when a key is there to keep (checked again under the folder's lock)."""
+    paths = client_files(out_dir, user)
+    if not force and _holds_key(paths, user):
+        raise IssueError(f"{paths.key} exists; pass --force to replace it")
 
 
 def _obtain(
@@ -316,6 +322,7 @@ def issue_all(
     note: Callable[[str], None] = _note,
     vault_keygen: bool = False,
     layout: Layout = Layout.libpq,
+    sslrootcerts: Mapping[str, Path] | None = None,
 ) -> list[IssueResult | IssueFailure]:
     """Every declared user of every cluster, `jobs` at a time; one user's failure does not stop the rest.
     Files go to OUT/CLUSTER/ so users of different clusters never collide."""
@@ -336,6 +343,7 @@ def issue_all(
                 vault,
                 force=force,
                 bundle=bundles[cluster],
+                sslrootcert=(sslrootcerts or {}).get(cluster),
                 locked=True,
                 vault_keygen=vault_keygen,
                 layout=layout,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from roachcert.certs.issue import ClientFiles, check_user, client_files, default_out, sslrootcert_for
+from roachcert.cloud.console import CACHE_FOLDER
 from roachcert.errors import RoachcertError
 from roachcert.mask import mask
 from roachcert.pem import cert_info
@@ -32,6 +33,7 @@ class SqlTarget:
     user: str
     sslrootcert: Path
     files: ClientFiles
+    hostaddr: str | None = None  # connect here, verify the server certificate against `host`
 
 
 def target_for(
@@ -43,6 +45,7 @@ def target_for(
     port: int | None = None,
     sslrootcert: Path | None = None,
     certs_dir: Path | None = None,
+    hostaddr: str | None = None,
 ) -> SqlTarget:
     """Where and as whom to log in: the cluster's host/port unless overridden, the files `issue` wrote."""
     spec = check_user(stack, cluster, user)
@@ -53,6 +56,7 @@ def target_for(
         user=user,
         sslrootcert=sslrootcert_for(spec, sslrootcert),
         files=client_files(certs_dir or default_out(stack, cluster), user),
+        hostaddr=hostaddr,
     )
 
 
@@ -90,6 +94,11 @@ def explain(message: str, target: SqlTarget, cert_cn: str | None) -> str:
             "or re-issue from the current issuer"
         )
     if "certificate verify failed" in text:
+        if root.parent.name == CACHE_FOLDER:  # fetched earlier: the cluster's CA may have changed since
+            return (
+                f"{who}: the server's certificate does not verify against {root}, the cluster's CA as "
+                f"fetched earlier: remove that file to fetch it again"
+            )
         return (
             f"{who}: the server's certificate does not verify against {root}: sslrootcert is not the "
             "cluster's server CA (Cloud Console → Connect → Download CA Cert)"
@@ -121,8 +130,10 @@ def _reason(message: str) -> str:
 
 
 def connect_params(target: SqlTarget, timeout: int = CONNECT_TIMEOUT) -> dict[str, Any]:
+    address = {"hostaddr": target.hostaddr} if target.hostaddr else {}
     return {
         "host": target.host,
+        **address,
         "port": target.port,
         "dbname": target.database,
         "user": target.user,

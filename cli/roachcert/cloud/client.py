@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -39,6 +39,21 @@ class ClusterInfo:
     plan: str
     dedicated: bool
     operation_status: str
+
+
+@dataclass(frozen=True)
+class ListedCluster:
+    """A cluster as GET /api/v1/clusters lists it: what `init --from-cloud` writes into a stack."""
+
+    id: str
+    name: str
+    dedicated: bool
+    sql_dns: str  # the cluster's SQL host ("" while it is being created)
+    state: str
+
+
+PAGE_SIZE = 100
+MAX_PAGES = 1000  # a server handing out next_page forever stops here, named
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -109,6 +124,31 @@ class CloudClient:
             operation_status=str(body.get("operation_status") or ""),
         )
 
+    def list_clusters(self, page_size: int = PAGE_SIZE) -> list[ListedCluster]:
+        """Every active cluster of the organization, page by page as the OpenAPI document says:
+        `pagination.limit` and `pagination.page` (the previous answer's `pagination.next_page`)."""
+        found: list[ListedCluster] = []
+        token, seen = "", set[str]()
+        for _ in range(MAX_PAGES):
+            query = {"pagination.limit": str(page_size), **({"pagination.page": token} if token else {})}
+            body = self._get(f"/api/v1/clusters?{urlencode(query)}", "")
+            raw = body.get("clusters")
+            if not isinstance(raw, list):
+                raise CloudError(
+                    f"Cloud API at {self.server}: GET /api/v1/clusters answered no clusters list"
+                )
+            found += [_listed(item) for item in raw if isinstance(item, dict)]
+            pagination = body.get("pagination")
+            token = str(pagination.get("next_page") or "") if isinstance(pagination, dict) else ""
+            if not token:
+                return found
+            if token in seen:
+                raise CloudError(
+                    f"Cloud API at {self.server}: GET /api/v1/clusters handed out the page {token!r} twice"
+                )
+            seen.add(token)
+        raise CloudError(f"Cloud API at {self.server}: GET /api/v1/clusters has more than {MAX_PAGES} pages")
+
     def _headers(self) -> dict[str, str]:
         return {
             "Authorization": f"Bearer {self._api_key}",
@@ -167,6 +207,11 @@ class CloudClient:
         where = f"Cloud API at {self.server}"
         if code == 401:
             return CloudError(f"{where} refused the API key (HTTP 401): check COCKROACH_API_KEY")
+        if code == 403 and not cluster_id:  # the listing
+            return CloudError(
+                f"{where}: the API key may not list the organization's clusters (HTTP 403): its service "
+                "account needs CLUSTER_ADMIN or CLUSTER_OPERATOR_WRITER at organization scope"
+            )
         if code == 403:
             return CloudError(
                 f"{where}: the API key may not read cluster {cluster_id} (HTTP 403): its service account "
@@ -183,6 +228,25 @@ class CloudClient:
         else:
             message = f" ({_came_back(resp)})"
         return CloudError(f"{where}: GET {path} failed (HTTP {code}){message}")
+
+
+def _listed(item: dict[str, Any]) -> ListedCluster:
+    raw_config = item.get("config")
+    config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
+    regions = item.get("regions")
+    region_dns = (
+        [str(region.get("sql_dns") or "") for region in regions if isinstance(region, dict)]
+        if isinstance(regions, list)
+        else []
+    )
+    return ListedCluster(
+        id=str(item.get("id") or ""),
+        name=str(item.get("name") or ""),
+        dedicated=bool(config) and config.get("serverless") is None,
+        # The cluster's own SQL name, else its first region's (a multi-region cluster has one per region).
+        sql_dns=str(item.get("sql_dns") or "") or next((dns for dns in region_dns if dns), ""),
+        state=str(item.get("state") or ""),
+    )
 
 
 def normalise_server(server: str) -> str:

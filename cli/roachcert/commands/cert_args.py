@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from roachcert.certs.layouts import Layout
 from roachcert.commands.context import runtime
+
+if TYPE_CHECKING:  # `--help` loads neither the models nor requests
+    from roachcert.spec import Stack
 
 _CLUSTER = typer.Argument(metavar="CLUSTER", help="The cluster, as named in the stack.", show_default=False)
 _USER = typer.Argument(
@@ -22,8 +25,9 @@ SslRootCertOpt = Annotated[
     Path | None,
     typer.Option(
         "--sslrootcert",
-        help="The cluster's server CA, for the URL. Default: the cluster's server_ca, else "
-        "~/.postgresql/root.crt (where the Cloud Console's Linux instructions save it).",
+        help="The cluster's server CA, for the URL. Default: the cluster's server_ca, else the CA "
+        "certificate fetched from the Cloud Console (COCKROACH_CONSOLE_URL, cached in "
+        ".roachcert/cluster-ca/), else ~/.postgresql/root.crt.",
         show_default=False,
     ),
 ]
@@ -34,6 +38,14 @@ LayoutOpt = Annotated[
         "--layout",
         help="libpq (key, cert, client-ca.crt), cockroach (adds ca.crt, the server CA, for "
         "`cockroach sql --certs-dir`), jdbc (adds client.USER.pk8, PKCS#8 DER, and prints a JDBC URL).",
+    ),
+]
+NoFetchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-fetch",
+        help="Offline: do not fetch the cluster's CA certificate from the Cloud Console (a copy fetched "
+        "before is still used); without one, sslrootcert is ~/.postgresql/root.crt.",
     ),
 ]
 VaultKeygenOpt = Annotated[
@@ -52,3 +64,15 @@ def note_sslrootcert(path: Path) -> None:
             f"note: {path} does not exist yet: save the cluster's CA certificate there "
             "(Cloud Console → Connect → Download CA Cert), or pass --sslrootcert"
         )
+
+
+def cluster_ca_file(
+    stack: Stack, cluster: str, override: Path | None, no_fetch: bool, notes: list[str] | None = None
+) -> Path:
+    """The cluster's server CA file (see certs/server_ca.py for the order). Its notes go to stderr, or
+    into `notes` for a command that shows them only once it succeeded (its errors stay one line)."""
+    from roachcert.certs import server_ca
+
+    spec = stack.clusters[cluster]
+    note = runtime().err if notes is None else notes.append
+    return server_ca.resolve(cluster, spec, override, fetch=not no_fetch, note=note).path

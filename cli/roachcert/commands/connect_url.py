@@ -9,7 +9,15 @@ import typer
 
 from roachcert.certs.layouts import Layout
 from roachcert.commands.args import StackArg
-from roachcert.commands.cert_args import ClusterArg, LayoutOpt, SslRootCertOpt, UserArg, note_sslrootcert
+from roachcert.commands.cert_args import (
+    ClusterArg,
+    LayoutOpt,
+    NoFetchOpt,
+    SslRootCertOpt,
+    UserArg,
+    cluster_ca_file,
+    note_sslrootcert,
+)
 from roachcert.commands.context import runtime
 
 OutOpt = Annotated[
@@ -33,8 +41,12 @@ def connect_url(
     out: OutOpt = None,
     sslrootcert: SslRootCertOpt = None,
     layout: LayoutOpt = Layout.libpq,
+    no_fetch: NoFetchOpt = False,
 ) -> None:
     """Print the connection URL `issue` prints, without issuing; Vault is not contacted.
+
+    The cluster's CA certificate is fetched from the Cloud Console (public, no API key) unless
+    --sslrootcert, the stack's server_ca or --no-fetch says otherwise.
 
     postgresql://USER@HOST:PORT/DATABASE?sslmode=verify-full with sslrootcert, sslcert and sslkey
     pointing at the files `roachcert issue` writes (same --out and --layout); for jdbc,
@@ -52,6 +64,6 @@ def connect_url(
         runtime().err(
             f"note: {paths.key} does not exist yet: run `roachcert issue {stack_file} {cluster} {user}`"
         )
-    root = issuing.sslrootcert_for(spec, sslrootcert)
+    root = cluster_ca_file(stack, cluster, sslrootcert, no_fetch)
     note_sslrootcert(root)
     runtime().out(layouts.url(layout, spec, user, folder, root))

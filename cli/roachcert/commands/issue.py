@@ -15,8 +15,10 @@ from roachcert.commands.cert_args import (
     LayoutOpt,
     MaybeClusterArg,
     MaybeUserArg,
+    NoFetchOpt,
     SslRootCertOpt,
     VaultKeygenOpt,
+    cluster_ca_file,
     note_sslrootcert,
 )
 from roachcert.commands.context import adapters, runtime
@@ -56,6 +58,7 @@ def issue(
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
     vault_keygen: VaultKeygenOpt = False,
     layout: LayoutOpt = Layout.libpq,
+    no_fetch: NoFetchOpt = False,
 ) -> None:
     """Issue a client certificate from the CA's current issuer and print the connection URL.
 
@@ -73,28 +76,36 @@ def issue(
     stack = load_stack(stack_file)
     wait = lock_timeout_seconds(lock_timeout)
     if all_users:
-        _issue_all(stack, out, force, jobs, wait, vault_keygen, layout)
+        _issue_all(stack, out, force, jobs, wait, vault_keygen, layout, sslrootcert, no_fetch)
         return
     assert cluster is not None
     assert user is not None
+    issuing.check_user(stack, cluster, user)
+    folder = out or issuing.default_out(stack, cluster)
+    issuing.refuse_existing_key(folder, user, force)
+    # Before anything is written: a refused CA (not a CA, not the pinned one) leaves the folder as it was.
+    notes: list[str] = []  # shown once the certificate is issued: a failure stays one line
+    root = cluster_ca_file(stack, cluster, sslrootcert, no_fetch, notes)
     result = issuing.issue_client(
         stack,
         cluster,
         user,
-        out or issuing.default_out(stack, cluster),
+        folder,
         adapters().vault(stack),
         force=force,
-        sslrootcert=sslrootcert,
+        sslrootcert=root,
         lock_timeout=wait,
         vault_keygen=vault_keygen,
         layout=layout,
         note=runtime().err,
     )
+    for line in notes:
+        runtime().err(line)
     runtime().err(
         f"wrote {result.files.key} (0600), {result.files.cert.name} (expires "
         f"{result.not_after:%Y-%m-%d %H:%M} UTC), {result.files.ca.name}"
     )
-    note_sslrootcert(issuing.sslrootcert_for(stack.clusters[cluster], sslrootcert))
+    note_sslrootcert(root)
     runtime().out(result.url)
 
 
@@ -106,6 +117,8 @@ def _issue_all(
     lock_timeout: float,
     vault_keygen: bool,
     layout: Layout,
+    sslrootcert: Path | None,
+    no_fetch: bool,
 ) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -116,6 +129,9 @@ def _issue_all(
     if not pairs:
         runtime().out(f"{stack.source}: no users declared on any cluster; nothing to issue")
         return
+    clusters = dict.fromkeys(cluster for cluster, _user in pairs)
+    notes: list[str] = []
+    roots = {cluster: cluster_ca_file(stack, cluster, sslrootcert, no_fetch, notes) for cluster in clusters}
     lock = threading.Lock()
     columns = (TextColumn("issuing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # rich draws on a real terminal file only (off elsewhere); the bar holds counts, no secret.
@@ -138,7 +154,10 @@ def _issue_all(
             vault_keygen=vault_keygen,
             layout=layout,
             note=runtime().err,
+            sslrootcerts=roots,
         )
+    for line in notes:
+        runtime().err(line)
     failed = _summary(stack.name, outcomes)
     if failed:
         raise typer.Exit(ExitStatus.ERROR)

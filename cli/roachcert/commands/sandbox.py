@@ -75,6 +75,45 @@ def status() -> None:
         typer.echo(f"{name:<11}{value}")
 
 
+@sandbox_app.command("sql")
+def sql(
+    stack: Annotated[Path, typer.Argument(help="The stack file.", show_default=False, metavar="STACK")],
+    cluster: Annotated[
+        str, typer.Argument(help="The cluster to play.", show_default=False, metavar="CLUSTER")
+    ],
+) -> None:
+    """Make the sandbox's PostgreSQL play CLUSTER's SQL side; print its port.
+
+    Its server certificate is for the cluster's host, signed by the emulator's cluster CA (what `issue`
+    fetches as the cluster's CA); it trusts the client CA bundle the emulator holds for the cluster now
+    (what the stack applied). Log in with `roachcert check STACK CLUSTER USER --hostaddr 127.0.0.1
+    --port PORT`: verify-full against the cluster's host name, connecting to 127.0.0.1.
+    """
+    from roachcert import environment
+    from roachcert.errors import SandboxError
+    from roachcert.paths import sandbox_dir
+    from roachcert.sandbox import cluster_sql
+    from roachcert.spec import load_stack
+
+    loaded = load_stack(stack)
+    if cluster not in loaded.clusters:
+        raise SandboxError(f"no cluster {cluster!r} in stack {loaded.name}")
+    url, key = environment.get("COCKROACH_SERVER"), environment.get("COCKROACH_API_KEY")
+    if not url or not key:
+        raise SandboxError(
+            'COCKROACH_SERVER and COCKROACH_API_KEY are not set: eval "$(roachcert sandbox env)"'
+        )
+    spec = loaded.clusters[cluster]
+    playing = cluster_sql.play(sandbox_dir(), url, key, spec)
+    trusted = "; ".join(playing.trusted) or "no client CA (none is set on the cluster)"
+    typer.echo(
+        f"postgres   127.0.0.1:{playing.server.port} plays {cluster} ({spec.host}): server certificate "
+        f"signed by the emulator's cluster CA; trusts {trusted}",
+        err=True,
+    )
+    typer.echo(str(playing.server.port))
+
+
 @sandbox_app.command("down")
 def down() -> None:
     """Stop the sandbox's servers by PID (idempotent)."""

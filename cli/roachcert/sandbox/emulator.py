@@ -1,8 +1,13 @@
 """A local emulator of the CockroachDB Cloud client CA API, with fault knobs, for tests and the sandbox.
 
-API (Bearer key required): `GET /api/v1/clusters/{id}` and `GET|POST|PATCH|DELETE
+API (Bearer key required): `GET /api/v1/clusters` (paginated, emulator_listing.py), `GET /api/v1/clusters/{id}`
+and `GET|POST|PATCH|DELETE
 /api/v1/clusters/{id}/client-ca-cert`, as reference/cockroach-cloud-client-ca.md describes.
-Admin (loopback only, no key): `GET /_admin/health`, `GET|POST /_admin/clusters`,
+Console (public, no key): `GET /clusters/{id}/cert`, the cluster's CA certificate as PEM ("Download CA
+Cert"): one CA per emulator (cluster_ca.py), kept beside the state file.
+Admin (loopback only, no key): `GET /_admin/health`, `GET|POST /_admin/clusters`, `POST /_admin/paging`
+({"max_page_size": N}), `POST /_admin/server-cert` ({"hosts": [...]}: a server certificate and key signed by
+the cluster CA, as Cockroach Cloud gives its nodes; the sandbox's PostgreSQL wears it),
 `DELETE /_admin/clusters/{id}`, `GET|POST|DELETE /_admin/faults`, `GET|DELETE /_admin/requests`.
 Fault knobs (POST /_admin/faults JSON, or RunningEmulator.set_faults): latency_seconds, fail_next,
 fail_status, fail_method, fail_body, fail_location, drop_next, stuck_pending, end_failed,
@@ -32,11 +37,15 @@ from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+from roachcert.sandbox import cluster_ca, emulator_listing
 from roachcert.sandbox.emulator_state import ApiProblem, Cluster, EmulatorState, Faults
+from roachcert.sandbox.tls import Ca, make_server_tls
 
 _CLUSTER = re.compile(r"^/api/v1/clusters/([^/]+)$")
 _CLIENT_CA = re.compile(r"^/api/v1/clusters/([^/]+)/client-ca-cert$")
+_CONSOLE_CERT = re.compile(r"^/clusters/([^/]+)/cert$")
 _FAULT_CODES = {429: 8, 500: 13, 502: 14, 503: 14, 401: 16, 403: 7, 404: 5}
 
 
@@ -45,10 +54,14 @@ class _Server(ThreadingHTTPServer):
     # Terraform refreshes ten resources at once; socketserver's backlog of 5 drops connections under load.
     request_queue_size = 128
 
-    def __init__(self, port: int, state: EmulatorState, api_key: str) -> None:
+    def __init__(self, port: int, state: EmulatorState, api_key: str, ca: Ca) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.state = state
         self.api_key = api_key
+        self.cluster_ca = ca
+        # The Console's requests, apart from the API's log (they are no API calls): path and whether
+        # an Authorization header came along (it never should).
+        self.console_requests: list[dict[str, Any]] = []
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -80,6 +93,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         path = self._raw_path()
+        if method == "GET" and (console := _CONSOLE_CERT.match(path)):
+            self._console_cert(path, console.group(1))
+            return
+        if method == "POST" and path == "/_admin/server-cert":
+            self._server_cert()
+            return
         state = self.server.state
         admin = path.startswith("/_admin/")
         try:
@@ -101,6 +120,37 @@ class _Handler(BaseHTTPRequestHandler):
         if not admin:
             self._log(method, path, status, answer)
         self._send(status, answer)
+
+    def _console_cert(self, path: str, cluster_id: str) -> None:
+        """The Console's "Download CA Cert": public, PEM, 404 for a cluster it does not know."""
+        state = self.server.state
+        with state.lock:
+            known = cluster_id in state.clusters
+            self.server.console_requests.append(
+                {
+                    "path": path,
+                    "authorization": "Authorization" in self.headers,
+                    "status": 200 if known else 404,
+                }
+            )
+        if known:
+            self._send_raw(_Raw(200, self.server.cluster_ca.cert_pem, ""), "application/x-pem-file")
+        else:
+            self._send_raw(_Raw(404, "Not Found\n", ""), "text/plain; charset=utf-8")
+
+    def _server_cert(self) -> None:
+        """A node's server certificate for `hosts` (and 127.0.0.1, localhost), signed by the cluster CA."""
+        try:
+            body = self._read_json()
+        except ApiProblem as problem:
+            self._send(problem.http_status, problem.body())
+            return
+        hosts = body.get("hosts") if isinstance(body, dict) else None
+        if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+            self._send(400, ApiProblem(400, 3, 'body must be {"hosts": ["host", ...]}').body())
+            return
+        tls = make_server_tls("127.0.0.1", ca=self.server.cluster_ca, extra_hosts=tuple(hosts))
+        self._send(200, {"cert_pem": tls.cert_pem, "key_pem": tls.key_pem, "ca_pem": tls.ca_pem})
 
     def _log(self, method: str, path: str, status: int, answer: Any) -> None:
         # Never the Authorization header: only whether one was sent. `answer` is the JSON sent back
@@ -149,6 +199,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Raw(fault, fail_body, location if fault < 400 else "")
             raise ApiProblem(fault, _FAULT_CODES.get(fault, 2), f"injected fault: HTTP {fault}")
         self._authenticate()
+        if path == "/api/v1/clusters":
+            if method != "GET":
+                raise ApiProblem(405, 12, f"{method} is not allowed on {path}")
+            return emulator_listing.list_clusters(state, parse_qs(urlsplit(self.path).query))
         if match := _CLUSTER.match(path):
             if method != "GET":
                 raise ApiProblem(405, 12, f"{method} is not allowed on {path}")
@@ -188,10 +242,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raise ApiProblem(401, 16, "unauthenticated: a valid API key is required (Authorization: Bearer)")
 
-    def _send_raw(self, raw: _Raw) -> None:
+    def _send_raw(self, raw: _Raw, content_type: str = "text/html; charset=utf-8") -> None:
         data = raw.body.encode()
         self.send_response(raw.status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         if raw.location:
             self.send_header("Location", raw.location)
         self.send_header("Content-Length", str(len(data)))
@@ -242,6 +296,9 @@ def _admin(state: EmulatorState, method: str, path: str, body: Any) -> Any:
     if route == ("DELETE", "/_admin/faults"):
         _reset_faults(state)
         return {}
+    if route == ("POST", "/_admin/paging"):
+        _set_paging(state, body)
+        return {"max_page_size": state.max_page_size}
     if route == ("POST", "/_admin/jwt"):
         _set_jwt(state, body)
         return {}
@@ -272,6 +329,14 @@ def _set_jwt(state: EmulatorState, body: Any) -> None:
         raise ApiProblem(400, 3, 'body must be {"token": ..., "vanity_name": ..., "username": ...}')
     with state.lock:
         state.jwt = {k: body[k] for k in keys}
+
+
+def _set_paging(state: EmulatorState, body: Any) -> None:
+    size = body.get("max_page_size") if isinstance(body, dict) else None
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ApiProblem(400, 3, 'body must be {"max_page_size": N} with N >= 1')
+    with state.lock:
+        state.max_page_size = size
 
 
 def _reset_faults(state: EmulatorState) -> None:
@@ -310,6 +375,10 @@ class RunningEmulator:
     def reset_faults(self) -> None:
         _reset_faults(self.state)
 
+    def set_max_page_size(self, size: int) -> None:
+        """At most `size` clusters on a page of GET /api/v1/clusters."""
+        _set_paging(self.state, {"max_page_size": size})
+
     def set_jwt(self, token: str, vanity_name: str, username: str) -> None:
         """Accept `token` as a JWT of organization `vanity_name`, user `username` (checked headers)."""
         _set_jwt(self.state, {"token": token, "vanity_name": vanity_name, "username": username})
@@ -326,6 +395,15 @@ class RunningEmulator:
         """An out-of-band change, as from the Cloud console: set `cert`, or clear it when None."""
         return self.state.change_client_ca(cluster_id, cert)
 
+    @property
+    def cluster_ca_pem(self) -> str:
+        """The CA certificate GET /clusters/ID/cert serves (the Console's "Download CA Cert")."""
+        return self._server.cluster_ca.cert_pem
+
+    def console_requests(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return list(self._server.console_requests)
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
@@ -337,7 +415,7 @@ def start_emulator(
 ) -> RunningEmulator:
     """Serve on 127.0.0.1 (a free port unless `port` is given) from a thread of this process."""
     state = EmulatorState.load(Path(state_file), pending_seconds)
-    server = _Server(port, state, api_key)
+    server = _Server(port, state, api_key, cluster_ca.load_or_make(Path(state_file).parent))
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="cloud-api-emulator", daemon=True
     )

@@ -142,6 +142,7 @@ class EmulatorState:
     clusters: dict[str, Cluster] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     jwt: dict[str, str] = field(default_factory=dict)  # JWT mode: token, vanity_name, username
+    max_page_size: int = 100  # GET /api/v1/clusters: the most clusters on one page
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod

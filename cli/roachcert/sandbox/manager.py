@@ -22,7 +22,7 @@ from roachcert import mask
 from roachcert.errors import SandboxError
 from roachcert.files import write_atomic, write_secret
 from roachcert.paths import sandbox_dir
-from roachcert.sandbox import providers, seaweed
+from roachcert.sandbox import cluster_sql, providers, seaweed
 from roachcert.sandbox.mirror import write_cli_config
 from roachcert.sandbox.openbao import start_openbao
 from roachcert.sandbox.processes import free_port, stop_pid
@@ -267,6 +267,7 @@ def environment(state: SandboxState) -> dict[str, str]:
         "VAULT_ADDR": state.vault_addr,
         "VAULT_TOKEN": vault_token(root),
         "COCKROACH_SERVER": state.emulator_url,
+        "COCKROACH_CONSOLE_URL": state.emulator_url,  # the emulator also serves /clusters/ID/cert
         "COCKROACH_API_KEY": api_key(root),
         "TF_CLI_CONFIG_FILE": state.cli_config,
         "ROACHCERT_TF_CLI_CONFIG": state.cli_config,
@@ -316,6 +317,7 @@ def _stop(state: SandboxState) -> None:
 
 def down(root: Path | None = None) -> bool:
     root = root or sandbox_dir()
+    cluster_sql.stop(root)  # started by `sandbox sql`, whether or not the rest still runs
     state = load_state(root)
     if state is None:
         return False

@@ -24,7 +24,7 @@ from typing import Literal
 
 from roachcert.errors import SandboxError
 from roachcert.sandbox.processes import free_port, stop_pid
-from roachcert.sandbox.tls import make_server_tls
+from roachcert.sandbox.tls import ServerTls, make_server_tls
 
 
 def find_bindir() -> Path:
@@ -61,6 +61,14 @@ class RunningPostgres:
     def set_client_ca(self, bundle_pem: str) -> None:
         """Trust exactly this client CA bundle from now on (PostgreSQL reloads SSL files on SIGHUP)."""
         _write(self.client_ca, bundle_pem, self.owner, 0o644)
+        os.kill(self.pid, signal.SIGHUP)
+        time.sleep(0.3)
+
+    def set_server_tls(self, tls: ServerTls) -> None:
+        """Wear this server certificate from now on (reloaded on SIGHUP, like the client CA)."""
+        _write(self.root / "server.key", tls.key_pem, self.owner, 0o600)
+        _write(self.root / "server.crt", tls.cert_pem, self.owner, 0o644)
+        _write(self.server_ca, tls.ca_pem, self.owner, 0o644)
         os.kill(self.pid, signal.SIGHUP)
         time.sleep(0.3)
 
@@ -169,10 +177,16 @@ TcpAuth = Literal["cert", "scram-sha-256"]
 
 
 def start_postgres(
-    client_ca_pem: str, root: Path | None = None, *, tcp_auth: TcpAuth = "cert"
+    client_ca_pem: str,
+    root: Path | None = None,
+    *,
+    tcp_auth: TcpAuth = "cert",
+    server_tls: ServerTls | None = None,
 ) -> RunningPostgres:
     """initdb a fresh cluster with ssl on and the given client CA bundle. TCP logins from 127.0.0.1 use
-    `hostssl … cert` auth (the default), or with tcp_auth="scram-sha-256" a password, with or without TLS."""
+    `hostssl … cert` auth (the default), or with tcp_auth="scram-sha-256" a password, with or without TLS.
+    `server_tls`: the server's certificate (e.g. signed by the emulator's cluster CA); default a fresh
+    CA of its own for 127.0.0.1."""
     bindir = find_bindir()
     owner = _owner()
     # The server user must be able to reach its folder: a private temp dir of its own.
@@ -198,7 +212,7 @@ def start_postgres(
     if result.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
         raise SandboxError(f"initdb failed: {result.stderr.strip().splitlines()[-1:]}")
-    tls = make_server_tls()
+    tls = server_tls or make_server_tls()
     _write(base / "server.crt", tls.cert_pem, owner, 0o644)
     _write(base / "server.key", tls.key_pem, owner, 0o600)
     _write(base / "server_ca.crt", tls.ca_pem, owner, 0o644)

@@ -32,6 +32,7 @@ USER_RE = r"^[a-z_][a-z0-9_.-]{0,62}$"
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 HOST_RE = r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"
 ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+SHA256_RE = r"^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$"
 
 DurationField = Annotated[
     Duration,
@@ -219,6 +220,12 @@ class Cluster(Model):
     server_ca: Path | None = Field(
         default=None, description="the cluster's server CA file, used as sslrootcert in connection URLs"
     )
+    server_ca_sha256: str | None = Field(
+        default=None,
+        description="the SHA-256 fingerprint (hex, colons allowed) the cluster's CA certificate fetched "
+        "from the Cloud Console must have",
+        json_schema_extra={"pattern": SHA256_RE},
+    )
 
     @field_validator("ca", mode="before")
     @classmethod
@@ -241,6 +248,19 @@ class Cluster(Model):
         return value
 
     _resolve = field_validator("server_ca")(relative_to_stack)
+
+    @field_validator("server_ca_sha256")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        normal = value.strip().replace(":", "").lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", normal):
+            raise ValueError(
+                "is not a SHA-256 fingerprint: 64 hex digits (colons allowed), e.g. from "
+                "`openssl x509 -noout -fingerprint -sha256 -in ca.crt`"
+            )
+        return normal
 
 
 BACKENDS = ("local", "pg", "s3", "gcs", "azurerm", "remote")
