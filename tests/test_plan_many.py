@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def test_failures_are_data_in_the_order_given(
     shutil.copy(BAD / "bad_uuid.yaml", spec)
     good = tmp_path / "example.yml"
     shutil.copy(repo_root / "stacks" / "example.yaml", good)
-    outcomes = plan_many([good, spec], PlanOptions(cloud_read=False), workers=2)
+    outcomes = plan_many([good, spec], PlanOptions(cloud_read=False), workers=2, err=io.StringIO())
     engine, located = outcomes
     assert isinstance(engine, StackFailure)
     assert isinstance(located, StackFailure)

@@ -28,7 +28,7 @@ from roachcert.plan_record import (
 from roachcert.plan_summary import PlanSummary, ResourceChange
 from roachcert.progress import StepProgress
 from roachcert.spec import Stack, load_stack
-from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock, write_note
+from roachcert.stack_lock import DEFAULT_TIMEOUT, Note, ignore_note, stack_lock
 from roachcert.terraform.for_stack import engine_line, terraform_for
 from roachcert.terraform.plan_json import summarise
 from roachcert.unmanaged import drop_unmanaged
@@ -45,7 +45,7 @@ class Options:
     allow_unread_cloud: bool = False  # a plan made with --no-cloud-read may be applied
     engine: str | None = None  # terraform|tofu (--engine); None: the stack's terraform.engine
     adapters: Adapters = REAL  # how Vault and the Cloud API are opened
-    note: Callable[[str], None] = write_note  # a stale lock taken over, said to the run's stderr
+    note: Note = ignore_note  # a stale lock taken over, said to the run's stderr
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ never appears in an error: every failure is a GitHubError of one masked line.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ import requests
 from roachcert import __version__, environment
 from roachcert.errors import RoachcertError
 from roachcert.mask import mask, register
+from roachcert.stack_lock import Note, ignore_note
 
 COMMENT_LIMIT = 65_536  # characters GitHub takes in one issue or pull-request comment
 DEFAULT_API_URL = "https://api.github.com"
@@ -220,10 +220,6 @@ def _find(
     return None
 
 
-def _write_note(line: str) -> None:
-    sys.stderr.write(mask(line) + "\n")
-
-
 def upsert_comment(
     repo: str,
     pr_number: int,
@@ -236,7 +232,7 @@ def upsert_comment(
     session: requests.Session | None = None,
     timeout: float = 30.0,
     author: str | None = None,
-    note: Callable[[str], None] = _write_note,
+    note: Note = ignore_note,
 ) -> CommentResult:
     """Edit this stack's earlier comment on the pull request, or post it; found by its hidden marker and
     written by `author` (default: the token's own login, see `token_login`). Others' comments are left alone.

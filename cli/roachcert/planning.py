@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +39,7 @@ from roachcert.plan_summary import PlanSummary
 from roachcert.progress import Progress, StepProgress
 from roachcert.reports.model import StackReport, sources_from_bundles
 from roachcert.spec import Stack, load_stack
-from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock, write_note
+from roachcert.stack_lock import DEFAULT_TIMEOUT, Note, ignore_note, stack_lock
 from roachcert.terraform.for_stack import engine_line, terraform_for
 from roachcert.terraform.module import render_module
 from roachcert.terraform.plan_json import summarise, unchanged
@@ -60,7 +60,7 @@ class PlanOptions:
     wait_pending: float = 0.0  # seconds to wait for PENDING clusters to settle before stopping
     engine: str | None = None  # terraform or tofu (--engine); None: the stack's terraform.engine
     adapters: Adapters = REAL  # how Vault and the Cloud API are opened
-    note: Callable[[str], None] = write_note  # a stale lock taken over, said to the run's stderr
+    note: Note = ignore_note  # a stale lock taken over, said to the run's stderr
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def render_stack(
     *,
     lock_timeout: float = DEFAULT_TIMEOUT,
     adapters: Adapters = REAL,
-    note: Callable[[str], None] = write_note,
+    note: Note = ignore_note,
 ) -> tuple[Path, dict[str, str]]:
     stack = load_stack(path)
     with stack_lock(stack_dir(stack.name), stack.name, lock_timeout, note):
@@ -241,7 +241,7 @@ def plan_many(
     *,
     workers: int = 0,
     out: Sink | None = None,
-    err: Sink | None = None,
+    err: Sink,
 ) -> list[PlanOutcome]:
     """Plan every stack file, `workers` at once (0: one per CPU), results in the order given. A stack
     whose plan fails is a StackFailure, never an exception; an interrupt is one, and then no plan of

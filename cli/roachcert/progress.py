@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,12 +13,12 @@ StepProgress = Callable[[str], None]  # told each step of one stack's plan or ap
 
 
 class Progress:
-    def __init__(self, total: int, verb: str, stream: Sink | None = None) -> None:
-        """`stream`: where the lines go (the run's stderr; None: the process's)."""
+    def __init__(self, total: int, verb: str, stream: Sink) -> None:
+        """`stream`: where the lines go (the run's stderr)."""
         self.total = total
         self.verb = verb
         self.finished = 0
-        self._stream: Sink = sys.stderr if stream is None else stream
+        self._stream: Sink = stream
         self._lock = threading.Lock()
         self._start = time.monotonic()
         self._tty = self._stream.isatty()

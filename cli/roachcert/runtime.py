@@ -48,6 +48,13 @@ class Runtime:
         stream.write(mask(text) + ("\n" if nl else ""))
         stream.flush()
 
+    def out_unmasked(self, text: str) -> None:
+        """Text for stdout that carries a secret by design (`sandbox env` lines, for `eval`): the one
+        output that skips the mask, so its caller must say why."""
+        stream = self._out()
+        stream.write(text)
+        stream.flush()
+
     def err(self, text: str) -> None:
         """A message for stderr: masked, each line printable, ending in a newline."""
         stream = self._err()

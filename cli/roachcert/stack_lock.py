@@ -89,9 +89,11 @@ def _read_plain(path: Path) -> str:
         return handle.read(64 * 1024).decode("utf-8")
 
 
-def write_note(line: str) -> None:
-    """The default for library use; a command passes its runtime's `err`."""
-    sys.stderr.write(line + "\n")
+Note = Callable[[str], None]  # where a run's notes go: a command passes its runtime's `err`
+
+
+def ignore_note(_line: str) -> None:
+    """Library use outside a command (a test, a script): there is no run's stderr to say it on."""
 
 
 @contextlib.contextmanager
@@ -101,7 +103,7 @@ def held(
     timeout: float,
     *,
     command: str | None = None,
-    note: Callable[[str], None] = write_note,
+    note: Note,
 ) -> Iterator[Holder]:
     """Hold the lock on `lock_file` for the block, waiting up to `timeout` seconds for another holder.
     `what` names the locked thing in messages ("stack prod", "the folder certs/prod/c0")."""
@@ -151,14 +153,12 @@ def _acquire(fd: int, lock_file: Path, what: str, timeout: float) -> None:
 
 
 def stack_lock(
-    workdir: Path, stack: str, timeout: float, note: Callable[[str], None] = write_note
+    workdir: Path, stack: str, timeout: float, note: Note
 ) -> contextlib.AbstractContextManager[Holder]:
     """The per-stack lock, in the stack's working folder (.roachcert/STACK/)."""
     return held(workdir / STACK_LOCK, f"stack {stack}", timeout, note=note)
 
 
-def folder_lock(
-    folder: Path, timeout: float, note: Callable[[str], None] = write_note
-) -> contextlib.AbstractContextManager[Holder]:
+def folder_lock(folder: Path, timeout: float, note: Note) -> contextlib.AbstractContextManager[Holder]:
     """The per-folder lock of a certificate folder: one run at a time replaces pairs there."""
     return held(folder / FOLDER_LOCK, f"the folder {folder}", timeout, note=note)

@@ -8,7 +8,7 @@ never applied, or a name that is not one would otherwise be recorded and break e
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from roachcert.names import RULE, is_name
 from roachcert.paths import stack_dir
 from roachcert.plan_record import clear_plan_meta
 from roachcert.spec import Stack
-from roachcert.stack_lock import DEFAULT_TIMEOUT, stack_lock, write_note
+from roachcert.stack_lock import DEFAULT_TIMEOUT, Note, ignore_note, stack_lock
 from roachcert.terraform.for_stack import terraform_for
 from roachcert.terraform.resources import RESOURCE_TYPE
 
@@ -84,7 +84,7 @@ def unmanage(
     cluster: str,
     *,
     lock_timeout: float = DEFAULT_TIMEOUT,
-    note: Callable[[str], None] = write_note,
+    note: Note = ignore_note,
 ) -> None:
     """`unmanage`: the next plan forgets the cluster's resource without deleting its CA."""
     if cluster in stack.clusters:
@@ -110,7 +110,7 @@ def manage(
     cluster: str,
     *,
     lock_timeout: float = DEFAULT_TIMEOUT,
-    note: Callable[[str], None] = write_note,
+    note: Note = ignore_note,
 ) -> None:
     """`manage`: take back a cluster `unmanage` recorded; the saved plan (made with it forgotten) is dropped.
     Under the stack's lock, as `unmanage`: a plan or apply running now never sees half of it."""
@@ -123,7 +123,7 @@ def manage(
         write_unmanaged(workdir, names)
 
 
-def drop_unmanaged(workdir: Path, done: Sequence[str], note: Callable[[str], None] = write_note) -> None:
+def drop_unmanaged(workdir: Path, done: Sequence[str], note: Note = ignore_note) -> None:
     """After an apply, the names its plan forgot leave the list (a plan already dropped those the stack
     declares again): a cluster of such a name declared and removed later is planned as a delete, as
     any other, not forgotten again unseen. The apply has happened: a list not written is a note."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import stat
-import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -29,7 +28,7 @@ from roachcert.errors import RoachcertError
 from roachcert.mask import mask
 from roachcert.pem import CertInfo, cert_info
 from roachcert.spec import Cluster, Stack, VaultCa
-from roachcert.stack_lock import DEFAULT_TIMEOUT
+from roachcert.stack_lock import DEFAULT_TIMEOUT, Note, ignore_note
 
 CA_BUNDLE_NAME = "client-ca.crt"
 DEFAULT_JOBS = 8
@@ -88,10 +87,6 @@ class IssueFailure:
     cluster: str
     user: str
     message: str
-
-
-def _note(line: str) -> None:
-    sys.stderr.write(line + "\n")
 
 
 def default_out(stack: Stack, cluster: str | None = None) -> Path:
@@ -155,7 +150,7 @@ def issue_client(
     sslrootcert: Path | None = None,
     locked: bool = False,
     lock_timeout: float = DEFAULT_TIMEOUT,
-    note: Callable[[str], None] = _note,
+    note: Note = ignore_note,
     vault_keygen: bool = False,
     layout: Layout = Layout.libpq,
 ) -> IssueResult:
@@ -319,7 +314,7 @@ def issue_all(
     jobs: int = DEFAULT_JOBS,
     on_done: Callable[[IssueResult | IssueFailure], None] | None = None,
     lock_timeout: float = DEFAULT_TIMEOUT,
-    note: Callable[[str], None] = _note,
+    note: Note = ignore_note,
     vault_keygen: bool = False,
     layout: Layout = Layout.libpq,
     sslrootcerts: Mapping[str, Path] | None = None,

@@ -28,7 +28,7 @@ from roachcert.errors import RoachcertError
 from roachcert.mask import mask
 from roachcert.pem import cert_info
 from roachcert.spec import Stack
-from roachcert.stack_lock import DEFAULT_TIMEOUT
+from roachcert.stack_lock import DEFAULT_TIMEOUT, Note, ignore_note
 
 Outcome = Literal["fresh", "renewed", "failed", "unusable"]
 OUTCOMES: tuple[Outcome, ...] = ("renewed", "fresh", "failed", "unusable")
@@ -104,7 +104,7 @@ def renew(
     lock_timeout: float = DEFAULT_TIMEOUT,
     vault_keygen: bool = False,
     layout: Layout | None = None,
-    note: Callable[[str], None] = issuing._note,
+    note: Note = ignore_note,
 ) -> list[Renewal]:
     """Each wanted user's certificate in folder_of(cluster): left alone while fresh, else re-issued."""
     by_folder: dict[Path, list[tuple[str, str]]] = {}

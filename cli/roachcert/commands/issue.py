@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -135,7 +134,8 @@ def _issue_all(
     lock = threading.Lock()
     columns = (TextColumn("issuing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # rich draws on a real terminal file only (off elsewhere); the bar holds counts, no secret.
-    err = Console(file=sys.stderr)
+    # The run's stderr, masked; rich uses only write/flush/isatty of the IO it is given.
+    err = Console(file=cast("IO[str]", runtime().err_stream()))
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("issue", total=len(pairs))
 

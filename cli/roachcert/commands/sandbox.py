@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from roachcert.commands.context import runtime
+
 sandbox_app = typer.Typer(
     help="Local sandbox: a real OpenBao, the Cloud API emulator and the cockroach provider (the real one when "
     "installed, else the stand-in), for tests and demos.",
@@ -41,16 +43,16 @@ def up(
 
     stacks = [load_stack(path) for path in stack or []]
     state = manager.up(stacks, provider=provider, s3=s3)
-    typer.echo(f"vault      {state.vault_addr}")
-    typer.echo(f"cloud api  {state.emulator_url}")
-    typer.echo(f"terraform  {state.engine}")
-    typer.echo(f"provider   {manager.provider_line(state)}")
+    runtime().out(f"vault      {state.vault_addr}")
+    runtime().out(f"cloud api  {state.emulator_url}")
+    runtime().out(f"terraform  {state.engine}")
+    runtime().out(f"provider   {manager.provider_line(state)}")
     if state.s3_endpoint:
-        typer.echo(f"s3         {state.s3_endpoint} (bucket roachcert-state)")
+        runtime().out(f"s3         {state.s3_endpoint} (bucket roachcert-state)")
     clusters = sum(len(s.clusters) for s in stacks)
     if clusters:
-        typer.echo(f"registered {clusters} cluster(s)")
-    typer.echo('next: eval "$(roachcert sandbox env)"', err=True)
+        runtime().out(f"registered {clusters} cluster(s)")
+    runtime().err('next: eval "$(roachcert sandbox env)"')
 
 
 @sandbox_app.command("env")
@@ -62,8 +64,8 @@ def env() -> None:
     state = manager.load_state()
     if state is None:
         raise SandboxError("no sandbox here: run `roachcert sandbox up` first")
-    for line in manager.env_lines(state):
-        typer.echo(line)
+    # Export lines are for `eval`: the sandbox's own throwaway credentials must reach the shell whole.
+    runtime().out_unmasked("".join(f"{line}\n" for line in manager.env_lines(state)))
 
 
 @sandbox_app.command("status")
@@ -72,7 +74,7 @@ def status() -> None:
     from roachcert.sandbox import manager
 
     for name, value in manager.status().items():
-        typer.echo(f"{name:<11}{value}")
+        runtime().out(f"{name:<11}{value}")
 
 
 @sandbox_app.command("sql")
@@ -106,12 +108,11 @@ def sql(
     spec = loaded.clusters[cluster]
     playing = cluster_sql.play(sandbox_dir(), url, key, spec)
     trusted = "; ".join(playing.trusted) or "no client CA (none is set on the cluster)"
-    typer.echo(
+    runtime().err(
         f"postgres   127.0.0.1:{playing.server.port} plays {cluster} ({spec.host}): server certificate "
-        f"signed by the emulator's cluster CA; trusts {trusted}",
-        err=True,
+        f"signed by the emulator's cluster CA; trusts {trusted}"
     )
-    typer.echo(str(playing.server.port))
+    runtime().out(str(playing.server.port))
 
 
 @sandbox_app.command("down")
@@ -119,4 +120,4 @@ def down() -> None:
     """Stop the sandbox's servers by PID (idempotent)."""
     from roachcert.sandbox import manager
 
-    typer.echo("sandbox stopped" if manager.down() else "no sandbox running")
+    runtime().out("sandbox stopped" if manager.down() else "no sandbox running")
