@@ -3,7 +3,7 @@ file names): no control character, line break or bidi/format character reaches a
 
 It is the escape `validate` and the text `plan` have always used (Python's `repr`, via `pem.describe`):
 `quoted` is that, `printable` is the same escaping without the quotes. JSON output needs neither (json.dumps
-escapes control characters itself); markdown adds its own metacharacters on top (reports.markdown._plain).
+escapes control characters itself); markdown adds its own metacharacters on top (reports.markdown_section._plain).
 """
 
 from __future__ import annotations
