@@ -1,6 +1,7 @@
 """One stack's section of the markdown report, at a given level of detail (`Detail`): heading, cautions,
 who may be locked out, warnings, the change groups with their certificate tables, the raw plan collapsed,
-and a note of what was cut. Pure; `reports.markdown` picks the detail that fits the limit."""
+and a note of what was cut. Pure; `reports.markdown` picks the detail that fits the limit. (About 400
+lines, on purpose: many small blocks of one layout, read top to bottom as the section is.)"""
 
 from __future__ import annotations
 
