@@ -62,6 +62,25 @@ def test_a_usage_error_exits_1_not_clicks_2(capsys: pytest.CaptureFixture[str]) 
     assert run(["plan", "--no-such-flag"]) == ExitStatus.ERROR
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["plan", "--no-such-flag"], "No such option: --no-such-flag"),
+        (["issue"], "Missing argument 'STACK'"),
+        (["plan", "--parallelism", "-1", "s.yaml"], "Invalid value for '--parallelism'"),
+        (["certs", "--format", "xml", "."], "Invalid value for '--format'"),
+    ],
+)
+def test_every_usage_error_is_roachcerts_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    assert run(argv) == ExitStatus.ERROR
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("roachcert: ")
+    assert said in line
+    assert f"(see `roachcert {argv[0]} --help`)" in line
+
+
 def test_an_internal_error_leaves_a_masked_crash_log_it_names(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 import typer._click as click
-from typer._click.exceptions import ClickException
+from typer._click.exceptions import ClickException, UsageError
 from typer._click.utils import make_default_short_help
 from typer.core import TyperGroup
 
@@ -254,8 +254,9 @@ def _run(argv: list[str], runtime: Runtime) -> int:
     except typer.Abort:
         return _interrupted(runtime)
     except ClickException as exc:
-        # Usage errors exit 1, not click's 2: 2 means "the plan has changes" here.
-        exc.show()
+        # Usage errors exit 1, not click's 2 (2 means "the plan has changes" here), in roachcert's one-line
+        # shape like every other failure, through the run's masked stderr.
+        runtime.err(_usage_line(exc))
         return ExitStatus.ERROR
     except KeyboardInterrupt:
         return _interrupted(runtime)
@@ -266,6 +267,12 @@ def _run(argv: list[str], runtime: Runtime) -> int:
             runtime.err("".join(traceback.format_exception(exc)))
         runtime.err(_internal_error_line(argv, exc))
         return ExitStatus.BUG
+
+
+def _usage_line(exc: ClickException) -> str:
+    message = " ".join(exc.format_message().split())
+    command = exc.ctx.command_path if isinstance(exc, UsageError) and exc.ctx is not None else None
+    return f"roachcert: {message}" + (f" (see `{command} --help`)" if command else "")
 
 
 def _internal_error_line(argv: Sequence[str], exc: Exception) -> str:
