@@ -120,10 +120,11 @@ def _plan_first(stack: Path, auto_approve: bool, options: PlanOptions) -> str:
     from roachcert.planning import plan_stack
 
     if not auto_approve and not sys.stdin.isatty():
-        raise GuardError(
-            f"no saved plan for {stack}: run `roachcert plan {stack}` and review it first, "
-            "or pass --auto-approve to plan and apply in one go"
-        )
+        from roachcert.names import raw_stack_name
+        from roachcert.plan_record import MISSING
+
+        missing = MISSING.format(name=raw_stack_name(stack), source=stack)
+        raise GuardError(f"{missing} and review it, or pass --auto-approve to plan and apply in one go")
     result = plan_stack(stack, options=options)
     runtime().err(format_text(result.summary))
     if not auto_approve and not typer.confirm("Apply this plan?", default=False, err=True):
