@@ -24,7 +24,7 @@ from typing import Any
 import hvac
 import requests
 
-from roachcert import environment, mask
+from roachcert import credentials, environment, mask
 from roachcert.certs.issue import IssuedCert, SignedCert
 from roachcert.errors import VaultError
 from roachcert.escape import printable
@@ -72,6 +72,8 @@ def resolve_settings(spec: VaultSpec, env: Mapping[str, str]) -> VaultSettings:
     """The stack's values first; the environment fills what the stack leaves out."""
     addr = (spec.addr or env.get("VAULT_ADDR") or "").rstrip("/") or None
     namespace = (spec.namespace or env.get("VAULT_NAMESPACE") or "").strip("/") or None
+    if namespace:  # hvac sends it as the X-Vault-Namespace header
+        credentials.check_header("the Vault namespace", namespace, token=False)
     verify: bool | str = True
     if env.get("VAULT_SKIP_VERIFY", "").strip().lower() in _TRUE:
         verify = False
@@ -86,12 +88,13 @@ def resolve_settings(spec: VaultSpec, env: Mapping[str, str]) -> VaultSettings:
 
 def find_token(auth: TokenAuth, env: Mapping[str, str], home: Path) -> str | None:
     """The token from the stack's variable (VAULT_TOKEN by default), else `~/.vault-token`."""
-    token = env.get(auth.token_env, "").strip()
+    token = credentials.read(auth.token_env, env)
     if not token:
         try:
             token = (home / ".vault-token").read_text(encoding="utf-8").strip()
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             token = ""
+        credentials.check_header(str(home / ".vault-token"), token)
     mask.register(token)
     return token or None
 
@@ -136,7 +139,7 @@ class VaultAdapter:
             self._ready = True
 
     def _approle_login(self, auth: AppRoleAuth) -> str:
-        ids = {name: self._env.get(name, "").strip() for name in (auth.role_id_env, auth.secret_id_env)}
+        ids = {name: credentials.read(name, self._env) for name in (auth.role_id_env, auth.secret_id_env)}
         for name, value in ids.items():
             if not value:
                 raise VaultError(f"AppRole login needs {name} in the environment")
@@ -165,6 +168,10 @@ class VaultAdapter:
             auth_block if isinstance(auth_block, dict) else {}, "client_token", self._what("post", path)
         )
         mask.register(token)
+        if not credentials.is_header_safe(token):
+            raise VaultError(
+                f"{self._what('post', path)} answered a `client_token` that is not a Vault token"
+            )
         return token
 
     def _client(self, token: str | None) -> Any:

@@ -3,24 +3,25 @@ a short, printable preview of what came back instead, as one `VaultError` line."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import requests
 
+from roachcert import outside_json
 from roachcert.errors import VaultError
 from roachcert.escape import printable
 
 
 def json_object(response: requests.Response) -> dict[str, Any] | None:
-    """The answer as a JSON object when it is one, served as JSON; else None."""
+    """The answer as a JSON object when it is one, served as JSON, of plain checked JSON (not nested
+    too deep, valid Unicode: outside_json); else None."""
     kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         return None
     try:
-        body = response.json()
-    except ValueError:
+        body = outside_json.loads(response.content)
+    except outside_json.NotJson:
         return None
     return body if isinstance(body, dict) else None
 
@@ -42,7 +43,7 @@ def is_health(body: Mapping[str, Any]) -> bool:
 
 
 def shape_error(what: str, body: Any, wanted: str) -> VaultError:
-    shown = printable(json.dumps(body, default=str)[:80])
+    shown = printable(outside_json.dumps_short(body, 80))
     return VaultError(f"{what} answered without {wanted} (got {shown}): is this Vault's PKI API?")
 
 
