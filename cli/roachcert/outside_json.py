@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import TypeAlias
 
-Json: TypeAlias = "None | bool | int | float | str | list[Json] | dict[str, Json]"
+Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
 
 # No answer roachcert reads nests deeper than a few levels; deeper is not the answer it asked for, and
 # far deeper ends Python's recursion wherever the value is walked (json.loads, repr, json.dumps).

@@ -8,6 +8,7 @@ Trust is read from the stack (the issuers each cluster's CAs declare), so no Vau
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,11 +44,16 @@ def _disk_serial(path: Path) -> tuple[str, datetime] | None:
     return None
 
 
-def rows(stack: Stack, extra_folders: tuple[Path, ...] = ()) -> list[CertRow]:
+def rows(
+    stack: Stack, extra_folders: tuple[Path, ...] = (), note: Callable[[str], None] | None = None
+) -> list[CertRow]:
     """Delivered certificates (one row per serial), then certificates on disk the inventory lacks, looked
     for in certs/STACK/CLUSTER, ROOT/CLUSTER for each extra root, and each folder the inventory names
     (a flat folder could hold one user's files for any cluster, so it is not guessed at)."""
-    deliveries = [d for d in inventory.load(stack.name) if d.delivered]
+    deliveries = [d for d in inventory.load(stack.name, note) if d.delivered]
+    named: dict[tuple[str, str], set[str]] = {}  # one pass, not one per user
+    for d in deliveries:
+        named.setdefault((d.cluster, d.user), set()).add(d.folder)
     folders: dict[tuple[str, str], set[Path]] = {}
     for cluster, spec in stack.clusters.items():
         for user in spec.users:
@@ -55,7 +61,7 @@ def rows(stack: Stack, extra_folders: tuple[Path, ...] = ()) -> list[CertRow]:
                 default_out(stack, cluster).absolute(),
                 *(f.absolute() / cluster for f in extra_folders),
             }
-            wanted |= {Path(d.folder) for d in deliveries if d.cluster == cluster and d.user == user}
+            wanted |= {Path(folder) for folder in named.get((cluster, user), ())}
             folders[(cluster, user)] = wanted
     issuers = issuers_by_serial(deliveries)
     on_disk: dict[tuple[str, str, str], tuple[str, str]] = {}  # (cluster, user, serial) -> folder, unusable

@@ -44,7 +44,7 @@ def certs(
     from roachcert.spec import load_stack
 
     stack = load_stack(stack_file)
-    found = listing.rows(stack, tuple(out or ()))
+    found = listing.rows(stack, tuple(out or ()), note=runtime().err)
     if metrics is not None:
         listing.write_metrics(metrics, listing.metrics(stack, found, datetime.now(UTC)))
     if output is Format.json:
