@@ -260,7 +260,7 @@ def _text(body: Mapping[str, Json], key: str, what: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _foreign(what, body, f"a {type(value).__name__} for `{key}`")
+        raise _foreign(what, body, f"{outside_json.kind(value)} for `{key}`")
     return value
 
 
