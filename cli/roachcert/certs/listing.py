@@ -77,13 +77,16 @@ def rows(
             disk_rows.append(CertRow(cluster, user, "", serial, not_after, str(folder), True, None, problem))
     result: list[CertRow] = []
     seen: set[tuple[str, str, str]] = set()
+    trust: dict[tuple[str, str], bool | None] = {}
     for d in sorted(deliveries, key=lambda d: (d.cluster, d.user, d.at)):
         key = (d.cluster, d.user, normal_serial(d.serial))
         if key in seen:
             continue
         seen.add(key)
         where, problem = on_disk.get(key, (d.folder, ""))
-        trusted = trusts(stack, d.cluster, d.issuer)
+        if (d.cluster, d.issuer) not in trust:  # a few issuers per cluster, asked once each
+            trust[(d.cluster, d.issuer)] = trusts(stack, d.cluster, d.issuer)
+        trusted = trust[(d.cluster, d.issuer)]
         result.append(
             CertRow(
                 d.cluster, d.user, d.issuer, d.serial, d.not_after, where, key in on_disk, trusted, problem

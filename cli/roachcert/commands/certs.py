@@ -62,7 +62,7 @@ def certs(
             }
             for r in found
         ]
-        runtime().out(json.dumps({"stack": stack.name, "certificates": data}, indent=2))
+        runtime().out(_json_document(stack.name, data))
         return
     if not found:
         runtime().out(f"{stack.name}: no client certificates delivered or on disk")
@@ -76,3 +76,13 @@ def certs(
             f"{r.cluster}/{r.user}  {r.issuer or '-'}  {r.serial}  expires {expires}  {disk}  {trust}  {r.folder}"
             f"{unusable}"
         )
+
+
+def _json_document(stack: str, rows: list[dict[str, object]]) -> str:
+    """`json.dumps({"stack": ..., "certificates": rows}, indent=2)`, byte for byte, with each flat row
+    written by json's C encoder (indent= alone takes the pure-Python one: seconds for 200,000 rows)."""
+    if not rows:
+        return json.dumps({"stack": stack, "certificates": rows}, indent=2)
+    encoded = (json.dumps(row, separators=(",\n      ", ": ")) for row in rows)
+    body = ",\n".join("    {\n      " + text[1:-1] + "\n    }" for text in encoded)
+    return f'{{\n  "stack": {json.dumps(stack)},\n  "certificates": [\n{body}\n  ]\n}}'
