@@ -31,11 +31,18 @@ def _constant(name: str) -> float:
     raise NotJson(f"JSON with {name} (not a JSON number)")
 
 
+def _float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise NotJson(f"JSON with a number too large for a float ({text[:20]})")
+    return value
+
+
 def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Json:
     """The document, checked: nested at most `max_depth` deep, every text valid Unicode (no lone
     surrogate), no NaN or Infinity. Anything else is `NotJson`."""
     try:
-        value: Json = json.loads(data, parse_constant=_constant)
+        value: Json = json.loads(data, parse_constant=_constant, parse_float=_float)
     except NotJson:
         raise
     except RecursionError:

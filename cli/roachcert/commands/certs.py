@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -78,7 +79,7 @@ def certs(
         )
 
 
-def _json_document(stack: str, rows: list[dict[str, object]]) -> str:
+def _json_document(stack: str, rows: Sequence[Mapping[str, object]]) -> str:
     """`json.dumps({"stack": ..., "certificates": rows}, indent=2)`, byte for byte, with each flat row
     written by json's C encoder (indent= alone takes the pure-Python one: seconds for 200,000 rows)."""
     if not rows:

@@ -35,8 +35,10 @@ from roachcert.vault.answers import (
     data_of,
     int_of,
     is_health,
+    is_name,
     json_object,
     names_of,
+    pem_of,
     shape_error,
     text_of,
 )
@@ -327,7 +329,7 @@ class VaultAdapter:
         return (
             None
             if body is None
-            else text_of(
+            else pem_of(
                 data_of(body, self._what("get", path)), "certificate", self._what("get", path)
             ).strip()
             + "\n"
@@ -366,8 +368,10 @@ class VaultAdapter:
         for issuer_id in names_of(data, "keys", what):
             pem = self.read_issuer_pem(mount, issuer_id) or ""
             entry = info.get(issuer_id) or {}
-            name = entry.get("issuer_name", "") if isinstance(entry, dict) else ""
-            found.append(IssuerState(issuer_id=issuer_id, name=str(name or ""), pem=pem))
+            name = (entry.get("issuer_name") if isinstance(entry, dict) else None) or ""
+            if name and not is_name(name):  # shown in `rotate status`: a line break would forge a line
+                raise shape_error(what, data, "an `issuer_name` that is a name")
+            found.append(IssuerState(issuer_id=issuer_id, name=name, pem=pem))
         return tuple(found)
 
     def default_issuer_id(self, mount: str) -> str | None:
@@ -389,7 +393,7 @@ class VaultAdapter:
         data = data_of(body, self._what("post", path)) if body else {}
         if not data or "private_key" in data:
             raise VaultError(f"Vault answered {path} without a certificate (or with a key): refusing")
-        return text_of(data, "certificate", self._what("post", path)).strip() + "\n"
+        return pem_of(data, "certificate", self._what("post", path)).strip() + "\n"
 
     def set_default_issuer(self, mount: str, issuer: str) -> None:
         self._call("post", f"{mount}/config/issuers", {"default": issuer})
@@ -409,7 +413,7 @@ class VaultAdapter:
         # (cryptography's) require a SAN, and without the serverAuth EKU it cannot serve TLS.
         data, what = self._role_call(path, {"common_name": common_name, "ttl": ttl})
         return IssuedCert(
-            certificate=text_of(data, "certificate", what).strip() + "\n",
+            certificate=pem_of(data, "certificate", what).strip() + "\n",
             private_key=text_of(data, "private_key", what).strip() + "\n",
             serial_number=text_of(data, "serial_number", what),
         )
@@ -421,7 +425,7 @@ class VaultAdapter:
         path = f"{mount}/issuer/{issuer}/sign/{role}"
         data, what = self._role_call(path, {"csr": csr, "common_name": common_name, "ttl": ttl})
         return SignedCert(
-            certificate=text_of(data, "certificate", what).strip() + "\n",
+            certificate=pem_of(data, "certificate", what).strip() + "\n",
             serial_number=text_of(data, "serial_number", what),
         )
 
@@ -450,7 +454,7 @@ class VaultAdapter:
             data = data_of(body, self._what("get", path)) if body is not None else {}
             if not data.get("certificate") or int_of(data, "revocation_time", self._what("get", path)) > 0:
                 return None
-            return serial, text_of(data, "certificate", self._what("get", path))
+            return serial, pem_of(data, "certificate", self._what("get", path))
 
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(serials)))) as pool:
             found = [pair for pair in pool.map(read, serials) if pair is not None]

@@ -3,10 +3,12 @@ a short, printable preview of what came back instead, as one `VaultError` line."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import requests
+from cryptography import x509
 
 from roachcert import outside_json
 from roachcert.errors import VaultError
@@ -71,8 +73,30 @@ def int_of(data: Mapping[str, Any], key: str, what: str, default: int = 0) -> in
         raise shape_error(what, data, f"a number `{key}`") from None
 
 
+# Issuer IDs (UUIDs), issuer names, serials (hex with colons or dashes): each goes into a request path next,
+# so a name with a slash, a dot-dot or a line break is not Vault's.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def is_name(text: object) -> bool:
+    return isinstance(text, str) and _NAME.fullmatch(text) is not None
+
+
 def names_of(data: Mapping[str, Any], key: str, what: str) -> list[str]:
     value = data.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+    if not isinstance(value, list) or not all(
+        isinstance(item, str) and _NAME.fullmatch(item) for item in value
+    ):
         raise shape_error(what, data, f"a list of names `{key}`")
     return value
+
+
+def pem_of(data: Mapping[str, Any], key: str, what: str) -> str:
+    """A text `key` that holds a PEM certificate (what every later parse of it takes for granted)."""
+    text = text_of(data, key, what)
+    try:
+        cert = x509.load_pem_x509_certificate(text.encode("utf-8"))
+        _ = cert.extensions, cert.subject, cert.not_valid_after_utc  # parsed lazily: fail here, not later
+    except ValueError:
+        raise shape_error(what, data, f"a PEM certificate `{key}`") from None
+    return text
