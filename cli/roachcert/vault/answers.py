@@ -44,8 +44,16 @@ def is_health(body: Mapping[str, Any]) -> bool:
     )
 
 
+def _without_keys(body: Any) -> Any:
+    """The answer as shown in a message: a private key's value never (a preview would cut its PEM
+    block short, where masking no longer recognises it)."""
+    if isinstance(body, dict):
+        return {k: "***" if k == "private_key" else _without_keys(v) for k, v in body.items()}
+    return body
+
+
 def shape_error(what: str, body: Any, wanted: str) -> VaultError:
-    shown = printable(outside_json.dumps_short(body, 80))
+    shown = printable(outside_json.dumps_short(_without_keys(body), 80))
     return VaultError(f"{what} answered without {wanted} (got {shown}): is this Vault's PKI API?")
 
 
