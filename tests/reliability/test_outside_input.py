@@ -343,3 +343,11 @@ def test_the_longest_wait_the_engine_takes_is_accepted() -> None:
 
 def test_a_stack_id_is_a_uuid() -> None:  # keeps CLUSTER honest for the stacks above
     assert str(uuid.UUID(CLUSTER)) == CLUSTER
+
+
+def test_certs_escapes_what_the_inventory_says(pem_stack: Path, cli: Cli) -> None:
+    event = {**_event(0, delivered=True), "folder": "/certs/\x1b[2J\nfrogs", "serial": "01\u202e"}
+    write_inventory("st", [json.dumps(event)])
+    outcome = cli.ok("certs", str(pem_stack))
+    assert_lacks(outcome.out, "\x1b", "\u202e", "\nfrogs")
+    assert_has(outcome.out, "\\x1b[2J\\nfrogs", "01\\u202e")

@@ -10,8 +10,8 @@ whether or not it ever reached the user's disk.
 
 Growth is bounded: each time an append takes the file past a multiple of COMPACT_EVERY bytes, it is
 rewritten (atomically, under the same flock, the old file renamed over) keeping what some command reads:
-every delivered certificate once per folder, and per cluster and user only the newest failure after their
-newest delivery. Lines it cannot read are kept as they are. A failing renew timer so adds nothing lasting.
+every delivery (a line repeated whole only once), and per cluster and user only the newest failure after
+their newest delivery. Lines it cannot read are kept as they are. A failing renew timer so adds nothing lasting.
 """
 
 from __future__ import annotations
@@ -103,16 +103,15 @@ def compact(path: Path) -> None:
             if last is None or item.at > last.at:
                 last_failure[(item.cluster, item.user)] = index
     kept_failures = set(last_failure.values())
-    seen: set[tuple[str, str, str, str]] = set()
+    seen: set[Delivery] = set()
     kept: list[bytes] = []
     for index, (raw, item) in enumerate(zip(lines, decoded, strict=True)):
         if item is None:
             if raw.strip():
                 kept.append(raw)  # not ours to drop: a torn line, or a newer roachcert's record
         elif item.delivered:
-            key = (item.cluster, item.user, item.serial, item.folder)
-            if key not in seen:
-                seen.add(key)
+            if item not in seen:  # only a line repeated whole: each field may matter to some reader
+                seen.add(item)
                 kept.append(raw)
         elif index in kept_failures:
             kept.append(raw)

@@ -12,6 +12,7 @@ import typer
 
 from roachcert.commands.args import Format, StackArg
 from roachcert.commands.context import runtime
+from roachcert.escape import printable
 
 
 def register(app: typer.Typer) -> None:
@@ -73,9 +74,12 @@ def certs(
         trust = {True: "trusted", False: "NOT TRUSTED", None: "issuer unknown"}[r.trusted]
         disk = "on disk" if r.on_disk else "replaced"
         unusable = f"  UNUSABLE: {r.unusable}" if r.unusable else ""
+        # Names, serials and folders come from the inventory file: escaped like every text from outside.
         runtime().out(
-            f"{r.cluster}/{r.user}  {r.issuer or '-'}  {r.serial}  expires {expires}  {disk}  {trust}  {r.folder}"
-            f"{unusable}"
+            printable(
+                f"{r.cluster}/{r.user}  {r.issuer or '-'}  {r.serial}  expires {expires}  {disk}  {trust}  "
+                f"{r.folder}{unusable}"
+            )
         )
 
 
