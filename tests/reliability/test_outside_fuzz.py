@@ -38,6 +38,7 @@ from roachcert.outside_json import NotJson
 from roachcert.runtime import Runtime
 from roachcert.spec import TokenAuth
 from roachcert.vault.adapter import VaultAdapter, VaultSettings
+from roachcert.vault.ca_ensure import _role_diffs
 from roachcert.vault.rotation import delivered_records
 
 FUZZING = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
@@ -112,6 +113,7 @@ VAULT_DATA = st.fixed_dictionaries(
         "default": st.one_of(st.just("a"), JSON),
         "type": st.one_of(st.just("pki"), JSON),
         "max_lease_ttl": st.one_of(st.integers(-5, 2**70), st.just("10"), JSON),
+        "max_ttl": st.one_of(st.just("24h"), st.just("9" * 5000), st.integers(-5, 2**70), JSON),
         "revocation_time": st.one_of(st.just(0), st.integers(-5, 5), JSON),
     },
 )
@@ -281,7 +283,9 @@ VAULT_READS: dict[str, Callable[[VaultAdapter], object]] = {
     "read_mount": lambda v: v.read_mount("pki"),
     "list_issuers": lambda v: v.list_issuers("pki"),
     "default_issuer_id": lambda v: v.default_issuer_id("pki"),
-    "read_role": lambda v: v.read_role("pki", "client"),
+    "read_role": lambda v: _role_diffs(
+        {"max_ttl": "24h", "key_type": "ec"}, v.read_role("pki", "client") or {}
+    ),
     "issue_cert": lambda v: v.issue_cert("pki", "ca-a", "client", "app", "24h"),
     "sign_csr": lambda v: v.sign_csr("pki", "ca-a", "client", "csr", "app", "24h"),
     "list_issued": lambda v: v.list_issued("pki", jobs=1),
