@@ -135,7 +135,10 @@ class VaultAdapter:
             elif isinstance(auth, JwtAuth):
                 self._token = self._jwt_login(auth)
             elif isinstance(auth, TokenFileAuth):
-                self._token = logins.read_token_file(auth)
+                # Sent as the X-Vault-Token header, like a token from the environment.
+                self._token = credentials.check_header(
+                    f"the token file {auth.path}", logins.read_token_file(auth)
+                )
             else:
                 self._token = find_token(auth, self._env, Path(self._env.get("HOME") or Path.home()))
             self._ready = True
