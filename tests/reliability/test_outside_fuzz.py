@@ -66,7 +66,7 @@ CHAR = st.one_of(st.characters(exclude_categories=()), st.sampled_from(SPECIAL))
 TEXT = st.one_of(st.text(CHAR, max_size=30), st.sampled_from(["\x1b[2J", "IS_SET\nNo changes: fake"]))
 KEYS = [
     "data", "errors", "status", "x509_pem_cert", "id", "name", "plan", "config", "serverless", "operation_status",
-    "message", "body", "html_url", "certificate", "type", "max_lease_ttl", "keys", "key_info", "issuer_name",
+    "message", "body", "html_url", "clusters", "pagination", "next_page", "regions", "sql_dns", "state", "certificate", "type", "max_lease_ttl", "keys", "key_info", "issuer_name",
     "default", "private_key", "serial_number", "revocation_time", "auth", "client_token", "cluster", "user",
     "folder", "at", "delivered", "serial", "mount", "issuer", "issuer_sha256", "not_before", "not_after", "error",
 ]  # fmt: skip
@@ -156,7 +156,27 @@ STATUS = st.sampled_from([200, 200, 200, 201, 204, 302, 400, 401, 403, 404, 409,
 MOSTLY_OK = st.sampled_from([200] * 6 + [201, 204, 400, 403, 404, 500, 503])
 VAULT_BODY = st.one_of(*[st.builds(lambda data: encoded({"data": data}, True), VAULT_DATA)] * 3, BODY)
 COMMENTS_BODY = st.one_of(*[st.builds(encoded, COMMENTS, st.booleans())] * 3, BODY)
+LISTED = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(st.just("2186fbdb-598c-4797-a463-aaaee865903e"), JSON),
+        "name": st.one_of(TEXT, JSON),
+        "config": st.one_of(st.just({"dedicated": {}}), JSON),
+        "regions": st.one_of(
+            st.lists(st.fixed_dictionaries({}, optional={"sql_dns": st.one_of(TEXT, JSON)})), JSON
+        ),
+        "sql_dns": st.one_of(TEXT, JSON),
+        "state": st.one_of(st.just("CREATED"), JSON),
+    },
+)
+LISTING = st.fixed_dictionaries(
+    {"clusters": st.one_of(st.lists(st.one_of(LISTED, JSON), max_size=3), JSON)},
+    optional={
+        "pagination": st.one_of(st.just({"next_page": ""}), st.fixed_dictionaries({"next_page": JSON}), JSON)
+    },
+)
 CLOUD_BODY = st.one_of(
+    st.builds(encoded, LISTING, st.booleans()),
     *[st.builds(encoded, st.fixed_dictionaries({}, optional={key: JSON for key in KEYS[:10]}), st.booleans())]
     * 3,
     BODY,
@@ -213,13 +233,20 @@ def test_the_cloud_client_returns_typed_answers_or_a_cloud_error(status: int, bo
     client = CloudClient(
         "http://cloud.test", "a-key-123", retries=0, session=Session([response(status, body, kind)])
     )
-    for read in (client.get_client_ca, client.get_cluster):
+    reads: list[Callable[[], object]] = [
+        lambda: client.get_client_ca("2186fbdb-598c-4797-a463-aaaee865903e"),
+        lambda: client.get_cluster("2186fbdb-598c-4797-a463-aaaee865903e"),
+        client.list_clusters,
+    ]
+    for read in reads:
         try:
-            answer = read("2186fbdb-598c-4797-a463-aaaee865903e")
+            answer = read()
         except CloudError as exc:
             one_line(exc)
             continue
-        if isinstance(answer, ClusterInfo):
+        if isinstance(answer, list):  # the organization's clusters
+            assert all(isinstance(c.id, str) and isinstance(c.sql_dns, str) for c in answer)
+        elif isinstance(answer, ClusterInfo):
             assert all(
                 isinstance(v, str) for v in (answer.id, answer.name, answer.plan, answer.operation_status)
             )

@@ -135,7 +135,7 @@ class CloudClient:
                 raise CloudError(
                     f"Cloud API at {self.server}: GET /api/v1/clusters answered no clusters list"
                 )
-            found += [_listed(item) for item in raw if isinstance(item, dict)]
+            found += [_listed(item, self._what("/api/v1/clusters")) for item in raw]
             pagination = body.get("pagination")
             token = str(pagination.get("next_page") or "") if isinstance(pagination, dict) else ""
             if not token:
@@ -229,22 +229,24 @@ class CloudClient:
         return CloudError(f"{where}: GET {path} failed (HTTP {code}){message}")
 
 
-def _listed(item: dict[str, Any]) -> ListedCluster:
-    raw_config = item.get("config")
-    config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
-    regions = item.get("regions")
-    region_dns = (
-        [str(region.get("sql_dns") or "") for region in regions if isinstance(region, dict)]
-        if isinstance(regions, list)
-        else []
-    )
+def _listed(item: Json, what: str) -> ListedCluster:
+    """One cluster of GET /api/v1/clusters: text fields, `config` an object, `regions` a list of objects."""
+    if not isinstance(item, dict):
+        raise CloudError(f"{what} answered a cluster that is not a JSON object, not the API's answer")
+    raw_config, regions = item.get("config"), item.get("regions") or []
+    if raw_config is not None and not isinstance(raw_config, dict):
+        raise _foreign(what, item, "a `config` that is not an object")
+    if not isinstance(regions, list) or not all(isinstance(region, dict) for region in regions):
+        raise _foreign(what, item, "`regions` that are not a list of objects")
+    config = raw_config or {}
+    region_dns = [_text(region, "sql_dns", what) for region in regions if isinstance(region, dict)]
     return ListedCluster(
-        id=str(item.get("id") or ""),
-        name=str(item.get("name") or ""),
+        id=_text(item, "id", what),
+        name=_text(item, "name", what),
         dedicated=bool(config) and config.get("serverless") is None,
         # The cluster's own SQL name, else its first region's (a multi-region cluster has one per region).
-        sql_dns=str(item.get("sql_dns") or "") or next((dns for dns in region_dns if dns), ""),
-        state=str(item.get("state") or ""),
+        sql_dns=_text(item, "sql_dns", what) or next((dns for dns in region_dns if dns), ""),
+        state=_text(item, "state", what),
     )
 
 
