@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setup-stamp
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test fuzz lint bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ demo: setup
 
 test: setup lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# The outside-input harness with many more random examples than `make test` runs (profile in
+# tests/reliability/conftest.py).
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/reliability/test_outside_fuzz.py
 
 lint: setup
 	$(BIN)/ruff check cli tests bench

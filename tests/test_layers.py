@@ -40,6 +40,8 @@ LAYERS: tuple[frozenset[str], ...] = (
             "errors",
             "exit_status",
             "environment",
+            "credentials",
+            "outside_json",
             "mask",
             "escape",
             "names",

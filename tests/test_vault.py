@@ -13,11 +13,14 @@ from typing import Any
 
 import pytest
 
+from certs_helper import make_ca
 from roachcert import mask
 from roachcert.errors import VaultError
 from roachcert.spec import Stack, TokenAuth, VaultSpec
 from roachcert.vault import adapter as vault
 from roachcert.vault.adapter import VaultAdapter, find_token, open_vault, resolve_settings
+
+PEM = make_ca("Stub issuer")[0].strip() + "\n"  # the adapter takes only a certificate that parses
 
 TOKEN = "hvs.stub-token-1234567890"
 
@@ -110,8 +113,8 @@ def test_open_vault_needs_nothing_until_used() -> None:
 
 # -- requests -----------------------------------------------------------------------------------------
 def test_namespace_and_token_headers(stub: Stub) -> None:
-    stub.routes["m/issuer/a/json"] = [(200, {"data": {"certificate": "PEM"}})]
-    assert adapter(stub, namespace="admin").read_issuer_pem("m", "a") == "PEM\n"
+    stub.routes["m/issuer/a/json"] = [(200, {"data": {"certificate": PEM}})]
+    assert adapter(stub, namespace="admin").read_issuer_pem("m", "a") == PEM
     assert stub.headers[0]["X-Vault-Namespace"] == "admin"
     assert stub.headers[0]["X-Vault-Token"] == TOKEN
 
@@ -120,9 +123,9 @@ def test_5xx_is_retried_with_backoff(stub: Stub) -> None:
     stub.routes["m/issuer/a/json"] = [
         (502, {"errors": ["bad gateway"]}),
         (500, {"errors": ["boom"]}),
-        (200, {"data": {"certificate": "PEM"}}),
+        (200, {"data": {"certificate": PEM}}),
     ]
-    assert adapter(stub).read_issuer_pem("m", "a") == "PEM\n"
+    assert adapter(stub).read_issuer_pem("m", "a") == PEM
     assert stub.hits["m/issuer/a/json"] == 3
 
 
@@ -203,7 +206,7 @@ def test_mount_reads_type_and_effective_ttl(stub: Stub) -> None:
 def test_issued_key_is_not_in_repr(stub: Stub) -> None:
     key = "-----BEGIN EC " + "PRIVATE KEY-----\nsecret\n-----END EC PRIVATE KEY-----"
     stub.routes["m/issuer/a/issue/client"] = [
-        (200, {"data": {"certificate": "CERT", "private_key": key, "serial_number": "01"}})
+        (200, {"data": {"certificate": PEM, "private_key": key, "serial_number": "01"}})
     ]
     issued = adapter(stub).issue_cert("m", "a", "client", "root", "48h")
     assert issued.private_key == key + "\n"
@@ -214,3 +217,14 @@ def test_approle_login_needs_its_variables() -> None:
     spec = VaultSpec(addr="http://127.0.0.1:9", auth={"method": "approle"})  # type: ignore[arg-type]
     with pytest.raises(VaultError, match="AppRole login needs VAULT_ROLE_ID"):
         VaultAdapter(resolve_settings(spec, {}), {}).read_role("m", "r")
+
+
+def test_an_issue_answer_without_a_certificate_never_shows_its_key(stub: Stub) -> None:
+    key = "-----BEGIN EC " + "PRIVATE KEY-----\nsecret\n-----END EC PRIVATE KEY-----"
+    stub.routes["m/issuer/a/issue/client"] = [
+        (200, {"data": {"private_key": key, "certificate": "not a certificate", "serial_number": "01"}})
+    ]
+    with pytest.raises(VaultError, match="without a PEM certificate `certificate`") as raised:
+        adapter(stub).issue_cert("m", "a", "client", "root", "48h")
+    assert "PRIVATE" not in str(raised.value)
+    assert "secret" not in str(raised.value)

@@ -92,7 +92,7 @@ def check_guards(
         recorded = guard_facts.load_hand_set(stack_dir(stack.name)) if hand_set is None else hand_set
         guard_facts.refuse_drops(stack.name, summary, guard_facts.in_plan(summary, recorded))
     if not options.allow_early_rotation:
-        _rotation_guard(stack, summary, options.adapters)
+        _rotation_guard(stack, summary, options.adapters, options.note)
 
 
 def _deletion_message(stack: Stack, deletions: tuple[ResourceChange, ...], empty: bool) -> str:
@@ -115,7 +115,9 @@ def _deletion_message(stack: Stack, deletions: tuple[ResourceChange, ...], empty
     )
 
 
-def _rotation_guard(stack: Stack, summary: PlanSummary, adapters: Adapters) -> None:
+def _rotation_guard(
+    stack: Stack, summary: PlanSummary, adapters: Adapters, note: Callable[[str], None]
+) -> None:
     """Shrinking a bundle, for whatever reason (an issuer dropped, a CA removed, replaced or moved to
     another mount), while users may still hold certificates only a leaving issuer signed locks them
     out; the delivered inventory tells who (Vault's stored certificates only for users it lacks)."""
@@ -123,7 +125,7 @@ def _rotation_guard(stack: Stack, summary: PlanSummary, adapters: Adapters) -> N
     drops = drops_by_cluster({c.cluster: c.old_pem for c in kept}, {c.cluster: c.new_pem for c in kept})
     if not drops:
         return
-    delivered = delivered_records(inventory.load(stack.name))
+    delivered = delivered_records(inventory.load(stack.name, note))
     issued = []
     if stack.vault_cas():
         vault = adapters.vault(stack)

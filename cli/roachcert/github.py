@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from roachcert import __version__, environment
+from roachcert import __version__, credentials, environment, outside_json
 from roachcert.errors import RoachcertError
 from roachcert.mask import mask, register
+from roachcert.outside_json import Json, NotJson
 from roachcert.stack_lock import Note, ignore_note
 
 COMMENT_LIMIT = 65_536  # characters GitHub takes in one issue or pull-request comment
@@ -52,7 +53,7 @@ def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None)
 
 
 def token_from_env(environ: Mapping[str, str] | None = None) -> str:
-    token = (environment.current() if environ is None else environ).get("GITHUB_TOKEN", "").strip()
+    token = credentials.read("GITHUB_TOKEN", environ)
     if not token:
         raise GitHubError(
             "no GitHub token: set GITHUB_TOKEN (in a workflow: env: GITHUB_TOKEN: ${{ github.token }}, "
@@ -115,8 +116,8 @@ class _Client:
 
 def _message(response: requests.Response) -> str:
     try:
-        data = response.json()
-    except ValueError:
+        data: Json = outside_json.loads(response.content)
+    except NotJson:
         data = None
     text = str(data.get("message", "")) if isinstance(data, dict) else response.text
     flat = " ".join(text.split())
@@ -140,34 +141,19 @@ def _refusal(response: requests.Response, what: str) -> str:
     return f"GitHub answered HTTP {status} while {what}{said}"
 
 
-def _comments(client: _Client, repo: str, pr_number: int) -> Iterator[dict[str, Any]]:
+def _comments(client: _Client, repo: str, pr_number: int) -> Iterator[Comment]:
     """The pull request's comments, page by page, oldest first."""
     url: str | None = f"{client.api_url}/repos/{repo}/issues/{pr_number}/comments?per_page={_PER_PAGE}"
     for _ in range(_MAX_PAGES):
         if url is None:
             return
-        response = client.request("GET", url, f"listing the comments of {repo}#{pr_number}")
-        try:
-            comments = response.json()
-        except ValueError:
-            raise GitHubError(
-                f"GitHub sent something other than JSON while listing the comments of {repo}#{pr_number}"
-            ) from None
-        yield from (
-            (comment for comment in comments if isinstance(comment, dict))
-            if isinstance(comments, list)
-            else ()
-        )
+        what = f"listing the comments of {repo}#{pr_number}"
+        response = client.request("GET", url, what)
+        yield from comments_of(response, client.api_url, what)
         url = response.links.get("next", {}).get("url")
     raise GitHubError(
         f"{repo}#{pr_number} has more than {_MAX_PAGES * _PER_PAGE} comments; not searching further"
     )
-
-
-def _author(comment: Mapping[str, Any]) -> str:
-    user = comment.get("user")
-    login = user.get("login") if isinstance(user, dict) else None
-    return login if isinstance(login, str) else ""
 
 
 def token_login(client: _Client, environ: Mapping[str, str] | None = None) -> str:
@@ -184,11 +170,8 @@ def token_login(client: _Client, environ: Mapping[str, str] | None = None) -> st
             "cannot tell which login this GitHub token comments as (an app's installation token): "
             "pass --author LOGIN (the app's bot, like my-app[bot]) or set ROACHCERT_COMMENT_AUTHOR"
         )
-    try:
-        data = response.json()
-        login = data["login"] if isinstance(data, dict) else None
-    except ValueError:
-        login = None
+    data = _answer(response, client.api_url, what)
+    login = data.get("login") if isinstance(data, dict) else None
     if not isinstance(login, str) or not login:
         raise GitHubError(f"GitHub's answer while {what} named no login")
     return login
@@ -205,15 +188,14 @@ def _find(
     """Our earlier comment: it starts with the marker AND was written by `author()` (asked only once a
     comment starts with the marker). The marker is public; anyone's comment may start with it."""
     for comment in _comments(client, repo, pr_number):
-        body = comment.get("body")
         # Ours start with the marker; a reply quoting ours starts with "> " and is left alone.
-        if not (isinstance(body, str) and body.lstrip().startswith(marker)):
+        if not comment.body.lstrip().startswith(marker):
             continue
-        me, written_by = author(), _author(comment)
+        me, written_by = author(), comment.author
         if written_by.lower() == me.lower():
-            return int(comment["id"]), str(comment.get("html_url", ""))
+            return comment.id, comment.url
         note(
-            f"note: comment {comment.get('id')} on {repo}#{pr_number} starts with this stack's marker but was "
+            f"note: comment {comment.id} on {repo}#{pr_number} starts with this stack's marker but was "
             f"written by {written_by or 'an unknown user'}, not {me}: left alone (roachcert edits only its "
             "own comments; --author names whose they are)"
         )
@@ -245,6 +227,7 @@ def upsert_comment(
         raise GitHubError(f"--pr {pr_number} is not a pull request number")
     if not token:
         raise GitHubError("no GitHub token: set GITHUB_TOKEN")
+    credentials.check_header("GITHUB_TOKEN", token)
     register(token)
     text = mask(body if body.lstrip().startswith(marker) else f"{marker}\n{body}")
     if len(text) > COMMENT_LIMIT:
@@ -272,8 +255,50 @@ def upsert_comment(
         url = f"{client.api_url}/repos/{repo}/issues/{pr_number}/comments"
         response = client.request("POST", url, f"commenting on {repo}#{pr_number}", {"body": text})
         created = True
+    what = f"writing the comment on {repo}#{pr_number}"
+    comment = comment_of(_answer(response, client.api_url, what), client.api_url, what)
+    return CommentResult(comment.id, comment.url, created)
+
+
+# -- the one place a GitHub answer becomes typed values ------------------------------------------------
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+    url: str
+    author: str  # the login that wrote it ("" when GitHub names none)
+
+
+def _foreign(api_url: str, what: str, why: str) -> GitHubError:
+    return GitHubError(f"GitHub at {api_url} answered {why} while {what}: not the API's answer")
+
+
+def _answer(response: requests.Response, api_url: str, what: str) -> Json:
     try:
-        data = response.json()
-        return CommentResult(int(data["id"]), str(data.get("html_url", "")), created)
-    except (ValueError, KeyError, TypeError):
-        raise GitHubError(f"GitHub's answer to the comment on {repo}#{pr_number} was not a comment") from None
+        return outside_json.loads(response.content)
+    except NotJson as exc:
+        raise _foreign(api_url, what, str(exc)) from None
+
+
+def comment_of(item: Json, api_url: str, what: str) -> Comment:
+    """One issue comment: a positive number `id`, text (or null) `body` and `html_url`, and `user` an
+    object (or null) whose `login` is text."""
+    if not isinstance(item, dict):
+        raise _foreign(api_url, what, "a comment that is not a JSON object")
+    number, body, url, user = item.get("id"), item.get("body"), item.get("html_url"), item.get("user")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise _foreign(api_url, what, "a comment whose id is not a number")
+    if not isinstance(body, str | None) or not isinstance(url, str | None):
+        raise _foreign(api_url, what, "a comment whose body or html_url is not text")
+    login = user.get("login") if isinstance(user, dict) else None
+    if not isinstance(user, dict | None) or not isinstance(login, str | None):
+        raise _foreign(api_url, what, "a comment whose user is not a login")
+    return Comment(number, body or "", url or "", login or "")
+
+
+def comments_of(response: requests.Response, api_url: str, what: str) -> list[Comment]:
+    """A page of issue comments: a JSON list of comments."""
+    page = _answer(response, api_url, what)
+    if not isinstance(page, list):
+        raise _foreign(api_url, what, "something other than a list of comments")
+    return [comment_of(item, api_url, what) for item in page]

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from roachcert.escape import printable, printable_block
+
 Action = Literal["create", "update", "replace", "delete", "forget", "no-op"]
 ACTIONS: tuple[Action, ...] = ("delete", "replace", "create", "update", "forget", "no-op")
 
@@ -97,37 +99,47 @@ def turnover(old_pem: str | None, new_pem: str | None) -> str:
     return f": {added} new, {leaving} leaving"
 
 
+def _p(text: str | None) -> str:
+    """A text from outside (a name, an id, the Cloud-reported status), escaped for the terminal: no
+    control character, no line break that would forge a line of the summary."""
+    return printable(str(text))
+
+
 def _line(change: ResourceChange) -> str:
     if change.action == "delete":
         return (
-            f"  - {change.cluster} ({change.old_id}): its client CA is deleted; "
-            f"clients of {change.cluster} can no longer authenticate with certificates"
+            f"  - {_p(change.cluster)} ({_p(change.old_id)}): its client CA is deleted; "
+            f"clients of {_p(change.cluster)} can no longer authenticate with certificates"
         )
     if change.action == "replace":
-        moved = f" (cluster id {change.old_id} -> {change.new_id})" if change.old_id != change.new_id else ""
+        moved = (
+            f" (cluster id {_p(change.old_id)} -> {_p(change.new_id)})"
+            if change.old_id != change.new_id
+            else ""
+        )
         return (
-            f"  -/+ {change.cluster}{moved}: the CA is deleted from {change.old_id}; clients of "
-            f"{change.cluster} can no longer authenticate with certificates there until the new CA is trusted"
+            f"  -/+ {_p(change.cluster)}{moved}: the CA is deleted from {_p(change.old_id)}; clients of "
+            f"{_p(change.cluster)} can no longer authenticate with certificates there until the new CA is trusted"
         )
     if change.action == "create":
-        return f"  + {change.cluster} ({change.new_id}): trust {_certs(change.new_pem)} CA certificate(s)"
+        return f"  + {_p(change.cluster)} ({_p(change.new_id)}): trust {_certs(change.new_pem)} CA certificate(s)"
     if change.action == "update":
-        status = f" [status {change.status}]" if change.status and change.status != "IS_SET" else ""
+        status = f" [status {_p(change.status)}]" if change.status and change.status != "IS_SET" else ""
         return (
-            f"  ~ {change.cluster} ({change.new_id}){status}: CA bundle of {_certs(change.old_pem)} -> "
+            f"  ~ {_p(change.cluster)} ({_p(change.new_id)}){status}: CA bundle of {_certs(change.old_pem)} -> "
             f"{_certs(change.new_pem)} certificate(s){turnover(change.old_pem, change.new_pem)}"
         )
-    return f"  . {change.cluster} ({change.old_id}): no longer managed here; its CA is left in place"
+    return f"  . {_p(change.cluster)} ({_p(change.old_id)}): no longer managed here; its CA is left in place"
 
 
 def _adopt_line(change: ResourceChange) -> str:
     now, declared = _blocks(change.old_pem), _blocks(change.new_pem)
     if change.action == "no-op":
-        return f"  <= {change.cluster} ({change.new_id}): already trusts the declared bundle; import only"
+        return f"  <= {_p(change.cluster)} ({_p(change.new_id)}): already trusts the declared bundle; import only"
     leaving = len(now - declared)
     dropped = f"; {leaving} certificate(s) it trusts now would no longer be trusted" if leaving else ""
     return (
-        f"  <= {change.cluster} ({change.new_id}): trusts {len(now)} certificate(s) now, "
+        f"  <= {_p(change.cluster)} ({_p(change.new_id)}): trusts {len(now)} certificate(s) now, "
         f"{len(declared)} after{dropped}"
     )
 
@@ -142,9 +154,9 @@ _SECTIONS: tuple[tuple[Action, str], ...] = (
 
 def format_text(summary: PlanSummary) -> str:
     """A terminal summary: counts, the DELETE section first, then creates, updates, replaces, forgets."""
-    title = f"stack {summary.stack}" if summary.stack else "plan"
+    title = f"stack {_p(summary.stack)}" if summary.stack else "plan"
     if summary.error is not None:
-        return f"{title}: {summary.error}\n--- raw plan output ---\n{summary.raw}\n"
+        return f"{title}: {_p(summary.error)}\n--- raw plan output ---\n{printable_block(summary.raw)}\n"
     counts = summary.counts
     lines = [
         f"{title}: {counts['create']} to create, {counts['update']} to update, "
@@ -168,16 +180,16 @@ def format_text(summary: PlanSummary) -> str:
             lines += [_line(change) for change in found]
         elif found:
             lines.append(f"{heading}:")
-            lines += [f"  -/+ {c.cluster}: {c.old_id} -> {c.new_id}" for c in found]
+            lines += [f"  -/+ {_p(c.cluster)}: {_p(c.old_id)} -> {_p(c.new_id)}" for c in found]
     for change in summary.in_place_id_changes:
         lines.append(
-            f"WARNING: {change.cluster} moves from cluster {change.old_id} to {change.new_id} in place; "
+            f"WARNING: {_p(change.cluster)} moves from cluster {_p(change.old_id)} to {_p(change.new_id)} in place; "
             "the provider would leave the CA set on the old cluster"
         )
     if summary.trigger_changes and not any(c.action != "no-op" for c in summary.changes):
         lines.append(f"Bookkeeping only: {len(summary.trigger_changes)} cluster id record(s) to store.")
     if summary.other_changes:
-        lines.append("OTHER resources changing: " + ", ".join(summary.other_changes))
+        lines.append("OTHER resources changing: " + ", ".join(map(_p, summary.other_changes)))
     if summary.drift:
-        lines.append("DRIFT (changed outside Terraform): " + ", ".join(summary.drift))
+        lines.append("DRIFT (changed outside Terraform): " + ", ".join(map(_p, summary.drift)))
     return "\n".join(lines) + "\n"

@@ -15,6 +15,8 @@ from roachcert.sandbox.manager import SandboxState
 # HYPOTHESIS_PROFILE=explore, not turn main red at random.
 settings.register_profile("ci", derandomize=True, deadline=None)
 settings.register_profile("explore", deadline=None)
+# `make fuzz`: many more random examples of the outside-input harness (test_outside_fuzz.py) and the rest.
+settings.register_profile("fuzz", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

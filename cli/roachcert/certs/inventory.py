@@ -3,18 +3,24 @@ certificate are both on disk and synced (and switched in as a pair). A failed de
 too, so `rotate status` can say why a user still counts on an old issuer.
 
 One JSON line per event in .roachcert/STACK/roachcert-delivered.jsonl, appended under an flock and
-fsynced; a torn or foreign line is skipped. The rotation guard reads this, not what Vault stored:
-Vault stores a certificate the moment it issues it, whether or not it ever reached the user's disk.
+fsynced. `load` is the one reader: a line that is not a record of ours (torn, foreign, a naive time, a
+lone surrogate, nested deep, a wrong type) is skipped, and one note names the file and its line numbers.
+The rotation guard reads this, not what Vault stored: Vault stores a certificate the moment it issues it,
+whether or not it ever reached the user's disk.
+
+Growth is bounded: each time an append takes the file past a multiple of COMPACT_EVERY bytes, it is
+rewritten (atomically, under the same flock, the old file renamed over) keeping what some command reads:
+every delivery (a line repeated whole only once), and per cluster and user only the newest failure after
+their newest delivery. Lines it cannot read are kept as they are. A failing renew timer so adds nothing lasting.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,10 +28,14 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from roachcert import files, outside_json
+from roachcert.outside_json import Json, NotJson
 from roachcert.paths import state_root
 from roachcert.pem import CertInfo
 
 INVENTORY_FILE = "roachcert-delivered.jsonl"
+COMPACT_EVERY = 256 * 1024  # bytes; ~600 records
+_SHOWN_LINES = 5  # line numbers a note lists before "and N more"
 
 
 @dataclass(frozen=True)
@@ -49,58 +59,163 @@ def inventory_path(stack: str) -> Path:
 
 
 def record(stack: str, delivery: Delivery) -> None:
-    """Append one event, synced before returning."""
+    """Append one event, synced before returning; compact the file when it grew past a step."""
     path = inventory_path(stack)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {key: _encode(value) for key, value in asdict(delivery).items()}
     line = (json.dumps(data, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    while True:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not _still_there(fd, path):
+                continue  # compacted (renamed over) while we waited: lock the new file
+            before = os.fstat(fd).st_size
+            os.write(fd, line)
+            os.fsync(fd)
+            if (before + len(line)) // COMPACT_EVERY > before // COMPACT_EVERY:
+                compact(path)
+            return
+        finally:
+            os.close(fd)
+
+
+def _still_there(fd: int, path: Path) -> bool:
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
+
+
+def compact(path: Path) -> None:
+    """Rewrite the file with only what a command reads (see the module's doc). The caller holds the
+    flock of the file now at `path`; the rewrite replaces it in one rename, so a reader sees either."""
+    lines = path.read_bytes().split(b"\n")
+    decoded = [_line(raw) for raw in lines]
+    events = [d for d in decoded if d is not None]
+    newest = _newest_delivered(events)
+    last_failure: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(decoded):
+        if item is not None and not item.delivered:
+            last = newest.get((item.cluster, item.user))
+            if last is None or item.at > last.at:
+                last_failure[(item.cluster, item.user)] = index
+    kept_failures = set(last_failure.values())
+    seen: set[Delivery] = set()
+    kept: list[bytes] = []
+    for index, (raw, item) in enumerate(zip(lines, decoded, strict=True)):
+        if item is None:
+            if raw.strip():
+                kept.append(raw)  # not ours to drop: a torn line, or a newer roachcert's record
+        elif item.delivered:
+            if item not in seen:  # only a line repeated whole: each field may matter to some reader
+                seen.add(item)
+                kept.append(raw)
+        elif index in kept_failures:
+            kept.append(raw)
+    files.write_atomic(path, b"".join(raw + b"\n" for raw in kept), 0o600)
 
 
 def _encode(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def load(stack: str) -> list[Delivery]:
+def load(stack: str, note: Callable[[str], None] | None = None) -> list[Delivery]:
+    """Every event of the stack's inventory, in file order; lines that are not ours are skipped and
+    `note` gets one line naming the file and their line numbers."""
+    path = inventory_path(stack)
     try:
-        text = inventory_path(stack).read_text(encoding="utf-8", errors="replace")
+        lines = path.read_bytes().split(b"\n")
     except OSError:
         return []
-    found = []
-    for line in text.splitlines():
-        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
-            found.append(_decode(json.loads(line)))
+    found: list[Delivery] = []
+    skipped: list[int] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        item = _line(raw)
+        if item is None:
+            skipped.append(number)
+        else:
+            found.append(item)
+    if skipped and note is not None:
+        shown = ", ".join(str(n) for n in skipped[:_SHOWN_LINES])
+        more = f" and {len(skipped) - _SHOWN_LINES} more" if len(skipped) > _SHOWN_LINES else ""
+        plural = "s" if len(skipped) > 1 else ""
+        note(f"note: {path}: skipped line{plural} {shown}{more}: not a delivery record roachcert wrote")
     return found
 
 
-def _time(value: object) -> datetime | None:
-    return datetime.fromisoformat(str(value)) if value else None
+class _Foreign(ValueError):
+    pass
 
 
-def _decode(data: dict[str, object]) -> Delivery:
-    at = _time(data["at"])
-    if at is None:
-        raise ValueError("no time")
+def _line(raw: bytes) -> Delivery | None:
+    """One line as a Delivery, or None when it is not one (the one decoder of the file)."""
+    try:
+        return _decode(outside_json.loads(raw))
+    except (NotJson, _Foreign):
+        return None
+
+
+def _text(data: dict[str, Json], key: str, required: bool = False) -> str:
+    value = data.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise _Foreign(key)
+    return value
+
+
+def _time(data: dict[str, Json], key: str, required: bool = False) -> datetime | None:
+    text = _text(data, key, required)
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Foreign(key) from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise _Foreign(key)  # a naive time cannot be compared with ours
+    return value
+
+
+def _decode(data: Json) -> Delivery:
+    if not isinstance(data, dict):
+        raise _Foreign("not an object")
+    at = _time(data, "at", required=True)
+    delivered = data.get("delivered")
+    if at is None or not isinstance(delivered, bool):
+        raise _Foreign("at or delivered")
     return Delivery(
-        cluster=str(data["cluster"]),
-        user=str(data["user"]),
-        folder=str(data["folder"]),
+        cluster=_text(data, "cluster", required=True),
+        user=_text(data, "user", required=True),
+        folder=_text(data, "folder", required=True),
         at=at,
-        delivered=bool(data["delivered"]),
-        serial=str(data.get("serial") or ""),
-        mount=str(data.get("mount") or ""),
-        issuer=str(data.get("issuer") or ""),
-        issuer_sha256=str(data.get("issuer_sha256") or ""),
-        not_before=_time(data.get("not_before")),
-        not_after=_time(data.get("not_after")),
-        error=str(data.get("error") or ""),
+        delivered=delivered,
+        serial=_text(data, "serial"),
+        mount=_text(data, "mount"),
+        issuer=_text(data, "issuer"),
+        issuer_sha256=_text(data, "issuer_sha256"),
+        not_before=_time(data, "not_before"),
+        not_after=_time(data, "not_after"),
+        error=_text(data, "error"),
     )
+
+
+def _newest_delivered(deliveries: Iterable[Delivery]) -> dict[tuple[str, str], Delivery]:
+    """(cluster, user) → their newest delivered certificate, in one pass."""
+    newest: dict[tuple[str, str], Delivery] = {}
+    for item in deliveries:
+        if not item.delivered:
+            continue
+        key = (item.cluster, item.user)
+        held = newest.get(key)
+        if held is None or (item.not_before or item.at, item.at) > (held.not_before or held.at, held.at):
+            newest[key] = item
+    return newest
 
 
 def newest_delivered(deliveries: Iterable[Delivery], cluster: str, user: str) -> Delivery | None:
@@ -141,9 +256,14 @@ def signing_issuer(leaf_pem: str, candidates: Sequence[CertInfo]) -> CertInfo | 
 
 def failure_reasons(deliveries: Sequence[Delivery]) -> dict[str, str]:
     """user → why the newest attempt to deliver one of their certificates failed, for users whose
-    failure came after their newest delivery (on any cluster)."""
+    failure came after their newest delivery (on any cluster). One pass over the events, plus one to
+    find each user's newest delivery: linear in the inventory."""
+    newest = _newest_delivered(deliveries)
     reasons: dict[str, str] = {}
     for item in deliveries:
-        if not item.delivered and item in failures_since(deliveries, item.cluster, item.user):
+        if item.delivered:
+            continue
+        last = newest.get((item.cluster, item.user))
+        if last is None or item.at > last.at:
             reasons[item.user] = item.error or "not delivered"
     return reasons

@@ -8,6 +8,7 @@ Trust is read from the stack (the issuers each cluster's CAs declare), so no Vau
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,11 +44,16 @@ def _disk_serial(path: Path) -> tuple[str, datetime] | None:
     return None
 
 
-def rows(stack: Stack, extra_folders: tuple[Path, ...] = ()) -> list[CertRow]:
+def rows(
+    stack: Stack, extra_folders: tuple[Path, ...] = (), note: Callable[[str], None] | None = None
+) -> list[CertRow]:
     """Delivered certificates (one row per serial), then certificates on disk the inventory lacks, looked
     for in certs/STACK/CLUSTER, ROOT/CLUSTER for each extra root, and each folder the inventory names
     (a flat folder could hold one user's files for any cluster, so it is not guessed at)."""
-    deliveries = [d for d in inventory.load(stack.name) if d.delivered]
+    deliveries = [d for d in inventory.load(stack.name, note) if d.delivered]
+    named: dict[tuple[str, str], set[str]] = {}  # one pass, not one per user
+    for d in deliveries:
+        named.setdefault((d.cluster, d.user), set()).add(d.folder)
     folders: dict[tuple[str, str], set[Path]] = {}
     for cluster, spec in stack.clusters.items():
         for user in spec.users:
@@ -55,7 +61,7 @@ def rows(stack: Stack, extra_folders: tuple[Path, ...] = ()) -> list[CertRow]:
                 default_out(stack, cluster).absolute(),
                 *(f.absolute() / cluster for f in extra_folders),
             }
-            wanted |= {Path(d.folder) for d in deliveries if d.cluster == cluster and d.user == user}
+            wanted |= {Path(folder) for folder in named.get((cluster, user), ())}
             folders[(cluster, user)] = wanted
     issuers = issuers_by_serial(deliveries)
     on_disk: dict[tuple[str, str, str], tuple[str, str]] = {}  # (cluster, user, serial) -> folder, unusable
@@ -71,13 +77,16 @@ def rows(stack: Stack, extra_folders: tuple[Path, ...] = ()) -> list[CertRow]:
             disk_rows.append(CertRow(cluster, user, "", serial, not_after, str(folder), True, None, problem))
     result: list[CertRow] = []
     seen: set[tuple[str, str, str]] = set()
+    trust: dict[tuple[str, str], bool | None] = {}
     for d in sorted(deliveries, key=lambda d: (d.cluster, d.user, d.at)):
         key = (d.cluster, d.user, normal_serial(d.serial))
         if key in seen:
             continue
         seen.add(key)
         where, problem = on_disk.get(key, (d.folder, ""))
-        trusted = trusts(stack, d.cluster, d.issuer)
+        if (d.cluster, d.issuer) not in trust:  # a few issuers per cluster, asked once each
+            trust[(d.cluster, d.issuer)] = trusts(stack, d.cluster, d.issuer)
+        trusted = trust[(d.cluster, d.issuer)]
         result.append(
             CertRow(
                 d.cluster, d.user, d.issuer, d.serial, d.not_after, where, key in on_disk, trusted, problem

@@ -111,7 +111,7 @@ def renew(
     for cluster, user in wanted:
         by_folder.setdefault(folder_of(cluster), []).append((cluster, user))
     results: list[Renewal] = []
-    issuers = usable.issuers_by_serial(inventory.load(stack.name))
+    issuers = usable.issuers_by_serial(inventory.load(stack.name, note))
     for folder in sorted(by_folder):  # one order: two runs never each hold a lock the other wants
         try:
             with pairs.folder_session(folder, lock_timeout, note):

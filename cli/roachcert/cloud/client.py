@@ -10,6 +10,7 @@ provider does.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,12 +19,15 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from roachcert import __version__, environment
+from roachcert import __version__, credentials, environment, outside_json
 from roachcert.backoff import backoff
 from roachcert.errors import CloudError
+from roachcert.escape import printable
+from roachcert.outside_json import Json, NotJson
 
 DEFAULT_SERVER = "https://cockroachlabs.cloud"
 CC_VERSION = "2024-09-16"
+_STATUS = re.compile(r"[A-Z][A-Z_]{0,39}")  # NOT_SET, IS_SET, PENDING, FAILED, and any later word of the kind
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ MAX_PAGES = 1000  # a server handing out next_page forever stops here, named
 
 
 def _one_line(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
+    flat = printable(" ".join(text.split()))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -78,6 +82,7 @@ class CloudClient:
     ) -> None:
         if not api_key:
             raise CloudError("no Cloud API key: set COCKROACH_API_KEY")
+        credentials.check_header("the Cloud API key", api_key)
         self.server = normalise_server(server)
         self._api_key = api_key
         self._jwt_headers = {name: value for name, value in (jwt_headers or {}).items() if value}
@@ -90,39 +95,32 @@ class CloudClient:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> CloudClient:
         env = environment.current() if environ is None else environ
-        key = env.get("COCKROACH_API_KEY") or ""
+        key = credentials.read("COCKROACH_API_KEY", env)
         if not key and env.get("COCKROACH_API_JWT"):
             # A JWT names its organization and user in headers, as the real provider sends them.
             options.setdefault(
                 "jwt_headers",
                 {
-                    "Cc-Vanity-Name": env.get("COCKROACH_VANITY_NAME", ""),
-                    "Cc-Username": env.get("COCKROACH_USERNAME", ""),
+                    "Cc-Vanity-Name": credentials.read("COCKROACH_VANITY_NAME", env, token=False),
+                    "Cc-Username": credentials.read("COCKROACH_USERNAME", env, token=False),
                 },
             )
-            key = env["COCKROACH_API_JWT"]
+            key = credentials.read("COCKROACH_API_JWT", env)
         return cls(env.get("COCKROACH_SERVER") or DEFAULT_SERVER, key, **options)
 
     def __repr__(self) -> str:
         return f"CloudClient(server={self.server!r})"
 
     def get_client_ca(self, cluster_id: str) -> ClientCaStatus:
-        body = self._get(f"/api/v1/clusters/{quote(cluster_id, safe='')}/client-ca-cert", cluster_id)
-        return ClientCaStatus(
-            status=str(body.get("status") or ""), x509_pem_cert=str(body.get("x509_pem_cert") or "")
-        )
+        path = f"/api/v1/clusters/{quote(cluster_id, safe='')}/client-ca-cert"
+        return client_ca_of(self._get(path, cluster_id), self._what(path))
 
     def get_cluster(self, cluster_id: str) -> ClusterInfo:
-        body = self._get(f"/api/v1/clusters/{quote(cluster_id, safe='')}", cluster_id)
-        raw_config = body.get("config")
-        config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
-        return ClusterInfo(
-            id=str(body.get("id") or cluster_id),
-            name=str(body.get("name") or ""),
-            plan=str(body.get("plan") or ""),
-            dedicated=bool(config) and config.get("serverless") is None,
-            operation_status=str(body.get("operation_status") or ""),
-        )
+        path = f"/api/v1/clusters/{quote(cluster_id, safe='')}"
+        return cluster_of(self._get(path, cluster_id), cluster_id, self._what(path))
+
+    def _what(self, path: str) -> str:
+        return f"Cloud API at {self.server}: GET {path}"
 
     def list_clusters(self, page_size: int = PAGE_SIZE) -> list[ListedCluster]:
         """Every active cluster of the organization, page by page as the OpenAPI document says:
@@ -137,7 +135,7 @@ class CloudClient:
                 raise CloudError(
                     f"Cloud API at {self.server}: GET /api/v1/clusters answered no clusters list"
                 )
-            found += [_listed(item) for item in raw if isinstance(item, dict)]
+            found += [_listed(item, self._what("/api/v1/clusters")) for item in raw]
             pagination = body.get("pagination")
             token = str(pagination.get("next_page") or "") if isinstance(pagination, dict) else ""
             if not token:
@@ -158,7 +156,7 @@ class CloudClient:
             **self._jwt_headers,
         }
 
-    def _get(self, path: str, cluster_id: str) -> dict[str, Any]:
+    def _get(self, path: str, cluster_id: str) -> dict[str, Json]:
         url = self.server + path
         last = ""
         for attempt in range(self.retries + 1):
@@ -190,15 +188,16 @@ class CloudClient:
             f"Cloud API at {self.server}: GET {path} failed after {self.retries + 1} tries: {last}"
         )
 
-    def _json(self, resp: requests.Response, path: str) -> dict[str, Any]:
+    def _json(self, resp: requests.Response, path: str) -> dict[str, Json]:
         try:
-            body = resp.json()
-        except ValueError:
-            body = None
+            body = outside_json.loads(resp.content)
+        except NotJson as exc:
+            raise CloudError(
+                f"{self._what(path)} answered {exc}, not the API's answer ({_came_back(resp)})"
+            ) from None
         if not isinstance(body, dict):
             raise CloudError(
-                f"Cloud API at {self.server}: GET {path} answered something other than a JSON object "
-                f"({_came_back(resp)})"
+                f"{self._what(path)} answered something other than a JSON object ({_came_back(resp)})"
             )
         return body
 
@@ -220,32 +219,73 @@ class CloudClient:
         if code == 404:
             return CloudError(f"{where}: cluster {cluster_id} not found (HTTP 404)")
         try:
-            body = resp.json()
-        except ValueError:
+            body = outside_json.loads(resp.content)
+        except NotJson:
             body = None
         if isinstance(body, dict) and isinstance(body.get("message"), str):
-            message = f": {_one_line(body['message'])}"
+            message = f": {_one_line(str(body['message']))}"
         else:
             message = f" ({_came_back(resp)})"
         return CloudError(f"{where}: GET {path} failed (HTTP {code}){message}")
 
 
-def _listed(item: dict[str, Any]) -> ListedCluster:
-    raw_config = item.get("config")
-    config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
-    regions = item.get("regions")
-    region_dns = (
-        [str(region.get("sql_dns") or "") for region in regions if isinstance(region, dict)]
-        if isinstance(regions, list)
-        else []
-    )
+def _listed(item: Json, what: str) -> ListedCluster:
+    """One cluster of GET /api/v1/clusters: text fields, `config` an object, `regions` a list of objects."""
+    if not isinstance(item, dict):
+        raise CloudError(f"{what} answered a cluster that is not a JSON object, not the API's answer")
+    raw_config, regions = item.get("config"), item.get("regions") or []
+    if raw_config is not None and not isinstance(raw_config, dict):
+        raise _foreign(what, item, "a `config` that is not an object")
+    if not isinstance(regions, list) or not all(isinstance(region, dict) for region in regions):
+        raise _foreign(what, item, "`regions` that are not a list of objects")
+    config = raw_config or {}
+    region_dns = [_text(region, "sql_dns", what) for region in regions if isinstance(region, dict)]
     return ListedCluster(
-        id=str(item.get("id") or ""),
-        name=str(item.get("name") or ""),
+        id=_text(item, "id", what),
+        name=_text(item, "name", what),
         dedicated=bool(config) and config.get("serverless") is None,
         # The cluster's own SQL name, else its first region's (a multi-region cluster has one per region).
-        sql_dns=str(item.get("sql_dns") or "") or next((dns for dns in region_dns if dns), ""),
-        state=str(item.get("state") or ""),
+        sql_dns=_text(item, "sql_dns", what) or next((dns for dns in region_dns if dns), ""),
+        state=_text(item, "state", what),
+    )
+
+
+# -- the one place a Cloud API answer becomes typed values ----------------------------------------------
+def _foreign(what: str, body: Mapping[str, Json], why: str) -> CloudError:
+    shown = printable(outside_json.dumps_short(body, 80))
+    return CloudError(f"{what} answered {why} (got {shown}), not the API's answer")
+
+
+def _text(body: Mapping[str, Json], key: str, what: str) -> str:
+    """An optional text field ("" when absent or null); any other type is not the API's answer."""
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _foreign(what, body, f"{outside_json.kind(value)} for `{key}`")
+    return value
+
+
+def client_ca_of(body: Mapping[str, Json], what: str) -> ClientCaStatus:
+    """GET /api/v1/clusters/ID/client-ca-cert: `status` one upper-case word, `x509_pem_cert` text."""
+    status = _text(body, "status", what)
+    if status and not _STATUS.fullmatch(status):
+        raise _foreign(what, body, "a `status` that is not one of the API's words")
+    return ClientCaStatus(status=status, x509_pem_cert=_text(body, "x509_pem_cert", what))
+
+
+def cluster_of(body: Mapping[str, Json], cluster_id: str, what: str) -> ClusterInfo:
+    """GET /api/v1/clusters/ID: text fields, and `config` an object when present."""
+    raw_config = body.get("config")
+    if raw_config is not None and not isinstance(raw_config, dict):
+        raise _foreign(what, body, "a `config` that is not an object")
+    config = raw_config or {}
+    return ClusterInfo(
+        id=_text(body, "id", what) or cluster_id,
+        name=_text(body, "name", what),
+        plan=_text(body, "plan", what),
+        dedicated=bool(config) and config.get("serverless") is None,
+        operation_status=_text(body, "operation_status", what),
     )
 
 

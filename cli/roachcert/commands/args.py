@@ -22,21 +22,33 @@ class Format(StrEnum):
 # state lock where a command passes it on with `terraform_lock_timeout`).
 DEFAULT_LOCK_TIMEOUT = "5s"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Terraform and OpenTofu read -lock-timeout as a Go duration: at most 2562047h47m16s (int64 nanoseconds).
+MAX_WAIT_SECONDS = 2562047 * 3600
 
 
 def duration_seconds(text: str, flag: str) -> float:
-    """`10`, `10s`, `500ms`, `2m`, `1m30s` → seconds; anything else is a one-line error naming `flag`."""
+    """`10`, `10s`, `500ms`, `2m`, `1m30s` → seconds; anything else, or more than the engine's longest
+    wait (MAX_WAIT_SECONDS, about 292 years), is a one-line error naming `flag`."""
+    import math
     import re
 
     from roachcert.errors import RoachcertError
 
     value = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
-    if not parts or "".join(number + unit for number, unit in parts) != value:
-        raise RoachcertError(f"{flag} {text}: give seconds (10) or a duration (10s, 500ms, 2m, 1m30s)")
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+        seconds = float(value)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
+        if not parts or "".join(number + unit for number, unit in parts) != value:
+            raise RoachcertError(f"{flag} {text}: give seconds (10) or a duration (10s, 500ms, 2m, 1m30s)")
+        seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+    if not math.isfinite(seconds) or seconds > MAX_WAIT_SECONDS:
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise RoachcertError(
+            f"{flag} {shown}: longer than the longest wait Terraform accepts (2562047h, {MAX_WAIT_SECONDS:,} seconds); "
+            "give a shorter wait"
+        )
+    return seconds
 
 
 def lock_timeout_seconds(text: str) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ import typer
 
 from roachcert.commands.args import Format, StackArg
 from roachcert.commands.context import runtime
+from roachcert.escape import printable
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +46,7 @@ def certs(
     from roachcert.spec import load_stack
 
     stack = load_stack(stack_file)
-    found = listing.rows(stack, tuple(out or ()))
+    found = listing.rows(stack, tuple(out or ()), note=runtime().err)
     if metrics is not None:
         listing.write_metrics(metrics, listing.metrics(stack, found, datetime.now(UTC)))
     if output is Format.json:
@@ -62,7 +64,7 @@ def certs(
             }
             for r in found
         ]
-        runtime().out(json.dumps({"stack": stack.name, "certificates": data}, indent=2))
+        runtime().out(_json_document(stack.name, data))
         return
     if not found:
         runtime().out(f"{stack.name}: no client certificates delivered or on disk")
@@ -72,7 +74,20 @@ def certs(
         trust = {True: "trusted", False: "NOT TRUSTED", None: "issuer unknown"}[r.trusted]
         disk = "on disk" if r.on_disk else "replaced"
         unusable = f"  UNUSABLE: {r.unusable}" if r.unusable else ""
+        # Names, serials and folders come from the inventory file: escaped like every text from outside.
         runtime().out(
-            f"{r.cluster}/{r.user}  {r.issuer or '-'}  {r.serial}  expires {expires}  {disk}  {trust}  {r.folder}"
-            f"{unusable}"
+            printable(
+                f"{r.cluster}/{r.user}  {r.issuer or '-'}  {r.serial}  expires {expires}  {disk}  {trust}  "
+                f"{r.folder}{unusable}"
+            )
         )
+
+
+def _json_document(stack: str, rows: Sequence[Mapping[str, object]]) -> str:
+    """`json.dumps({"stack": ..., "certificates": rows}, indent=2)`, byte for byte, with each flat row
+    written by json's C encoder (indent= alone takes the pure-Python one: seconds for 200,000 rows)."""
+    if not rows:
+        return json.dumps({"stack": stack, "certificates": rows}, indent=2)
+    encoded = (json.dumps(row, separators=(",\n      ", ": ")) for row in rows)
+    body = ",\n".join("    {\n      " + text[1:-1] + "\n    }" for text in encoded)
+    return f'{{\n  "stack": {json.dumps(stack)},\n  "certificates": [\n{body}\n  ]\n}}'

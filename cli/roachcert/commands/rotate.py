@@ -44,7 +44,7 @@ def status(
     stack = load_stack(stack_file)
     vault = adapters().vault(stack)
     now = datetime.now(UTC)
-    deliveries = inventory.load(stack.name)
+    deliveries = inventory.load(stack.name, runtime().err)
     delivered = delivered_records(deliveries)
     failed = inventory.failure_reasons(deliveries)
     rows = []

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from roachcert.escape import printable
+from roachcert.escape import printable, printable_block
 from roachcert.pem import EXPIRY_WARNING
 from roachcert.reports.model import (
     CAUTION_KINDS,
@@ -56,7 +56,7 @@ class Detail:
 
 
 def _code(text: str) -> str:
-    return "`" + " ".join(text.replace("`", "'").split()) + "`"
+    return "`" + printable(" ".join(text.replace("`", "'").split())) + "`"
 
 
 def _plain(text: str) -> str:
@@ -68,7 +68,7 @@ def _plain(text: str) -> str:
 def _fence(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text.rstrip()}\n{fence}"
+    return f"{fence}text\n{printable_block(text.rstrip())}\n{fence}"
 
 
 def _plural(count: int, word: str) -> str:
@@ -387,7 +387,13 @@ def draw_section(v: StackView, d: Detail, raw: str, limit: int) -> str:
     else:
         changes = _changes(v, d, cuts)
         source = v.report.raw_plan_source
-        tail = _raw(f"Terraform plan output ({source})" if source else "Terraform plan output", raw, d, cuts)
+        shown = (
+            printable(" ".join(source.split()))
+            .replace("&", "&amp;")
+            .replace("<", "&lt;")
+            .replace(">", "&gt;")
+        )
+        tail = _raw(f"Terraform plan output ({shown})" if source else "Terraform plan output", raw, d, cuts)
         cuts["ids"] = int(not d.ids and bool(v.groups))
         blocks = [_caution(v, d), _who(v, d), _warnings(v, d), _note(v, cuts, limit), changes]
     body = [line for block in blocks if block for line in ["", *block]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from roachcert.escape import printable
 from roachcert.plan_summary import format_text
 from roachcert.reports.model import AlertKind, StackView
 
@@ -22,13 +23,14 @@ def render_text(views: Sequence[StackView]) -> str:
         parts.append(format_text(v.summary))
         if v.report.saved:
             parts.append(
-                f"Plan saved ({v.report.engine}); fingerprint {v.summary.fingerprint[:16]}. "
-                f"Apply it with: roachcert apply {v.report.source}\n"
+                f"Plan saved ({printable(v.report.engine)}); fingerprint {printable(v.summary.fingerprint[:16])}. "
+                f"Apply it with: roachcert apply {printable(v.report.source)}\n"
             )
         for alert in v.alerts:
             if alert.kind in _WARNED:
-                advice = f"; {alert.advice}" if alert.advice else ""
-                parts.append(f"warning: {', '.join(alert.clusters)}: {alert.message}{advice}\n")
+                advice = f"; {printable(alert.advice)}" if alert.advice else ""
+                clusters = ", ".join(map(printable, alert.clusters))
+                parts.append(f"warning: {clusters}: {printable(alert.message)}{advice}\n")
     if len(views) > 1:
         parts.append(table(views))
     return "\n".join(parts)
@@ -39,13 +41,13 @@ def table(views: Sequence[StackView]) -> str:
     rows = []
     for v in views:
         if v.summary.error is not None:
-            rows.append((v.report.path, "error", "-", "-", "-", "-"))
+            rows.append((printable(v.report.path), "error", "-", "-", "-", "-"))
             continue
         counts = v.summary.counts
         outcome = "changes" if v.report.saved else "no changes"
         rows.append(
             (
-                v.report.path,
+                printable(v.report.path),
                 outcome,
                 str(counts["create"]),
                 str(counts["update"]),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from roachcert import environment
+from roachcert import credentials, environment
 from roachcert.mask import Sink
 from roachcert.paths import stack_dir, state_root
 from roachcert.spec import Stack
@@ -22,6 +22,8 @@ def terraform_for(
     """The runner for a stack's folder; the sandbox's mirror config when ROACHCERT_TF_CLI_CONFIG names one.
     `want` (--engine) wins over the stack's terraform.engine; `lock_timeout` is Terraform's state-lock wait."""
     extra: dict[str, str] = {}
+    for name in ("COCKROACH_API_KEY", "COCKROACH_API_JWT"):  # the provider sends them as headers
+        credentials.read(name)
     config = environment.get("ROACHCERT_TF_CLI_CONFIG")
     if config:
         extra["TF_CLI_CONFIG_FILE"] = config

@@ -24,7 +24,7 @@ from typing import Any
 import hvac
 import requests
 
-from roachcert import environment, mask
+from roachcert import credentials, environment, mask
 from roachcert.certs.issue import IssuedCert, SignedCert
 from roachcert.errors import VaultError
 from roachcert.escape import printable
@@ -35,8 +35,10 @@ from roachcert.vault.answers import (
     data_of,
     int_of,
     is_health,
+    is_name,
     json_object,
     names_of,
+    pem_of,
     shape_error,
     text_of,
 )
@@ -72,6 +74,8 @@ def resolve_settings(spec: VaultSpec, env: Mapping[str, str]) -> VaultSettings:
     """The stack's values first; the environment fills what the stack leaves out."""
     addr = (spec.addr or env.get("VAULT_ADDR") or "").rstrip("/") or None
     namespace = (spec.namespace or env.get("VAULT_NAMESPACE") or "").strip("/") or None
+    if namespace:  # hvac sends it as the X-Vault-Namespace header
+        credentials.check_header("the Vault namespace", namespace, token=False)
     verify: bool | str = True
     if env.get("VAULT_SKIP_VERIFY", "").strip().lower() in _TRUE:
         verify = False
@@ -86,12 +90,13 @@ def resolve_settings(spec: VaultSpec, env: Mapping[str, str]) -> VaultSettings:
 
 def find_token(auth: TokenAuth, env: Mapping[str, str], home: Path) -> str | None:
     """The token from the stack's variable (VAULT_TOKEN by default), else `~/.vault-token`."""
-    token = env.get(auth.token_env, "").strip()
+    token = credentials.read(auth.token_env, env)
     if not token:
         try:
             token = (home / ".vault-token").read_text(encoding="utf-8").strip()
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             token = ""
+        credentials.check_header(str(home / ".vault-token"), token)
     mask.register(token)
     return token or None
 
@@ -130,13 +135,16 @@ class VaultAdapter:
             elif isinstance(auth, JwtAuth):
                 self._token = self._jwt_login(auth)
             elif isinstance(auth, TokenFileAuth):
-                self._token = logins.read_token_file(auth)
+                # Sent as the X-Vault-Token header, like a token from the environment.
+                self._token = credentials.check_header(
+                    f"the token file {auth.path}", logins.read_token_file(auth)
+                )
             else:
                 self._token = find_token(auth, self._env, Path(self._env.get("HOME") or Path.home()))
             self._ready = True
 
     def _approle_login(self, auth: AppRoleAuth) -> str:
-        ids = {name: self._env.get(name, "").strip() for name in (auth.role_id_env, auth.secret_id_env)}
+        ids = {name: credentials.read(name, self._env) for name in (auth.role_id_env, auth.secret_id_env)}
         for name, value in ids.items():
             if not value:
                 raise VaultError(f"AppRole login needs {name} in the environment")
@@ -165,6 +173,10 @@ class VaultAdapter:
             auth_block if isinstance(auth_block, dict) else {}, "client_token", self._what("post", path)
         )
         mask.register(token)
+        if not credentials.is_header_safe(token):
+            raise VaultError(
+                f"{self._what('post', path)} answered a `client_token` that is not a Vault token"
+            )
         return token
 
     def _client(self, token: str | None) -> Any:
@@ -320,7 +332,7 @@ class VaultAdapter:
         return (
             None
             if body is None
-            else text_of(
+            else pem_of(
                 data_of(body, self._what("get", path)), "certificate", self._what("get", path)
             ).strip()
             + "\n"
@@ -359,8 +371,10 @@ class VaultAdapter:
         for issuer_id in names_of(data, "keys", what):
             pem = self.read_issuer_pem(mount, issuer_id) or ""
             entry = info.get(issuer_id) or {}
-            name = entry.get("issuer_name", "") if isinstance(entry, dict) else ""
-            found.append(IssuerState(issuer_id=issuer_id, name=str(name or ""), pem=pem))
+            name = (entry.get("issuer_name") if isinstance(entry, dict) else None) or ""
+            if name and not is_name(name):  # shown in `rotate status`: a line break would forge a line
+                raise shape_error(what, data, "an `issuer_name` that is a name")
+            found.append(IssuerState(issuer_id=issuer_id, name=name, pem=pem))
         return tuple(found)
 
     def default_issuer_id(self, mount: str) -> str | None:
@@ -382,7 +396,7 @@ class VaultAdapter:
         data = data_of(body, self._what("post", path)) if body else {}
         if not data or "private_key" in data:
             raise VaultError(f"Vault answered {path} without a certificate (or with a key): refusing")
-        return text_of(data, "certificate", self._what("post", path)).strip() + "\n"
+        return pem_of(data, "certificate", self._what("post", path)).strip() + "\n"
 
     def set_default_issuer(self, mount: str, issuer: str) -> None:
         self._call("post", f"{mount}/config/issuers", {"default": issuer})
@@ -402,7 +416,7 @@ class VaultAdapter:
         # (cryptography's) require a SAN, and without the serverAuth EKU it cannot serve TLS.
         data, what = self._role_call(path, {"common_name": common_name, "ttl": ttl})
         return IssuedCert(
-            certificate=text_of(data, "certificate", what).strip() + "\n",
+            certificate=pem_of(data, "certificate", what).strip() + "\n",
             private_key=text_of(data, "private_key", what).strip() + "\n",
             serial_number=text_of(data, "serial_number", what),
         )
@@ -414,7 +428,7 @@ class VaultAdapter:
         path = f"{mount}/issuer/{issuer}/sign/{role}"
         data, what = self._role_call(path, {"csr": csr, "common_name": common_name, "ttl": ttl})
         return SignedCert(
-            certificate=text_of(data, "certificate", what).strip() + "\n",
+            certificate=pem_of(data, "certificate", what).strip() + "\n",
             serial_number=text_of(data, "serial_number", what),
         )
 
@@ -443,7 +457,7 @@ class VaultAdapter:
             data = data_of(body, self._what("get", path)) if body is not None else {}
             if not data.get("certificate") or int_of(data, "revocation_time", self._what("get", path)) > 0:
                 return None
-            return serial, text_of(data, "certificate", self._what("get", path))
+            return serial, pem_of(data, "certificate", self._what("get", path))
 
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(serials)))) as pool:
             found = [pair for pair in pool.map(read, serials) if pair is not None]

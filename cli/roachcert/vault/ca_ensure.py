@@ -251,7 +251,9 @@ def _seconds(value: Any) -> int | None:
         try:
             return parse_duration(value).seconds
         except ValueError:
-            return int(value) if value.isdigit() else None
+            pass
+        # Vault's seconds; a number of thousands of digits (int() refuses it) is no TTL Vault answers.
+        return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
     return None
 
 
