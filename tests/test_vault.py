@@ -17,7 +17,7 @@ from certs_helper import make_ca
 from roachcert import mask
 from roachcert.errors import VaultError
 from roachcert.spec import Stack, TokenAuth, VaultSpec
-from roachcert.vault import adapter as vault
+from roachcert.vault import transport
 from roachcert.vault.adapter import VaultAdapter, find_token, open_vault, resolve_settings
 
 PEM = make_ca("Stub issuer")[0].strip() + "\n"  # the adapter takes only a certificate that parses
@@ -63,7 +63,7 @@ class Stub:
 
 @pytest.fixture
 def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stub]:
-    monkeypatch.setattr(vault, "BACKOFF", 0.001)
+    monkeypatch.setattr(transport, "BACKOFF", 0.001)
     server = Stub()
     yield server
     server.server.shutdown()
@@ -133,7 +133,7 @@ def test_persistent_5xx_gives_one_line_after_all_attempts(stub: Stub) -> None:
     stub.routes["m/roles/client"] = [(500, {"errors": ["1 error occurred:\n\t* storage failed\n\n"]})]
     with pytest.raises(VaultError) as caught:
         adapter(stub).read_role("m", "client")
-    assert stub.hits["m/roles/client"] == vault.RETRIES + 1
+    assert stub.hits["m/roles/client"] == transport.RETRIES + 1
     assert str(caught.value).endswith("storage failed")
     assert "\n" not in str(caught.value)
 
@@ -182,7 +182,7 @@ def test_sealed_is_one_line_without_retries(stub: Stub) -> None:
 
 
 def test_unreachable_is_one_line_after_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vault, "BACKOFF", 0.001)
+    monkeypatch.setattr(transport, "BACKOFF", 0.001)
     env = {"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": TOKEN}
     with pytest.raises(VaultError) as caught:
         VaultAdapter(resolve_settings(VaultSpec(), env), env).read_mount("m")

@@ -15,7 +15,7 @@ import pytest
 from faultkit import Cli, SandboxStack
 
 from roachcert.sandbox.manager import SandboxState
-from roachcert.vault import adapter as vault_module
+from roachcert.vault import transport
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ class Server:
 
 @pytest.fixture(params=sorted(SERVERS))
 def not_vault(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    monkeypatch.setattr(vault_module, "BACKOFF", 0.001)
+    monkeypatch.setattr(transport, "BACKOFF", 0.001)
     server = Server(SERVERS[request.param])
     try:
         yield server

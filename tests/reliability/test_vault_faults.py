@@ -20,6 +20,7 @@ from faultkit import Cli, SandboxStack, assert_no_partial_files, converge, only_
 from roachcert.sandbox.manager import SandboxState
 from roachcert.sandbox.openbao import RunningOpenBao, start_openbao
 from roachcert.vault import adapter as vault_module
+from roachcert.vault import transport
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ class OwnVault:
 @pytest.fixture
 def own_vault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[OwnVault]:
     # Fewer seconds lost to retries against a server that is gone on purpose.
-    monkeypatch.setattr(vault_module, "BACKOFF", 0.01)
+    monkeypatch.setattr(transport, "BACKOFF", 0.01)
     servers = OwnVault(tmp_path / "openbao", monkeypatch)
     try:
         yield servers

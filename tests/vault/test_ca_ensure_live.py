@@ -176,7 +176,7 @@ def test_stack_namespace_overrides_the_environment(
 def test_unreachable_vault_is_one_line(
     write_stack: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from roachcert.vault import adapter as vault
+    from roachcert.vault import transport as vault
 
     monkeypatch.setattr(vault, "BACKOFF", 0.01)
     monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:9")
