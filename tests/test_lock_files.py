@@ -17,7 +17,7 @@ from roachcert.app import run
 from roachcert.cloud.client import ClientCaStatus
 from roachcert.runtime import Runtime
 from roachcert.spec import Stack
-from roachcert.stack_lock import FOLDER_LOCK, STACK_LOCK, stack_lock
+from roachcert.stack_lock import FOLDER_LOCK, STACK_LOCK, ignore_note, stack_lock
 from roachcert.terraform.runner import LOCK_NAME
 from roachcert.unmanaged import UNMANAGED_FILE
 
@@ -60,7 +60,7 @@ def _run(home: Path, *argv: str) -> tuple[int, str, str]:
         environ=environ,
         stdout=io.StringIO(),
         stderr=io.StringIO(),
-        adapters=Adapters(vault=open_vault, cloud=FakeCloud),  # type: ignore[arg-type]
+        adapters=Adapters(vault=open_vault, cloud=FakeCloud),
     )
     code = run(list(argv), runtime)
     assert isinstance(runtime.stdout, io.StringIO)
@@ -135,7 +135,7 @@ def test_manage_waits_for_the_stack_lock_then_gives_up_after_lock_timeout(tmp_pa
     workdir = home / "frogs"
     workdir.mkdir(parents=True)
     (workdir / UNMANAGED_FILE).write_text('["gone"]\n')
-    with stack_lock(workdir, "frogs", 0):
+    with stack_lock(workdir, "frogs", 0, ignore_note):
         code, _, err = _run(home, "manage", str(_stack(tmp_path)), "gone", "--lock-timeout", "0.2")
     assert code == 1, err
     assert "stack frogs is locked by" in err

@@ -55,7 +55,7 @@ def fake(cas: dict[str, tuple[str, Any]], default: str, signed: dict[str, str]) 
     states = [IssuerState(f"id-{name}", name, pem) for name, (pem, _key) in cas.items()]
     leaves = [(f"0{i}", make_leaf(user, *cas[issuer])[0]) for i, (user, issuer) in enumerate(signed.items())]
     vault = FakeVault(states, f"id-{default}", records_from_pems("m1", leaves, states))
-    return Runtime(adapters=Adapters(vault=lambda stack: vault))  # type: ignore[arg-type,return-value]
+    return Runtime(adapters=Adapters(vault=lambda stack: vault))
 
 
 def test_text_while_reissue_is_pending(

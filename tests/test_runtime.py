@@ -72,7 +72,7 @@ def _runtime(vault: FakeVault, cloud: FakeCloud | None = None, **env: str) -> Ru
         environ=env,
         stdout=io.StringIO(),
         stderr=io.StringIO(),
-        adapters=Adapters(vault=open_vault, cloud=open_cloud),  # type: ignore[arg-type]
+        adapters=Adapters(vault=open_vault, cloud=open_cloud),
     )
 
 

@@ -1,32 +1,57 @@
 """How a run opens its side effects: the Vault adapter for a stack and the Cloud API client.
 
 Planning, applying and the commands take these factories instead of calling the adapters' constructors,
-so a test passes a fake here rather than patching a module global.
+so a test passes a fake here rather than patching a module global. The factories are typed with what the
+callers use (Protocols), not with the real classes: a fake needs only those methods.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from roachcert.cloud.client import CloudClient
+from roachcert.certs.issue import IssueVault
+from roachcert.cloud.client import ClientCaStatus, CloudClient, ClusterInfo, ListedCluster
 from roachcert.spec import Stack
-from roachcert.vault.adapter import VaultAdapter, open_vault
+from roachcert.vault.adapter import open_vault
+from roachcert.vault.ca_ensure import PkiAdmin
+from roachcert.vault.rotation import IssuedRecord
 
 
-def _cloud_from_env() -> CloudClient:
+class IssuedLister(Protocol):
+    def list_issued(self, mount: str, jobs: int = 8) -> list[IssuedRecord]: ...
+
+
+class StackVault(IssueVault, PkiAdmin, IssuedLister, Protocol):
+    """Everything commands ask of a stack's Vault (`vault.adapter.VaultAdapter` is the real one)."""
+
+
+class CloudApi(Protocol):
+    """Everything commands ask of the Cloud API (`cloud.client.CloudClient` is the real one)."""
+
+    server: str  # the API's base URL, for messages
+
+    def get_client_ca(self, cluster_id: str) -> ClientCaStatus: ...
+
+    def get_cluster(self, cluster_id: str) -> ClusterInfo: ...
+
+    def list_clusters(self, page_size: int = ...) -> list[ListedCluster]: ...
+
+
+def _cloud_from_env() -> CloudApi:
     return CloudClient.from_env()
 
 
-def _vault_for(stack: Stack) -> VaultAdapter:
+def _vault_for(stack: Stack) -> StackVault:
     return open_vault(stack)
 
 
 @dataclass(frozen=True)
 class Adapters:
-    vault: Callable[[Stack], VaultAdapter] = _vault_for
+    vault: Callable[[Stack], StackVault] = _vault_for
     # Called once per reader thread (one HTTP session each) and once up front to fail early without a key.
-    cloud: Callable[[], CloudClient] = _cloud_from_env
+    cloud: Callable[[], CloudApi] = _cloud_from_env
 
 
 REAL = Adapters()

@@ -15,7 +15,8 @@ from roachcert.commands.context import adapters, runtime
 from roachcert.escape import printable
 
 if TYPE_CHECKING:
-    from roachcert.cloud.client import ClientCaStatus, CloudClient
+    from roachcert.adapters import CloudApi
+    from roachcert.cloud.client import ClientCaStatus
     from roachcert.cloud.drift import ClusterDrift
     from roachcert.guard_facts import HandSet
     from roachcert.pem import CertInfo
@@ -52,7 +53,7 @@ def status(
 
     def fetch(cluster_id: str) -> ClientCaStatus:
         # One HTTP session per worker thread.
-        mine: CloudClient | None = getattr(local, "client", None)
+        mine: CloudApi | None = getattr(local, "client", None)
         if mine is None:
             mine = local.client = adapters().cloud()
         return mine.get_client_ca(cluster_id)
