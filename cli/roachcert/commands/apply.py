@@ -32,9 +32,7 @@ def register(app: typer.Typer) -> None:
 
 
 def apply(
-    stack: Annotated[
-        Path, typer.Argument(help="The stack file whose saved plan to apply.", show_default=False)
-    ],
+    stack: StackArg,
     allow_destroy: Annotated[
         bool, typer.Option("--allow-destroy", help="Allow a plan that deletes client CAs (clusters removed).")
     ] = False,

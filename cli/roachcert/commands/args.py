@@ -18,6 +18,12 @@ class Format(StrEnum):
     json = "json"
 
 
+# Every command with a text or JSON output takes it the same way; JSON is one document on stdout.
+FormatOpt = Annotated[
+    Format, typer.Option("--format", help="text, or json (one document on stdout, for scripts).")
+]
+
+
 # -- --lock-timeout: how long to wait for another run's lock (roachcert's own locks, and Terraform's
 # state lock where a command passes it on with `terraform_lock_timeout`).
 DEFAULT_LOCK_TIMEOUT = "5s"

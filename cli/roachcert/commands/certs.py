@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from roachcert.commands.args import Format, StackArg
+from roachcert.commands.args import Format, FormatOpt, StackArg
 from roachcert.commands.context import runtime
 from roachcert.escape import printable
 
@@ -30,7 +30,7 @@ def certs(
             show_default=False,
         ),
     ] = None,
-    output: Annotated[Format, typer.Option("--format", help="text, or json.")] = Format.text,
+    output: FormatOpt = Format.text,
     metrics: Annotated[
         Path | None,
         typer.Option(

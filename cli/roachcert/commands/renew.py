@@ -14,6 +14,7 @@ from roachcert.certs.layouts import Layout
 from roachcert.commands.args import (
     DEFAULT_LOCK_TIMEOUT,
     Format,
+    FormatOpt,
     LockTimeoutOpt,
     StackArg,
     lock_timeout_seconds,
@@ -99,7 +100,7 @@ def renew(
             show_default=False,
         ),
     ] = None,
-    output: Annotated[Format, typer.Option("--format", help="text, or json for a summary.")] = Format.text,
+    output: FormatOpt = Format.text,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
     vault_keygen: VaultKeygenOpt = False,
     layout: Annotated[

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from roachcert.commands.args import Format, StackArg
+from roachcert.commands.args import Format, FormatOpt, StackArg
 from roachcert.commands.context import adapters, runtime
 from roachcert.escape import printable_lines
 
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
 @rotate_app.command("status")
 def status(
     stack_file: StackArg,
-    output: Annotated[Format, typer.Option("--format", help="text or json.")] = Format.text,
+    output: FormatOpt = Format.text,
 ) -> None:
     """Where each CA's rotation stands: single issuer; rolling out a new issuer (bundles growing);
     reissue pending (users whose newest certificate comes from an old issuer); ready to drop the

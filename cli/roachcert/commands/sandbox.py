@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from roachcert.commands.args import StackArg
 from roachcert.commands.context import runtime
 
 sandbox_app = typer.Typer(
@@ -79,7 +80,7 @@ def status() -> None:
 
 @sandbox_app.command("sql")
 def sql(
-    stack: Annotated[Path, typer.Argument(help="The stack file.", show_default=False, metavar="STACK")],
+    stack: StackArg,
     cluster: Annotated[
         str, typer.Argument(help="The cluster to play.", show_default=False, metavar="CLUSTER")
     ],

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from roachcert.commands.args import Format, StackArg
+from roachcert.commands.args import Format, FormatOpt, StackArg
 from roachcert.commands.context import adapters, runtime
 from roachcert.escape import printable
 
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
 def status(
     stack_file: StackArg,
-    output: Annotated[Format, typer.Option("--format", help="text (a table) or json.")] = Format.text,
+    output: FormatOpt = Format.text,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Clusters read at once.")] = 8,
 ) -> None:
     """Compare each cluster's client CA in the Cloud API with the bundle the stack renders now.
