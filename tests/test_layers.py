@@ -7,6 +7,7 @@ A unit imports units of its own layer or below; within a layer the imports form 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -170,3 +171,13 @@ def test_cycles_finds_a_cycle_within_a_layer() -> None:
         ["certs", "vault", "certs"]
     ]
     assert cycles({"vault": {"certs"}, "certs": {"bundles"}}) == []
+
+
+def test_the_readme_layer_table_names_the_same_units() -> None:
+    """The README's table is what a newcomer reads: it must say what this test holds."""
+    readme = (PACKAGE.parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| layer | units |", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("|---")]
+    named = [{name.rstrip("/") for name in re.findall(r"`([a-z_]+/?)`", row.split("|")[2])} for row in rows]
+    listed = [set(layer) - {"__init__", "__main__"} for layer in LAYERS]
+    assert named == listed
