@@ -11,6 +11,7 @@ import pytest
 from certs_helper import make_ca
 from hash_seeds import outputs
 from roachcert.errors import TerraformError
+from roachcert.plan_record import PlanMeta, load_plan_meta, save_plan_meta
 from roachcert.sandbox.mirror import cli_config_text
 from roachcert.spec.models import Stack
 from roachcert.terraform.engine import Engine
@@ -18,14 +19,7 @@ from roachcert.terraform.hcl import hcl_string, hcl_text
 from roachcert.terraform.module import builtin_templates_dir, render_module
 from roachcert.terraform.resources import trigger_name
 from roachcert.terraform.runner import Terraform
-from roachcert.terraform.workdir import (
-    PlanMeta,
-    files_hash,
-    load_plan_meta,
-    our_files,
-    save_plan_meta,
-    write_workdir,
-)
+from roachcert.terraform.workdir import files_hash, our_files, write_workdir
 
 FROGS = "2186fbdb-598c-4797-a463-aaaee865903e"
 DINGOS = "5b3c1f0e-7a2d-4c8e-9f61-0d2e4a6b8c10"
@@ -328,9 +322,7 @@ def test_hand_edited_manifest_never_deletes_outside(tmp_path: Path) -> None:
 
 def test_plan_meta_round_trip(tmp_path: Path) -> None:
     assert load_plan_meta(tmp_path) is None
-    meta = PlanMeta(
-        "roachcert.tfplan", "f" * 64, files_hash({"a.tf": "A"}), True, ("frogs",), "Terraform v1.15.5"
-    )
+    meta = PlanMeta("roachcert.tfplan", "f" * 64, files_hash({"a.tf": "A"}), True, engine="Terraform v1.15.5")
     save_plan_meta(tmp_path, meta)
     assert load_plan_meta(tmp_path) == meta
     assert files_hash({"a.tf": "A"}) != files_hash({"a.tf": "B"})
