@@ -23,6 +23,7 @@ import os
 import shutil
 import stat
 import subprocess
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -181,7 +182,8 @@ def in_process(bench: Bench, stack: Path, key_type: str) -> float:
     spec = load_stack(stack)
     runs: list[float] = []
     for run_no in range(3):
-        out = bench.tmp / f"inproc-{key_type}-{run_no}"
+        # A folder of its own each call: a folder holding keys already would make issue_all skip them.
+        out = bench.tmp / f"inproc-{key_type}-{run_no}-{uuid.uuid4().hex[:6]}"
 
         def whole(out: Path = out) -> None:
             issue_all(spec, out, open_vault(spec), jobs=JOBS)
