@@ -60,6 +60,9 @@ def _issuer_name(value: str) -> str:
 
 
 class Model(BaseModel):
+    # Validators are built on first use: loading a stack builds the Stack's once, nested models inline,
+    # instead of one per class at import. The default instances below are therefore made with
+    # `model_construct` (the same values a validated default has), so defining a class builds nothing.
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
