@@ -17,11 +17,19 @@ breakdown.
 roachcert's plan is then run in-process a few times with timers around its steps (read Vault bundles,
 render, write, init check, plan, show -json) to show where its time goes; what is left of the CLI run
 is Python start-up, imports and the report.
+
+Issue #29's rows: roachcert's own share of a plan, i.e. the whole `roachcert plan` process minus the time
+of the engine processes it started (each run's engine time is taken by a small bash wrapper set as
+ROACHCERT_TERRAFORM that logs the real engine's start and end with $EPOCHREALTIME: no fork is timed but the
+engine's), goal <= OWN_GOAL s; and a plan WITH changes (a second issuer added, so all 50 bundles change)
+beside the raw `terraform plan -out` + `terraform show -json` it needs, CHANGE_ROUNDS interleaved rounds,
+goal <= CHANGE_GOAL x. Set ROACHCERT_BENCH_BIG=0 to leave out the 1,000-cluster stack.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +41,7 @@ from bench.common import (
     Outcome,
     Row,
     fmt_s,
+    interleaved,
     listen_overflows,
     median,
     new_clusters,
@@ -52,9 +61,21 @@ CLUSTERS = 50
 ROUNDS = 9
 BREAKDOWN_RUNS = 3
 GOAL = 1.10
-BIG = 1000
+BIG = int(os.environ.get("ROACHCERT_BENCH_BIG", "1000"))  # 0: leave the 1,000-cluster stack out
 BIG_ROUNDS = 3
 BIG_GOAL = 1.2
+OWN_RUNS = 5
+OWN_GOAL = 0.15  # seconds: roachcert's own share of a plan (issue #29)
+CHANGE_ROUNDS = 5
+CHANGE_GOAL = 1.15  # plan with changes / raw plan + show -json (issue #29)
+
+ENGINE_TIMER = """#!/bin/bash
+start=$EPOCHREALTIME
+{engine} "$@"
+code=$?
+echo "$start $EPOCHREALTIME" >> {log}
+exit $code
+"""
 
 
 @contextlib.contextmanager
@@ -148,11 +169,88 @@ def enough_clean(*sides: list[tuple[float, int]]) -> bool:
     return all(sum(1 for _, stalls in side if stalls == 0) >= 3 for side in sides)
 
 
+def own_share(bench: Bench, stack: Path, engine: str, ok: tuple[int, ...]) -> dict[str, Any]:
+    """Medians over OWN_RUNS `roachcert plan` processes: the whole process, the engine processes inside
+    it (timed by a wrapper engine), and the difference, roachcert's own share."""
+    wrapper = bench.tmp / "engine-timed"
+    log = bench.tmp / "engine-times.log"
+    wrapper.write_text(ENGINE_TIMER.format(engine=engine, log=log), encoding="utf-8")
+    wrapper.chmod(0o755)
+    env = {**bench.env, "ROACHCERT_TERRAFORM": str(wrapper)}
+    argv = [str(ROACHCERT), "plan", str(stack)]
+    run(argv, env, cwd=bench.tmp, ok=ok)  # warm: the wrapper is a new engine path (version, init check)
+    wholes: list[float] = []
+    engines: list[float] = []
+    calls: list[int] = []
+    for _ in range(OWN_RUNS):
+        log.write_text("", encoding="utf-8")
+        wholes.append(timed(lambda: run(argv, env, cwd=bench.tmp, ok=ok)))
+        spans = [line.split() for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+        engines.append(sum(float(end) - float(start) for start, end in spans))
+        calls.append(len(spans))
+    shares = [whole - inside for whole, inside in zip(wholes, engines, strict=True)]
+    return {
+        "runs_whole_s": wholes,
+        "runs_engine_s": engines,
+        "engine_processes_per_run": calls,
+        "whole_median_s": median(wholes),
+        "engine_median_s": median(engines),
+        "own_share_median_s": median(shares),
+    }
+
+
+def with_changes(
+    bench: Bench, clusters: dict[str, str], mount: str, engine: str, env: dict[str, str]
+) -> dict[str, Any]:
+    """The 50-cluster stack with a second issuer: every bundle changes. roachcert plan (exit 2) beside
+    the raw plan + show -json it needs, interleaved; then roachcert's own share of that plan."""
+    stack = write_stack(bench.tmp / "stacks" / "fifty.yaml", clusters, mount=mount, issuers=("ca-a", "ca-b"))
+    roachcert(bench, "ca", "ensure", str(stack))
+    roachcert(bench, "plan", str(stack), ok=(2,))  # renders the changed files the raw side plans
+    workdir = bench.home / "fifty"
+    plan_argv = [engine, "plan", "-input=false", "-no-color", "-out=bench-changes.tfplan"]
+    show_argv = [engine, "show", "-json", "bench-changes.tfplan"]
+
+    def raw_once() -> None:
+        run(plan_argv, env, cwd=workdir)
+        run(show_argv, env, cwd=workdir)
+
+    raw_once()  # warm
+    times = interleaved(
+        {
+            "raw": lambda: timed(raw_once),
+            "roachcert": lambda: timed(lambda: roachcert(bench, "plan", str(stack), ok=(2,))),
+        },
+        CHANGE_ROUNDS,
+    )
+    raw_median, ours_median = median(times["raw"]), median(times["roachcert"])
+    say(
+        f"  with changes ({CLUSTERS} updates): terraform plan + show -json {fmt_s(raw_median)}, "
+        f"roachcert plan {fmt_s(ours_median)} ({ours_median / raw_median:.2f}x)"
+    )
+    share = own_share(bench, stack, engine, ok=(2,))
+    say(
+        f"  with changes, roachcert's own share: {share['own_share_median_s']:.3f} s "
+        f"(whole {share['whole_median_s']:.3f} s, engine inside {share['engine_median_s']:.3f} s)"
+    )
+    return {
+        "clusters": CLUSTERS,
+        "runs_s": times,
+        "raw_plan_and_show_median_s": raw_median,
+        "roachcert_plan_median_s": ours_median,
+        "ratio": ours_median / raw_median,
+        "goal_ratio_at_most": CHANGE_GOAL,
+        "met": ours_median / raw_median <= CHANGE_GOAL,
+        "own_share": share,
+    }
+
+
 def main() -> Outcome:
     outcome = Outcome("plan")
     with sandbox("plan") as bench:
         clusters = new_clusters(bench, CLUSTERS)
-        stack = write_stack(bench.tmp / "stacks" / "fifty.yaml", clusters, mount=new_mount("plan"))
+        mount = new_mount("plan")
+        stack = write_stack(bench.tmp / "stacks" / "fifty.yaml", clusters, mount=mount)
         roachcert(bench, "ca", "ensure", str(stack))
         roachcert(bench, "plan", str(stack), ok=(2,))
         roachcert(bench, "apply", str(stack))
@@ -188,8 +286,14 @@ def main() -> Outcome:
         steps, in_process, breakdown_runs = breakdown(stack)
         engine_start = startup(bench, [engine, "version"], workdir)
         cli_start = startup(bench, [str(ROACHCERT), "plan", "--help"], workdir)
+        own = own_share(bench, stack, engine, ok=(0,))
+        say(
+            f"  roachcert's own share of a no-change plan: {own['own_share_median_s']:.3f} s "
+            f"(whole {own['whole_median_s']:.3f} s, engine inside {own['engine_median_s']:.3f} s)"
+        )
+        changes = with_changes(bench, clusters, mount, engine, env)
         try:
-            big: dict[str, Any] | None = big_plan(bench, engine, env)
+            big: dict[str, Any] | None = big_plan(bench, engine, env) if BIG else None
         except RuntimeError as exc:  # the 50-cluster figures still stand
             say(f"  plan of {BIG} clusters failed: {exc}")
             outcome.findings.append(f"plan of {BIG} clusters failed to run: {exc}")
@@ -276,6 +380,49 @@ def main() -> Outcome:
     )
     outcome.rows.append(row)
     report(row)
+    outcome.data["own_share"] = own
+    outcome.data["with_changes"] = changes
+    own_s = own["own_share_median_s"]
+    own_row = Row(
+        benchmark="plan",
+        case=f"roachcert's own share of a plan, {CLUSTERS} clusters, no changes (process minus engine)",
+        baseline=f"{fmt_s(own['engine_median_s'])} (engine processes inside it)",
+        roachcert=fmt_s(own["whole_median_s"]),
+        result=f"{own_s:.3f} s own",
+        goal=f"<= {OWN_GOAL} s",
+        met=own_s <= OWN_GOAL,
+    )
+    change_row = Row(
+        benchmark="plan",
+        case=f"{CLUSTERS} clusters, with changes (a second issuer: {CLUSTERS} updates)",
+        baseline=f"{fmt_s(changes['raw_plan_and_show_median_s'])} (terraform plan + show -json)",
+        roachcert=fmt_s(changes["roachcert_plan_median_s"]),
+        result=f"{changes['ratio']:.2f}x the time",
+        goal=f"<= {CHANGE_GOAL:.2f}x",
+        met=changes["ratio"] <= CHANGE_GOAL,
+    )
+    for extra in (own_row, change_row):
+        outcome.rows.append(extra)
+        report(extra)
+    if own_s > OWN_GOAL:
+        outcome.findings.append(
+            f"roachcert's own share of a {CLUSTERS}-cluster plan is {own_s:.3f} s (goal <= {OWN_GOAL} s): "
+            f"bare start-up (`plan --help`) {cli_start:.3f} s; in-process steps besides the engine: "
+            + ", ".join(
+                f"{name} {seconds:.3f} s"
+                for name, seconds in steps.items()
+                if name
+                not in ("terraform plan", "terraform show -json", "init (check; skipped when unchanged)")
+            )
+        )
+    if changes["ratio"] > CHANGE_GOAL:
+        share = changes["own_share"]
+        outcome.findings.append(
+            f"plan with changes takes {changes['ratio']:.2f}x terraform plan + show -json "
+            f"({fmt_s(changes['roachcert_plan_median_s'])} vs {fmt_s(changes['raw_plan_and_show_median_s'])}); "
+            f"roachcert's own share of it {share['own_share_median_s']:.3f} s, engine inside "
+            f"{share['engine_median_s']:.3f} s"
+        )
     if big is None:
         return outcome
     outcome.data["big"] = big

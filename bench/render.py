@@ -3,7 +3,7 @@
 1. `render(stack, bundles)` for a 1,000-cluster stack with fixed bundles (two issuers' PEMs): median of
    several runs, goal < 0.5 s. Loading the stack file (YAML + validation) is timed beside it.
    Then the whole `roachcert render STACK` process (imports, load, Vault, render, write) beside a Python
-   process loading the same file with PyYAML's libyaml loader, interleaved, goal <= 6x; a probe in a fresh
+   process loading the same file with PyYAML's libyaml loader, interleaved, goal <= 4x; a probe in a fresh
    interpreter times each step.
 2. Stacks of 10, 100 and 1,000 clusters sharing one CA with two issuers: a counting wrapper around
    `VaultAdapter.read_issuer_pem` (and one around every Vault HTTP request) while roachcert prepares the
@@ -75,7 +75,7 @@ def counting(counts: dict[str, int]) -> Iterator[None]:
 
 LIBYAML_LOAD = "import sys, yaml; yaml.load(open(sys.argv[1], encoding='utf-8'), Loader=yaml.CSafeLoader)"
 WHOLE_ROUNDS = 7
-WHOLE_GOAL = 6.0
+WHOLE_GOAL = 4.0  # issue #29
 
 
 def render_steps(stack_path: Path) -> dict[str, float]:

@@ -6,11 +6,19 @@ import contextlib
 import json
 import subprocess
 import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import typer
 
+from certs_helper import make_ca
 from roachcert import app as app_module
+from roachcert.sandbox.manager import register_cluster
+
+if TYPE_CHECKING:
+    from roachcert.sandbox.manager import SandboxState
 
 # What the heavy libraries are; none belongs to listing commands or printing versions.
 HEAVY = {"pydantic", "pydantic_core", "cryptography", "yaml", "hvac", "jinja2", "requests", "rich"}
@@ -26,12 +34,20 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 """
 
 
-def _imports(*argv: str) -> tuple[int, set[str], set[str]]:
+def _imports(*argv: str, cwd: Path | None = None) -> tuple[int, set[str], set[str]]:
     """Run roachcert in a fresh interpreter: its exit code, top-level packages and roachcert modules."""
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, check=False, timeout=60
+        [sys.executable, "-c", _PROBE, *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=cwd,
     )
-    probe = json.loads(proc.stderr.strip().splitlines()[-1])
+    # The last line, after whatever a drawn progress bar left on it.
+    last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+    assert '{"code"' in last, proc.stdout + proc.stderr
+    probe = json.loads(last[last.index('{"code"') :])
     modules: list[str] = probe["modules"]
     return (
         int(probe["code"]),
@@ -120,3 +136,80 @@ def test_help_reads_as_the_eager_app_printed_it(argv: list[str], capsys: pytest.
 def test_a_typo_still_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
     assert app_module.run(["plna"]) == 1
     assert "No such command 'plna'. Did you mean 'plan'?" in capsys.readouterr().err
+
+
+# -- each command's import set (issue #29: import only what runs, when it runs) -------------------------
+# The libraries a command loads only when it needs them: a certificate parsed (cryptography), Vault or an
+# HTTP API called (hvac, requests, urllib3), templates rendered (jinja2), a progress bar drawn (rich).
+CLIENTS = {"hvac", "requests", "urllib3"}
+
+
+def test_validate_loads_no_client_no_crypto_no_templates_no_bar(repo_root: Path) -> None:
+    code, packages, ours = _imports("validate", str(repo_root / "stacks" / "example.yaml"))
+    assert code == 0
+    assert packages.isdisjoint(CLIENTS | {"cryptography", "jinja2", "rich"}), sorted(packages)
+    assert not any(
+        name.startswith(("roachcert.certs", "roachcert.vault", "roachcert.cloud")) for name in ours
+    )
+
+
+def test_validate_loads_cryptography_only_to_parse_a_pem_file(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text(make_ca("Legacy client CA")[0], encoding="utf-8")
+    stack = tmp_path / "st.yaml"
+    stack.write_text(
+        "version: 1\ncas:\n  legacy: {pem_file: ca.pem}\n"
+        f"clusters:\n  frogs: {{id: {uuid.uuid4()}, ca: legacy, host: frogs.example.test}}\n",
+        encoding="utf-8",
+    )
+    code, packages, _ours = _imports("validate", str(stack))
+    assert code == 0
+    assert "cryptography" in packages  # the PEM file's certificate is parsed and checked
+    assert packages.isdisjoint(CLIENTS | {"jinja2", "rich"}), sorted(packages)
+
+
+def test_certs_loads_no_client_no_templates_no_bar(repo_root: Path, tmp_path: Path) -> None:
+    code, packages, _ours = _imports("certs", str(repo_root / "stacks" / "example.yaml"), cwd=tmp_path)
+    assert code == 0
+    assert packages.isdisjoint(CLIENTS | {"jinja2", "rich"}), sorted(packages)
+
+
+def test_commands_on_the_sandbox_load_only_what_they_run(
+    sandbox: SandboxState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE"):  # either makes rich draw without a terminal
+        monkeypatch.delenv(name, raising=False)
+    cluster_id = str(uuid.uuid4())
+    register_cluster(sandbox, cluster_id, "frogs")
+    stack = tmp_path / "st.yaml"
+    stack.write_text(
+        f"version: 1\ncas:\n  client-ca:\n    mount: pki_{uuid.uuid4().hex[:8]}\n    common_name: Imports CA\n"
+        "    issuers: [ca-a]\n    role: {name: client, key_type: ec}\n"
+        f"clusters:\n  frogs: {{id: {cluster_id}, ca: client-ca, host: frogs.example.test, users: [app]}}\n",
+        encoding="utf-8",
+    )
+    assert app_module.run(["ca", "ensure", str(stack)]) == 0
+    # Planning reads issuers from Vault: no key, CSR or rotation code, and no bar.
+    not_planning = ("roachcert.certs", "roachcert.vault.rotation", "roachcert.vault.ca_ensure")
+    for argv, expected in ((["render"], 0), (["plan"], 2)):
+        code, packages, ours = _imports(*argv, str(stack), cwd=tmp_path)
+        assert code == expected, argv
+        assert "rich" not in packages, argv
+        assert not any(name.startswith(not_planning) for name in ours), (argv, sorted(ours))
+    assert app_module.run(["apply", str(stack)]) == 0
+    code, packages, _ours = _imports("status", str(stack), cwd=tmp_path)
+    assert code == 0
+    assert packages.isdisjoint({"jinja2", "rich"}), sorted(packages)
+    # stderr is a pipe here: no bar can draw, so rich is not loaded; neither are the templates.
+    for argv in (["frogs", "app"], ["--all"]):
+        code, packages, _ours = _imports(
+            "issue", str(stack), *argv, "--out", str(tmp_path / "certs"), cwd=tmp_path
+        )
+        assert code == 0, argv
+        assert packages.isdisjoint({"jinja2", "rich"}), (argv, sorted(packages))
+    # Where rich would draw anyway (TTY_COMPATIBLE=1), the bar is drawn as before.
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    code, packages, _ours = _imports(
+        "issue", str(stack), "--all", "--force", "--out", str(tmp_path / "certs"), cwd=tmp_path
+    )
+    assert code == 0
+    assert "rich" in packages

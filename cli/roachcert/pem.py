@@ -10,14 +10,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING, Any
 
 from roachcert.errors import PemError
 from roachcert.escape import printable, quoted
+
+# cryptography is imported where a certificate is parsed: checking a stack file without PEM files, and
+# every command that parses none, start without it.
+if TYPE_CHECKING:
+    from cryptography import x509
 
 EXPIRY_WARNING = timedelta(days=30)
 MAX_FILE_BYTES = 1 << 20
@@ -65,7 +66,7 @@ class CaCheck:
 
 def cert_info(pem_or_cert: str | bytes | x509.Certificate) -> CertInfo:
     """Facts about one certificate, given as an object or as PEM text holding exactly one."""
-    if isinstance(pem_or_cert, x509.Certificate):
+    if not isinstance(pem_or_cert, str | bytes):
         return _info(pem_or_cert, "certificate", 0)
     text = pem_or_cert.decode("utf-8", "replace") if isinstance(pem_or_cert, bytes) else pem_or_cert
     certs = parse_certificates(text, "certificate")
@@ -190,6 +191,8 @@ def _decode(label: str, body: list[str], source: str, line: int) -> CertInfo:
             f"{source}: line {line}: the certificate is not valid base64 (garbled or edited?); "
             "copy it again from its source"
         ) from None
+    from cryptography import x509  # lazy: only a parsed certificate needs it
+
     try:
         certificate = x509.load_der_x509_certificate(der)
     except (ValueError, x509.InvalidVersion):
@@ -201,6 +204,9 @@ def _decode(label: str, body: list[str], source: str, line: int) -> CertInfo:
 
 
 def _info(certificate: x509.Certificate, source: str, line: int) -> CertInfo:
+    from cryptography import x509  # lazy: only a parsed certificate needs it
+    from cryptography.hazmat.primitives import hashes, serialization  # lazy: as above
+
     try:
         try:
             constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
@@ -223,6 +229,8 @@ def _info(certificate: x509.Certificate, source: str, line: int) -> CertInfo:
 
 
 def _cn(name: x509.Name) -> str:
+    from cryptography.x509.oid import NameOID  # lazy: as above
+
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not values:
         return ""

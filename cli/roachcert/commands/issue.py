@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, cast
 
 import typer
 
+from roachcert import environment
 from roachcert.certs.layouts import Layout
 from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
 from roachcert.commands.cert_args import (
@@ -119,9 +122,6 @@ def _issue_all(
     sslrootcert: Path | None,
     no_fetch: bool,
 ) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from roachcert.certs import issue as issuing
 
     pairs = issuing.all_users(stack)
@@ -131,18 +131,7 @@ def _issue_all(
     clusters = dict.fromkeys(cluster for cluster, _user in pairs)
     notes: list[str] = []
     roots = {cluster: cluster_ca_file(stack, cluster, sslrootcert, no_fetch, notes) for cluster in clusters}
-    lock = threading.Lock()
-    columns = (TextColumn("issuing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    # rich draws on a real terminal file only (off elsewhere); the bar holds counts, no secret.
-    # The run's stderr, masked; rich uses only write/flush/isatty of the IO it is given.
-    err = Console(file=cast("IO[str]", runtime().err_stream()))
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("issue", total=len(pairs))
-
-        def done(_outcome: IssueResult | IssueFailure) -> None:
-            with lock:
-                progress.advance(task)
-
+    with _bar(len(pairs)) as done:
         outcomes = issuing.issue_all(
             stack,
             out or issuing.default_out(stack),
@@ -161,6 +150,34 @@ def _issue_all(
     failed = _summary(stack.name, outcomes)
     if failed:
         raise typer.Exit(ExitStatus.ERROR)
+
+
+@contextlib.contextmanager
+def _bar(total: int) -> Iterator[Callable[[object], None]]:
+    """`issue --all`'s progress bar: told each finished certificate; drawn by rich on a terminal only."""
+    # rich draws on a real terminal file only (off elsewhere); the bar holds counts, no secret. Where it
+    # cannot draw (stderr is no terminal and the variables that make rich draw anyway are unset), rich
+    # is not imported at all: it is most of what `--all` would import for nothing.
+    stream = runtime().err_stream()  # the run's stderr, masked
+    forced = any(name in environment.process() for name in ("FORCE_COLOR", "TTY_COMPATIBLE"))
+    if not (forced or stream.isatty()):
+        yield lambda _outcome: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    lock = threading.Lock()
+    columns = (TextColumn("issuing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    # rich uses only write/flush/isatty of the IO it is given.
+    err = Console(file=cast("IO[str]", stream))
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("issue", total=total)
+
+        def done(_outcome: object) -> None:
+            with lock:
+                progress.advance(task)
+
+        yield done
 
 
 def _summary(name: str, outcomes: list[IssueResult | IssueFailure]) -> int:

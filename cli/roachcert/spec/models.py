@@ -60,7 +60,10 @@ def _issuer_name(value: str) -> str:
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Validators are built on first use: loading a stack builds the Stack's once, nested models inline,
+    # instead of one per class at import. The default instances below are therefore made with
+    # `model_construct` (the same values a validated default has), so defining a class builds nothing.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class TokenAuth(Model):
@@ -117,7 +120,7 @@ VaultAuth = Annotated[TokenAuth | AppRoleAuth | JwtAuth | TokenFileAuth, Field(d
 class VaultSpec(Model):
     addr: str | None = Field(default=None, description="Vault address; VAULT_ADDR when left out")
     namespace: str | None = Field(default=None, description="Vault namespace; VAULT_NAMESPACE when left out")
-    auth: VaultAuth = TokenAuth()
+    auth: VaultAuth = TokenAuth.model_construct()
 
     @field_validator("addr")
     @classmethod
@@ -161,7 +164,7 @@ class VaultCa(Model):
         tuple[Annotated[str, Field(pattern=ISSUER_RE), AfterValidator(_issuer_name)], ...],
         Field(min_length=1),
     ] = Field(description="trusted issuers, oldest first; the last one signs new client certificates")
-    role: RoleSpec = RoleSpec()
+    role: RoleSpec = RoleSpec.model_construct()
 
     @field_validator("issuers")
     @classmethod
@@ -368,7 +371,7 @@ class TerraformSpec(Model):
     required_version: str = ">= 1.7"
     # Which engine runs this stack (--engine overrides it); None: the usual search (see roachcert.terraform.engine).
     engine: Literal["terraform", "tofu"] | None = None
-    backend: Backend = Backend()
+    backend: Backend = Backend.model_construct()
     templates: Path | None = Field(
         default=None, description="a folder whose templates override the built-in ones"
     )
@@ -378,10 +381,10 @@ class TerraformSpec(Model):
 
 class Stack(Model):
     version: Literal[1]
-    vault: VaultSpec = VaultSpec()
+    vault: VaultSpec = VaultSpec.model_construct()
     cas: dict[Annotated[str, Field(pattern=NAME_RE)], CaSpec] = Field(default_factory=dict)
     clusters: dict[Annotated[str, Field(pattern=NAME_RE)], Cluster] = Field(default_factory=dict)
-    terraform: TerraformSpec = TerraformSpec()
+    terraform: TerraformSpec = TerraformSpec.model_construct()
     # Set by the loader, not by the file.
     name: str = Field(default="stack", exclude=True)
     source: Path | None = Field(default=None, exclude=True)

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roachcert import environment
-from roachcert.certs.issue import IssuedCert, SignedCert
 from roachcert.errors import VaultError
 from roachcert.spec import Stack
 from roachcert.vault.answers import data_of, int_of, is_name, names_of, pem_of, shape_error, text_of
-from roachcert.vault.ca_ensure import IssuerState, MountState
-from roachcert.vault.rotation import IssuedRecord, records_from_pems
 from roachcert.vault.transport import (
     VaultSettings,
     VaultTransport,
@@ -22,6 +19,13 @@ from roachcert.vault.transport import (
     resolve_settings,
     vault_errors,
 )
+
+# What issuing, `ca ensure` and rotation get back is imported by the methods that make it: a plan reads
+# issuers only, and the key, CSR and rotation code behind those results is not loaded for it.
+if TYPE_CHECKING:
+    from roachcert.certs.issue import IssuedCert, SignedCert
+    from roachcert.vault.ca_ensure import IssuerState, MountState
+    from roachcert.vault.rotation import IssuedRecord
 
 __all__ = ["VaultAdapter", "VaultSettings", "find_token", "open_vault", "resolve_settings"]
 
@@ -50,6 +54,8 @@ class VaultAdapter(VaultTransport):
 
     # -- ca_ensure.PkiAdmin -----------------------------------------------------------------------------
     def read_mount(self, mount: str) -> MountState | None:
+        from roachcert.vault.ca_ensure import MountState  # lazy: see the imports above
+
         path = f"sys/mounts/{mount}"
         body = self._call("get", path, absent=lambda r: "no secret engine mount" in vault_errors(r).lower())
         if body is None:
@@ -68,6 +74,8 @@ class VaultAdapter(VaultTransport):
         self._call("post", f"sys/mounts/{mount}/tune", {"max_lease_ttl": max_lease_ttl})
 
     def list_issuers(self, mount: str) -> tuple[IssuerState, ...]:
+        from roachcert.vault.ca_ensure import IssuerState  # lazy: see the imports above
+
         path = f"{mount}/issuers"
         listed = self._call("list", path)
         if listed is None:
@@ -121,6 +129,8 @@ class VaultAdapter(VaultTransport):
 
     # -- issue.CertIssuer ----------------------------------------------------------------------------
     def issue_cert(self, mount: str, issuer: str, role: str, common_name: str, ttl: str) -> IssuedCert:
+        from roachcert.certs.issue import IssuedCert  # lazy: see the imports above
+
         path = f"{mount}/issuer/{issuer}/issue/{role}"
         # Vault also puts the CN in a DNS SAN, as the product doc's certificates have; strict verifiers
         # (cryptography's) require a SAN, and without the serverAuth EKU it cannot serve TLS.
@@ -135,6 +145,8 @@ class VaultAdapter(VaultTransport):
         self, mount: str, issuer: str, role: str, csr: str, common_name: str, ttl: str
     ) -> SignedCert:
         """The role signs a CSR made here: only the public key and CN go to Vault, nothing secret."""
+        from roachcert.certs.issue import SignedCert  # lazy: see the imports above
+
         path = f"{mount}/issuer/{issuer}/sign/{role}"
         data, what = self._role_call(path, {"csr": csr, "common_name": common_name, "ttl": ttl})
         return SignedCert(
@@ -155,6 +167,8 @@ class VaultAdapter(VaultTransport):
         """Every unrevoked client certificate the mount stored (LIST MOUNT/certs, then each
         MOUNT/cert/SERIAL, `jobs` at a time), with the issuer that signed it. Roles with
         `no_store` leave nothing here."""
+        from roachcert.vault.rotation import records_from_pems  # lazy: see the imports above
+
         listed = self._call("list", f"{mount}/certs")
         what = self._what("list", f"{mount}/certs")
         serials = names_of(data_of(listed, what), "keys", what) if listed is not None else []
