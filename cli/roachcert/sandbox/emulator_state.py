@@ -308,11 +308,31 @@ class EmulatorState:
                 if found.plan == "DEDICATED"
                 else {"serverless": {"routing_id": found.name, "upgrade_type": "AUTOMATIC"}}
             )
+            # Every field the OpenAPI document's Cluster requires, with values of its types and enums.
+            dns = f"{found.name}-{found.id[:4]}.gcp-us-east1.cockroachlabs.cloud"
             return {
                 "id": found.id,
                 "name": found.name,
+                "cockroach_version": "v24.3.0",
+                "upgrade_status": "FINALIZED",
                 "plan": "ADVANCED" if found.plan == "DEDICATED" else "BASIC",
+                "cloud_provider": "GCP",
                 "state": "CREATED",
+                "creator_id": "00000000-0000-4000-8000-000000000001",
                 "operation_status": operation.get(found.status, "UNSPECIFIED"),
                 "config": config,
+                "regions": [
+                    {
+                        "name": "us-east1",
+                        "sql_dns": dns,
+                        "ui_dns": f"admin-{dns}",
+                        "node_count": 3 if found.plan == "DEDICATED" else 0,
+                        "internal_dns": f"internal-{dns}",
+                        "private_endpoint_dns": "",
+                    }
+                ],
+                "sql_dns": dns,
+                "cidr_range": "",
+                "labels": {},
+                "is_customer_cloud_account": False,
             }
