@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -182,3 +183,24 @@ def test_sandbox_up_with_a_provider_binary_names_it_and_roachcert_runs_on_it(
     assert "0 to create" in out
     lock = (work / ".roachcert" / "st" / ".terraform.lock.hcl").read_text(encoding="utf-8")
     assert package_hash_v1(users_binary.read_bytes()) in lock
+
+
+def test_ensure_provider_installs_nothing_when_a_binary_is_brought(
+    tmp_path: Path, users_binary: Path
+) -> None:
+    """`make setup` on a machine without Go (or behind a mirror): the script steps aside in one line."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "ensure-provider.sh"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "ROACHCERT_CACHE": str(tmp_path / "cache"),
+        "ROACHCERT_GO": str(tmp_path / "no-such-go"),
+        "ROACHCERT_REQUIRE_REAL_PROVIDER": "1",
+        providers.BINARY_ENV: str(users_binary),
+    }
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"real provider: using {providers.BINARY_ENV}={users_binary} (nothing to install)"
+    ]
+    assert not (tmp_path / "cache").exists()
