@@ -118,7 +118,9 @@ class OpenApiCheck:
         return schema if schema else default
 
     def problems(self, entry: dict[str, Any]) -> list[str]:
-        """What is wrong with one logged answer ({method, path, status, answer, json}); [] when nothing."""
+        """What is wrong with one logged answer ({method, path, status, answer, json, deliberate}); []
+        when nothing. `deliberate` "answer_status": the emulator's knob for a status value the document
+        does not list yet, set by a test on purpose; the other fields are checked all the same."""
         method, path, status = str(entry["method"]), str(entry["path"]), int(entry["status"])
         where = f"{method} {path} -> {status}"
         if status == 0:  # the connection was dropped on purpose: no answer to check
@@ -128,10 +130,14 @@ class OpenApiCheck:
             return [f"{where}: the API document has no {method} {path}, yet the emulator served it"]
         if not entry.get("json", True):
             return []  # a proxy's HTML page or redirect (a fault knob): not the API's own answer
+        answer = entry.get("answer")
+        if entry.get("deliberate") == "answer_status" and isinstance(answer, dict):
+            # A status a later API version may add, on purpose: every other field is still checked.
+            answer = {k: v for k, v in answer.items() if k != "status"}
         validator = self._validator(self._schema(operation, status))
         return [
             f"{where}: {'/'.join(str(p) for p in error.absolute_path) or 'body'}: {error.message}"
-            for error in sorted(validator.iter_errors(entry.get("answer")), key=str)
+            for error in sorted(validator.iter_errors(answer), key=str)
         ]
 
 

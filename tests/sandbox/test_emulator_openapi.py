@@ -25,7 +25,7 @@ from openapi_check import (
     trim,
 )
 from roachcert.sandbox.emulator import RunningEmulator, start_emulator
-from roachcert.sandbox.emulator_state import MODES, EmulatorState
+from roachcert.sandbox.emulator_state import MODES, STATUSES, EmulatorState
 
 TESTS = Path(__file__).resolve().parents[1]
 CA_PATH = "/api/v1/clusters/{}/client-ca-cert"
@@ -206,3 +206,35 @@ def test_a_test_whose_emulator_answers_outside_the_document_fails_by_name(tmp_pa
     assert "ERROR at teardown of test_bad_answer" in out, out
     assert "test_inner.py::test_bad_answer: the Cloud API emulator answered outside the API's OpenAPI" in out
     assert "GET /api/v1/clusters/c1/client-ca-cert -> 200: status: 'DONE' is not one of" in out, out
+
+
+def test_a_status_set_on_purpose_outside_the_enum_passes_only_that_field() -> None:
+    """answer_status (a status a later API version may add) is marked deliberate by the emulator: the
+    enum gives way for `status`, nothing else does."""
+    check = OpenApiCheck()
+    path = "/api/v1/clusters/x/client-ca-cert"
+    odd = {
+        "method": "GET",
+        "path": path,
+        "status": 200,
+        "answer": {"status": "RESTORING", "x509_pem_cert": ""},
+    }
+    assert check.problems({**odd, "deliberate": "answer_status"}) == []
+    assert check.problems(odd) == [f"GET {path} -> 200: status: 'RESTORING' is not one of {list(STATUSES)}"]
+    extra = {**odd, "answer": {**odd["answer"], "pem": "x"}, "deliberate": "answer_status"}
+    assert [p.split(": ", 1)[1] for p in check.problems(extra)] == [
+        "body: Additional properties are not allowed ('pem' was unexpected)"
+    ]
+
+
+def test_the_emulator_marks_answer_status_answers_deliberate(
+    own_emulator: RunningEmulator, own_log: Path, api_key: str
+) -> None:
+    cluster = "6f1c1ad5-0d7e-4b52-9a55-0d8b1b0c6e11"
+    own_emulator.register_cluster(cluster, "frogs")
+    own_emulator.set_faults(answer_status="RESTORING")
+    _call(own_emulator, api_key, "GET", CA_PATH.format(cluster))
+    _call(own_emulator, api_key, "GET", f"/api/v1/clusters/{cluster}")
+    entries, _ = read_answers(own_log)
+    assert [e["deliberate"] for e in entries] == ["answer_status", ""]
+    assert check_answers(entries) == []

@@ -76,9 +76,11 @@ class _Server(ThreadingHTTPServer):
         """One line of the answer log; O_APPEND keeps lines whole when several emulators share the file."""
         if self.answer_log is None:
             return
-        line = json.dumps(
-            {"method": method, "path": path, "status": status, "answer": answer, "json": is_json}
-        )
+        with self.state.lock:
+            odd_status = self.state.faults.answer_status
+        deliberate = "answer_status" if odd_status and status == 200 and _CLIENT_CA.match(path) else ""
+        entry = {"method": method, "path": path, "status": status, "answer": answer, "json": is_json}
+        line = json.dumps({**entry, "deliberate": deliberate})
         with self.answer_lock, self.answer_log.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
