@@ -28,7 +28,7 @@ from jsonschema import Draft4Validator
 DOCUMENT = "cloud-api-openapi.json"
 COPY = Path(__file__).resolve().parent / "openapi" / DOCUMENT
 # The API paths the emulator serves (and roachcert's reads and the provider use): the trimmed copy's paths.
-PATHS = ("/api/v1/clusters/{cluster_id}", "/api/v1/clusters/{cluster_id}/client-ca-cert")
+PATHS = ("/api/v1/clusters", "/api/v1/clusters/{cluster_id}", "/api/v1/clusters/{cluster_id}/client-ca-cert")
 _REF = re.compile(r'"\$ref":\s*"#/components/schemas/([^"]+)"')
 
 

@@ -86,6 +86,8 @@ def test_every_mode_the_document_leaves_open_answers_within_it(
         ("POST", ca, ca_pem("b")),  # while PENDING: 400
         ("GET", f"/api/v1/clusters/{cluster}", None),
         ("GET", f"/api/v1/clusters/{serverless}", None),
+        ("GET", "/api/v1/clusters?pagination.limit=1", None),  # a page and its next_page token
+        ("GET", "/api/v1/clusters?pagination.page=not-a-token", None),  # 400
         ("GET", CA_PATH.format(serverless), None),
         ("GET", CA_PATH.format("no-such-cluster"), None),
         ("POST", f"/api/v1/clusters/{cluster}", None),  # a method the path lacks
