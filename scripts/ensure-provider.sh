@@ -4,6 +4,7 @@
 # filesystem mirror. Without Go, or when the module proxy refuses or cannot be reached, it says so in one
 # line and exits 0: the stand-in provider is used. A build that fails after the proxy served the module is
 # an error when ROACHCERT_REQUIRE_REAL_PROVIDER=1 (CI), as is a missing `go`; otherwise a warning.
+# With ROACHCERT_PROVIDER_BINARY=PATH set, nothing is installed: that binary is used instead.
 set -uo pipefail
 VERSION=1.22.0
 MODULE=github.com/cockroachdb/terraform-provider-cockroach
@@ -33,6 +34,12 @@ verified() {
     grep -Eq "^[[:space:]]+mod[[:space:]]+$MODULE[[:space:]]+v$VERSION([[:space:]]|\$)" <<<"$info"
 }
 
+# A binary the user brings (built from source, from a registry mirror) is used as it is: roachcert checks
+# that it answers as a Terraform plugin and installs it into the sandbox's mirror itself.
+if [ -n "${ROACHCERT_PROVIDER_BINARY:-}" ]; then
+  say "using ROACHCERT_PROVIDER_BINARY=$ROACHCERT_PROVIDER_BINARY (nothing to install)"
+  exit 0
+fi
 if ! command -v "$GO" >/dev/null 2>&1; then
   unavailable "go not found on PATH (needed to install $MODULE@v$VERSION)" 1
 fi

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from engine_choice import ENGINES, require_engine
+
+# The emulator's answers are checked against the Cloud API's OpenAPI document after every test.
+from openapi_check import emulator_answer_log, emulator_answers_checked  # noqa: F401
 from provider_choice import active_provider
 
 if TYPE_CHECKING:

@@ -175,3 +175,48 @@ def test_apply_believes_the_cloud_api_not_the_engine_and_a_rerun_converges(
     assert "Traceback" not in out + err
     converge(cli, one_cluster)
     assert "Edited in the Console" not in str(one_cluster.cloud(cluster_id).get("x509_pem_cert"))
+
+
+def test_a_provider_crash_mid_apply_leaves_pending_siblings_that_stop_plan_and_old_apply_then_converges(
+    sandbox: SandboxState, tmp_path: Path, cli: Cli
+) -> None:
+    """A DELETE answered 404 while three siblings change: the provider sends one more GET and crashes
+    (the real v1.22.0's nil dereference); Terraform abandons the siblings, whose PATCHes were already
+    answered PENDING and never recorded in state. roachcert must not take that for done."""
+    stack = SandboxStack(sandbox, tmp_path)
+    stack.add_clusters(4)
+    stack.write()
+    path = str(stack.path)
+    cli.ok("ca", "ensure", path)
+    cli.ok("plan", path, expect=2)
+    cli.ok("apply", path)
+    gone = stack.clusters.pop("c3")
+    stack.issuers.append("ca-b")  # every remaining bundle grows: three in-place updates
+    stack.write()
+    cli.ok("ca", "ensure", path)
+    cli.ok("plan", path, expect=2)  # three updates and a delete: the plan the apply runs
+    siblings = list(stack.clusters.values())
+    clear_requests(sandbox)
+    # Latency makes the siblings' PATCHes land before the DELETE's 404 (they start together);
+    # stuck_pending keeps them PENDING as a slow Cloud would.
+    with faults(
+        sandbox, fail_next=1, fail_status=404, fail_method="DELETE", latency_seconds=0.3, stuck_pending=True
+    ):
+        crashed = cli.fails("apply", path, "--allow-destroy")
+        assert "plugin crashed" in crashed.text, crashed.text
+        calls = [(r["method"], r["status"]) for r in emulator_requests(sandbox) if gone in r["path"]]
+        assert calls[-2:] == [("DELETE", 404), ("GET", 200)], calls  # one more GET, then the crash
+        patched = {r["path"].split("/")[4] for r in emulator_requests(sandbox) if r["method"] == "PATCH"}
+        assert patched == set(siblings), patched
+        assert stack.statuses() == {"PENDING"}
+        assert stack.cloud(gone)["status"] == "IS_SET"  # the crash left the CA where it was
+
+        replanned = cli.fails("plan", path)
+        assert "3 cluster(s) of rel have a client CA change in progress (PENDING)" in replanned.text
+        assert_no_partial_files(tmp_path)
+        old_plan = cli.fails("apply", path, "--allow-destroy")
+        assert "3 cluster(s) changed on the Cloud side since the plan" in old_plan.text, old_plan.text
+        assert stack.statuses() == {"PENDING"}
+    wait_settled(sandbox, siblings)
+    converge(cli, stack, allow_destroy=True)
+    assert stack.cloud(gone)["status"] == "NOT_SET"

@@ -1,4 +1,4 @@
-"""Secrets after a full walk: no private key block, Vault token or API key in any file roachcert keeps,
+"""Secrets after a full walk under TF_LOG=DEBUG: no private key block, Vault token or API key in any file roachcert keeps,
 in Terraform's state or plan JSON, in any report, or in anything printed; issued keys are 0600 from the
 moment they exist."""
 
@@ -95,6 +95,8 @@ def test_no_secret_anywhere_after_a_full_walk(
     documents: dict[str, str] = {}  # what roachcert or Terraform produced outside the files scanned
     keys = KeyCreations()
     keys.watch(monkeypatch)
+    # The provider dumps every request, `Authorization: Bearer <key>` included, under TF_LOG=DEBUG.
+    monkeypatch.setenv("TF_LOG", "DEBUG")
 
     cli.ok("ca", "ensure", path)
     cli.ok("plan", path, expect=2)
@@ -156,6 +158,8 @@ def test_no_secret_anywhere_after_a_full_walk(
         if (needle is None and PRIVATE_KEY.search(text)) or (needle is not None and needle in text)
     ]
     assert not hits, hits
+    # ...and the walk did meet the header: the provider logged it, roachcert masked it.
+    assert any("Authorization: Bearer ***" in text for text in scanned.values())
     # the reports are what a pull request shows: real content, not an empty file that passes
     assert re.search(r"c0|c1", (tmp_path / "plan.md").read_text())
     assert json.loads((tmp_path / "plan.json").read_text())

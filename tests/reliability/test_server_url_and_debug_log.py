@@ -53,6 +53,8 @@ def test_tf_log_debug_never_puts_the_api_key_in_output_logs_plans_or_state(
     monkeypatch.setenv("TF_LOG", "DEBUG")
     path = str(one_cluster.path)
     cli.ok("plan", path, expect=2)
+    cli.ok("plan", path, "--format", "markdown", "--out", str(tmp_path / "plan.md"), expect=2)
+    cli.ok("plan", path, "--format", "json", "--out", str(tmp_path / "plan.json"), expect=2)
     stack = load_stack(one_cluster.path)
     plan_json = terraform_for(stack).show_text(one_cluster.workdir / PLAN_FILE)
     cli.ok("apply", path)
@@ -66,3 +68,7 @@ def test_tf_log_debug_never_puts_the_api_key_in_output_logs_plans_or_state(
         assert key not in outcome.text, f"roachcert {' '.join(outcome.args)} printed the API key"
     for file, text in _texts_under(tmp_path):
         assert key not in text, f"{file} holds the API key"
+    # The provider did log its requests, header and all (as the real one does), and roachcert masked
+    # the key: without the dump this test would pass without ever meeting the header.
+    seen = "\n".join([o.text for o in cli.outcomes] + [text for _, text in _texts_under(tmp_path)])
+    assert "Authorization: Bearer ***" in seen

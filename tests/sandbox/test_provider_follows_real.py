@@ -80,9 +80,41 @@ def test_delete_answered_404_while_the_cert_is_still_set_fails_and_keeps_the_res
     terraform.start(cluster, ca_pem("ca"))
     terraform.write_config({})
     emulator.set_faults(fail_next=1, fail_status=404, fail_method="DELETE")
-    terraform.apply(expect=1)
+    done = terraform.apply(expect=1)
+    assert "plugin crashed!" in done.stderr, done.stderr
+    assert "nil pointer dereference" in done.stderr
+    assert [m for m, _ in _calls(emulator, cluster)][-2:] == ["DELETE", "GET"]  # one GET, then the panic
     assert ADDR in terraform.state()  # kept in state, as the real provider's crash leaves it
     assert emulator.client_ca(cluster)["status"] == "IS_SET"
+
+
+def test_a_crash_after_a_delete_answered_404_abandons_the_siblings_mid_change(
+    terraform: Terraform,
+    emulator: RunningEmulator,
+    new_cluster: Callable[..., str],
+    ca_pem: Callable[[str], str],
+) -> None:
+    """The whole plugin dies: siblings whose PATCH was answered PENDING stay in state with the old
+    cert (Terraform never heard back), and the apply fails for all of them."""
+    gone, first, second = new_cluster(), new_cluster(), new_cluster()
+    old, new = ca_pem("old"), ca_pem("new")
+    terraform.write_config({"gone": (gone, old), "first": (first, old), "second": (second, old)})
+    terraform.init()
+    terraform.apply()
+    terraform.write_config({"first": (first, new), "second": (second, new)})
+    # Latency: the siblings' PATCHes land before the DELETE's 404; stuck_pending: they stay PENDING.
+    emulator.set_faults(
+        fail_next=1, fail_status=404, fail_method="DELETE", latency_seconds=0.3, stuck_pending=True
+    )
+    done = terraform.apply(expect=1)
+    assert "plugin crashed!" in done.stderr, done.stderr
+    emulator.reset_faults()
+    state = terraform.state()
+    assert set(state) == {f"cockroach_client_ca_cert.{n}" for n in ("gone", "first", "second")}
+    for name, cluster in (("first", first), ("second", second)):
+        assert [m for m, _ in _calls(emulator, cluster)].count("PATCH") == 1
+        assert state[f"cockroach_client_ca_cert.{name}"]["x509_pem_cert"] == old  # never recorded
+    assert emulator.client_ca(gone)["status"] == "IS_SET"
 
 
 def test_a_trailing_slash_on_the_server_sends_double_slash_paths_that_the_api_does_not_know(
@@ -142,3 +174,26 @@ def test_a_non_json_error_page_is_undefined_response_type_in_terraform_output(
     )
     done = terraform.apply(expect=1)
     assert "undefined response type" in done.stderr
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "TRACE", ""])
+def test_tf_log_debug_dumps_every_request_with_its_bearer_key(
+    terraform: Terraform,
+    emulator: RunningEmulator,
+    new_cluster: Callable[..., str],
+    ca_pem: Callable[[str], str],
+    api_key: str,
+    level: str,
+) -> None:
+    """The real provider's SDK (cfg.Debug under TF_LOG=DEBUG|TRACE) dumps whole requests into the log;
+    whatever runs Terraform must mask the key itself."""
+    cluster = new_cluster()
+    terraform.start(cluster, ca_pem("ca"), apply=False)
+    done = terraform.apply(TF_LOG=level) if level else terraform.apply()
+    header = f"Authorization: Bearer {api_key}"
+    if not level:
+        assert header not in done.stdout + done.stderr
+        return
+    assert header in done.stderr
+    assert f"POST /api/v1/clusters/{cluster}/client-ca-cert HTTP/1.1" in done.stderr
+    assert "Cc-Version: 2024-09-16" in done.stderr

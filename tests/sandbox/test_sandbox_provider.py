@@ -9,7 +9,7 @@ import pytest
 
 from provider_choice import active_provider
 from roachcert.app import run
-from roachcert.sandbox import manager
+from roachcert.sandbox import manager, providers
 from roachcert.sandbox.manager import SandboxState
 
 
@@ -17,6 +17,7 @@ def test_forcing_the_real_provider_where_it_is_missing_is_one_line_and_starts_no
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("ROACHCERT_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv(providers.BINARY_ENV, raising=False)  # a brought binary would be "installed"
     monkeypatch.chdir(tmp_path)
     assert run(["sandbox", "up", "--provider", "real"]) == 1
     err = capsys.readouterr().err
@@ -33,9 +34,18 @@ def test_status_and_env_say_which_provider_runs(sandbox: SandboxState) -> None:
     assert sandbox.provider_path.endswith(
         "registry.terraform.io/cockroachdb/cockroach/1.22.0/linux_amd64/terraform-provider-cockroach_v1.22.0"
     )
-    name = "real" if sandbox.provider == "real" else "stand-in"
     shown = manager.status(Path(sandbox.root))["provider"]
-    assert shown == f"{name} terraform-provider-cockroach 1.22.0 ({sandbox.provider_path})"
+    if sandbox.provider == "standin":
+        assert shown == f"stand-in terraform-provider-cockroach 1.22.0 ({sandbox.provider_path})"
+    else:  # a real binary is named with its sha256, and where it came from when the user brought it
+        digest = providers.sha256_of(Path(sandbox.provider_path))
+        assert sandbox.provider_sha256 == digest
+        assert shown == (
+            f"your terraform-provider-cockroach binary {sandbox.provider_source} (sha256 {digest}), "
+            f"as 1.22.0 in {sandbox.provider_path}"
+            if sandbox.provider_source
+            else f"real terraform-provider-cockroach 1.22.0 ({sandbox.provider_path}, sha256 {digest})"
+        )
     lines = manager.env_lines(sandbox)
     assert lines[0] == f"# cockroach provider: {shown}"
     assert f"export ROACHCERT_PROVIDER={sandbox.provider}" in lines

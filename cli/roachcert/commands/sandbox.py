@@ -37,13 +37,21 @@ def up(
         bool,
         typer.Option("--s3", help="Also start a real S3 store (SeaweedFS) with the bucket roachcert-state."),
     ] = False,
+    provider_binary: Annotated[
+        Path | None,
+        typer.Option(
+            "--provider-binary",
+            help="A terraform-provider-cockroach binary of your own (built from source, or from a registry "
+            "mirror) to use as the real provider (default: $ROACHCERT_PROVIDER_BINARY).",
+        ),
+    ] = None,
 ) -> None:
     """Start the sandbox (idempotent) under .roachcert/sandbox/ and register the stacks' clusters."""
     from roachcert.sandbox import manager
     from roachcert.spec import load_stack  # only `up --stack` parses a stack
 
     stacks = [load_stack(path) for path in stack or []]
-    state = manager.up(stacks, provider=provider, s3=s3)
+    state = manager.up(stacks, provider=provider, s3=s3, provider_binary=provider_binary)
     runtime().out(f"vault      {state.vault_addr}")
     runtime().out(f"cloud api  {state.emulator_url}")
     runtime().out(f"terraform  {state.engine}")

@@ -12,6 +12,10 @@ the cluster CA, as Cockroach Cloud gives its nodes; the sandbox's PostgreSQL wea
 Fault knobs (POST /_admin/faults JSON, or RunningEmulator.set_faults): latency_seconds, fail_next,
 fail_status, fail_method, fail_body, fail_location, drop_next, stuck_pending, end_failed,
 answer_status, pending_seconds; and the modes for what no public source settles (emulator_state.MODES).
+Answer log (tests): with ROACHCERT_EMULATOR_ANSWER_LOG=FILE (or `answer_log`), every API answer is also
+appended to FILE as one JSON line {method, path, status, answer, json, deliberate}; the tests check each
+against the API's published OpenAPI document (tests/openapi_check.py). `deliberate` names a knob that
+answers outside the document on purpose (answer_status: a status value a later API version may add).
 JWT mode (POST /_admin/jwt {"token", "vanity_name", "username"}): that bearer token is accepted too, but
 only with matching Cc-Vanity-Name / Cc-Username headers, as the real API needs them for a JWT.
 The request path is taken as sent: `//api/...` (a server URL with a trailing slash) is not an API path.
@@ -46,6 +50,7 @@ from roachcert.sandbox.tls import Ca, make_server_tls
 _CLUSTER = re.compile(r"^/api/v1/clusters/([^/]+)$")
 _CLIENT_CA = re.compile(r"^/api/v1/clusters/([^/]+)/client-ca-cert$")
 _CONSOLE_CERT = re.compile(r"^/clusters/([^/]+)/cert$")
+ANSWER_LOG_ENV = "ROACHCERT_EMULATOR_ANSWER_LOG"
 _FAULT_CODES = {429: 8, 500: 13, 502: 14, 503: 14, 401: 16, 403: 7, 404: 5}
 
 
@@ -54,7 +59,9 @@ class _Server(ThreadingHTTPServer):
     # Terraform refreshes ten resources at once; socketserver's backlog of 5 drops connections under load.
     request_queue_size = 128
 
-    def __init__(self, port: int, state: EmulatorState, api_key: str, ca: Ca) -> None:
+    def __init__(
+        self, port: int, state: EmulatorState, api_key: str, ca: Ca, answer_log: Path | None = None
+    ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.state = state
         self.api_key = api_key
@@ -62,6 +69,20 @@ class _Server(ThreadingHTTPServer):
         # The Console's requests, apart from the API's log (they are no API calls): path and whether
         # an Authorization header came along (it never should).
         self.console_requests: list[dict[str, Any]] = []
+        self.answer_log = answer_log
+        self.answer_lock = threading.Lock()
+
+    def record_answer(self, method: str, path: str, status: int, answer: Any, is_json: bool) -> None:
+        """One line of the answer log; O_APPEND keeps lines whole when several emulators share the file."""
+        if self.answer_log is None:
+            return
+        with self.state.lock:
+            odd_status = self.state.faults.answer_status
+        deliberate = "answer_status" if odd_status and status == 200 and _CLIENT_CA.match(path) else ""
+        entry = {"method": method, "path": path, "status": status, "answer": answer, "json": is_json}
+        line = json.dumps({**entry, "deliberate": deliberate})
+        with self.answer_lock, self.answer_log.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -114,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiProblem as problem:
             status, answer = problem.http_status, problem.body()
         except _Raw as raw:
-            self._log(method, path, raw.status, None)
+            self._log(method, path, raw.status, None, is_json=False)
             self._send_raw(raw)
             return
         if not admin:
@@ -152,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
         tls = make_server_tls("127.0.0.1", ca=self.server.cluster_ca, extra_hosts=tuple(hosts))
         self._send(200, {"cert_pem": tls.cert_pem, "key_pem": tls.key_pem, "ca_pem": tls.ca_pem})
 
-    def _log(self, method: str, path: str, status: int, answer: Any) -> None:
+    def _log(self, method: str, path: str, status: int, answer: Any, *, is_json: bool = True) -> None:
         # Never the Authorization header: only whether one was sent. `answer` is the JSON sent back
         # (checked against the API's OpenAPI document by the tests); status 0: no answer at all.
         self.server.state.log_request(
@@ -168,6 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "cc_username": self.headers.get("Cc-Username", ""),
             }
         )
+        self.server.record_answer(method, path, status, answer, is_json)
 
     def _drop(self) -> None:
         """Close the connection without a byte of answer (a reset mid-request, as the client sees it)."""
@@ -411,11 +433,18 @@ class RunningEmulator:
 
 
 def start_emulator(
-    state_file: Path, api_key: str, pending_seconds: float = 1.0, port: int = 0
+    state_file: Path,
+    api_key: str,
+    pending_seconds: float = 1.0,
+    port: int = 0,
+    answer_log: Path | None = None,
 ) -> RunningEmulator:
-    """Serve on 127.0.0.1 (a free port unless `port` is given) from a thread of this process."""
+    """Serve on 127.0.0.1 (a free port unless `port` is given) from a thread of this process.
+    `answer_log`: where API answers go as JSON lines (default: $ROACHCERT_EMULATOR_ANSWER_LOG, else none)."""
     state = EmulatorState.load(Path(state_file), pending_seconds)
-    server = _Server(port, state, api_key, cluster_ca.load_or_make(Path(state_file).parent))
+    if answer_log is None and os.environ.get(ANSWER_LOG_ENV):
+        answer_log = Path(os.environ[ANSWER_LOG_ENV])
+    server = _Server(port, state, api_key, cluster_ca.load_or_make(Path(state_file).parent), answer_log)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="cloud-api-emulator", daemon=True
     )

@@ -9,18 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from typing import Any
 
-from roachcert.sandbox.emulator_state import ApiProblem, Cluster, EmulatorState
+from roachcert.sandbox.emulator_state import ApiProblem, Cluster, EmulatorState, sql_dns
 
-_DNS_UNSAFE = re.compile(r"[^a-z0-9-]+")
-
-
-def sql_dns(cluster: Cluster) -> str:
-    """A dedicated cluster's SQL host as the Cloud names them: NAME-SHORTID.REGION.cockroachlabs.cloud."""
-    label = _DNS_UNSAFE.sub("-", cluster.name.lower()).strip("-")[:40] or "cluster"
-    return f"{label}-{cluster.id[:4]}.aws-us-east-1.cockroachlabs.cloud"
+__all__ = ["list_clusters", "sql_dns"]  # sql_dns lives beside GET cluster's answer, which uses it
 
 
 def list_clusters(state: EmulatorState, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -40,28 +33,7 @@ def list_clusters(state: EmulatorState, query: dict[str, list[str]]) -> dict[str
 
 
 def _entry(state: EmulatorState, cluster: Cluster) -> dict[str, Any]:
-    host = sql_dns(cluster)
-    return {
-        **state.cluster_info(cluster.id),
-        "sql_dns": host,
-        "cockroach_version": "v24.3.0",
-        "upgrade_status": "FINALIZED",
-        "cloud_provider": "AWS",
-        "creator_id": "00000000-0000-4000-8000-000000000000",
-        "cidr_range": "",
-        "labels": {},
-        "is_customer_cloud_account": False,
-        "regions": [
-            {
-                "name": "us-east-1",
-                "sql_dns": host,
-                "ui_dns": "admin-" + host,
-                "internal_dns": "internal-" + host,
-                "private_endpoint_dns": "",
-                "node_count": 3 if cluster.plan == "DEDICATED" else 0,
-            }
-        ],
-    }
+    return state.cluster_info(cluster.id)  # every field the document's Cluster requires, as GET answers
 
 
 def _one(query: dict[str, list[str]], name: str, default: str) -> str:

@@ -25,6 +25,7 @@ Plan = Literal["DEDICATED", "SERVERLESS"]
 PLANS: tuple[str, ...] = ("DEDICATED", "SERVERLESS")
 STATUSES: tuple[str, ...] = ("NOT_SET", "IS_SET", "PENDING", "FAILED")
 
+_DNS_UNSAFE = re.compile(r"[^a-z0-9-]+")
 _PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\r?\n(.*?)-----END CERTIFICATE-----", re.DOTALL)
 
 
@@ -114,6 +115,12 @@ _FAULT_TYPES: dict[str, type] = {
     "answer_status": str,
     **dict.fromkeys(MODES, str),
 }
+
+
+def sql_dns(cluster: Cluster) -> str:
+    """A dedicated cluster's SQL host as the Cloud names them: NAME-SHORTID.REGION.cockroachlabs.cloud."""
+    label = _DNS_UNSAFE.sub("-", cluster.name.lower()).strip("-")[:40] or "cluster"
+    return f"{label}-{cluster.id[:4]}.aws-us-east-1.cockroachlabs.cloud"
 
 
 def check_pem_certificates(text: str) -> None:
@@ -308,11 +315,32 @@ class EmulatorState:
                 if found.plan == "DEDICATED"
                 else {"serverless": {"routing_id": found.name, "upgrade_type": "AUTOMATIC"}}
             )
+            # Every field the OpenAPI document's Cluster requires, with values of its types and enums;
+            # GET /api/v1/clusters lists the same (emulator_listing).
+            host = sql_dns(found)
             return {
                 "id": found.id,
                 "name": found.name,
+                "cockroach_version": "v24.3.0",
+                "upgrade_status": "FINALIZED",
                 "plan": "ADVANCED" if found.plan == "DEDICATED" else "BASIC",
+                "cloud_provider": "AWS",
                 "state": "CREATED",
+                "creator_id": "00000000-0000-4000-8000-000000000000",
                 "operation_status": operation.get(found.status, "UNSPECIFIED"),
                 "config": config,
+                "regions": [
+                    {
+                        "name": "us-east-1",
+                        "sql_dns": host,
+                        "ui_dns": "admin-" + host,
+                        "internal_dns": "internal-" + host,
+                        "private_endpoint_dns": "",
+                        "node_count": 3 if found.plan == "DEDICATED" else 0,
+                    }
+                ],
+                "sql_dns": host,
+                "cidr_range": "",
+                "labels": {},
+                "is_customer_cloud_account": False,
             }

@@ -49,6 +49,8 @@ class SandboxState:
     provider: str = "standin"
     provider_version: str = VERSION
     provider_path: str = ""
+    provider_source: str = ""  # the binary the user brought (ROACHCERT_PROVIDER_BINARY / --provider-binary)
+    provider_sha256: str = ""  # of the real binary in the mirror
     s3_endpoint: str = ""  # set while SeaweedFS runs (sandbox up --s3)
     s3_pid: int = 0
 
@@ -120,11 +122,17 @@ def up(
     pending_seconds: float = PENDING_SECONDS,
     provider: str | None = None,
     s3: bool = False,
+    provider_binary: Path | None = None,
 ) -> SandboxState:
     """Start what is not running; `provider` real|standin (None: real when installed, else the stand-in);
-    `s3` also a SeaweedFS S3 store with the bucket roachcert-state (kept once started, until `down`)."""
+    `s3` also a SeaweedFS S3 store with the bucket roachcert-state (kept once started, until `down`);
+    `provider_binary` a provider binary the user brings (default: $ROACHCERT_PROVIDER_BINARY)."""
     root = (root or sandbox_dir()).resolve()
-    kind = providers.resolve(provider)  # before anything starts: `--provider real` without it is one line
+    environ = dict(os.environ)
+    if provider_binary is not None:
+        environ[providers.BINARY_ENV] = str(provider_binary)
+    # Before anything starts: `--provider real` without it, or a brought file that is no plugin, is one line.
+    kind = providers.resolve(provider, environ)
     root.mkdir(parents=True, exist_ok=True)
     token, key = vault_token(root), api_key(root)
     state = load_state(root)
@@ -146,9 +154,9 @@ def up(
         vault_addr, vault_pid = bao.addr, bao.pid
         url, pid = _start_emulator(root, key, pending_seconds)
     s3_endpoint, s3_pid = _ensure_s3(root, state, s3, restarted=not (vault_ok and emulator_ok))
-    setup = providers.install(kind, root)
+    setup = providers.install(kind, root, environ)
     # Each provider has its own plugin cache: the same version with other bytes must never be reused.
-    cache = root.parent / "plugin-cache" if kind == "standin" else root / "plugin-cache-real"
+    cache = root.parent / setup.cache_name if kind == "standin" else root / setup.cache_name
     cli_config = write_cli_config(root / "terraformrc", setup.mirror.root, cache)
     fresh = SandboxState(
         root=str(root),
@@ -162,6 +170,8 @@ def up(
         provider=kind,
         provider_version=setup.mirror.version,
         provider_path=str(setup.mirror.executable),
+        provider_source=str(setup.source or ""),
+        provider_sha256=setup.sha256,
         s3_endpoint=s3_endpoint,
         s3_pid=s3_pid,
     )
@@ -242,7 +252,14 @@ def _register(url: str, cluster_id: str, name: str) -> None:
 
 def provider_line(state: SandboxState) -> str:
     name = "real" if state.provider == "real" else "stand-in"
-    return f"{name} terraform-provider-cockroach {state.provider_version} ({state.provider_path or 'unknown path'})"
+    where = state.provider_path or "unknown path"
+    if state.provider_source:
+        return (
+            f"your terraform-provider-cockroach binary {state.provider_source} "
+            f"(sha256 {state.provider_sha256}), as {state.provider_version} in {where}"
+        )
+    digest = f", sha256 {state.provider_sha256}" if state.provider_sha256 else ""
+    return f"{name} terraform-provider-cockroach {state.provider_version} ({where}{digest})"
 
 
 def env_lines(state: SandboxState) -> list[str]:

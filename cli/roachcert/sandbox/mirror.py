@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -94,29 +93,32 @@ def install_provider_mirror(root: Path, python: Path | str = sys.executable) -> 
     )
 
 
-def install_binary_mirror(root: Path, binary: Path) -> MirrorInfo:
+def install_binary_mirror(root: Path, binary: Path, *, copy: bool = False) -> MirrorInfo:
     """Place `binary` (the real provider from its cache) at the registry layout under `root`: a hardlink
-    where the filesystem allows, else a copy; left alone when it already holds the same bytes."""
+    where the filesystem allows, else a copy; left alone when it already holds the same bytes.
+    `copy`: always a copy of the bytes read now (a user's build folder may rewrite the file in place)."""
     root = Path(root).absolute()
     data = Path(binary).read_bytes()
     for address in ADDRESSES:
-        _place(root / address / VERSION / PLATFORM / EXECUTABLE, Path(binary), data)
+        _place(root / address / VERSION / PLATFORM / EXECUTABLE, Path(binary), data, link=not copy)
     executable = root / ADDRESS / VERSION / PLATFORM / EXECUTABLE
     return MirrorInfo(
         root=root, executable=executable, address=ADDRESS, version=VERSION, h1=package_hash_v1(data)
     )
 
 
-def _place(executable: Path, binary: Path, data: bytes) -> None:
+def _place(executable: Path, binary: Path, data: bytes, link: bool = True) -> None:
     if not (executable.is_file() and executable.read_bytes() == data):
         executable.parent.mkdir(parents=True, exist_ok=True)
         tmp = executable.with_name(f".{EXECUTABLE}.{os.getpid()}")
         tmp.unlink(missing_ok=True)
         try:
             try:
+                if not link:
+                    raise OSError("a copy was asked for")
                 os.link(binary, tmp)
             except OSError:  # another filesystem, or links not allowed: a copy has the same bytes
-                shutil.copyfile(binary, tmp)
+                tmp.write_bytes(data)
                 os.chmod(tmp, 0o755)  # noqa: S103 - an executable Terraform must run
             os.replace(tmp, executable)
         except BaseException:

@@ -5,8 +5,10 @@ defaults: on 429, 5xx except 501 and connection errors, backoff 1 s doubling to 
 honoured on 429/503); POST, PATCH and DELETE that got any HTTP answer are not, but are re-sent when the
 connection dropped with no answer (the provider's retryGetRequestsOnly only refuses once a response
 came back). COCKROACH_SERVER is used verbatim: a trailing slash sends `//api/...`, as the real one does.
-Polling GETs every 0.5 s doubling to 10 s and gives up after 10 minutes. Stdlib only: the provider
-starts several times per plan.
+Polling GETs every 0.5 s doubling to 10 s and gives up after 10 minutes. With TF_LOG (or
+TF_LOG_PROVIDER) DEBUG or TRACE, every request and answer is dumped to stderr whole, `Authorization:
+Bearer <key>` included, as the real provider's SDK does (cfg.Debug: httputil.DumpRequestOut into Go's
+log); Terraform puts those lines in its debug log. Stdlib only: the provider starts several times per plan.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +89,7 @@ class CloudApi:
     retry_wait_max: float = 30.0
     timeout: float = 60.0
     jwt_headers: dict[str, str] | None = None  # Cc-Vanity-Name / Cc-Username, sent with a JWT
+    debug: bool = False  # dump requests and answers to stderr (TF_LOG=DEBUG|TRACE)
 
     @classmethod
     def from_env(cls, token: str, jwt: bool = False) -> CloudApi:
@@ -101,6 +105,7 @@ class CloudApi:
             token=token,
             retry_wait_min=_env_seconds(RETRY_WAIT_ENV, 1.0),
             jwt_headers={k: v for k, v in headers.items() if v} if headers else None,
+            debug=_debug_logging(),
         )
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -117,21 +122,31 @@ class CloudApi:
     def _once(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         url = self.server + path  # verbatim, like the real provider: "https://x/" gives "https://x//api"
         data = None if body is None else json.dumps(body).encode()
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Cc-Version": CC_VERSION,
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            **(self.jwt_headers or {}),
+            **({} if data is None else {"Content-Type": "application/json"}),
+        }
         req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s) server URL
-        req.add_header("Authorization", f"Bearer {self.token}")
-        req.add_header("Cc-Version", CC_VERSION)
-        req.add_header("User-Agent", USER_AGENT)
-        req.add_header("Accept", "application/json")
-        for name, value in (self.jwt_headers or {}).items():
+        for name, value in headers.items():
             req.add_header(name, value)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
+        if self.debug:
+            _dump_request(method, url, headers, data)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
                 raw = resp.read()
+                if self.debug:
+                    _dump_answer(resp.status, str(resp.reason or ""), dict(resp.headers.items()), raw)
         except urllib.error.HTTPError as exc:
             content_type = exc.headers.get("Content-Type", "") if exc.headers else ""
-            error = ApiError(exc.code, _message(exc.code, str(exc.reason or ""), exc.read(), content_type))
+            raw_error = exc.read()
+            if self.debug:
+                answer_headers = dict(exc.headers.items()) if exc.headers else {}
+                _dump_answer(exc.code, str(exc.reason or ""), answer_headers, raw_error)
+            error = ApiError(exc.code, _message(exc.code, str(exc.reason or ""), raw_error, content_type))
             if method == "GET" and _retryable(exc.code):
                 raise _Retry(error, _retry_after(exc)) from None
             raise error from None
@@ -150,6 +165,33 @@ class CloudApi:
         return self.request(method, f"/api/v1/clusters/{cluster_id}/client-ca-cert", body)
 
 
+def _debug_logging() -> bool:
+    """The real provider's test, verbatim: TF_LOG, else TF_LOG_PROVIDER, equal to DEBUG or TRACE."""
+    return any(os.environ.get(name, "") in ("DEBUG", "TRACE") for name in ("TF_LOG", "TF_LOG_PROVIDER"))
+
+
+def _log(text: str) -> None:
+    """Go's log.Printf("\\n%s\\n", dump): a time stamp, then the dump; one write so threads do not mix."""
+    os.write(2, f"{time.strftime('%Y/%m/%d %H:%M:%S')} \n{text}\n".encode("utf-8", "replace"))
+
+
+def _dump_request(method: str, url: str, headers: dict[str, str], data: bytes | None) -> None:
+    """httputil.DumpRequestOut's shape: request line, Host, User-Agent, Content-Length, the rest sorted."""
+    parts = urllib.parse.urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    rest = {k: v for k, v in headers.items() if k != "User-Agent"}
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}", f"User-Agent: {headers['User-Agent']}"]
+    if data is not None:
+        lines.append(f"Content-Length: {len(data)}")
+    lines += [f"{name}: {rest[name]}" for name in sorted(rest)] + ["Accept-Encoding: gzip"]
+    _log("\r\n".join(lines) + "\r\n\r\n" + (data or b"").decode("utf-8", "replace"))
+
+
+def _dump_answer(status: int, reason: str, headers: dict[str, str], raw: bytes) -> None:
+    lines = [f"HTTP/1.1 {status} {reason}".rstrip(), *(f"{k}: {headers[k]}" for k in sorted(headers))]
+    _log("\r\n".join(lines) + "\r\n\r\n" + raw.decode("utf-8", "replace"))
+
+
 class _Retry(Exception):
     def __init__(self, error: ApiError, retry_after: float | None) -> None:
         super().__init__(error.message)
@@ -164,8 +206,30 @@ def _retry_after(exc: Any) -> float | None:
     return float(value) if str(value).isdigit() else None
 
 
-def wait_until_settled(api: CloudApi, cluster_id: str, timeout: float | None = None) -> dict[str, Any]:
-    """GET until the status is not PENDING; the last answer is returned (waitForClientCACertReady)."""
+# What the Go runtime prints when the real provider dereferences nil in its poll, then exits 2.
+# Terraform reads "panic:" on the plugin's stderr and reports "The terraform-provider-cockroach plugin
+# crashed!"; every call still in flight or still to come on that plugin fails with it.
+NIL_PANIC = """panic: runtime error: invalid memory address or nil pointer dereference
+[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x1a2b3c4]
+
+goroutine 1 [running]:
+github.com/cockroachdb/terraform-provider-cockroach/internal/provider.waitForClientCACertReady.func1()
+\tgithub.com/cockroachdb/terraform-provider-cockroach/internal/provider/client_ca_cert_resource.go:264 +0x1c4
+"""
+
+
+def crash_like_a_nil_dereference() -> None:
+    """Die as the real plugin does: the panic on stderr, exit 2, with no cleanup (threads in flight die)."""
+    os.write(2, NIL_PANIC.encode())
+    os._exit(2)
+
+
+def wait_until_settled(
+    api: CloudApi, cluster_id: str, timeout: float | None = None, *, nil_info: bool = False
+) -> dict[str, Any]:
+    """GET until the status is not PENDING; the last answer is returned (waitForClientCACertReady).
+    `nil_info`: the real poll copies each answer into the info the change returned; after a DELETE
+    answered 404 that is nil, so the first GET that answers crashes the plugin (v1.22.0 line 264)."""
     limit = _env_seconds(POLL_TIMEOUT_ENV, POLL_TIMEOUT) if timeout is None else timeout
     deadline = time.monotonic() + limit
     wait = 0.1
@@ -177,6 +241,8 @@ def wait_until_settled(api: CloudApi, cluster_id: str, timeout: float | None = N
                 raise PollError(f"error getting client ca cert: {exc.message}") from None
             last = "encountered a server error while reading client ca cert status - trying again"
         else:
+            if nil_info:
+                crash_like_a_nil_dereference()
             status = info.get("status")
             if status == "FAILED":
                 raise PollError("client ca cert update failed")

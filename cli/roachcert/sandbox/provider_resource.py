@@ -145,22 +145,18 @@ class ClientCaCertResource(Resource):  # type: ignore[misc]
         if api is None:
             return current
         cluster_id = str(current["id"])
+        answered_404 = False
         try:
             api.client_ca("DELETE", cluster_id)
         except ApiError as exc:
-            if exc.status == 404:
-                # The real provider swallows this 404, then crashes in its poll (a nil dereference):
-                # exit 1, the resource stays in state. The same outcome, without the panic text.
-                ctx.diagnostics.add_error(
-                    "Error deleting Client CA Cert",
-                    f"the Cloud API answered DELETE with 404 ({exc.message}); the real provider "
-                    "v1.22.0 crashes here and keeps the resource in state",
-                )
+            if exc.status != 404:
+                ctx.diagnostics.add_error("Error deleting Client CA Cert", exc.message)
                 return current
-            ctx.diagnostics.add_error("Error deleting Client CA Cert", exc.message)
-            return current
+            # "Already deleted, ignore error", says the real one; its poll then dereferences the nil
+            # info on the first GET that answers: the whole plugin dies, siblings mid-apply included.
+            answered_404 = True
         try:
-            wait_until_settled(api, cluster_id)
+            wait_until_settled(api, cluster_id, nil_info=answered_404)
         except PollError as exc:
             ctx.diagnostics.add_error(_TIMED_OUT, str(exc))
             return current
