@@ -8,9 +8,11 @@ STAMP  := $(VENV)/.setup-stamp
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sandbox/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[engine,sandbox,sql,dev]'
+	@# The product and the sandbox beside it (its own distribution), both editable: pip takes the
+	@# roachcert-sandbox that the `sandbox` extra asks for from ./sandbox, never from an index.
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ./sandbox -e '.[engine,sandbox,sql,dev]'
 	@bash scripts/ensure-postgres.sh
 	@bash scripts/ensure-provider.sh
 	@bash scripts/ensure-tofu.sh
@@ -28,8 +30,8 @@ fuzz: setup
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/reliability/test_outside_fuzz.py
 
 lint: setup
-	$(BIN)/ruff check cli tests bench
-	$(BIN)/ruff format --check cli tests bench
+	$(BIN)/ruff check cli sandbox tests bench
+	$(BIN)/ruff format --check cli sandbox tests bench
 	$(BIN)/mypy
 
 bench: setup

@@ -66,11 +66,11 @@ class Bench:
 
     tmp: Path
     home: Path  # ROACHCERT_HOME
-    state: Any  # roachcert.sandbox.manager.SandboxState
+    state: Any  # roachcert_sandbox.manager.SandboxState
     env: dict[str, str]  # the whole environment for roachcert and terraform subprocesses
 
     def register(self, cluster_id: str, name: str) -> None:
-        from roachcert.sandbox.manager import register_cluster
+        from roachcert_sandbox.manager import register_cluster
 
         register_cluster(self.state, cluster_id, name)
 
@@ -92,7 +92,7 @@ def _healthy(url: str) -> bool:
 @contextlib.contextmanager
 def sandbox(name: str, *, s3: bool = False) -> Iterator[Bench]:
     """Bring up a sandbox of the benchmark's own (with `s3`, its SeaweedFS too), and always take it down."""
-    from roachcert.sandbox import manager
+    from roachcert_sandbox import manager
 
     tmp = Path(tempfile.mkdtemp(prefix=f"roachcert-bench-{name}-"))
     home = tmp / "home"

@@ -19,14 +19,14 @@ from openapi_check import emulator_answer_log, emulator_answers_checked  # noqa:
 from provider_choice import active_provider
 
 if TYPE_CHECKING:
-    from roachcert.sandbox.manager import SandboxState
+    from roachcert_sandbox.manager import SandboxState
 
 _real_connect = socket.socket.connect
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Tests move $HOME to a temp folder; the provider cache `make setup` filled stays where it was.
-    from roachcert.sandbox.providers import cache_dir
+    from roachcert_sandbox.providers import cache_dir
 
     os.environ.setdefault("ROACHCERT_CACHE", str(cache_dir().parents[1]))
 
@@ -86,7 +86,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def sandbox_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxState]:
     """The sandbox `roachcert sandbox up` starts: real OpenBao, the Cloud API emulator, the provider mirror."""
-    from roachcert.sandbox import manager
+    from roachcert_sandbox import manager
 
     root = tmp_path_factory.mktemp("sandbox")
     state = manager.up([], root=root, pending_seconds=0.2, provider=active_provider())
@@ -99,7 +99,7 @@ def sandbox_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbo
 @pytest.fixture
 def sandbox(sandbox_servers: SandboxState, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> SandboxState:
     """A shell after `eval "$(roachcert sandbox env)"`, working in a fresh folder of its own."""
-    from roachcert.sandbox import manager
+    from roachcert_sandbox import manager
 
     for name, value in manager.environment(sandbox_servers).items():
         monkeypatch.setenv(name, value)
@@ -119,7 +119,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def s3_sandbox_servers(sandbox_servers: SandboxState) -> SandboxState:
     """The same sandbox after `roachcert sandbox up --s3`: SeaweedFS beside it, bucket roachcert-state."""
-    from roachcert.sandbox import manager
+    from roachcert_sandbox import manager
 
     return manager.up(
         [], root=Path(sandbox_servers.root), pending_seconds=0.2, provider=active_provider(), s3=True
@@ -131,7 +131,7 @@ def s3_sandbox(
     s3_sandbox_servers: SandboxState, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> SandboxState:
     """A shell after `eval "$(roachcert sandbox env)"` with the S3 store's AWS_* variables."""
-    from roachcert.sandbox import manager
+    from roachcert_sandbox import manager
 
     for name, value in manager.environment(s3_sandbox_servers).items():
         monkeypatch.setenv(name, value)

@@ -20,7 +20,7 @@ def tofu_path() -> Path | None:
 
 
 def tofu_unavailable_line() -> str:
-    from roachcert.sandbox.providers import cache_dir
+    from roachcert_sandbox.providers import cache_dir
 
     note = cache_dir().parents[1] / "tofu" / TOFU_VERSION / "unavailable.txt"
     try:

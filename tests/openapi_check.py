@@ -180,7 +180,7 @@ def check_answers(entries: Iterable[dict[str, Any]], check: OpenApiCheck | None 
 def emulator_answer_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every emulator this session starts (in this process or as the sandbox's child) logs its API
     answers here, for emulator_answers_checked."""
-    from roachcert.sandbox.emulator import ANSWER_LOG_ENV
+    from roachcert_sandbox.emulator import ANSWER_LOG_ENV
 
     log = tmp_path_factory.mktemp("emulator-answers") / "answers.jsonl"
     before = os.environ.get(ANSWER_LOG_ENV)

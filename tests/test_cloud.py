@@ -11,7 +11,7 @@ import pytest
 from certs_helper import make_ca
 from roachcert.cloud.client import ClientCaStatus, CloudClient
 from roachcert.errors import CloudError
-from roachcert.sandbox.emulator import RunningEmulator, start_emulator
+from roachcert_sandbox.emulator import RunningEmulator, start_emulator
 
 KEY = "crl-test-cloud-key"
 DEDICATED = "0b5c4c4e-8a55-4d4e-9a43-7d5f0c9c1a01"

@@ -16,9 +16,9 @@ from certs_helper import make_ca
 from roachcert.cloud.client import ClientCaStatus, CloudClient, ListedCluster
 from roachcert.cloud.onboarding import Found, draft, key_for
 from roachcert.errors import CloudError
-from roachcert.sandbox.emulator import RunningEmulator, start_emulator
-from roachcert.sandbox.emulator_listing import sql_dns
 from roachcert.spec import load_stack
+from roachcert_sandbox.emulator import RunningEmulator, start_emulator
+from roachcert_sandbox.emulator_listing import sql_dns
 
 KEY = "crl-test-listing-key"
 

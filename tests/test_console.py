@@ -12,7 +12,7 @@ import requests
 from certs_helper import make_ca, make_leaf
 from roachcert.cloud import console
 from roachcert.pem import cert_info
-from roachcert.sandbox.emulator import RunningEmulator, start_emulator
+from roachcert_sandbox.emulator import RunningEmulator, start_emulator
 
 KEY = "crl-test-key"
 CLUSTER = "2186fbdb-598c-4797-a463-aaaee865903e"

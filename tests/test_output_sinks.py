@@ -9,7 +9,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cli" / "roachcert"
 EDGE = {"app.py", "runtime.py"}
-OWN_PROGRAMS = {"sandbox/emulator.py", "terraform/shim.py"}
+OWN_PROGRAMS = {"terraform/shim.py"}
 
 
 def _writes(tree: ast.AST) -> list[str]:

@@ -12,7 +12,6 @@ from certs_helper import make_ca
 from hash_seeds import outputs
 from roachcert.errors import TerraformError
 from roachcert.plan_record import PlanMeta, load_plan_meta, save_plan_meta
-from roachcert.sandbox.mirror import cli_config_text
 from roachcert.spec.models import Stack
 from roachcert.terraform.engine import Engine
 from roachcert.terraform.hcl import hcl_string, hcl_text
@@ -20,6 +19,7 @@ from roachcert.terraform.module import builtin_templates_dir, render_module
 from roachcert.terraform.resources import trigger_name
 from roachcert.terraform.runner import Terraform
 from roachcert.terraform.workdir import files_hash, our_files, write_workdir
+from roachcert_sandbox.mirror import cli_config_text
 
 FROGS = "2186fbdb-598c-4797-a463-aaaee865903e"
 DINGOS = "5b3c1f0e-7a2d-4c8e-9f61-0d2e4a6b8c10"

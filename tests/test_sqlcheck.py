@@ -13,8 +13,8 @@ from certs_helper import PrivateKey, key_pem, make_ca, make_leaf
 from roachcert.app import run
 from roachcert.certs.issue import client_files
 from roachcert.certs.sqlcheck import SqlTarget, explain
-from roachcert.errors import SandboxError
-from roachcert.sandbox.postgres import RunningPostgres, find_bindir, start_postgres
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.postgres import RunningPostgres, find_bindir, start_postgres
 
 pytestmark = pytest.mark.integration
 FROGS = "2186fbdb-598c-4797-a463-aaaee865903e"

@@ -15,10 +15,10 @@ import typer
 
 from certs_helper import make_ca
 from roachcert import app as app_module
-from roachcert.sandbox.manager import register_cluster
+from roachcert_sandbox.manager import register_cluster
 
 if TYPE_CHECKING:
-    from roachcert.sandbox.manager import SandboxState
+    from roachcert_sandbox.manager import SandboxState
 
 # What the heavy libraries are; none belongs to listing commands or printing versions.
 HEAVY = {"pydantic", "pydantic_core", "cryptography", "yaml", "hvac", "jinja2", "requests", "rich"}
@@ -68,7 +68,7 @@ def _eager_group() -> typer.core.TyperGroup:
         rich_markup_mode=None,
     )
     eager.registered_callback = app_module.app.registered_callback
-    for module in app_module.COMMAND_MODULES:
+    for module in [*app_module.COMMAND_MODULES, *(entry.module for entry in app_module.plugins().values())]:
         __import__(module, fromlist=["register"]).register(eager)
     return typer.main.get_group(eager)
 
@@ -88,7 +88,8 @@ def test_sandbox_and_comment_import_no_stack_model_nor_crypto(argv: list[str]) -
     assert code == 0
     assert packages.isdisjoint({"cryptography", "yaml", "hvac", "jinja2"}), sorted(packages)
     assert "roachcert.spec" not in ours
-    assert ours & set(app_module.COMMAND_MODULES) == {f"roachcert.commands.{argv[0]}"}
+    expected = "roachcert_sandbox.command" if argv[0] == "sandbox" else f"roachcert.commands.{argv[0]}"
+    assert ours & {*app_module.COMMAND_MODULES, "roachcert_sandbox.command"} == {expected}
 
 
 @pytest.mark.parametrize("name", sorted(set(app_module.COMMANDS) - {"schema"}))
@@ -108,13 +109,21 @@ def test_running_one_command_imports_only_its_module() -> None:
 
 
 def test_the_table_lists_every_command_each_module_registers_in_help_order() -> None:
-    assert list(_eager_group().commands) == list(app_module.COMMANDS)
+    assert list(_eager_group().commands) == [*app_module.COMMANDS, *app_module.plugins()]
+
+
+def test_the_sandbox_is_a_plugin_the_product_only_finds_through_its_entry_point() -> None:
+    assert "sandbox" not in app_module.COMMANDS
+    assert app_module.plugins()["sandbox"].module == "roachcert_sandbox.plugin"
+    code, _packages, ours = _imports("--help")
+    assert code == 0
+    assert "roachcert_sandbox.command" not in ours  # listed from its summary, built only when it runs
 
 
 @pytest.mark.parametrize("limit", [20, 45, 60, 74, 120, 400])
 def test_each_summary_is_what_the_command_own_help_shortens_to(limit: int) -> None:
     for name, command in _eager_group().commands.items():
-        summary = typer._click.utils.make_default_short_help(app_module.COMMANDS[name].summary, limit)
+        summary = typer._click.utils.make_default_short_help(app_module.command_entry(name).summary, limit)
         assert summary == command.get_short_help_str(limit), name
 
 

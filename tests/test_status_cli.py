@@ -12,7 +12,7 @@ import pytest
 from certs_helper import make_ca
 from roachcert.app import run
 from roachcert.pem import build_bundle, cert_info
-from roachcert.sandbox.emulator import RunningEmulator, start_emulator
+from roachcert_sandbox.emulator import RunningEmulator, start_emulator
 
 KEY = "crl-status-test-key"
 FROGS = "2186fbdb-598c-4797-a463-aaaee865903e"

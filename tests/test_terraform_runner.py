@@ -329,8 +329,8 @@ class Lifecycle:
     """One stack's working folder driven like `roachcert plan/apply` does, against local stand-ins."""
 
     def __init__(self, base: Path, out: Any = None) -> None:
-        from roachcert.sandbox.emulator import start_emulator
-        from roachcert.sandbox.mirror import install_provider_mirror, write_cli_config
+        from roachcert_sandbox.emulator import start_emulator
+        from roachcert_sandbox.mirror import install_provider_mirror, write_cli_config
 
         self.emulator = start_emulator(base / "emulator.json", API_KEY, pending_seconds=0.0)
         for cluster in (FROGS, DINGOS, MOVED):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import traceback
@@ -103,11 +104,6 @@ COMMANDS: dict[str, Entry] = {
         "Open a real TLS SQL connection with USER's certificate (sslmode=verify-full) and run SELECT "
         "current_user; print the user on success, else one line saying what is wrong.",
     ),
-    "sandbox": Entry(
-        "roachcert.commands.sandbox",
-        "Local sandbox: a real OpenBao, the Cloud API emulator and the cockroach provider (the real one when "
-        "installed, else the stand-in), for tests and demos.",
-    ),
     "ca": Entry("roachcert.commands.ca", "Client CAs in Vault's PKI engine."),
     "rotate": Entry(
         "roachcert.commands.rotate", "Issuer rotation: append a new issuer, re-issue, drop the old one."
@@ -116,6 +112,30 @@ COMMANDS: dict[str, Entry] = {
 
 # Each module holds one command (or group, or a few commands) and registers itself on an app.
 COMMAND_MODULES = tuple(dict.fromkeys(entry.module for entry in COMMANDS.values()))
+# Commands other distributions add (roachcert-sandbox adds `sandbox`): an entry point NAME = "MODULE"
+# whose module has `register(app)` and a one-line `SUMMARY`. Looked up only when a name is not ours.
+PLUGIN_GROUP = "roachcert.commands"
+
+
+@functools.cache
+def plugins() -> dict[str, Entry]:
+    from importlib.metadata import entry_points
+
+    found: dict[str, Entry] = {}
+    for point in entry_points(group=PLUGIN_GROUP):
+        if point.name in COMMANDS:
+            continue  # a plugin never replaces one of roachcert's own commands
+        try:
+            summary = str(importlib.import_module(point.value).SUMMARY)
+        except (ImportError, AttributeError):
+            continue  # a broken plugin must not break roachcert's own commands
+        found[point.name] = Entry(point.value, summary)
+    return found
+
+
+def command_entry(name: str) -> Entry:
+    """A command of roachcert's table, else a plugin's (KeyError when neither has the name)."""
+    return COMMANDS[name] if name in COMMANDS else plugins()[name]
 
 
 def command_app() -> typer.Typer:
@@ -126,7 +146,7 @@ def command_app() -> typer.Typer:
 def load_command(name: str) -> click.Command:
     """Import the module of one command and build that command alone."""
     sub = command_app()
-    importlib.import_module(COMMANDS[name].module).register(sub)
+    importlib.import_module(command_entry(name).module).register(sub)
     group = typer.main.get_group(sub)
     return group.commands[name]
 
@@ -138,17 +158,17 @@ class _Commands(Mapping[str, click.Command]):
         self.loaded: dict[str, click.Command] = {}
 
     def __getitem__(self, name: str) -> click.Command:
-        if name not in COMMANDS:
+        if name not in COMMANDS and name not in plugins():
             raise KeyError(name)
         if name not in self.loaded:
             self.loaded[name] = load_command(name)
         return self.loaded[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(COMMANDS)
+        return iter({**COMMANDS, **plugins()})
 
     def __len__(self) -> int:
-        return len(COMMANDS)
+        return len({**COMMANDS, **plugins()})
 
 
 class LazyGroup(TyperGroup):
@@ -165,8 +185,9 @@ class LazyGroup(TyperGroup):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # As TyperGroup.format_commands does, from the table's summaries instead of the built commands.
-        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
-        rows = [(name, make_default_short_help(entry.summary, limit)) for name, entry in COMMANDS.items()]
+        every = {**COMMANDS, **plugins()}
+        limit = formatter.width - 6 - max(len(name) for name in every)
+        rows = [(name, make_default_short_help(entry.summary, limit)) for name, entry in every.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -34,7 +34,3 @@ class CloudError(RoachcertError):
 
 class GuardError(RoachcertError):
     """A safety guard refused the operation (destroy, stale plan, early rotation)."""
-
-
-class SandboxError(RoachcertError):
-    """A local sandbox server could not be started or reached."""

@@ -50,7 +50,3 @@ def stack_dir(name: str) -> Path:
     # Never followed out of the state root: a link planted there would send every write elsewhere.
     _check_folder(folder)
     return folder
-
-
-def sandbox_dir() -> Path:
-    return state_root() / "sandbox"

@@ -21,9 +21,9 @@ import pytest
 import requests
 
 from roachcert.app import run
-from roachcert.errors import SandboxError
-from roachcert.sandbox.manager import SandboxState, register_cluster
-from roachcert.sandbox.postgres import RunningPostgres, find_bindir, start_state_postgres
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.manager import SandboxState, register_cluster
+from roachcert_sandbox.postgres import RunningPostgres, find_bindir, start_state_postgres
 
 pytestmark = pytest.mark.integration
 

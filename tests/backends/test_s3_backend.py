@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import requests
 
-from roachcert.sandbox import manager
-from roachcert.sandbox.manager import SandboxState, register_cluster
-from roachcert.sandbox.seaweed import BUCKET
-from roachcert.sandbox.sigv4 import signed_headers
+from roachcert_sandbox import manager
+from roachcert_sandbox.manager import SandboxState, register_cluster
+from roachcert_sandbox.seaweed import BUCKET
+from roachcert_sandbox.sigv4 import signed_headers
 
 pytestmark = pytest.mark.integration
 

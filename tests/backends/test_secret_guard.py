@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from roachcert.errors import SandboxError
 from roachcert.spec import Backend
 from roachcert.spec.conninfo import ConnInfoError, credential_in, parse_keyword_value, parse_uri
 from roachcert.spec.models import SECRET_BACKEND_KEYS
+from roachcert_sandbox.errors import SandboxError
 
 # Derandomized like the reliability suite: CI runs the same examples every time.
 PROPERTY = settings(max_examples=150, deadline=None, database=None, derandomize=True)
@@ -151,7 +151,7 @@ DATABASE = "guard_db"
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[tuple[Any, str]]:
-    from roachcert.sandbox.postgres import find_bindir, start_state_postgres
+    from roachcert_sandbox.postgres import find_bindir, start_state_postgres
 
     try:
         find_bindir()

@@ -19,7 +19,7 @@ import requests
 import report_cases as rc
 from certs_helper import make_ca
 from roachcert.app import run
-from roachcert.sandbox.manager import SandboxState, register_cluster
+from roachcert_sandbox.manager import SandboxState, register_cluster
 
 FORMATS = ("text", "markdown", "json")
 SUFFIX = {"text": "txt", "markdown": "md", "json": "json"}

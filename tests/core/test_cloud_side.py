@@ -18,8 +18,8 @@ import requests
 
 from certs_helper import make_ca
 from roachcert.app import run
-from roachcert.sandbox.manager import SandboxState, register_cluster
 from roachcert.terraform.workdir import PLAN_META
+from roachcert_sandbox.manager import SandboxState, register_cluster
 
 pytestmark = pytest.mark.integration
 

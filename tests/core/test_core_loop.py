@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from roachcert.app import run
-from roachcert.sandbox.manager import SandboxState, register_cluster
+from roachcert_sandbox.manager import SandboxState, register_cluster
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from engine_choice import require_engine
 from roachcert.app import run
 from roachcert.errors import TerraformError
 from roachcert.plan_record import PLAN_FILE
-from roachcert.sandbox.manager import SandboxState, register_cluster
 from roachcert.terraform.engine import resolve_engine
 from roachcert.terraform.workdir import PLAN_META
+from roachcert_sandbox.manager import SandboxState, register_cluster
 
 STACK = """\
 version: 1

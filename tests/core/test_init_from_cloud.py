@@ -15,8 +15,8 @@ import requests
 
 from certs_helper import make_ca
 from roachcert.app import run
-from roachcert.sandbox.manager import SandboxState
 from roachcert.spec import load_stack
+from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 

@@ -12,14 +12,14 @@ import pytest
 
 from roachcert.app import run
 from roachcert.bundles import cluster_bundles
-from roachcert.errors import SandboxError
 from roachcert.pem import cert_info
-from roachcert.sandbox import cluster_ca
-from roachcert.sandbox.manager import SandboxState, register_cluster
-from roachcert.sandbox.postgres import RunningPostgres, find_bindir, start_postgres
-from roachcert.sandbox.tls import make_server_tls
 from roachcert.spec import load_stack
 from roachcert.vault.adapter import open_vault
+from roachcert_sandbox import cluster_ca
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.manager import SandboxState, register_cluster
+from roachcert_sandbox.postgres import RunningPostgres, find_bindir, start_postgres
+from roachcert_sandbox.tls import make_server_tls
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import pytest
 from test_core_loop import Walk
 
 from roachcert.app import run
-from roachcert.sandbox.manager import SandboxState
+from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 

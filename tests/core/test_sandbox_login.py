@@ -13,11 +13,10 @@ import pytest
 
 from certs_helper import make_ca
 from roachcert.app import run
-from roachcert.errors import SandboxError
-from roachcert.paths import sandbox_dir
-from roachcert.sandbox import cluster_sql
-from roachcert.sandbox.manager import SandboxState, register_cluster
-from roachcert.sandbox.postgres import find_bindir
+from roachcert_sandbox import cluster_sql
+from roachcert_sandbox.errors import SandboxError, sandbox_dir
+from roachcert_sandbox.manager import SandboxState, register_cluster
+from roachcert_sandbox.postgres import find_bindir
 
 pytestmark = pytest.mark.integration
 

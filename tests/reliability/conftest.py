@@ -9,7 +9,7 @@ import pytest
 from faultkit import Cli, SandboxStack
 from hypothesis import settings
 
-from roachcert.sandbox.manager import SandboxState
+from roachcert_sandbox.manager import SandboxState
 
 # CI runs the same examples every time: a new finding should come from a developer's run with
 # HYPOTHESIS_PROFILE=explore, not turn main red at random.

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from roachcert.app import run
-from roachcert.sandbox.manager import SandboxState, register_cluster
+from roachcert_sandbox.manager import SandboxState, register_cluster
 
 STACK = """\
 version: 1

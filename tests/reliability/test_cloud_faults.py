@@ -24,7 +24,7 @@ from faultkit import (
 )
 
 from certs_helper import make_ca
-from roachcert.sandbox.manager import SandboxState
+from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,8 @@ from faultkit import (
     wait_for,
 )
 
-from roachcert.sandbox.manager import SandboxState
 from roachcert.terraform.workdir import PLAN_META
+from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 

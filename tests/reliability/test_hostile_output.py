@@ -15,7 +15,7 @@ from faultkit import Cli, wait_settled
 
 from certs_helper import make_ca
 from roachcert.escape import printable, printable_lines, quoted
-from roachcert.sandbox.manager import SandboxState, register_cluster
+from roachcert_sandbox.manager import SandboxState, register_cluster
 
 EVIL_CN = "Evil\x1b]0;pwned\x07\r\nFAKE|<b>x</b>\u202e"
 RAW = ("\x1b", "\x07", "\r", "\u202e", "<b>")

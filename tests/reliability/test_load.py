@@ -15,9 +15,9 @@ import pytest
 import requests
 from faultkit import Cli, SandboxStack, assert_no_partial_files
 
-from roachcert.sandbox.emulator_state import Cluster, EmulatorState
-from roachcert.sandbox.manager import SandboxState
-from roachcert.sandbox.processes import free_port, stop_pid
+from roachcert_sandbox.emulator_state import Cluster, EmulatorState
+from roachcert_sandbox.manager import SandboxState
+from roachcert_sandbox.processes import free_port, stop_pid
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def own_emulator(sandbox: SandboxState, tmp_path: Path, monkeypatch: pytest.Monk
         [
             sys.executable,
             "-m",
-            "roachcert.sandbox.emulator",
+            "roachcert_sandbox.emulator",
             "--state",
             str(tmp_path / "emulator-state.json"),
             "--port",

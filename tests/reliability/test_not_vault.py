@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from faultkit import Cli, SandboxStack
 
-from roachcert.sandbox.manager import SandboxState
 from roachcert.vault import transport
+from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 

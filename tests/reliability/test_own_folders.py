@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from faultkit import Cli, SandboxStack
 
-from roachcert.sandbox.manager import SandboxState
+from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import pytest
 from faultkit import Cli, SandboxStack, clear_requests, emulator_requests
 
 from roachcert.plan_record import PLAN_FILE
-from roachcert.sandbox.manager import SandboxState
 from roachcert.spec import load_stack
 from roachcert.terraform.for_stack import terraform_for
+from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from faultkit import (
     wait_for,
 )
 
-from roachcert.sandbox.manager import SandboxState
+from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 from faultkit import Cli, SandboxStack
 from test_own_folders import one_line, read_only_mount
 
-from roachcert.sandbox.manager import SandboxState
 from roachcert.unmanaged import UNMANAGED_FILE
+from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from faultkit import Cli, SandboxStack
 
 from roachcert.mask import mask
 from roachcert.plan_record import PLAN_LOG
-from roachcert.sandbox.manager import SandboxState
 from roachcert.spec import load_stack_text
+from roachcert_sandbox.manager import SandboxState
 from test_github import REPO, TOKEN, FakeGitHub, github  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.integration

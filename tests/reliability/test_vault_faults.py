@@ -17,10 +17,10 @@ import hvac
 import pytest
 from faultkit import Cli, SandboxStack, assert_no_partial_files, converge, only_line
 
-from roachcert.sandbox.manager import SandboxState
-from roachcert.sandbox.openbao import RunningOpenBao, start_openbao
 from roachcert.vault import adapter as vault_module
 from roachcert.vault import transport
+from roachcert_sandbox.manager import SandboxState
+from roachcert_sandbox.openbao import RunningOpenBao, start_openbao
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from faultkit import Cli, SandboxStack, only_line
 
-from roachcert.sandbox.manager import SandboxState
+from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 POLICIES = Path(__file__).resolve().parents[2] / "examples" / "vault"

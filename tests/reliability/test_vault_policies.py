@@ -14,7 +14,7 @@ import hvac
 import pytest
 from faultkit import Cli, SandboxStack
 
-from roachcert.sandbox.manager import SandboxState
+from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 POLICIES = Path(__file__).resolve().parents[2] / "examples" / "vault"

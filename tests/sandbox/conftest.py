@@ -17,9 +17,9 @@ import pytest
 
 from certs_helper import make_ca
 from provider_choice import active_provider
-from roachcert.sandbox import providers
-from roachcert.sandbox.emulator import RunningEmulator, start_emulator
-from roachcert.sandbox.mirror import MirrorInfo, write_cli_config
+from roachcert_sandbox import providers
+from roachcert_sandbox.emulator import RunningEmulator, start_emulator
+from roachcert_sandbox.mirror import MirrorInfo, write_cli_config
 
 ENGINE = Path(sys.executable).parent / "roachcert-terraform"
 PENDING_SECONDS = 0.2

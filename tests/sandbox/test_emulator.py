@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from roachcert.sandbox.emulator import RunningEmulator, start_emulator
+from roachcert_sandbox.emulator import RunningEmulator, start_emulator
 
 
 class Api:
@@ -269,7 +269,7 @@ def test_module_entry_reads_the_key_from_the_environment_and_stops_on_sigterm(
     argv = [
         sys.executable,
         "-m",
-        "roachcert.sandbox.emulator",
+        "roachcert_sandbox.emulator",
         "--state",
         str(tmp_path / "s.json"),
         "--port",
@@ -295,7 +295,7 @@ def test_module_entry_reads_the_key_from_the_environment_and_stops_on_sigterm(
 
 def test_module_entry_without_a_key_exits_2(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "COCKROACH_API_KEY"}
-    argv = [sys.executable, "-m", "roachcert.sandbox.emulator", "--state", str(tmp_path / "s.json")]
+    argv = [sys.executable, "-m", "roachcert_sandbox.emulator", "--state", str(tmp_path / "s.json")]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "COCKROACH_API_KEY" in done.stderr

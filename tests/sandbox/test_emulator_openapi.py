@@ -24,8 +24,8 @@ from openapi_check import (
     shared_document,
     trim,
 )
-from roachcert.sandbox.emulator import RunningEmulator, start_emulator
-from roachcert.sandbox.emulator_state import MODES, STATUSES, EmulatorState
+from roachcert_sandbox.emulator import RunningEmulator, start_emulator
+from roachcert_sandbox.emulator_state import MODES, STATUSES, EmulatorState
 
 TESTS = Path(__file__).resolve().parents[1]
 CA_PATH = "/api/v1/clusters/{}/client-ca-cert"
@@ -161,8 +161,8 @@ def test_a_test_whose_emulator_answers_outside_the_document_fails_by_name(tmp_pa
         textwrap.dedent(
             """
             import requests
-            from roachcert.sandbox.emulator import start_emulator
-            from roachcert.sandbox.emulator_state import EmulatorState
+            from roachcert_sandbox.emulator import start_emulator
+            from roachcert_sandbox.emulator_state import EmulatorState
 
             def test_fine():
                 pass

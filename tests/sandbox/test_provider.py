@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from roachcert.sandbox.emulator import RunningEmulator
-from roachcert.sandbox.mirror import MirrorInfo, install_provider_mirror, write_cli_config
+from roachcert_sandbox.emulator import RunningEmulator
+from roachcert_sandbox.mirror import MirrorInfo, install_provider_mirror, write_cli_config
 
 if TYPE_CHECKING:  # the fixture's class; conftest modules are not imported by name at run time
     from conftest import Terraform

@@ -21,10 +21,10 @@ import pytest
 
 from certs_helper import make_ca
 from roachcert.app import run
-from roachcert.errors import SandboxError
-from roachcert.sandbox import manager, providers
-from roachcert.sandbox.mirror import PYTHON_ENV, install_provider_mirror, package_hash_v1
-from roachcert.sandbox.plugin_probe import HANDSHAKE, probe_plugin
+from roachcert_sandbox import manager, providers
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.mirror import PYTHON_ENV, install_provider_mirror, package_hash_v1
+from roachcert_sandbox.plugin_probe import HANDSHAKE, probe_plugin
 
 REGISTRY_PATH = (
     "registry.terraform.io/cockroachdb/cockroach/1.22.0/linux_amd64/terraform-provider-cockroach_v1.22.0"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from roachcert.errors import SandboxError
-from roachcert.sandbox import providers
-from roachcert.sandbox.mirror import package_hash_v1
+from roachcert_sandbox import providers
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.mirror import package_hash_v1
 
 MODULE = "github.com/cockroachdb/terraform-provider-cockroach"
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ensure-provider.sh"

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from roachcert.sandbox.emulator import RunningEmulator
-from roachcert.sandbox.provider_api import _message
+from roachcert_sandbox.emulator import RunningEmulator
+from roachcert_sandbox.provider_api import _message
 
 if TYPE_CHECKING:
     from conftest import Terraform

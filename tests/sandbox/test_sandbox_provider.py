@@ -9,8 +9,8 @@ import pytest
 
 from provider_choice import active_provider
 from roachcert.app import run
-from roachcert.sandbox import manager, providers
-from roachcert.sandbox.manager import SandboxState
+from roachcert_sandbox import manager, providers
+from roachcert_sandbox.manager import SandboxState
 
 
 def test_forcing_the_real_provider_where_it_is_missing_is_one_line_and_starts_nothing(

@@ -11,7 +11,7 @@ from typing import Any
 import hvac
 import pytest
 
-from roachcert.sandbox.openbao import RunningOpenBao, start_openbao
+from roachcert_sandbox.openbao import RunningOpenBao, start_openbao
 
 _names = itertools.count(1)
 

@@ -12,7 +12,7 @@ import pytest
 
 from roachcert.app import run
 from roachcert.pem import cert_info
-from roachcert.sandbox.openbao import RunningOpenBao
+from roachcert_sandbox.openbao import RunningOpenBao
 
 pytestmark = pytest.mark.integration
 MOUNT = "cockroach_client_ca"
@@ -195,7 +195,7 @@ def test_sealed_vault_is_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from roachcert.sandbox.openbao import start_openbao
+    from roachcert_sandbox.openbao import start_openbao
 
     server = start_openbao(tmp_path / "sealed")
     try:

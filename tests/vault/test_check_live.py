@@ -11,11 +11,11 @@ import pytest
 from certs_helper import make_ca
 from roachcert.app import run
 from roachcert.bundles import cluster_bundles
-from roachcert.errors import SandboxError
-from roachcert.sandbox.openbao import RunningOpenBao
-from roachcert.sandbox.postgres import RunningPostgres, find_bindir, start_postgres
 from roachcert.spec import load_stack
 from roachcert.vault.adapter import open_vault
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.openbao import RunningOpenBao
+from roachcert_sandbox.postgres import RunningPostgres, find_bindir, start_postgres
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from roachcert.app import run
-from roachcert.sandbox.openbao import RunningOpenBao
+from roachcert_sandbox.openbao import RunningOpenBao
 
 pytestmark = pytest.mark.integration
 

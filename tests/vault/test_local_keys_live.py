@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from roachcert.app import run
 from roachcert.certs import keys
-from roachcert.sandbox.openbao import RunningOpenBao, start_openbao
+from roachcert_sandbox.openbao import RunningOpenBao, start_openbao
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import hvac
 import pytest
 
-from roachcert.sandbox.openbao import RunningOpenBao, find_bao, start_openbao
-from roachcert.sandbox.processes import stop_pid
+from roachcert_sandbox.openbao import RunningOpenBao, find_bao, start_openbao
+from roachcert_sandbox.processes import stop_pid
 
 pytestmark = pytest.mark.integration
 

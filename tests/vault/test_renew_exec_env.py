@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from roachcert.app import run
-from roachcert.sandbox.openbao import RunningOpenBao
+from roachcert_sandbox.openbao import RunningOpenBao
 
 pytestmark = pytest.mark.integration
 

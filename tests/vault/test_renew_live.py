@@ -20,9 +20,9 @@ from roachcert.app import run
 from roachcert.certs import keys, renewal
 from roachcert.certs.issue import default_out
 from roachcert.pem import cert_info
-from roachcert.sandbox.openbao import RunningOpenBao
 from roachcert.spec import load_stack
 from roachcert.vault.adapter import open_vault
+from roachcert_sandbox.openbao import RunningOpenBao
 
 pytestmark = pytest.mark.integration
 

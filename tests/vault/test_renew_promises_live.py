@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from roachcert.app import run
 from roachcert.certs import keys, layouts
 from roachcert.certs.layouts import Layout
-from roachcert.sandbox.openbao import RunningOpenBao
+from roachcert_sandbox.openbao import RunningOpenBao
 
 pytestmark = pytest.mark.integration
 

@@ -13,12 +13,12 @@ import pytest
 
 from roachcert.app import run
 from roachcert.bundles import ClusterBundle, cluster_bundles
-from roachcert.errors import SandboxError
-from roachcert.sandbox.openbao import RunningOpenBao
-from roachcert.sandbox.postgres import RunningPostgres, find_bindir, start_postgres
 from roachcert.spec import Stack, load_stack
 from roachcert.vault.adapter import open_vault
 from roachcert.vault.rotation import drops_by_cluster, guard_dropped_issuers
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.openbao import RunningOpenBao
+from roachcert_sandbox.postgres import RunningPostgres, find_bindir, start_postgres
 
 pytestmark = pytest.mark.integration
 MOUNT = "cockroach_client_ca"

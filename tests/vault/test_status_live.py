@@ -13,10 +13,10 @@ from certs_helper import make_ca
 from roachcert.app import run
 from roachcert.bundles import cluster_bundles
 from roachcert.pem import cert_info
-from roachcert.sandbox.emulator import RunningEmulator, start_emulator
-from roachcert.sandbox.openbao import RunningOpenBao
 from roachcert.spec import load_stack
 from roachcert.vault.adapter import open_vault
+from roachcert_sandbox.emulator import RunningEmulator, start_emulator
+from roachcert_sandbox.openbao import RunningOpenBao
 
 pytestmark = pytest.mark.integration
 KEY = "crl-status-live-key"

@@ -12,9 +12,9 @@ from roachcert import mask
 from roachcert.app import run
 from roachcert.bundles import cluster_bundles
 from roachcert.errors import VaultError
-from roachcert.sandbox.openbao import RunningOpenBao
 from roachcert.spec import load_stack
 from roachcert.vault.adapter import open_vault
+from roachcert_sandbox.openbao import RunningOpenBao
 
 pytestmark = pytest.mark.integration
 MOUNT = "cockroach_client_ca"

@@ -19,12 +19,12 @@ from pathlib import Path
 import requests
 
 from roachcert.cloud.client import CloudClient
-from roachcert.errors import SandboxError
 from roachcert.files import write_atomic
 from roachcert.pem import parse_certificates
-from roachcert.sandbox.postgres import RunningPostgres, start_postgres
-from roachcert.sandbox.tls import ServerTls, make_ca
 from roachcert.spec import Cluster
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.postgres import RunningPostgres, start_postgres
+from roachcert_sandbox.tls import ServerTls, make_ca
 
 STATE = "cluster-sql.json"
 

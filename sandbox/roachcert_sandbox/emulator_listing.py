@@ -11,7 +11,7 @@ import binascii
 import json
 from typing import Any
 
-from roachcert.sandbox.emulator_state import ApiProblem, Cluster, EmulatorState, sql_dns
+from roachcert_sandbox.emulator_state import ApiProblem, Cluster, EmulatorState, sql_dns
 
 __all__ = ["list_clusters", "sql_dns"]  # sql_dns lives beside GET cluster's answer, which uses it
 

@@ -20,7 +20,7 @@ JWT mode (POST /_admin/jwt {"token", "vanity_name", "username"}): that bearer to
 only with matching Cc-Vanity-Name / Cc-Username headers, as the real API needs them for a JWT.
 The request path is taken as sent: `//api/...` (a server URL with a trailing slash) is not an API path.
 
-Run: `COCKROACH_API_KEY=... python -m roachcert.sandbox.emulator --state FILE --port N`; it prints
+Run: `COCKROACH_API_KEY=... python -m roachcert_sandbox.emulator --state FILE --port N`; it prints
 one line, `listening on URL`, and stops on SIGTERM or SIGINT.
 """
 
@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from roachcert.sandbox import cluster_ca, emulator_listing
-from roachcert.sandbox.emulator_state import ApiProblem, Cluster, EmulatorState, Faults
-from roachcert.sandbox.tls import Ca, make_server_tls
+from roachcert_sandbox import cluster_ca, emulator_listing
+from roachcert_sandbox.emulator_state import ApiProblem, Cluster, EmulatorState, Faults
+from roachcert_sandbox.tls import Ca, make_server_tls
 
 _CLUSTER = re.compile(r"^/api/v1/clusters/([^/]+)$")
 _CLIENT_CA = re.compile(r"^/api/v1/clusters/([^/]+)/client-ca-cert$")
@@ -454,7 +454,7 @@ def start_emulator(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m roachcert.sandbox.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m roachcert_sandbox.emulator", description=__doc__)
     parser.add_argument("--state", type=Path, required=True, help="JSON file that keeps clusters and certs")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
     parser.add_argument("--pending-seconds", type=float, default=1.0, help="how long a change stays PENDING")

@@ -19,8 +19,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from roachcert.sandbox.provider_api import ADDRESS, VERSION
 from roachcert.terraform.hcl import hcl_string
+from roachcert_sandbox.provider_api import ADDRESS, VERSION
 
 TOFU_ADDRESS = "registry.opentofu.org/" + ADDRESS.split("/", 1)[1]
 ADDRESSES = (ADDRESS, TOFU_ADDRESS)
@@ -35,7 +35,7 @@ if [ -z "${PYTHON_ENV}" ]; then
   echo "terraform-provider-cockroach (roachcert stand-in): set {PYTHON_ENV} to a Python with roachcert" >&2
   exit 1
 fi
-exec "${PYTHON_ENV}" -m roachcert.sandbox.provider "$@"
+exec "${PYTHON_ENV}" -m roachcert_sandbox.provider "$@"
 """
 
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from roachcert.errors import SandboxError
-from roachcert.sandbox.mirror import PYTHON_ENV, MirrorInfo, install_binary_mirror, install_provider_mirror
-from roachcert.sandbox.plugin_probe import probe_plugin
-from roachcert.sandbox.provider_api import VERSION
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.mirror import PYTHON_ENV, MirrorInfo, install_binary_mirror, install_provider_mirror
+from roachcert_sandbox.plugin_probe import probe_plugin
+from roachcert_sandbox.provider_api import VERSION
 
 ProviderKind = Literal["real", "standin"]
 KINDS: tuple[ProviderKind, ...] = ("real", "standin")

@@ -17,10 +17,10 @@ from pathlib import Path
 import requests
 
 from roachcert import mask
-from roachcert.errors import SandboxError
 from roachcert.files import write_secret
-from roachcert.sandbox.processes import HOST, free_port, start_logged, stop_pid
-from roachcert.sandbox.sigv4 import signed_headers
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.processes import HOST, free_port, start_logged, stop_pid
+from roachcert_sandbox.sigv4 import signed_headers
 
 BUCKET = "roachcert-state"
 REGION = "us-east-1"

@@ -2,7 +2,7 @@
 
 It holds only `cockroach_client_ca_cert`, and talks to `COCKROACH_SERVER` (the local emulator in tests
 and the sandbox) the way the real provider talks to the Cloud API. Terraform runs it through the
-launcher that `roachcert.sandbox.mirror` installs: `python -m roachcert.sandbox.provider`.
+launcher that `roachcert_sandbox.mirror` installs: `python -m roachcert_sandbox.provider`.
 Imports stay small: Terraform starts the provider three times per plan.
 """
 
@@ -17,8 +17,8 @@ from tf.runner import run_provider
 from tf.schema import Attribute, Schema
 from tf.types import String
 
-from roachcert.sandbox.provider_api import ADDRESS, CloudApi
-from roachcert.sandbox.provider_resource import ClientCaCertResource
+from roachcert_sandbox.provider_api import ADDRESS, CloudApi
+from roachcert_sandbox.provider_resource import ClientCaCertResource
 
 
 class CockroachProvider(Provider):  # type: ignore[misc]

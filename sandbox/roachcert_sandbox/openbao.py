@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roachcert import mask
-from roachcert.errors import SandboxError
-from roachcert.sandbox.processes import HOST, free_port, start_logged, stop_pid
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.processes import HOST, free_port, start_logged, stop_pid
 
 START_TIMEOUT = 20.0
 LOG_NAME = "openbao.log"

@@ -13,10 +13,10 @@ from tf.iface import Resource
 from tf.schema import Attribute, Schema
 from tf.types import String, Unknown
 
-from roachcert.sandbox.provider_api import ApiError, CloudApi, PollError, wait_until_settled
+from roachcert_sandbox.provider_api import ApiError, CloudApi, PollError, wait_until_settled
 
 if TYPE_CHECKING:
-    from roachcert.sandbox.provider import CockroachProvider
+    from roachcert_sandbox.provider import CockroachProvider
 
 State = dict[str, Any]
 _TIMED_OUT = "Client CA Cert update timed out and may have failed"

@@ -1,4 +1,5 @@
-"""`roachcert sandbox up|down|env|status`: local real servers and the two stand-ins."""
+"""`roachcert sandbox up|down|env|status|sql`: local real servers and the two stand-ins, added to roachcert
+through the `roachcert.commands` entry point of the roachcert-sandbox distribution (`plugin.py`)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,9 @@ import typer
 
 from roachcert.commands.args import StackArg
 from roachcert.commands.context import runtime
+from roachcert_sandbox.plugin import SUMMARY
 
-sandbox_app = typer.Typer(
-    help="Local sandbox: a real OpenBao, the Cloud API emulator and the cockroach provider (the real one when "
-    "installed, else the stand-in), for tests and demos.",
-    no_args_is_help=True,
-)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(sandbox_app, name="sandbox")
+sandbox_app = typer.Typer(help=SUMMARY, no_args_is_help=True)
 
 
 @sandbox_app.command("up")
@@ -47,8 +41,8 @@ def up(
     ] = None,
 ) -> None:
     """Start the sandbox (idempotent) under .roachcert/sandbox/ and register the stacks' clusters."""
-    from roachcert.sandbox import manager
     from roachcert.spec import load_stack  # only `up --stack` parses a stack
+    from roachcert_sandbox import manager
 
     stacks = [load_stack(path) for path in stack or []]
     state = manager.up(stacks, provider=provider, s3=s3, provider_binary=provider_binary)
@@ -67,8 +61,8 @@ def up(
 @sandbox_app.command("env")
 def env() -> None:
     """Print export lines: eval "$(roachcert sandbox env)" points a shell at the sandbox."""
-    from roachcert.errors import SandboxError
-    from roachcert.sandbox import manager
+    from roachcert_sandbox import manager
+    from roachcert_sandbox.errors import SandboxError
 
     state = manager.load_state()
     if state is None:
@@ -80,7 +74,7 @@ def env() -> None:
 @sandbox_app.command("status")
 def status() -> None:
     """Show whether the sandbox's servers are up."""
-    from roachcert.sandbox import manager
+    from roachcert_sandbox import manager
 
     for name, value in manager.status().items():
         runtime().out(f"{name:<11}{value}")
@@ -101,10 +95,9 @@ def sql(
     --port PORT`: verify-full against the cluster's host name, connecting to 127.0.0.1.
     """
     from roachcert import environment
-    from roachcert.errors import SandboxError
-    from roachcert.paths import sandbox_dir
-    from roachcert.sandbox import cluster_sql
     from roachcert.spec import load_stack
+    from roachcert_sandbox import cluster_sql
+    from roachcert_sandbox.errors import SandboxError, sandbox_dir
 
     loaded = load_stack(stack)
     if cluster not in loaded.clusters:
@@ -127,6 +120,6 @@ def sql(
 @sandbox_app.command("down")
 def down() -> None:
     """Stop the sandbox's servers by PID (idempotent)."""
-    from roachcert.sandbox import manager
+    from roachcert_sandbox import manager
 
     runtime().out("sandbox stopped" if manager.down() else "no sandbox running")

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from roachcert.errors import SandboxError
-from roachcert.sandbox.processes import free_port, stop_pid
-from roachcert.sandbox.tls import ServerTls, make_server_tls
+from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.processes import free_port, stop_pid
+from roachcert_sandbox.tls import ServerTls, make_server_tls
 
 
 def find_bindir() -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from roachcert.files import write_atomic, write_secret
-from roachcert.sandbox.tls import Ca, make_ca
+from roachcert_sandbox.tls import Ca, make_ca
 
 CERT_NAME = "emulator-cluster-ca.crt"
 KEY_NAME = "emulator-cluster-ca.key"

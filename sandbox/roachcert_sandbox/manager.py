@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING, TextIO
 import requests
 
 from roachcert import mask
-from roachcert.errors import SandboxError
 from roachcert.files import write_atomic, write_secret
-from roachcert.paths import sandbox_dir
-from roachcert.sandbox import cluster_sql, providers, seaweed
-from roachcert.sandbox.mirror import write_cli_config
-from roachcert.sandbox.openbao import start_openbao
-from roachcert.sandbox.processes import free_port, stop_pid
-from roachcert.sandbox.provider_api import VERSION
+from roachcert_sandbox import cluster_sql, providers, seaweed
+from roachcert_sandbox.errors import SandboxError, sandbox_dir
+from roachcert_sandbox.mirror import write_cli_config
+from roachcert_sandbox.openbao import start_openbao
+from roachcert_sandbox.processes import free_port, stop_pid
+from roachcert_sandbox.provider_api import VERSION
 
 if TYPE_CHECKING:  # `sandbox env|status|down` never parse a stack: keep pydantic out of them
     from roachcert.spec import Stack
@@ -205,7 +204,7 @@ def _spawn_emulator(
         [
             sys.executable,
             "-m",
-            "roachcert.sandbox.emulator",
+            "roachcert_sandbox.emulator",
             "--state",
             str(root / "emulator-state.json"),
             "--port",
