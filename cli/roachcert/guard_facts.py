@@ -90,6 +90,7 @@ def undeclared(cluster: str, cluster_id: str, trusted_pem: str, declared_pem: st
 def load_hand_set(workdir: Path) -> dict[str, HandSet]:
     try:
         data: Any = json.loads((workdir / HAND_SET_FILE).read_text(encoding="utf-8"))
+        return _parse_hand_set(data)
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
@@ -98,17 +99,26 @@ def load_hand_set(workdir: Path) -> dict[str, HandSet]:
             f"cannot read {workdir / HAND_SET_FILE} (the record of CAs set by hand): {exc}; restore it, "
             "or delete it and plan again (the plan reads the clusters anew)"
         ) from None
+
+
+def _parse_hand_set(data: Any) -> dict[str, HandSet]:
+    """The record as `save_hand_set` writes it; any other shape (an edit by hand) is unreadable, never
+    read as "no CA set by hand"."""
+    clusters = data.get("clusters") if isinstance(data, dict) else None
+    if not isinstance(clusters, dict):
+        raise ValueError('not {"clusters": {NAME: {...}}}')
     found: dict[str, HandSet] = {}
-    for name, item in (data.get("clusters") or {}).items() if isinstance(data, dict) else ():
-        if not isinstance(item, dict):
-            continue
+    for name, item in clusters.items():
+        listed = item.get("certificates") if isinstance(item, dict) else None
+        if not isinstance(listed, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("sha256"), str) and c["sha256"] for c in listed
+        ):
+            raise ValueError(f"cluster {printable(name)!r} has no list of certificates with a sha256 each")
         certs = tuple(
-            HandSetCert(str(c.get("sha256", "")), str(c.get("subject", "")), str(c.get("not_after", "")))
-            for c in item.get("certificates") or ()
-            if isinstance(c, dict) and c.get("sha256")
+            HandSetCert(c["sha256"], str(c.get("subject", "")), str(c.get("not_after", ""))) for c in listed
         )
         if certs:
-            found[str(name)] = HandSet(str(name), str(item.get("cluster_id", "")), certs)
+            found[name] = HandSet(name, str(item.get("cluster_id", "")), certs)
     return found
 
 
