@@ -96,8 +96,9 @@ def load_hand_set(workdir: Path) -> dict[str, HandSet]:
     except (OSError, ValueError) as exc:
         # Unreadable, it would hide a CA nobody declared: refuse rather than guess it away.
         raise GuardError(
-            f"cannot read {workdir / HAND_SET_FILE} (the record of CAs set by hand): {exc}; restore it, "
-            "or delete it and plan again (the plan reads the clusters anew)"
+            f"cannot read {workdir / HAND_SET_FILE} (the record of CAs set by hand): {exc}; restore it "
+            "(deleting it forgets the CAs set by hand on clusters already adopted: no later plan finds "
+            "them again, and apply would drop them without --allow-replace-ca)"
         ) from None
 
 
