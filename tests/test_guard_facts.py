@@ -67,6 +67,29 @@ def test_the_record_keeps_what_is_not_declared_and_what_the_cluster_still_trusts
     assert not (tmp_path / gf.HAND_SET_FILE).exists()
 
 
+@pytest.mark.parametrize(
+    ("status", "pem"),
+    [
+        ("FAILED", ""),  # a failed change keeps the CA in force; the API may show it blank
+        ("IS_SET", ""),
+        ("PENDING", ""),
+        ("IS_SET", "5"),  # an answer whose bundle cannot be read
+    ],
+)
+def test_a_read_that_does_not_show_the_trusted_bundle_keeps_the_record(
+    tmp_path: Path, status: str, pem: str
+) -> None:
+    met = gf.Observed("c", "id-1", "IS_SET", HAND, DECLARED)
+    facts = gf.observe(tmp_path, {"c": DECLARED}, [met], found=["c"])
+    assert gf.observe(tmp_path, {"c": DECLARED}, [gf.Observed("c", "id-1", status, pem, DECLARED)]) == facts
+    assert gf.load_hand_set(tmp_path) == facts
+
+
+def test_a_not_set_read_ends_the_record(tmp_path: Path) -> None:
+    gf.observe(tmp_path, {"c": DECLARED}, [gf.Observed("c", "id-1", "IS_SET", HAND, DECLARED)], found=["c"])
+    assert gf.observe(tmp_path, {"c": DECLARED}, [gf.Observed("c", "id-1", "NOT_SET", "", DECLARED)]) == {}
+
+
 def test_declaring_the_certificates_ends_the_record(tmp_path: Path) -> None:
     gf.observe(tmp_path, {"c": DECLARED}, [gf.Observed("c", "id-1", "IS_SET", HAND, DECLARED)], found=["c"])
     assert gf.observe(tmp_path, {"c": DECLARED + HAND}) == {}

@@ -177,8 +177,8 @@ def observe(
     for name, fact in list(facts.items()):
         keep = fact.certs
         read = seen.get(name)
-        if read is not None and read.status != "PENDING":  # PENDING: what it trusts is not settled
-            now = _shas(read.pem) if holds_ca(read.status, read.pem) else set()
+        now = None if read is None else _trusted_now(read)
+        if now is not None:
             keep = tuple(c for c in keep if c.sha256 in now)
         if name in declared:
             in_stack = _shas(declared[name])
@@ -190,6 +190,20 @@ def observe(
     if facts != before:
         save_hand_set(workdir, facts)
     return facts
+
+
+def _trusted_now(read: Observed) -> set[str] | None:
+    """The certificates a read shows the cluster trusting; None when it does not tell: PENDING, or a
+    FAILED/IS_SET answer without a readable bundle (a failed change keeps the CA in force, which the
+    API may leave blank). Only a read that tells may end a record: a guess would drop the guard."""
+    if read.status == "NOT_SET":
+        return set()
+    if read.status == "PENDING" or not read.pem.strip():
+        return None
+    try:
+        return {info.sha256 for info in parse_certificates(read.pem, "the CA the cluster trusts now")}
+    except PemError:
+        return None
 
 
 def _after(change: ResourceChange, fact: HandSet) -> str | None:
