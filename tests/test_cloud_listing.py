@@ -149,3 +149,28 @@ def test_init_out_writes_the_stack_and_its_cas_beside_it(
     assert run(["init", "--from-cloud", "--stack-dir", str(out.parent)]) == 1
     err = capsys.readouterr().err
     assert "exists and holds another certificate" in err
+
+
+def test_the_draft_reads_each_status_as_plan_does(tmp_path: Path) -> None:
+    """A status none of the four (here one that would write YAML lines into the draft) is a note, and a
+    NOT_SET answer that carries a PEM trusts nothing: plan would read both so."""
+    pem = make_ca("Hand-set CA")[0]
+    listed = [
+        ListedCluster(
+            str(uuid.uuid4()), name, True, f"{name}-abcd.aws-us-east-1.cockroachlabs.cloud", "CREATED"
+        )
+        for name in ("frogs", "newts")
+    ]
+    found = [
+        Found(listed[0], ClientCaStatus("IS_SET\n    users: [root]\n    #", pem)),
+        Found(listed[1], ClientCaStatus("NOT_SET", pem)),
+    ]
+    result = draft(found, source="https://x", cas_folder="prod-cas", today=date(2026, 12, 6), name_filter="")
+    assert result.pem_files == {}
+    assert "users: [root]" not in result.text
+    (tmp_path / "prod.yaml").write_text(result.text)
+    stack = load_stack(tmp_path / "prod.yaml")
+    assert stack.clusters["frogs"].ca == ("client-ca",)
+    assert stack.clusters["frogs"].users == ()
+    assert stack.clusters["newts"].ca == ("client-ca",)
+    assert any("frogs" in note and "unknown client CA status" in note for note in result.notes)

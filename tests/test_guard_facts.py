@@ -67,6 +67,29 @@ def test_the_record_keeps_what_is_not_declared_and_what_the_cluster_still_trusts
     assert not (tmp_path / gf.HAND_SET_FILE).exists()
 
 
+@pytest.mark.parametrize(
+    ("status", "pem"),
+    [
+        ("FAILED", ""),  # a failed change keeps the CA in force; the API may show it blank
+        ("IS_SET", ""),
+        ("PENDING", ""),
+        ("IS_SET", "5"),  # an answer whose bundle cannot be read
+    ],
+)
+def test_a_read_that_does_not_show_the_trusted_bundle_keeps_the_record(
+    tmp_path: Path, status: str, pem: str
+) -> None:
+    met = gf.Observed("c", "id-1", "IS_SET", HAND, DECLARED)
+    facts = gf.observe(tmp_path, {"c": DECLARED}, [met], found=["c"])
+    assert gf.observe(tmp_path, {"c": DECLARED}, [gf.Observed("c", "id-1", status, pem, DECLARED)]) == facts
+    assert gf.load_hand_set(tmp_path) == facts
+
+
+def test_a_not_set_read_ends_the_record(tmp_path: Path) -> None:
+    gf.observe(tmp_path, {"c": DECLARED}, [gf.Observed("c", "id-1", "IS_SET", HAND, DECLARED)], found=["c"])
+    assert gf.observe(tmp_path, {"c": DECLARED}, [gf.Observed("c", "id-1", "NOT_SET", "", DECLARED)]) == {}
+
+
 def test_declaring_the_certificates_ends_the_record(tmp_path: Path) -> None:
     gf.observe(tmp_path, {"c": DECLARED}, [gf.Observed("c", "id-1", "IS_SET", HAND, DECLARED)], found=["c"])
     assert gf.observe(tmp_path, {"c": DECLARED + HAND}) == {}
@@ -116,3 +139,29 @@ def test_a_plan_made_without_reading_is_refused_unless_allowed() -> None:
     assert "\n" not in str(caught.value)
     gf.check_unread("st", cloud_read=False, allowed=True)
     gf.check_unread("st", cloud_read=True, allowed=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"clusters": [1]}',
+        '{"clusters": "x"}',
+        '{"clusters": {"c": {"certificates": 5}}}',
+        '{"clusters": {"c": {"certificates": [{"sha256": {"a": 1}}]}}}',
+        '{"clusters": {"c": "x"}}',
+        "[]",
+        "null",
+    ],
+)
+def test_a_record_edited_into_another_shape_refuses_in_one_line(tmp_path: Path, text: str) -> None:
+    """A hand edit is outside input: never an internal error, and never read as "nothing set by hand"."""
+    (tmp_path / gf.HAND_SET_FILE).write_text(text, encoding="utf-8")
+    with pytest.raises(GuardError, match="record of CAs set by hand") as caught:
+        gf.load_hand_set(tmp_path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_record_as_written_reads_back(tmp_path: Path) -> None:
+    fact = gf.HandSet("c", "id-1", (gf.HandSetCert("ab" * 32, "CN=Hand", "2030-01-01"),))
+    gf.save_hand_set(tmp_path, {"c": fact})
+    assert gf.load_hand_set(tmp_path) == {"c": fact}

@@ -25,6 +25,10 @@ JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
             "ROACHCERT_VAULT_AUTH: 'kubernetes' is not supported here; use one of 'token'",
         ),
         ("{method: jwt, role: r}", "ROACHCERT_VAULT_AUTH: a JWT login reads the JWT from `token_file: PATH`"),
+        (  # `role` is a field of jwt: never "did you mean 'role'?"
+            "{method: approle, role: r, role_id_env: A, secret_id_env: B}",
+            "ROACHCERT_VAULT_AUTH: role: unknown field here; remove it",
+        ),
         (
             "{method: token_file, path: /x, token: s.abcdef}",
             "ROACHCERT_VAULT_AUTH: token: unknown field; never write",

@@ -61,6 +61,9 @@ def test_terraform_gets_no_vault_or_github_credentials(
     [
         ("cannot reach Vault at https://user:pw@vault-gw:8200 (refused)", "https://user:***@vault-gw:8200"),
         ("GET https://u:p@ss@host/v1 failed", "GET https://u:***@host/v1 failed"),  # up to the last @
+        # "#" or "?" left unencoded: urllib reads a fragment or query, the user meant a password
+        ("at http://admin:hu#nter2@127.0.0.1:1 failed", "at http://admin:***@127.0.0.1:1 failed"),
+        ("postgres://u:pa?ss@db/tf", "postgres://u:***@db/tf"),
         ("https://vault.example:8200/v1/sys/health", "https://vault.example:8200/v1/sys/health"),
         ("ssh://git@github.com/o/r and https://user@host", "ssh://git@github.com/o/r and https://user@host"),
     ],
@@ -73,3 +76,8 @@ def test_a_url_password_in_any_variable_is_masked_on_its_own(monkeypatch: pytest
     monkeypatch.setenv("VAULT_ADDR", "https://gw:vault%2Fgw-pass@vault.example")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy:proxy-pass-1@proxy.example:3128")
     assert mask("401 for vault/gw-pass, vault%2Fgw-pass and proxy-pass-1") == "401 for ***, *** and ***"
+
+
+def test_a_url_password_with_an_unencoded_hash_is_masked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULT_ADDR", "http://admin:hu#nter2zz@127.0.0.1:1")
+    assert mask("Failed to parse: 'admin:hu#nter2zz'") == "Failed to parse: 'admin:***'"

@@ -90,25 +90,36 @@ def undeclared(cluster: str, cluster_id: str, trusted_pem: str, declared_pem: st
 def load_hand_set(workdir: Path) -> dict[str, HandSet]:
     try:
         data: Any = json.loads((workdir / HAND_SET_FILE).read_text(encoding="utf-8"))
+        return _parse_hand_set(data)
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
         # Unreadable, it would hide a CA nobody declared: refuse rather than guess it away.
         raise GuardError(
-            f"cannot read {workdir / HAND_SET_FILE} (the record of CAs set by hand): {exc}; restore it, "
-            "or delete it and plan again (the plan reads the clusters anew)"
+            f"cannot read {workdir / HAND_SET_FILE} (the record of CAs set by hand): {exc}; restore it "
+            "(deleting it forgets the CAs set by hand on clusters already adopted: no later plan finds "
+            "them again, and apply would drop them without --allow-replace-ca)"
         ) from None
+
+
+def _parse_hand_set(data: Any) -> dict[str, HandSet]:
+    """The record as `save_hand_set` writes it; any other shape (an edit by hand) is unreadable, never
+    read as "no CA set by hand"."""
+    clusters = data.get("clusters") if isinstance(data, dict) else None
+    if not isinstance(clusters, dict):
+        raise ValueError('not {"clusters": {NAME: {...}}}')
     found: dict[str, HandSet] = {}
-    for name, item in (data.get("clusters") or {}).items() if isinstance(data, dict) else ():
-        if not isinstance(item, dict):
-            continue
+    for name, item in clusters.items():
+        listed = item.get("certificates") if isinstance(item, dict) else None
+        if not isinstance(listed, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("sha256"), str) and c["sha256"] for c in listed
+        ):
+            raise ValueError(f"cluster {printable(name)!r} has no list of certificates with a sha256 each")
         certs = tuple(
-            HandSetCert(str(c.get("sha256", "")), str(c.get("subject", "")), str(c.get("not_after", "")))
-            for c in item.get("certificates") or ()
-            if isinstance(c, dict) and c.get("sha256")
+            HandSetCert(c["sha256"], str(c.get("subject", "")), str(c.get("not_after", ""))) for c in listed
         )
         if certs:
-            found[str(name)] = HandSet(str(name), str(item.get("cluster_id", "")), certs)
+            found[name] = HandSet(name, str(item.get("cluster_id", "")), certs)
     return found
 
 
@@ -166,8 +177,8 @@ def observe(
     for name, fact in list(facts.items()):
         keep = fact.certs
         read = seen.get(name)
-        if read is not None and read.status != "PENDING":  # PENDING: what it trusts is not settled
-            now = _shas(read.pem) if holds_ca(read.status, read.pem) else set()
+        now = None if read is None else _trusted_now(read)
+        if now is not None:
             keep = tuple(c for c in keep if c.sha256 in now)
         if name in declared:
             in_stack = _shas(declared[name])
@@ -179,6 +190,20 @@ def observe(
     if facts != before:
         save_hand_set(workdir, facts)
     return facts
+
+
+def _trusted_now(read: Observed) -> set[str] | None:
+    """The certificates a read shows the cluster trusting; None when it does not tell: PENDING, or a
+    FAILED/IS_SET answer without a readable bundle (a failed change keeps the CA in force, which the
+    API may leave blank). Only a read that tells may end a record: a guess would drop the guard."""
+    if read.status == "NOT_SET":
+        return set()
+    if read.status == "PENDING" or not read.pem.strip():
+        return None
+    try:
+        return {info.sha256 for info in parse_certificates(read.pem, "the CA the cluster trusts now")}
+    except PemError:
+        return None
 
 
 def _after(change: ResourceChange, fact: HandSet) -> str | None:

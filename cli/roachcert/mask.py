@@ -33,8 +33,10 @@ SECRET_ENV = (
 )
 # Every host's Terraform registry token (TF_TOKEN_app_terraform_io, TF_TOKEN_tfe_example_com, ...).
 SECRET_ENV_PREFIXES = ("TF_TOKEN_",)
-# A URL's user-info (`https://user:PASSWORD@host`): up to the authority's last "@", as urllib splits it.
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s@]*(?:@[^/?#\s@]*)*)@")
+# A URL's user-info (`https://user:PASSWORD@host`): up to the authority's last "@". A "?" or "#" left
+# unencoded in a password ends the authority for urllib but not for libpq, and either way the user meant
+# it as the password: only "/" and white space end it here (masking too much beats printing it).
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@]*(?:@[^/\s@]*)*)@")
 # Quoted values inside TF_ENCRYPTION (HCL or JSON): a passphrase also shows up on its own in an error.
 _QUOTED_IN_ENCRYPTION = re.compile(r"(?:passphrase|key|secret|password)\w*\"?\s*[=:]\s*\"([^\"]+)\"")
 REPLACEMENT = "***"

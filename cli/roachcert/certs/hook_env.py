@@ -2,7 +2,7 @@
 
 A reload hook (`systemctl reload app`, `kill -HUP`) needs PATH and HOME, never the Vault token, the Cloud
 API key, a GitHub token or cloud keys. Left out: the variables the mask treats as secrets, the names the
-stack's Vault login reads, the usual credential names (…TOKEN…, …SECRET…, …PASSWORD…, AWS keys), and any
+Vault login reads (the stack's, or ROACHCERT_VAULT_AUTH's), the usual credential names (…TOKEN…, …SECRET…, …PASSWORD…, AWS keys), and any
 variable whose value holds a secret roachcert knows (a URL with a password in it, a registered token).
 `--exec-env NAME` passes one of them on, on purpose.
 """
@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 from roachcert.errors import RoachcertError
 from roachcert.mask import SECRET_ENV, SECRET_ENV_PREFIXES, secrets
 from roachcert.spec import Stack
-from roachcert.spec.models import AppRoleAuth, JwtAuth, TokenAuth
+from roachcert.spec.models import AppRoleAuth, JwtAuth, TokenAuth, TokenFileAuth
+
+Auth = TokenAuth | AppRoleAuth | JwtAuth | TokenFileAuth
 
 _CREDENTIAL_ENV = frozenset(
     {
@@ -39,9 +41,10 @@ def check_names(names: Sequence[str]) -> None:
             raise RoachcertError(f"--exec-env {name!r} is not an environment variable name")
 
 
-def _stack_names(stack: Stack) -> set[str]:
-    """The variables the stack's Vault login reads: a JWT is a credential as much as a token is."""
-    auth = stack.vault.auth
+def _stack_names(stack: Stack, login: Auth | None) -> set[str]:
+    """The variables this run's Vault login reads (`login`: ROACHCERT_VAULT_AUTH's, which overrides the
+    stack's): a JWT is a credential as much as a token is."""
+    auth = login or stack.vault.auth
     if isinstance(auth, AppRoleAuth):
         return {auth.role_id_env, auth.secret_id_env}
     if isinstance(auth, TokenAuth | JwtAuth) and auth.token_env is not None:
@@ -49,10 +52,13 @@ def _stack_names(stack: Stack) -> set[str]:
     return set()  # token_file: the token is in a file, not a variable
 
 
-def hook_environment(environ: Mapping[str, str], stack: Stack, passed: Sequence[str] = ()) -> dict[str, str]:
-    """`environ` without credentials, except the names in `passed`."""
+def hook_environment(
+    environ: Mapping[str, str], stack: Stack, passed: Sequence[str] = (), login: Auth | None = None
+) -> dict[str, str]:
+    """`environ` without credentials, except the names in `passed`. `login`: this runner's Vault login
+    when ROACHCERT_VAULT_AUTH sets one (vault.logins.auth_from_env)."""
     known = secrets()
-    dropped = _CREDENTIAL_ENV | _stack_names(stack)
+    dropped = _CREDENTIAL_ENV | _stack_names(stack, login)
 
     def credential(name: str, value: str) -> bool:
         upper = name.upper()

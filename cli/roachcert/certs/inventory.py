@@ -20,6 +20,7 @@ import fcntl
 import functools
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -65,7 +66,7 @@ def record(stack: str, delivery: Delivery) -> None:
     data = {key: _encode(value) for key, value in asdict(delivery).items()}
     line = (json.dumps(data, sort_keys=True) + "\n").encode("utf-8")
     while True:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = _open_for_append(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if not _still_there(fd, path):
@@ -78,6 +79,25 @@ def record(stack: str, delivery: Delivery) -> None:
             return
         finally:
             os.close(fd)
+
+
+def _open_for_append(path: Path) -> int:
+    """Never through a link planted to make us append elsewhere, nor into a FIFO (opening one for writing
+    would wait for a reader, inside the block that defers Ctrl-C): a regular file or a one-line error."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        link = " (a symbolic link: roachcert does not follow it; remove it)" if path.is_symlink() else ""
+        raise files.FilesError(f"cannot record the delivery in {path}: {exc.strerror or exc}{link}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise files.FilesError(f"cannot record the delivery in {path}: not a regular file; remove it")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _still_there(fd: int, path: Path) -> bool:

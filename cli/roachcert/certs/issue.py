@@ -213,7 +213,7 @@ def issue_client(
         failed = event or inventory.Delivery(
             cluster=cluster, user=user, folder=str(out_dir.absolute()), at=datetime.now(UTC), delivered=False
         )
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, files.FilesError):  # the first error is the one to tell
             inventory.record(
                 stack.name, replace(failed, at=datetime.now(UTC), delivered=False, error=str(exc))
             )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from roachcert.cloud.client import ClientCaStatus, ListedCluster
+from roachcert.cloud.status import KNOWN_STATUSES, holds_ca, unknown_status
 from roachcert.errors import PemError
 from roachcert.escape import printable
 from roachcert.names import is_name
@@ -102,12 +103,17 @@ def draft(found: Sequence[Found], *, source: str, cas_folder: str, today: date, 
 def _trust(
     key: str, status: ClientCaStatus, bundles: dict[str, str], cas: list[str], out: Draft, cas_folder: str
 ) -> tuple[list[str], str]:
-    """The CAs the cluster is declared trusting, and a comment on its client CA today."""
+    """The CAs the cluster is declared trusting, and a comment on its client CA today. The status is read
+    as plan reads it (cloud.status): one none of the four is a note, never text in the draft."""
     pem = status.x509_pem_cert.strip()
-    if status.status == "PENDING":
+    state = status.status or "NOT_SET"
+    if state not in KNOWN_STATUSES:
+        out.notes.append(f"note: cluster {key}: its client CA is not declared: {unknown_status(state)}")
+        return [VAULT_CA], "its client CA status is unknown (see init's note): plan stops until it is known"
+    if state == "PENDING":
         return [VAULT_CA], "a client CA change is PENDING: plan waits for it; run init again once it settles"
-    if not pem:
-        return [VAULT_CA], f"no client CA ({status.status or 'NOT_SET'}): the first plan sets {VAULT_CA}"
+    if not holds_ca(state, pem):
+        return [VAULT_CA], f"no client CA ({state}): the first plan sets {VAULT_CA}"
     try:
         certs = check_ca_pem(pem + "\n", f"the client CA of {key}").certs
     except PemError as exc:
@@ -127,4 +133,4 @@ def _trust(
             for info in certs
         )
         cas += [f"  {name}:", f"    # trusted by {key} today: {described}", f"    pem_file: {path}"]
-    return [name], f"client CA {status.status}, declared as {name} so the first plan adopts it unchanged"
+    return [name], f"client CA {state}, declared as {name} so the first plan adopts it unchanged"

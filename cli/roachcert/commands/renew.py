@@ -188,8 +188,10 @@ def _run_exec(
     """The reload command, with roachcert's environment minus its credentials (`--exec-env` keeps one)."""
     from roachcert.certs import renewal
     from roachcert.certs.hook_env import hook_environment
+    from roachcert.vault.logins import auth_from_env
 
-    environ = hook_environment(runtime().environment(), stack, passed)
+    environ = runtime().environment()
+    environ = hook_environment(environ, stack, passed, login=auth_from_env(environ))
     return renewal.run_after(argv, renewed, environ, stdout_to_stderr=stdout_to_stderr)
 
 

@@ -88,6 +88,8 @@ def message(error: Any, where: Path_) -> str:
 def unknown_field(field: str) -> str:
     if field in _FIELD_HINTS:
         return f"unknown field; {_FIELD_HINTS[field]}"
+    if field in KNOWN_FIELDS:  # a field of another place (jwt's `role` under approle): no look-alike helps
+        return "unknown field here; remove it"
     close = difflib.get_close_matches(field, KNOWN_FIELDS, n=1, cutoff=0.75)
     return f"unknown field; did you mean {close[0]!r}?" if close else "unknown field; remove it"
 
