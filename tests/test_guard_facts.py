@@ -43,6 +43,16 @@ def test_a_status_none_of_the_four_stops_every_reader_in_one_line(status: str) -
     )
 
 
+def test_an_unknown_status_with_a_control_character_is_escaped_once() -> None:
+    def get(_cluster_id: str) -> ClientCaStatus:
+        return ClientCaStatus("RESTO\x1b[31mRING", HAND)
+
+    with pytest.raises(CloudError) as caught:
+        read_clusters({"c": "id-1"}, get)
+    assert "status 'RESTO\\x1b[31mRING'" in str(caught.value)
+    assert "\\\\x1b" not in str(caught.value)
+
+
 def test_an_empty_status_is_not_set_for_plan_and_status_alike() -> None:
     stack = Stack.model_validate(
         {

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from roachcert.cloud.client import ClientCaStatus
 from roachcert.errors import CloudError
-from roachcert.escape import printable
+from roachcert.escape import quoted
 
 KNOWN_STATUSES = ("NOT_SET", "IS_SET", "PENDING", "FAILED")
 
 
 def unknown_status(status: str) -> str:
-    shown = printable(status if len(status) <= 40 else status[:39] + "…")
+    # quoted() escapes once; printable() then repr() showed every escape doubled.
+    shown = quoted(status if len(status) <= 40 else status[:39] + "…")
     return (
-        f"the Cloud API answered an unknown client CA status {shown!r} (not NOT_SET, IS_SET, PENDING or "
+        f"the Cloud API answered an unknown client CA status {shown} (not NOT_SET, IS_SET, PENDING or "
         "FAILED): roachcert does not act on a guess; check the cluster in the Cloud Console"
     )
 

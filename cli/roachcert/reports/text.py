@@ -24,7 +24,8 @@ def render_text(views: Sequence[StackView]) -> str:
         if v.report.saved:
             parts.append(
                 f"Plan saved ({printable(v.report.engine)}); fingerprint {printable(v.summary.fingerprint[:16])}. "
-                f"Apply it with: roachcert apply {printable(v.report.source)}\n"
+                f"Apply it with: roachcert apply {printable(v.report.source)}"
+                + ("\n" if v.report.cloud_read else " --allow-unread-cloud (the Cloud side was not read)\n")
             )
         for alert in v.alerts:
             if alert.kind in _WARNED:
