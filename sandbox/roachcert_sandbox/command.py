@@ -48,7 +48,7 @@ def up(
     state = manager.up(stacks, provider=provider, s3=s3, provider_binary=provider_binary)
     runtime().out(f"vault      {state.vault_addr}")
     runtime().out(f"cloud api  {state.emulator_url}")
-    runtime().out(f"terraform  {state.engine}")
+    runtime().out(f"engine     {manager.engine_line(state)}")
     runtime().out(f"provider   {manager.provider_line(state)}")
     if state.s3_endpoint:
         runtime().out(f"s3         {state.s3_endpoint} (bucket roachcert-state)")

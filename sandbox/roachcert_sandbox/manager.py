@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 import requests
 
 from roachcert import mask
+from roachcert.errors import RoachcertError
 from roachcert.files import write_atomic, write_secret
 from roachcert_sandbox import cluster_sql, providers, seaweed
 from roachcert_sandbox.errors import SandboxError, sandbox_dir
@@ -298,6 +299,17 @@ def _quote(value: str) -> str:
     return shlex.quote(value)
 
 
+def engine_line(state: SandboxState) -> str:
+    """The sandbox's engine in words, as reports name it: `Terraform v1.15.5 (embedded)`."""
+    from roachcert.terraform.engine import Engine, engine_version
+
+    engine = Engine(Path(state.engine), "embedded")
+    try:
+        return f"{engine_version(engine)} ({engine.where}: {engine.path})"
+    except RoachcertError as exc:
+        return f"unknown ({exc})"
+
+
 def status(root: Path | None = None) -> dict[str, str]:
     state = load_state(root)
     if state is None:
@@ -307,7 +319,7 @@ def status(root: Path | None = None) -> dict[str, str]:
     return {
         "vault": f"{vault} {state.vault_addr} (pid {state.vault_pid})",
         "cloud api": f"{emulator} {state.emulator_url} (pid {state.emulator_pid})",
-        "terraform": state.engine,
+        "engine": engine_line(state),
         "provider": provider_line(state),
         "cli config": state.cli_config,
         **(
