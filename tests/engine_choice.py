@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from roachcert.terraform.runner import Terraform
+
 TOFU_VERSION = "1.11.6"  # scripts/ensure-tofu.sh VERSION
 ENGINES = ("terraform", "tofu")
 
@@ -37,3 +39,10 @@ def require_engine(name: str) -> None:
     if os.environ.get("ROACHCERT_REQUIRE_TOFU") == "1":
         pytest.fail(f"{tofu_unavailable_line()} (ROACHCERT_REQUIRE_TOFU=1: the OpenTofu tests must run)")
     pytest.skip(tofu_unavailable_line())
+
+
+def fmt_unclean(tf: Terraform) -> tuple[str, ...]:
+    """Files `terraform fmt` would change in the runner's folder (empty when all are clean)."""
+    result = tf.run("fmt", "-check", "-list=true", "-no-color", stream=False, data=True)
+    assert result.returncode in (0, 3), result.output
+    return tuple(line.strip() for line in result.stdout.splitlines() if line.strip())

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certs_helper import key_pem, make_ca, make_leaf
 from roachcert.app import run
-from roachcert.certs import keys
+from roachcert.certs import keys, layouts
 from roachcert.certs.issue import (
     ClientFiles,
     IssuedCert,
@@ -25,13 +25,13 @@ from roachcert.certs.issue import (
     SignedCert,
     check_user,
     client_files,
-    connection_url,
     default_out,
     issue_all,
     issue_client,
     signing_ca,
     sslrootcert_for,
 )
+from roachcert.certs.layouts import Layout
 from roachcert.pem import cert_info
 from roachcert.spec import load_stack
 
@@ -220,7 +220,9 @@ def test_signing_ca_is_the_first_vault_ca(stack_path: Path) -> None:
 def test_connection_url(stack_path: Path, tmp_path: Path) -> None:
     stack = load_stack(stack_path)
     paths = client_files(tmp_path / "my certs", "app")
-    url = connection_url(stack.clusters["dingos"], "app", paths, Path("/etc/ssl/root ca.crt"))
+    url = layouts.url(
+        Layout.libpq, stack.clusters["dingos"], "app", paths.key.parent, Path("/etc/ssl/root ca.crt")
+    )
     base = f"{tmp_path}/my%20certs"
     assert url == (
         "postgresql://app@dingos.example.test:26258/app%24db?sslmode=verify-full"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from certs_helper import make_ca
+from engine_choice import fmt_unclean
 from hash_seeds import outputs
 from roachcert.errors import TerraformError
 from roachcert.plan_record import PlanMeta, load_plan_meta, save_plan_meta
@@ -233,7 +234,7 @@ def test_rendered_files_are_fmt_clean(tmp_path: Path, engine: Engine, bundle: st
         folder.mkdir(parents=True)
         for file, text in files.items():
             (folder / file).write_text(text)
-        assert Terraform(folder, engine).fmt_check() == (), name
+        assert fmt_unclean(Terraform(folder, engine)) == (), name
 
 
 @needs_engine
@@ -255,7 +256,7 @@ def test_text_reads_back_exactly(tmp_path: Path, engine: Engine, bundle: str) ->
     folder.mkdir()
     (folder / "main.tf").write_text(outputs)
     tf = Terraform(folder, engine)
-    assert tf.fmt_check() == ()
+    assert fmt_unclean(tf) == ()
     tf.init()
     assert tf.plan(folder / "p.tfplan").returncode == 2
     plan = tf.show_json(folder / "p.tfplan")

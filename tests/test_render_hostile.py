@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine_choice import fmt_unclean
 from roachcert.errors import TerraformError
 from roachcert.spec import Backend, Cluster, Stack, TerraformSpec
 from roachcert.terraform.module import render_module
@@ -216,4 +217,4 @@ def test_the_engine_validates_hostile_values(
         result = json.loads(tf.run("validate", "-json", "-no-color", stream=False, data=True).stdout)
         assert result.get("valid") is True, (value, result)
         assert result.get("warning_count", 0) == 0, (value, result)
-        assert tf.fmt_check() == (), value
+        assert fmt_unclean(tf) == (), value

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from certs_helper import key_pem, make_ca
+from engine_choice import fmt_unclean
 from roachcert.errors import TerraformError
 from roachcert.plan_summary import PlanSummary
 from roachcert.spec.models import Stack
@@ -314,7 +315,7 @@ def test_real_engine_basics(tmp_path: Path) -> None:
     with pytest.raises(TerraformCommandError, match=r"terraform plan failed \(exit 1\)"):
         tf.plan("p.tfplan")
     (folder / "main.tf").write_text('resource "terraform_data" "a" {\ninput = "x"\n}\n')
-    assert tf.fmt_check() == ("main.tf",)
+    assert fmt_unclean(tf) == ("main.tf",)
 
 
 # -- the whole lifecycle against the stand-in provider and the API emulator -------------------------------

@@ -25,6 +25,7 @@ MAX_FILE_BYTES = 1 << 20
 
 _BEGIN = re.compile(r"^-----BEGIN ([A-Z0-9 #/_-]+)-----$")
 _END = re.compile(r"^-----END ([A-Z0-9 #/_-]+)-----$")
+_CERT_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 _ANY_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 _ESCAPED_NEWLINES = re.compile(r"-----BEGIN [A-Z0-9 ]+-----\\n")
 
@@ -62,6 +63,16 @@ class CertInfo:
 class CaCheck:
     certs: tuple[CertInfo, ...]
     warnings: tuple[str, ...]
+
+
+def certificate_bodies(pem: str | None) -> list[str]:
+    """The base64 body of each CERTIFICATE block, whitespace removed, in order: what tells two
+    bundles' certificates apart whatever their line breaks (no parsing, so no cryptography)."""
+    return ["".join(body.split()) for body in _CERT_BLOCK.findall(pem or "")]
+
+
+def count_certificates(pem: str | None) -> int:
+    return len(_CERT_BLOCK.findall(pem or ""))
 
 
 def cert_info(pem_or_cert: str | bytes | x509.Certificate) -> CertInfo:

@@ -5,11 +5,11 @@ Made by `terraform.plan_json` from Terraform's plan document; knows nothing of T
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from roachcert.escape import printable, printable_block
+from roachcert.pem import certificate_bodies, count_certificates
 
 Action = Literal["create", "update", "replace", "delete", "forget", "no-op"]
 ACTIONS: tuple[Action, ...] = ("delete", "replace", "create", "update", "forget", "no-op")
@@ -77,14 +77,11 @@ class PlanSummary:
 
 
 def _certs(pem: str | None) -> int:
-    return (pem or "").count("-----BEGIN CERTIFICATE-----")
-
-
-_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
+    return count_certificates(pem)
 
 
 def _blocks(pem: str | None) -> set[str]:
-    return {"".join(body.split()) for body in _BLOCK.findall(pem or "")}
+    return set(certificate_bodies(pem))
 
 
 def turnover(old_pem: str | None, new_pem: str | None) -> str:

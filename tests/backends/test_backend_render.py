@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from engine_choice import fmt_unclean
 from hash_seeds import outputs
 from roachcert.errors import SpecError, TerraformError
 from roachcert.spec import load_stack
@@ -256,7 +257,7 @@ def test_every_backend_is_fmt_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         stack = load_stack(stack_file(tmp_path / case, config))
         for name, text in render_module(stack, {"frogs": "pem\n"}).items():
             (folder / name).write_text(text)
-        assert Terraform(folder, engine).fmt_check() == (), case
+        assert fmt_unclean(Terraform(folder, engine)) == (), case
 
 
 # Secrets in `config:` are refused by the loader, pointing at the line, never echoing the value.

@@ -133,11 +133,6 @@ def sslrootcert_for(cluster: Cluster, override: Path | None = None) -> Path:
     return chosen.expanduser().absolute()
 
 
-def connection_url(cluster: Cluster, user: str, paths: ClientFiles, sslrootcert: Path) -> str:
-    """The libpq URL; layouts.url gives the others."""
-    return layouts.url(Layout.libpq, cluster, user, paths.key.parent, sslrootcert)
-
-
 def issue_client(
     stack: Stack,
     cluster: str,

@@ -8,7 +8,6 @@ between review and apply are invisible to it. These reads are what roachcert com
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,9 +15,9 @@ from dataclasses import dataclass
 from roachcert.cloud.client import ClientCaStatus
 from roachcert.cloud.status import holds_ca, read_status
 from roachcert.errors import CloudError, GuardError
+from roachcert.pem import certificate_bodies, count_certificates
 
 MAX_CONCURRENT_READS = 8
-_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class CloudRead:
 
 
 def bundle_sha256(pem: str) -> str:
-    bodies = sorted("".join(body.split()) for body in _BLOCK.findall(pem))
+    bodies = sorted(certificate_bodies(pem))
     return hashlib.sha256("\n".join(bodies).encode("ascii", "replace")).hexdigest() if bodies else ""
 
 
@@ -97,7 +96,7 @@ def refuse_changed(stack: str, changed: Sequence[str], now: Mapping[str, CloudRe
         "since the plan was made (the Console, curl, or another tool): run `roachcert plan` again and review it",
         *(
             f"  {name} ({now[name].cluster_id}): now {now[name].status}, "
-            f"{now[name].pem.count('-----BEGIN CERTIFICATE-----')} certificate(s)"
+            f"{count_certificates(now[name].pem)} certificate(s)"
             for name in changed
         ),
     ]

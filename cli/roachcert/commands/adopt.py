@@ -30,6 +30,7 @@ def adopt(
     only, nothing is written to any cluster. Prints what each trusts now beside what the stack declares;
     `roachcert plan` then shows the update, and dropping what it trusts now takes --allow-replace-ca."""
     from roachcert.escape import printable_lines
+    from roachcert.pem import count_certificates
     from roachcert.plan_summary import turnover
     from roachcert.planning import adopt_stack
 
@@ -39,8 +40,8 @@ def adopt(
         verb = "adopted" if item.imported else "already in state"
         lines.append(
             f"{item.cluster} ({item.read.cluster_id}): {verb}; trusts "
-            f"{item.read.pem.count('-----BEGIN CERTIFICATE-----')} certificate(s) now, the stack declares "
-            f"{item.declared_pem.count('-----BEGIN CERTIFICATE-----')}{turnover(item.read.pem, item.declared_pem)}"
+            f"{count_certificates(item.read.pem)} certificate(s) now, the stack declares "
+            f"{count_certificates(item.declared_pem)}{turnover(item.read.pem, item.declared_pem)}"
             + (
                 f"; {item.hand_set} it trusts now the stack does not declare: `apply` drops them only with "
                 "--allow-replace-ca"

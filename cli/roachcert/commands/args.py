@@ -25,7 +25,7 @@ FormatOpt = Annotated[
 
 
 # -- --lock-timeout: how long to wait for another run's lock (roachcert's own locks, and Terraform's
-# state lock where a command passes it on with `terraform_lock_timeout`).
+# state lock, which terraform.for_stack passes on as whole seconds).
 DEFAULT_LOCK_TIMEOUT = "5s"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # Terraform and OpenTofu read -lock-timeout as a Go duration: at most 2562047h47m16s (int64 nanoseconds).
@@ -59,11 +59,6 @@ def duration_seconds(text: str, flag: str) -> float:
 
 def lock_timeout_seconds(text: str) -> float:
     return duration_seconds(text, "--lock-timeout")
-
-
-def terraform_lock_timeout(text: str) -> str:
-    """The same wait in Terraform's `-lock-timeout=` form (whole seconds, at least 0s)."""
-    return f"{round(lock_timeout_seconds(text))}s"
 
 
 def _check_lock_timeout(value: str) -> str:

@@ -314,10 +314,3 @@ class Terraform:
         except ValueError as exc:
             raise TerraformError(f"terraform state pull printed no JSON: {exc}") from None
         return data if isinstance(data, dict) else {}
-
-    def fmt_check(self) -> tuple[str, ...]:
-        """Files `terraform fmt` would change (empty when all are clean)."""
-        result = self.run("fmt", "-check", "-list=true", "-no-color", stream=False, data=True)
-        if result.returncode not in (0, 3):
-            raise _tail_error("fmt", result, None, self.engine.tool)
-        return tuple(line.strip() for line in result.stdout.splitlines() if line.strip())
