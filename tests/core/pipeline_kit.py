@@ -210,3 +210,12 @@ def check_raw_plan(reports: dict[str, str], workdirs: list[Path]) -> None:
 def check_goldens(name: str, reports: dict[str, str], tmp_path: Path) -> None:
     for chosen, text in reports.items():
         rc.check_golden(f"pipeline/{name}.{SUFFIX[chosen]}", normalise(text, tmp_path))
+
+
+def report(scenario: Scenario, golden: str, expect: int = 2) -> dict[str, str]:
+    """Write the stack, plan it in every format, check the raw plan reached the reader and the goldens."""
+    scenario.write()
+    reports = plan_reports([str(scenario.path)], scenario, expect)
+    check_raw_plan(reports, [scenario.workdir()])
+    check_goldens(golden, reports, scenario.tmp_path)
+    return reports

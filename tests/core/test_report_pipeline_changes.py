@@ -6,7 +6,7 @@ varying parts replaced; UPDATE_GOLDEN=1 rewrites them. Each also proves the raw 
 from __future__ import annotations
 
 import pytest
-from pipeline_kit import Scenario, check_goldens, check_raw_plan, plan_reports, scenario
+from pipeline_kit import Scenario, report, scenario
 
 pytestmark = pytest.mark.integration
 __all__ = ["scenario"]  # the fixture, imported for the tests below
@@ -17,19 +17,11 @@ def _two(scenario: Scenario) -> None:
     scenario.add("bouncing-bears", users=("app", "reporting"))
 
 
-def _report(scenario: Scenario, golden: str, expect: int = 2) -> dict[str, str]:
-    scenario.write()
-    reports = plan_reports([str(scenario.path)], scenario, expect)
-    check_raw_plan(reports, [scenario.workdir()])
-    check_goldens(golden, reports, scenario.tmp_path)
-    return reports
-
-
 def test_create(scenario: Scenario) -> None:
     _two(scenario)
     scenario.write()
     scenario.ok("ca", "ensure", str(scenario.path))
-    reports = _report(scenario, "create")
+    reports = report(scenario, "create")
     assert "2 to create" in reports["text"]
 
 
@@ -37,7 +29,7 @@ def test_ca_update(scenario: Scenario) -> None:
     _two(scenario)
     scenario.converge()
     scenario.clusters["bouncing-bears"].cas = ("client-ca", "legacy-ca")
-    reports = _report(scenario, "ca_update")
+    reports = report(scenario, "ca_update")
     assert "Legacy Partner Root CA" in reports["markdown"]
 
 
@@ -46,7 +38,7 @@ def test_delete(scenario: Scenario) -> None:
     scenario.add("crafty-cranes", users=("etl",))
     scenario.converge()
     del scenario.clusters["crafty-cranes"]
-    reports = _report(scenario, "delete")
+    reports = report(scenario, "delete")
     assert "crafty-cranes" in reports["markdown"]
 
 
@@ -56,7 +48,7 @@ def test_id_change(scenario: Scenario) -> None:
     moved = scenario.add("moved-frogs")
     scenario.clusters["flooping-frogs"].cluster_id = moved
     del scenario.clusters["moved-frogs"]
-    _report(scenario, "id_change")
+    report(scenario, "id_change")
 
 
 def test_rotation_grow(scenario: Scenario) -> None:
@@ -65,7 +57,7 @@ def test_rotation_grow(scenario: Scenario) -> None:
     scenario.issuers.append("ca-2026b")
     scenario.write()
     scenario.ok("ca", "ensure", str(scenario.path))
-    reports = _report(scenario, "rotation_grow")
+    reports = report(scenario, "rotation_grow")
     assert "2 to update" in reports["text"]
 
 
@@ -74,18 +66,18 @@ def test_rotation_shrink(scenario: Scenario) -> None:
     scenario.issuers.append("ca-2026b")
     scenario.converge()
     scenario.issuers.remove("ca-2026a")
-    _report(scenario, "rotation_shrink")
+    report(scenario, "rotation_shrink")
 
 
 def test_empty_stack(scenario: Scenario) -> None:
     _two(scenario)
     scenario.converge()
     scenario.clusters.clear()
-    reports = _report(scenario, "empty_stack")
+    reports = report(scenario, "empty_stack")
     assert "2 to delete" in reports["text"]
 
 
 def test_no_op(scenario: Scenario) -> None:
     _two(scenario)
     scenario.converge()
-    _report(scenario, "no_op", expect=0)
+    report(scenario, "no_op", expect=0)

@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from pipeline_kit import Scenario, check_goldens, check_raw_plan, normalise, plan_reports, scenario
+from pipeline_kit import Scenario, check_goldens, check_raw_plan, normalise, plan_reports, report, scenario
 
 from certs_helper import make_ca
 from report_cases import check_golden
@@ -33,21 +33,13 @@ def _settle(scenario: Scenario, cluster_id: str) -> None:
         time.sleep(0.05)
 
 
-def _report(scenario: Scenario, golden: str, expect: int = 2) -> dict[str, str]:
-    scenario.write()
-    reports = plan_reports([str(scenario.path)], scenario, expect)
-    check_raw_plan(reports, [scenario.workdir()])
-    check_goldens(golden, reports, scenario.tmp_path)
-    return reports
-
-
 def test_adopted(scenario: Scenario) -> None:
     frogs = scenario.add("flooping-frogs", users=("root", "app"))
     scenario.write()
     scenario.ok("ca", "ensure", str(scenario.path))
     scenario.cloud(frogs, method="POST", pem=make_ca("Set by curl")[0])
     _settle(scenario, frogs)
-    reports = _report(scenario, "adopted")
+    reports = report(scenario, "adopted")
     # The saved plan is the second run's: the report says so rather than show the first run's text.
     assert "Terraform plan output (the second plan, after adopting flooping-frogs)" in reports["markdown"]
     assert json.loads(reports["json"])["stacks"][0]["raw_plan_from"] == (
@@ -62,7 +54,7 @@ def test_cloud_pending(scenario: Scenario) -> None:
     scenario.faults(stuck_pending=True)
     for cluster_id in (frogs, bears):
         scenario.cloud(cluster_id, method="PATCH", pem=make_ca("Someone else")[0])
-    reports = _report(scenario, "cloud_pending", expect=1)
+    reports = report(scenario, "cloud_pending", expect=1)
     assert "PENDING" in reports["markdown"]
 
 
@@ -79,7 +71,7 @@ def test_cloud_failed(scenario: Scenario) -> None:
     assert code == 1, out + err
     _settle(scenario, cranes)
     scenario.faults(end_failed=False)
-    reports = _report(scenario, "cloud_failed")
+    reports = report(scenario, "cloud_failed")
     assert "status FAILED" in reports["text"]
 
 
@@ -88,7 +80,7 @@ def test_cloud_changed(scenario: Scenario) -> None:
     scenario.converge()
     scenario.cloud(cranes, method="PATCH", pem=make_ca("Edited in the Console")[0])
     _settle(scenario, cranes)
-    reports = _report(scenario, "cloud_changed")
+    reports = report(scenario, "cloud_changed")
     assert "changed outside Terraform" in reports["markdown"]
 
 
@@ -97,7 +89,7 @@ def test_failed(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     scenario.write()
     scenario.ok("ca", "ensure", str(scenario.path))
     monkeypatch.setenv("COCKROACH_API_KEY", "a-key-the-api-refuses")
-    reports = _report(scenario, "failed", expect=1)
+    reports = report(scenario, "failed", expect=1)
     assert "a-key-the-api-refuses" not in "".join(reports.values())
 
 
@@ -166,5 +158,5 @@ def test_hand_set(scenario: Scenario) -> None:
     )
     _settle(scenario, cranes)
     scenario.ok("adopt", str(scenario.path))  # in state now: the plan is a plain update that drops it
-    reports = _report(scenario, "hand_set")
+    reports = report(scenario, "hand_set")
     assert "Set by hand" in reports["markdown"]

@@ -11,6 +11,7 @@ from typing import Any
 import hvac
 import pytest
 
+from roachcert.app import run
 from roachcert_sandbox.openbao import RunningOpenBao, start_openbao
 
 _names = itertools.count(1)
@@ -88,3 +89,24 @@ def write_stack(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def ensure_stack(
+    vault_env: RunningOpenBao,
+    write_stack: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., Path]:
+    """Write a stack (`write_stack`'s arguments), work in its folder, and `ca ensure` it: the live tests'
+    usual start."""
+
+    def ensure(**stack: str) -> Path:
+        path = write_stack(**stack)
+        monkeypatch.chdir(tmp_path)
+        assert run(["ca", "ensure", str(path)]) == 0
+        capsys.readouterr()
+        return path
+
+    return ensure

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from roachcert.app import run
-from roachcert_sandbox.openbao import RunningOpenBao
 
 pytestmark = pytest.mark.integration
 
@@ -20,18 +19,8 @@ GAUGE = re.compile(r"^(roachcert_[a-z_]+)\{([^}]*)\} (-?\d+)$")
 
 
 @pytest.fixture
-def ensured(
-    vault_env: RunningOpenBao,
-    write_stack: Callable[..., Path],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    stack = write_stack(issuers="ca-2026a, ca-2027a")
-    monkeypatch.chdir(tmp_path)
-    assert run(["ca", "ensure", str(stack)]) == 0
-    capsys.readouterr()
-    return stack
+def ensured(ensure_stack: Callable[..., Path]) -> Path:
+    return ensure_stack(issuers="ca-2026a, ca-2027a")
 
 
 def listed(stack: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict[str, object]]:

@@ -19,18 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def ensured(
-    vault_env: RunningOpenBao,
-    write_stack: Callable[..., Path],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    stack = write_stack(issuers="ca-2026a, ca-2027a")
-    assert run(["ca", "ensure", str(stack)]) == 0
-    capsys.readouterr()
-    monkeypatch.chdir(tmp_path)
-    return stack
+def ensured(ensure_stack: Callable[..., Path]) -> Path:
+    return ensure_stack(issuers="ca-2026a, ca-2027a")
 
 
 def load(path: Path) -> list[x509.Certificate]:

@@ -19,25 +19,14 @@ from roachcert.pem import cert_info
 from roachcert.spec import load_stack
 from roachcert.vault.adapter import open_vault
 from roachcert_sandbox.errors import SandboxError
-from roachcert_sandbox.openbao import RunningOpenBao
 from roachcert_sandbox.postgres import RunningPostgres, find_bindir, start_postgres
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def ensured(
-    vault_env: RunningOpenBao,
-    write_stack: Callable[..., Path],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    stack = write_stack()
-    monkeypatch.chdir(tmp_path)
-    assert run(["ca", "ensure", str(stack)]) == 0
-    capsys.readouterr()
-    return stack
+def ensured(ensure_stack: Callable[..., Path]) -> Path:
+    return ensure_stack()
 
 
 @pytest.fixture

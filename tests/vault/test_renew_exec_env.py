@@ -31,20 +31,11 @@ _DUMP = "import json, os, sys; json.dump(dict(os.environ), open(sys.argv[1], 'w'
 
 
 @pytest.fixture
-def ensured(
-    vault_env: RunningOpenBao,
-    write_stack: Callable[..., Path],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    stack = write_stack()
-    assert run(["ca", "ensure", str(stack)]) == 0
-    monkeypatch.chdir(tmp_path)
+def ensured(ensure_stack: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    stack = ensure_stack()
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RELOAD_TARGET", "app.service")
-    capsys.readouterr()
     return stack
 
 

@@ -22,24 +22,13 @@ from roachcert.certs.issue import default_out
 from roachcert.pem import cert_info
 from roachcert.spec import load_stack
 from roachcert.vault.adapter import open_vault
-from roachcert_sandbox.openbao import RunningOpenBao
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def ensured(
-    vault_env: RunningOpenBao,
-    write_stack: Callable[..., Path],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    stack = write_stack()
-    assert run(["ca", "ensure", str(stack)]) == 0
-    monkeypatch.chdir(tmp_path)
-    capsys.readouterr()
-    return stack
+def ensured(ensure_stack: Callable[..., Path]) -> Path:
+    return ensure_stack()
 
 
 def pair(folder: Path, user: str) -> tuple[bytes, bytes]:

@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives import serialization
 from roachcert.app import run
 from roachcert.certs import keys, layouts
 from roachcert.certs.layouts import Layout
-from roachcert_sandbox.openbao import RunningOpenBao
 
 pytestmark = pytest.mark.integration
 
@@ -31,16 +30,13 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "renew-json.md"
 
 @pytest.fixture
 def ensured(
-    vault_env: RunningOpenBao,
-    write_stack: Callable[..., Path],
+    ensure_stack: Callable[..., Path],
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Path:
-    stack = write_stack(issuers="ca-2026a, ca-2027a")
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.postgresql/root.crt unless a test puts one
-    assert run(["ca", "ensure", str(stack)]) == 0
+    stack = ensure_stack(issuers="ca-2026a, ca-2027a")
     assert run(["issue", str(stack), "frogs", "app"]) == 0
     capsys.readouterr()
     return stack
