@@ -10,9 +10,10 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@# The product and the sandbox beside it (its own distribution), both editable: pip takes the
-	@# roachcert-sandbox that the `sandbox` extra asks for from ./sandbox, never from an index.
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ./sandbox -e '.[engine,sandbox,sql,dev]'
+	@# The product, then the sandbox beside it (its own distribution, needing the product), both editable;
+	@# the `sandbox` extra names roachcert-sandbox for installs from an index, where it is published.
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[engine,sql,dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ./sandbox
 	@bash scripts/ensure-postgres.sh
 	@bash scripts/ensure-provider.sh
 	@bash scripts/ensure-tofu.sh
