@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from roachcert import guard_facts
+from roachcert import guard_facts, plan_seen
 from roachcert.adapters import REAL, Adapters
 from roachcert.certs import inventory
 from roachcert.cloud.client import ClientCaStatus
@@ -170,6 +170,7 @@ def apply_stack(
             check_guards(stack, summary, options)
             _cloud_unchanged(stack, meta, progress, options.adapters)
             progress("terraform apply")
+            plan_seen.clear(workdir)  # the state changes: only a full plan vouches for it again
             try:
                 tf.apply(plan_copy)
             except KeyboardInterrupt:

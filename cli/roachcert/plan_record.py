@@ -119,7 +119,8 @@ def with_cloud(summary: PlanSummary, fingerprints: Mapping[str, str]) -> PlanSum
 def saved_plan(stack: Stack) -> PlanMeta:
     workdir = stack_dir(stack.name)
     meta = load_plan_meta(workdir)
-    if meta is None or not (workdir / meta.plan_file).exists():
+    # A no-change record has no plan file when the fast path made it (plan_seen): nothing to apply.
+    if meta is None or (meta.has_changes and not (workdir / meta.plan_file).exists()):
         raise GuardError(MISSING.format(name=stack.name, source=stack.source))
     if meta.spec_hash != spec_hash(stack):
         raise GuardError(

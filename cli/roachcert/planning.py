@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from roachcert import guard_facts, interrupts
+from roachcert import guard_facts, interrupts, plan_seen
 from roachcert.adapters import REAL, Adapters
 from roachcert.bundles import ClusterBundle, cluster_bundles
 from roachcert.cloud.reads import CloudRead, bundle_sha256, pending_message, read_clusters
@@ -61,6 +61,7 @@ class PlanOptions:
     engine: str | None = None  # terraform or tofu (--engine); None: the stack's terraform.engine
     adapters: Adapters = REAL  # how Vault and the Cloud API are opened
     note: Note = ignore_note  # a stale lock taken over, said to the run's stderr
+    full: bool = False  # --full: run Terraform even when the no-change record vouches for the stack
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class StackPlan:
     plan_source: str = ""  # which run `plan_text` is from when there were two (adoption)
     cloud_read: bool = True  # False: planned with --no-cloud-read, which every report says
     hand_set: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cluster → hand-set CAs it drops
+    verified: str = ""  # set when the no-change fast path answered without Terraform (plan_seen)
 
     def report(self, now: datetime) -> StackReport:
         stack = self.stack
@@ -97,6 +99,7 @@ class StackPlan:
             saved=self.returncode == 2,
             cloud_read=self.cloud_read,
             hand_set=self.hand_set,
+            verified=self.verified,
         )
 
 
@@ -230,6 +233,7 @@ def plan_stack(
             return _plan_locked(stack, workdir, out, progress, options)
         except KeyboardInterrupt:
             clear_plan_meta(workdir)
+            plan_seen.clear(workdir)
             with contextlib.suppress(OSError):
                 (workdir / PLAN_FILE).unlink()
             raise
@@ -265,7 +269,8 @@ def _plan_one(path: Path, options: PlanOptions, progress: Progress, out: Sink | 
     except RoachcertError as exc:
         progress.done(name, "error")
         return StackFailure(name, path, (str(exc),), cloud_read=options.cloud_read)
-    progress.done(name, "changes" if result.returncode == 2 else "no changes")
+    outcome = "changes" if result.returncode == 2 else "no changes"
+    progress.done(name, f"{outcome}, verified without Terraform" if result.verified else outcome)
     return result
 
 
@@ -284,9 +289,14 @@ def _plan_locked(
     tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
     reads = read_cloud(stack, options, progress)
     files, bundles = _render(stack, progress, options.adapters)
+    engine = engine_line(tf)
+    if not options.full and _seen_again(stack, tf, reads, bundles, engine, progress):
+        return _verified_plan(stack, workdir, files, bundles, reads, engine)
+    plan_seen.clear(workdir)  # whatever this plan shows, the record no longer vouches for the stack
     progress("terraform init")
     tf.init()
     plan_file = workdir / PLAN_FILE
+    before = plan_seen.observe(stack, tf, reads, _declared(bundles), engine)
     code, summary, plan_text = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
     log = plan_text
     adopt = _to_adopt(summary, reads)
@@ -302,7 +312,11 @@ def _plan_locked(
     facts = guard_facts.observe(workdir, _declared(bundles), _observed(reads, bundles), found=adopt)
     hand_set = _hand_set_drops(summary, facts)
     summary = with_cloud(summary, cloud_fingerprints(reads))
-    engine = engine_line(tf)
+    if code == 0 and not adopt and before is not None:
+        # Recorded only when nothing Terraform depends on moved while it planned.
+        after = plan_seen.observe(stack, tf, reads, _declared(bundles), engine)
+        if after == before:
+            plan_seen.save(workdir, before)
     save_plan_meta(
         workdir,
         PlanMeta(
@@ -332,6 +346,67 @@ def _plan_locked(
         plan_source=plan_source,
         cloud_read=options.cloud_read,
         hand_set=hand_set,
+    )
+
+
+def _seen_again(
+    stack: Stack,
+    tf: Terraform,
+    reads: Mapping[str, CloudRead],
+    bundles: Mapping[str, ClusterBundle],
+    engine: str,
+    progress: StepProgress,
+) -> bool:
+    """Whether the last full no-change plan's record matches everything Terraform would see now."""
+    recorded = plan_seen.load(tf.workdir)
+    if recorded is None:
+        return False
+    progress("checking the no-change record")
+    return plan_seen.observe(stack, tf, reads, _declared(bundles), engine) == recorded
+
+
+def _verified_plan(
+    stack: Stack,
+    workdir: Path,
+    files: Mapping[str, str],
+    bundles: Mapping[str, ClusterBundle],
+    reads: Mapping[str, CloudRead],
+    engine: str,
+) -> StackPlan:
+    """No changes, proven without Terraform: the summary a no-change `terraform plan` gives, and a
+    no-change record for `apply` (no plan file: there is nothing to apply)."""
+    verified = plan_seen.verified_line(len(reads))
+    statuses = {name: read.status for name, read in reads.items()}
+    summary = with_cloud(unchanged(stack, _declared(bundles), statuses), cloud_fingerprints(reads))
+    write_atomic(workdir / PLAN_LOG, f"# {verified}: terraform plan did not run\n")
+    with contextlib.suppress(OSError):
+        (workdir / PLAN_FILE).unlink()
+    save_plan_meta(
+        workdir,
+        PlanMeta(
+            plan_file=PLAN_FILE,
+            fingerprint=summary.fingerprint,
+            files_hash=files_hash(files),
+            has_changes=False,
+            engine=engine,
+            spec_hash=spec_hash(stack),
+            cloud=cloud_fingerprints(reads),
+            cloud_read=True,
+        ),
+    )
+    interrupts.check()
+    assert stack.source is not None  # load_stack records the file it read
+    return StackPlan(
+        stack,
+        workdir,
+        summary,
+        0,
+        "",
+        engine,
+        bundles,
+        path=stack.source,
+        cloud=reads,
+        verified=verified,
     )
 
 
@@ -411,6 +486,7 @@ def adopt_stack(
             and item.get("type") == RESOURCE_TYPE
             and item.get("mode") == "managed"
         }
+        plan_seen.clear(workdir)  # imports change the state
         # Recorded before any import: an adopted cluster's hand-set CA keeps needing consent to drop,
         # through any number of plans, even if this run stops halfway.
         imports = [name for name, read in sorted(reads.items()) if read.has_ca and name not in tracked]

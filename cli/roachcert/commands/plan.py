@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -71,8 +72,18 @@ def plan(
     wait_pending: WaitPendingOpt = "0s",
     cloud_read: CloudReadOpt = True,
     engine: EngineOpt = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help='Always run terraform plan: never answer "no changes" from the record of the last '
+            "no-change plan (files, engine, provider, state and Cloud reads unchanged).",
+        ),
+    ] = False,
 ) -> None:
-    """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes."""
+    """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes.
+    A stack whose files, engine, provider, state and Cloud reads are all unchanged since its last
+    no-change plan is answered "no changes" without Terraform (--full runs it anyway)."""
     from roachcert.files import write_atomic
     from roachcert.github import COMMENT_LIMIT
     from roachcert.planning import StackFailure, plan_many, stack_reports
@@ -84,6 +95,8 @@ def plan(
     files = stack_files(targets)
     stream = runtime().err_stream() if verbose and len(files) == 1 else None
     options = plan_options(lock_timeout_seconds(lock_timeout), cloud_read, wait_pending, engine)
+    if full:
+        options = dataclasses.replace(options, full=True)
     outcomes = plan_many(files, options, workers=parallelism, out=stream, err=runtime().err_stream())
     for outcome in outcomes:
         if isinstance(outcome, StackFailure):

@@ -104,6 +104,7 @@ def _stack(v: StackView) -> dict[str, Any]:
         "drift": list(summary.drift),
         "other_changes": list(summary.other_changes),
         "trigger_changes": list(summary.trigger_changes),
+        "verified_without_terraform": report.verified or None,
     }
 
 

@@ -375,6 +375,12 @@ def _note(v: StackView, cuts: dict[str, int], limit: int) -> list[str]:
     return _quote("NOTE", [text])
 
 
+def _verified(v: StackView) -> list[str]:
+    if not v.report.verified:
+        return []
+    return [f"✅ {v.report.verified}; `terraform plan` did not run (`roachcert plan --full` runs it)."]
+
+
 def draw_section(v: StackView, d: Detail, raw: str, limit: int) -> str:
     cuts = {"raw": 0, "tables": 0, "names": 0, "ids": 0}
     top = [stack_marker(v.report.stack), _heading(v), _meta(v)]
@@ -395,7 +401,7 @@ def draw_section(v: StackView, d: Detail, raw: str, limit: int) -> str:
         )
         tail = _raw(f"Terraform plan output ({shown})" if source else "Terraform plan output", raw, d, cuts)
         cuts["ids"] = int(not d.ids and bool(v.groups))
-        blocks = [_caution(v, d), _who(v, d), _warnings(v, d), _note(v, cuts, limit), changes]
+        blocks = [_caution(v, d), _who(v, d), _warnings(v, d), _note(v, cuts, limit), changes, _verified(v)]
     body = [line for block in blocks if block for line in ["", *block]]
     parts = top + body + (["", *tail] if tail else [])
     return "\n".join(parts) + "\n"
