@@ -1,0 +1,301 @@
+"""The no-change fast path on the sandbox, through the CLI: a plan whose files, engine, provider, state,
+environment and Cloud reads all match the last full no-change plan says "no changes" without running
+`terraform plan`; every condition that breaks the proof makes Terraform run again.
+
+Terraform runs are counted by an engine wrapper (ROACHCERT_TERRAFORM) that logs its argv."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pipeline_kit import Scenario, scenario
+
+from certs_helper import make_ca
+from roachcert import guard_facts
+from roachcert.plan_seen import SEEN_FILE
+from roachcert.terraform.engine import resolve_engine
+
+pytestmark = pytest.mark.integration
+__all__ = ["scenario"]  # the fixture, imported for the tests below
+
+VERIFIED = "verified without Terraform: files, state and {n} Cloud reads unchanged"
+
+
+class Logged:
+    """The engine behind a wrapper script that logs each command line, then runs the real engine."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "engine-logged") -> None:
+        self.real = resolve_engine(want="terraform").path
+        self.log = tmp_path / "engine-argv.log"
+        self.path = tmp_path / name
+        self.monkeypatch = monkeypatch
+        self.write()
+
+    def write(self, extra: str = "") -> None:
+        self.path.write_text(f'#!/bin/sh\n{extra}printf "%s\\n" "$*" >> "{self.log}"\nexec "{self.real}" "$@"\n')
+        self.path.chmod(self.path.stat().st_mode | stat.S_IXUSR)
+        self.monkeypatch.setenv("ROACHCERT_TERRAFORM", str(self.path))
+
+    def runs(self, command: str) -> int:
+        try:
+            lines = self.log.read_text().splitlines()
+        except FileNotFoundError:
+            return 0
+        return sum(1 for line in lines if line.split(" ", 1)[0] == command)
+
+
+def plan(scenario: Scenario, engine: Logged, *args: str) -> tuple[int, str, bool]:
+    """`roachcert plan STACK ARGS`: exit code, stdout+stderr, and whether `terraform plan` ran."""
+    before = engine.runs("plan")
+    code, out, err = scenario.cli("plan", str(scenario.path), *args)
+    return code, out + err, engine.runs("plan") > before
+
+
+def settle(scenario: Scenario, cluster_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while scenario.cloud(cluster_id).get("status") == "PENDING" and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Logged:
+    return Logged(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def converged(scenario: Scenario, engine: Logged) -> Scenario:
+    """Two clusters applied, then a full no-change plan that records what it saw."""
+    for name in ("frogs", "toads"):
+        scenario.add(name)
+    scenario.converge()
+    for cluster in scenario.clusters.values():
+        settle(scenario, cluster.cluster_id)
+    code, out, ran = plan(scenario, engine)
+    assert (code, ran) == (0, True), out
+    assert (scenario.workdir() / SEEN_FILE).exists(), "a full no-change plan leaves its record"
+    return scenario
+
+
+def test_unchanged_stack_is_verified_without_terraform_in_every_format(
+    converged: Scenario, engine: Logged
+) -> None:
+    scenario = converged
+    inits = engine.runs("init")
+    for chosen in ("text", "markdown", "json"):
+        code, out, ran = plan(scenario, engine, "--format", chosen)
+        assert code == 0, out
+        assert not ran, "terraform plan ran for an unchanged stack"
+        assert VERIFIED.format(n=2) in out, out
+    assert engine.runs("init") == inits, "the fast path needs no init"
+    code, out, err = scenario.cli("plan", str(scenario.path), "--format", "json")
+    document = json.loads(out)["stacks"][0]
+    assert document["status"] == "no_changes"
+    assert document["verified_without_terraform"] == VERIFIED.format(n=2)
+    assert document["raw_plan"] is None
+    assert document["counts"]["unchanged"] == 2
+    assert not (scenario.workdir() / "roachcert.tfplan").exists(), "the fast path saves no plan"
+    # apply finds nothing to apply, as after a no-change plan from Terraform
+    code, out, err = scenario.cli("apply", str(scenario.path))
+    assert (code, out.strip()) == (0, f"{scenario.name}: no changes to apply"), out + err
+    # --full runs Terraform and agrees
+    code, out, ran = plan(scenario, engine, "--full")
+    assert (code, ran) == (0, True), out
+    assert "verified without Terraform" not in out
+
+
+def test_apply_auto_approve_after_a_fast_no_change(converged: Scenario, engine: Logged) -> None:
+    scenario = converged
+    (scenario.workdir() / ".roachcert-plan.json").unlink()
+    before = engine.runs("plan")
+    code, out, err = scenario.cli("apply", str(scenario.path), "--auto-approve")
+    assert code == 0, out + err
+    assert f"{scenario.name}: no changes to apply" in out
+    assert engine.runs("plan") == before
+    assert engine.runs("apply") == 1, "only the converging apply ran"
+
+
+def test_a_users_only_edit_is_still_verified(converged: Scenario, engine: Logged) -> None:
+    # Users are not in the rendered files: Terraform's inputs are unchanged, so is its verdict.
+    scenario = converged
+    scenario.clusters["frogs"].users = ("app", "reporting")
+    scenario.write()
+    code, out, ran = plan(scenario, engine)
+    assert (code, ran) == (0, False), out
+    code, out, err = scenario.cli("apply", str(scenario.path))
+    assert code == 0 and "no changes to apply" in out, out + err
+
+
+def test_console_edit_is_reported_as_drift(converged: Scenario, engine: Logged) -> None:
+    scenario = converged
+    frogs = scenario.clusters["frogs"].cluster_id
+    other = make_ca("Console Edit CA")[0]
+    scenario.cloud(frogs, method="PATCH", pem=other)
+    settle(scenario, frogs)
+    code, out, ran = plan(scenario, engine, "--format", "json")
+    assert (code, ran) == (2, True), out
+    stack = json.loads(out[: out.rindex("}") + 1])["stacks"][0]
+    assert stack["verified_without_terraform"] is None
+    assert [change["cluster"] for change in stack["changes"]] == ["frogs"]
+
+
+def _stack_edit(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
+    s.clusters["frogs"].cas = ("client-ca", "legacy-ca")
+    s.write()
+    return 2
+
+
+def _console_revert_to_same_set_reordered(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
+    # The same certificate set in another order: not the exact declared text, so not proven.
+    frogs = s.clusters["frogs"].cluster_id
+    pem = str(s.cloud(frogs)["x509_pem_cert"])
+    blocks = [b + "-----END CERTIFICATE-----\n" for b in pem.split("-----END CERTIFICATE-----")[:-1]]
+    s.cloud(frogs, method="PATCH", pem="".join(reversed(blocks)) + "\n")
+    settle(s, frogs)
+    return -1  # Terraform's verdict depends on the provider; only that it ran is checked
+
+
+def _failed(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
+    s.faults(answer_status="FAILED")
+    return -1
+
+
+def _pending(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
+    s.faults(answer_status="PENDING")
+    return 1  # stops before Terraform: never "no changes"
+
+
+def _read_error(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
+    s.faults(fail_next=1, fail_status=404, fail_method="GET")
+    return 1
+
+
+def _unmanage(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
+    del s.clusters["toads"]
+    s.write()
+    s.ok("unmanage", str(s.path), "toads")
+    return 2
+
+
+def _other_engine(s: Scenario, e: Logged, m: pytest.MonkeyPatch) -> int:
+    Logged(s.tmp_path, m, name="engine-logged-2")  # another path, same log
+    return 0
+
+
+def _engine_upgrade(_s: Scenario, e: Logged, _m: pytest.MonkeyPatch) -> int:
+    time.sleep(0.01)
+    e.write(extra=": upgraded\n")
+    return 0
+
+
+def _provider_upgrade(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
+    providers = s.workdir() / ".terraform" / "providers"
+    files = [Path(folder) / name for folder, _, names in os.walk(providers, followlinks=True) for name in names]
+    assert files
+    later = time.time() + 5
+    for path in files:
+        os.utime(path, (later, later))
+    return 0
+
+
+def _cli_args(_s: Scenario, _e: Logged, m: pytest.MonkeyPatch) -> int:
+    m.setenv("TF_CLI_ARGS_plan", "-parallelism=3")
+    return 0
+
+
+def _workspace_env(_s: Scenario, _e: Logged, m: pytest.MonkeyPatch) -> int:
+    m.setenv("TF_WORKSPACE", "default")
+    return 0
+
+
+def _workspace_selected(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
+    (s.workdir() / ".terraform" / "environment").write_text("other")
+    return -1
+
+
+def _state_by_hand(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
+    path = s.workdir() / "terraform.tfstate"
+    state = json.loads(path.read_text())
+    state["serial"] += 1  # what another runner's write looks like
+    path.write_text(json.dumps(state, indent=2))
+    return 0
+
+
+def _lock_file(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
+    path = s.workdir() / ".terraform.lock.hcl"
+    path.write_text(path.read_text() + "\n# edited\n")
+    return 0
+
+
+def _hand_set(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
+    cert = guard_facts.HandSetCert("0" * 64, "CN=by hand", "")
+    fact = guard_facts.HandSet("frogs", s.clusters["frogs"].cluster_id, (cert,))
+    guard_facts.save_hand_set(s.workdir(), {"frogs": fact})
+    return -1
+
+
+def _environment(_s: Scenario, _e: Logged, m: pytest.MonkeyPatch) -> int:
+    m.setenv("TF_LOG", "")  # a variable the engine reads, new since the record
+    return 0
+
+
+CONDITIONS: dict[str, Callable[[Scenario, Logged, pytest.MonkeyPatch], int]] = {
+    "stack_edit": _stack_edit,
+    "console_reorder": _console_revert_to_same_set_reordered,
+    "failed": _failed,
+    "pending": _pending,
+    "read_error_404": _read_error,
+    "unmanage": _unmanage,
+    "other_engine": _other_engine,
+    "engine_upgrade": _engine_upgrade,
+    "provider_upgrade": _provider_upgrade,
+    "tf_cli_args": _cli_args,
+    "tf_workspace": _workspace_env,
+    "workspace_selected": _workspace_selected,
+    "state_by_hand": _state_by_hand,
+    "lock_file": _lock_file,
+    "hand_set_record": _hand_set,
+    "engine_environment": _environment,
+}
+
+
+@pytest.mark.parametrize("condition", sorted(CONDITIONS))
+def test_each_condition_makes_terraform_plan(
+    condition: str, converged: Scenario, engine: Logged, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario = converged
+    expect = CONDITIONS[condition](scenario, engine, monkeypatch)
+    code, out, ran = plan(scenario, engine)
+    assert "verified without Terraform" not in out, out
+    if expect == 1:
+        assert code == 1, out  # the plan stopped before Terraform: an error, never "no changes"
+    else:
+        assert ran, f"{condition}: terraform plan did not run\n{out}"
+        assert expect in (-1, code), out
+
+
+@pytest.mark.parametrize("flag", ["--full", "--no-cloud-read"])
+def test_flags_make_terraform_plan(flag: str, converged: Scenario, engine: Logged) -> None:
+    code, out, ran = plan(converged, engine, flag)
+    assert (code, ran) == (0, True), out
+    assert "verified without Terraform" not in out
+
+
+def test_after_an_apply_the_next_plan_runs_terraform(converged: Scenario, engine: Logged) -> None:
+    scenario = converged
+    scenario.clusters["frogs"].cas = ("client-ca", "legacy-ca")
+    scenario.write()
+    code, out, ran = plan(scenario, engine)
+    assert (code, ran) == (2, True), out
+    scenario.ok("apply", str(scenario.path))
+    settle(scenario, scenario.clusters["frogs"].cluster_id)
+    assert not (scenario.workdir() / SEEN_FILE).exists()
+    code, out, ran = plan(scenario, engine)
+    assert (code, ran) == (0, True), out
+    code, out, ran = plan(scenario, engine)
+    assert (code, ran) == (0, False), out
