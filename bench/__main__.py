@@ -1,5 +1,5 @@
 """`make bench` entry point: `python -m bench [NAME...]`, NAME one of startup, render, plan, issue, parallel,
-engines.
+engines, fastpath.
 
 Each benchmark brings up a sandbox of its own under a temp folder (ROACHCERT_HOME there too), runs the
 baseline and roachcert interleaved on the same servers, prints both, the ratio and the goal, and writes
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from bench.common import Outcome, Row, loadavg, machine, save, say
 
-NAMES = ("startup", "render", "plan", "issue", "parallel", "engines")
+NAMES = ("startup", "render", "plan", "issue", "parallel", "engines", "fastpath")
 
 
 def _runner(name: str) -> Callable[[], Outcome]:
@@ -36,6 +36,10 @@ def _runner(name: str) -> Callable[[], Outcome]:
         from bench.render import main as render
 
         return render
+    if name == "fastpath":
+        from bench.fastpath import main as fastpath
+
+        return fastpath
     if name == "engines":
         from bench.engines import main as engines
 

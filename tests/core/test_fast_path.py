@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pipeline_kit import Scenario, scenario
+from pipeline_kit import Scenario, check_goldens, plan_reports, scenario
 
 from certs_helper import make_ca
 from roachcert import guard_facts
@@ -109,6 +109,12 @@ def test_unchanged_stack_is_verified_without_terraform_in_every_format(
     code, out, ran = plan(scenario, engine, "--full")
     assert (code, ran) == (0, True), out
     assert "verified without Terraform" not in out
+
+
+def test_verified_report_goldens(converged: Scenario, engine: Logged) -> None:
+    reports = plan_reports([str(converged.path)], converged, 0)
+    assert engine.runs("plan") == 2, "the converging plan and the recording one only"
+    check_goldens("verified", reports, converged.tmp_path)
 
 
 def test_apply_auto_approve_after_a_fast_no_change(converged: Scenario, engine: Logged) -> None:

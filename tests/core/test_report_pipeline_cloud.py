@@ -109,7 +109,7 @@ def test_multi_stack(scenario: Scenario) -> None:
     staging.add("bouncing-bears")
     staging.write()
     (folder / "staging.yaml").write_text(staging.path.read_text(encoding="utf-8"), encoding="utf-8")
-    reports = plan_reports([str(folder)], scenario, 2)
+    reports = plan_reports([str(folder)], scenario, 2, "--full")
     check_raw_plan(reports, [scenario.workdir("prod"), scenario.workdir("staging")])
     check_goldens("multi_stack", reports, scenario.tmp_path)
 
