@@ -32,6 +32,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "bundles",
             "guard_facts",
             "plan_record",
+            "plan_seen",
         }
     ),
     frozenset({"spec", "pem", "plan_summary", "stack_lock"}),
