@@ -24,6 +24,7 @@ from roachcert import environment, guard_facts
 from roachcert.cloud.reads import CloudRead
 from roachcert.errors import RoachcertError
 from roachcert.files import write_atomic
+from roachcert.mask import SECRET_ENV, SECRET_ENV_PREFIXES
 from roachcert.spec import Stack
 from roachcert.terraform.runner import LOCK_FILE, Terraform
 from roachcert.terraform.workdir import read_json, remove_file
@@ -99,8 +100,11 @@ def _provider_identity(workdir: Path) -> str | None:
 
 
 def _environment_hash(env: Mapping[str, str]) -> str:
+    """No secret's value goes into the record, not even hashed (a weak passphrase could be guessed from
+    it): only that it is set. The Cloud API key needs no more: roachcert's own reads use the same key as
+    the provider, so they see what it would. TF_ENCRYPTION, which would, stops the fast path instead."""
     chosen = sorted(
-        (key, value)
+        (key, "<set>" if key in SECRET_ENV or key.startswith(SECRET_ENV_PREFIXES) else value)
         for key, value in env.items()
         if key.startswith(_ENV_PREFIXES) or key.startswith(_ENV_PREFIXES_LOWER)
     )
@@ -127,6 +131,8 @@ def why_not(stack: Stack, workdir: Path, reads: Mapping[str, CloudRead], pems: M
         return "the stack's own templates (their resources may read more than the Cloud reads cover)"
     if any(key.startswith("TF_CLI_ARGS") or key == "TF_WORKSPACE" for key in env):
         return "TF_CLI_ARGS or TF_WORKSPACE is set"
+    if env.get("TF_ENCRYPTION"):
+        return "TF_ENCRYPTION is set (its keys are never recorded)"
     workspace = workdir / ".terraform" / "environment"
     if workspace.exists() and workspace.read_text(encoding="utf-8", errors="replace").strip() != "default":
         return "a workspace other than default is selected"

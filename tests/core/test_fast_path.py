@@ -102,6 +102,8 @@ def test_unchanged_stack_is_verified_without_terraform_in_every_format(
     assert document["raw_plan"] is None
     assert document["counts"]["unchanged"] == 2
     assert not (scenario.workdir() / "roachcert.tfplan").exists(), "the fast path saves no plan"
+    seen = (scenario.workdir() / SEEN_FILE).read_text()
+    assert os.environ["COCKROACH_API_KEY"] not in seen, "no secret in the record"
     # apply finds nothing to apply, as after a no-change plan from Terraform
     code, out, err = scenario.cli("apply", str(scenario.path))
     assert (code, out.strip()) == (0, f"{scenario.name}: no changes to apply"), out + err
@@ -250,6 +252,11 @@ def _hand_set(s: Scenario, _e: Logged, _m: pytest.MonkeyPatch) -> int:
     return -1
 
 
+def _tf_encryption(_s: Scenario, _e: Logged, m: pytest.MonkeyPatch) -> int:
+    m.setenv("TF_ENCRYPTION", 'key_provider "pbkdf2" "k" { passphrase = "a-passphrase-of-length" }')
+    return -1  # Terraform ignores it, OpenTofu would need it for the state: the fast path vouches for neither
+
+
 def _environment(_s: Scenario, _e: Logged, m: pytest.MonkeyPatch) -> int:
     m.setenv("TF_LOG", "")  # a variable the engine reads, new since the record
     return 0
@@ -272,6 +279,7 @@ CONDITIONS: dict[str, Callable[[Scenario, Logged, pytest.MonkeyPatch], int]] = {
     "lock_file": _lock_file,
     "hand_set_record": _hand_set,
     "engine_environment": _environment,
+    "tf_encryption": _tf_encryption,
 }
 
 
