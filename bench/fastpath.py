@@ -3,7 +3,8 @@
 Two cases, each stack planned and applied first, then planned once in full (which records what Terraform
 saw), so every timed `roachcert plan` is answered without Terraform: its Cloud reads, Vault bundles,
 render and identity checks only.
-- one stack of 50 clusters: `roachcert plan STACK` vs the same engine's `terraform plan` in its folder;
+- one stack of 50 clusters, and one of 1,000: `roachcert plan STACK` vs the same engine's `terraform plan`
+  in its folder;
 - `roachcert plan DIR` of 10 stacks (5 clusters each) vs raw `terraform plan` in the 10 folders, as many
   at once as roachcert plans stacks (one per CPU); `roachcert plan DIR --full` is timed beside them.
 Rounds alternate which side goes first; medians are compared. Each timed fast plan is checked to say
@@ -36,6 +37,9 @@ from bench.common import (
 )
 
 CLUSTERS = 50
+BIG = 1000  # ROACHCERT_BENCH_BIG=0 leaves it out, as in the plan benchmark
+BIG_GOAL = 0.4
+BIG_ROUNDS = 3
 STACKS = 10
 STACK_CLUSTERS = 5
 ROUNDS = 7
@@ -82,6 +86,25 @@ def main() -> Outcome:
             },
             ROUNDS,
         )
+
+        big: dict[str, list[float]] = {}
+        if os.environ.get("ROACHCERT_BENCH_BIG", "1") != "0":
+            thousand = write_stack(
+                bench.tmp / "big" / "thousand.yaml",
+                new_clusters(bench, BIG, prefix="big"),
+                mount=new_mount("big"),
+            )
+            _converge(bench, thousand, [thousand])
+            big_dir = bench.home / "thousand"
+            run(raw_argv, env, cwd=big_dir)  # warm
+            say(f"  {BIG} clusters, load before: {loadavg()}")
+            big = interleaved(
+                {
+                    "terraform plan": lambda: timed(lambda: run(raw_argv, env, cwd=big_dir)),
+                    "roachcert plan (fast path)": lambda: _fast(bench, thousand),
+                },
+                BIG_ROUNDS,
+            )
 
         folder = bench.tmp / "fleet"
         stacks = [
@@ -155,6 +178,21 @@ def main() -> Outcome:
             met=fast_many / raw_many <= GOAL,
         ),
     ]
+    if big:
+        raw_big, fast_big = median(big["terraform plan"]), median(big["roachcert plan (fast path)"])
+        outcome.data["big"] = {"clusters": BIG, "runs_s": big, "ratio": fast_big / raw_big}
+        rows.insert(
+            1,
+            Row(
+                benchmark="fastpath",
+                case=f"{BIG:,} clusters, no changes: fast path",
+                baseline=f"{fmt_s(raw_big)} (terraform plan)",
+                roachcert=fmt_s(fast_big),
+                result=f"{fast_big / raw_big:.2f}x the time",
+                goal=f"<= {BIG_GOAL:.2f}x",
+                met=fast_big / raw_big <= BIG_GOAL,
+            ),
+        )
     for row in rows:
         outcome.rows.append(row)
         report(row)

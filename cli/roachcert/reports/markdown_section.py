@@ -378,7 +378,9 @@ def _note(v: StackView, cuts: dict[str, int], limit: int) -> list[str]:
 def _verified(v: StackView) -> list[str]:
     if not v.report.verified:
         return []
-    return [f"✅ {v.report.verified}; `terraform plan` did not run (`roachcert plan --full` runs it)."]
+    return [
+        f"✅ {_plain(v.report.verified)}; `terraform plan` did not run (`roachcert plan --full` runs it)."
+    ]
 
 
 def draw_section(v: StackView, d: Detail, raw: str, limit: int) -> str:

@@ -22,7 +22,9 @@ def render_text(views: Sequence[StackView]) -> str:
         parts += [f"WARNING: {a.message}; {a.advice}\n" for a in v.alerts if a.kind == "cloud_not_read"]
         parts.append(format_text(v.summary))
         if v.report.verified:
-            parts.append(f"{v.report.verified} (terraform plan did not run; plan --full runs it)\n")
+            parts.append(
+                f"{printable(v.report.verified)} (terraform plan did not run; plan --full runs it)\n"
+            )
         if v.report.saved:
             parts.append(
                 f"Plan saved ({printable(v.report.engine)}); fingerprint {printable(v.summary.fingerprint[:16])}. "
