@@ -65,6 +65,28 @@ def _fast(bench: Bench, target: Path) -> float:
     return timed(once)
 
 
+def _single(
+    bench: Bench, raw_argv: list[str], env: dict[str, str], name: str, clusters: int, rounds: int
+) -> dict[str, list[float]]:
+    """One stack of `clusters`, converged and recorded, then planned: raw engine vs the fast path."""
+    stack = write_stack(
+        bench.tmp / name / f"{name}.yaml",
+        new_clusters(bench, clusters, prefix=name[:3]),
+        mount=new_mount(name[:4]),
+    )
+    _converge(bench, stack, [stack])
+    workdir = bench.home / name
+    run(raw_argv, env, cwd=workdir)  # warm
+    say(f"  {clusters} clusters, load before: {loadavg()}")
+    return interleaved(
+        {
+            "terraform plan": lambda: timed(lambda: run(raw_argv, env, cwd=workdir)),
+            "roachcert plan (fast path)": lambda: _fast(bench, stack),
+        },
+        rounds,
+    )
+
+
 def main() -> Outcome:
     outcome = Outcome("fastpath")
     with sandbox("fastpath") as bench:
@@ -72,39 +94,10 @@ def main() -> Outcome:
         env = {**bench.env, "TF_IN_AUTOMATION": "1"}
         raw_argv = [engine, "plan", "-input=false", "-no-color", "-out=bench.tfplan"]
 
-        fifty = write_stack(
-            bench.tmp / "one" / "fifty.yaml", new_clusters(bench, CLUSTERS), mount=new_mount("fast")
-        )
-        _converge(bench, fifty, [fifty])
-        workdir = bench.home / "fifty"
-        run(raw_argv, env, cwd=workdir)  # warm
-        say(f"  {CLUSTERS} clusters, load before: {loadavg()}")
-        one = interleaved(
-            {
-                "terraform plan": lambda: timed(lambda: run(raw_argv, env, cwd=workdir)),
-                "roachcert plan (fast path)": lambda: _fast(bench, fifty),
-            },
-            ROUNDS,
-        )
-
+        one = _single(bench, raw_argv, env, "fifty", CLUSTERS, ROUNDS)
         big: dict[str, list[float]] = {}
         if os.environ.get("ROACHCERT_BENCH_BIG", "1") != "0":
-            thousand = write_stack(
-                bench.tmp / "big" / "thousand.yaml",
-                new_clusters(bench, BIG, prefix="big"),
-                mount=new_mount("big"),
-            )
-            _converge(bench, thousand, [thousand])
-            big_dir = bench.home / "thousand"
-            run(raw_argv, env, cwd=big_dir)  # warm
-            say(f"  {BIG} clusters, load before: {loadavg()}")
-            big = interleaved(
-                {
-                    "terraform plan": lambda: timed(lambda: run(raw_argv, env, cwd=big_dir)),
-                    "roachcert plan (fast path)": lambda: _fast(bench, thousand),
-                },
-                BIG_ROUNDS,
-            )
+            big = _single(bench, raw_argv, env, "thousand", BIG, BIG_ROUNDS)
 
         folder = bench.tmp / "fleet"
         stacks = [
