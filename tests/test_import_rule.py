@@ -75,7 +75,7 @@ def test_imports_are_at_the_top_but_for_commands_and_extras() -> None:
             "def f():\n    import psycopg, json  # lazy: mixed\n",
             ["sqlcheck.py:2: import at the top"],
         ),
-        ("commands/plan.py", "def plan():\n    from roachcert.planning import plan_many\n", []),
+        ("commands/plan.py", "def plan():\n    from roachcert.plan_pool import plan_many\n", []),
         ("app.py", "def main():\n    from roachcert import interrupts\n", []),
         ("planning.py", "import json\nif True:\n    import os\n", []),
         ("x.py", "def f():\n    def g():\n        import os\n", ["x.py:3: import"]),

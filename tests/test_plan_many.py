@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from roachcert.planning import PlanOptions, StackFailure, plan_many
+from roachcert.plan_pool import plan_many
+from roachcert.planning import PlanOptions, StackFailure
 
 BAD = Path(__file__).parent / "bad_stacks"
 

@@ -1,16 +1,16 @@
 """`plan`: for one stack, load → bundles (read-only Vault) → render → write → init → plan → show → summary;
-for many, `plan_many` runs those on a thread pool and gives each stack's StackPlan or StackFailure.
+for many, `plan_pool.plan_many` runs those on a thread pool; `adoption` imports what a cluster trusts.
 
-What `apply` needs to refuse a stale plan is saved beside the plan file (plan_record.PlanMeta).
+What `apply` needs to refuse a stale plan is saved beside the plan file (plan_record.PlanMeta). About
+400 lines on purpose: the one pipeline of a stack's plan, its outcome types and the fast path's check,
+read top to bottom in the order they run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +19,9 @@ from roachcert import guard_facts, interrupts, plan_seen
 from roachcert.adapters import REAL, Adapters
 from roachcert.bundles import ClusterBundle, cluster_bundles
 from roachcert.cloud.reads import CloudRead, bundle_sha256, pending_message, read_clusters
-from roachcert.errors import GuardError, RoachcertError, SpecError
+from roachcert.errors import GuardError
 from roachcert.files import write_atomic
 from roachcert.mask import Sink
-from roachcert.names import raw_stack_name
 from roachcert.paths import stack_dir
 from roachcert.plan_record import (
     PLAN_FILE,
@@ -36,20 +35,19 @@ from roachcert.plan_record import (
     with_cloud,
 )
 from roachcert.plan_summary import PlanSummary
-from roachcert.progress import Progress, StepProgress
+from roachcert.progress import StepProgress
 from roachcert.reports.model import StackReport, sources_from_bundles
 from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, Note, ignore_note, stack_lock
 from roachcert.terraform.for_stack import engine_line, terraform_for
 from roachcert.terraform.module import render_module
 from roachcert.terraform.plan_json import summarise, unchanged
-from roachcert.terraform.resources import RESOURCE_TYPE, address
 from roachcert.terraform.runner import Terraform
 from roachcert.terraform.workdir import files_hash, write_workdir
 from roachcert.unmanaged import unmanaged_names, write_unmanaged
 
 
-def _quiet(_: str) -> None:
+def quiet(_: str) -> None:
     return None
 
 
@@ -139,7 +137,7 @@ def stack_reports(outcomes: Sequence[PlanOutcome], now: datetime | None = None) 
     return [outcome.report(moment) for outcome in outcomes]
 
 
-def _render(
+def render_into(
     stack: Stack,
     progress: StepProgress,
     adapters: Adapters,
@@ -163,7 +161,7 @@ def _render(
     return files, bundles
 
 
-def read_cloud(stack: Stack, options: PlanOptions, progress: StepProgress = _quiet) -> dict[str, CloudRead]:
+def read_cloud(stack: Stack, options: PlanOptions, progress: StepProgress = quiet) -> dict[str, CloudRead]:
     """Each declared cluster's client CA as the Cloud API answers now; PENDING ones are waited for up to
     --wait-pending, then stop the plan. {} with --no-cloud-read."""
     if not options.cloud_read or not stack.clusters:
@@ -209,7 +207,7 @@ def render_stack(
 ) -> tuple[Path, dict[str, str]]:
     stack = load_stack(path)
     with stack_lock(stack_dir(stack.name), stack.name, lock_timeout, note):
-        files, _ = _render(stack, _quiet, adapters)
+        files, _ = render_into(stack, quiet, adapters)
     return stack_dir(stack.name), files
 
 
@@ -217,7 +215,7 @@ def plan_stack(
     path: Path,
     *,
     out: Sink | None = None,
-    progress: StepProgress = _quiet,
+    progress: StepProgress = quiet,
     lock_timeout: float = DEFAULT_TIMEOUT,
     options: PlanOptions | None = None,
     engine: str | None = None,
@@ -239,56 +237,13 @@ def plan_stack(
             raise
 
 
-def plan_many(
-    paths: Sequence[Path],
-    options: PlanOptions,
-    *,
-    workers: int = 0,
-    out: Sink | None = None,
-    err: Sink,
-) -> list[PlanOutcome]:
-    """Plan every stack file, `workers` at once (0: one per CPU), results in the order given. A stack
-    whose plan fails is a StackFailure, never an exception; an interrupt is one, and then no plan of
-    this run stays for `apply` (none was shown). Progress lines go to `err` (None: the process's stderr)."""
-    count = max(1, min(workers or os.cpu_count() or 2, len(paths)))
-    try:
-        with Progress(len(paths), "planning", err) as progress, ThreadPoolExecutor(max_workers=count) as pool:
-            return list(pool.map(lambda path: _plan_one(path, options, progress, out), paths))
-    except KeyboardInterrupt:
-        _discard_plans(paths)  # the pool's workers have stopped: nothing writes a plan any more
-        raise
-
-
-def _plan_one(path: Path, options: PlanOptions, progress: Progress, out: Sink | None) -> PlanOutcome:
-    name = raw_stack_name(path)
-    try:
-        result = plan_stack(path, out=out, progress=lambda step: progress.step(name, step), options=options)
-    except SpecError as exc:
-        progress.done(name, "error")
-        return StackFailure(name, path, tuple(exc.problems), located=True, cloud_read=options.cloud_read)
-    except RoachcertError as exc:
-        progress.done(name, "error")
-        return StackFailure(name, path, (str(exc),), cloud_read=options.cloud_read)
-    outcome = "changes" if result.returncode == 2 else "no changes"
-    progress.done(name, f"{outcome}, verified without Terraform" if result.verified else outcome)
-    return result
-
-
-def _discard_plans(paths: Sequence[Path]) -> None:
-    for path in paths:
-        with contextlib.suppress(RoachcertError, OSError):
-            workdir = stack_dir(raw_stack_name(path))
-            clear_plan_meta(workdir)
-            (workdir / PLAN_FILE).unlink(missing_ok=True)
-
-
 def _plan_locked(
     stack: Stack, workdir: Path, out: Sink | None, progress: StepProgress, options: PlanOptions
 ) -> StackPlan:
     # A missing engine is named before any remote read.
     tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
     reads = read_cloud(stack, options, progress)
-    files, bundles = _render(stack, progress, options.adapters)
+    files, bundles = render_into(stack, progress, options.adapters)
     engine = engine_line(tf)
     if not options.full and _seen_again(stack, tf, reads, bundles, engine, progress):
         return _verified_plan(stack, workdir, files, bundles, reads, engine)
@@ -296,25 +251,25 @@ def _plan_locked(
     progress("terraform init")
     tf.init()
     plan_file = workdir / PLAN_FILE
-    before = plan_seen.observe(stack, tf, reads, _declared(bundles), engine)
+    before = plan_seen.observe(stack, tf, reads, declared_pems(bundles), engine)
     code, summary, plan_text = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
     log = plan_text
     adopt = _to_adopt(summary, reads)
     if adopt:  # rare: only then does a second plan cost a second run
         progress(f"adopting {len(adopt)} cluster(s)")
-        files, _ = _render(stack, progress, options.adapters, adopt, bundles)
+        files, _ = render_into(stack, progress, options.adapters, adopt, bundles)
         code, summary, plan_text = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
         plan_source = f"the second plan, after adopting {', '.join(sorted(adopt))}"
         log = f"# the first plan\n{log}\n# {plan_source} (the plan saved)\n{plan_text}"
     else:
         plan_source = ""
     write_atomic(workdir / PLAN_LOG, log)
-    facts = guard_facts.observe(workdir, _declared(bundles), _observed(reads, bundles), found=adopt)
+    facts = guard_facts.observe(workdir, declared_pems(bundles), observed_reads(reads, bundles), found=adopt)
     hand_set = _hand_set_drops(summary, facts)
     summary = with_cloud(summary, cloud_fingerprints(reads))
     if code == 0 and not adopt and before is not None:
         # Recorded only when nothing Terraform depends on moved while it planned.
-        after = plan_seen.observe(stack, tf, reads, _declared(bundles), engine)
+        after = plan_seen.observe(stack, tf, reads, declared_pems(bundles), engine)
         if after == before:
             plan_seen.save(workdir, before)
     save_plan_meta(
@@ -362,7 +317,7 @@ def _seen_again(
     if recorded is None:
         return False
     progress("checking the no-change record")
-    return plan_seen.observe(stack, tf, reads, _declared(bundles), engine) == recorded
+    return plan_seen.observe(stack, tf, reads, declared_pems(bundles), engine) == recorded
 
 
 def _verified_plan(
@@ -377,7 +332,7 @@ def _verified_plan(
     no-change record for `apply` (no plan file: there is nothing to apply)."""
     verified = plan_seen.verified_line(len(reads))
     statuses = {name: read.status for name, read in reads.items()}
-    summary = with_cloud(unchanged(stack, _declared(bundles), statuses), cloud_fingerprints(reads))
+    summary = with_cloud(unchanged(stack, declared_pems(bundles), statuses), cloud_fingerprints(reads))
     write_atomic(workdir / PLAN_LOG, f"# {verified}: terraform plan did not run\n")
     with contextlib.suppress(OSError):
         (workdir / PLAN_FILE).unlink()
@@ -410,11 +365,11 @@ def _verified_plan(
     )
 
 
-def _declared(bundles: Mapping[str, ClusterBundle]) -> dict[str, str]:
+def declared_pems(bundles: Mapping[str, ClusterBundle]) -> dict[str, str]:
     return {name: bundle.pem for name, bundle in bundles.items()}
 
 
-def _observed(
+def observed_reads(
     reads: Mapping[str, CloudRead], bundles: Mapping[str, ClusterBundle]
 ) -> list[guard_facts.Observed]:
     return [
@@ -451,54 +406,3 @@ def _terraform_plan(
         return run.returncode, unchanged(stack, pems, statuses), run.output
     progress("reading the plan")
     return run.returncode, summarise(tf.show_json(plan_file), stack), run.output
-
-
-@dataclass(frozen=True)
-class Adoption:
-    cluster: str
-    read: CloudRead
-    declared_pem: str
-    imported: bool  # False: already in state, nothing to adopt
-    hand_set: int = 0  # certificates it trusts that the stack does not declare: dropping them takes consent
-
-
-def adopt_stack(
-    path: Path, options: PlanOptions | None = None, progress: StepProgress = _quiet
-) -> list[Adoption]:
-    """`roachcert adopt`: import into state every declared cluster that trusts a CA no state tracks.
-    Writes state only, nothing to any cluster; the next plan shows the update to what is declared."""
-    options = options or PlanOptions()
-    if not options.cloud_read:
-        raise RoachcertError("adopt reads the Cloud API; it cannot run with --no-cloud-read")
-    stack = load_stack(path)
-    workdir = stack_dir(stack.name)
-    with stack_lock(workdir, stack.name, options.lock_timeout, options.note):
-        tf = terraform_for(stack, want=options.engine, lock_timeout=options.lock_timeout)
-        reads = read_cloud(stack, options, progress)
-        _files, bundles = _render(stack, progress, options.adapters)
-        progress("terraform init")
-        tf.init()
-        state = tf.state_pull()
-        tracked = {
-            str(item.get("name"))
-            for item in state.get("resources") or ()
-            if isinstance(item, Mapping)
-            and item.get("type") == RESOURCE_TYPE
-            and item.get("mode") == "managed"
-        }
-        plan_seen.clear(workdir)  # imports change the state
-        # Recorded before any import: an adopted cluster's hand-set CA keeps needing consent to drop,
-        # through any number of plans, even if this run stops halfway.
-        imports = [name for name, read in sorted(reads.items()) if read.has_ca and name not in tracked]
-        facts = guard_facts.observe(workdir, _declared(bundles), _observed(reads, bundles), found=imports)
-        found: list[Adoption] = []
-        for name, read in sorted(reads.items()):
-            if not read.has_ca:
-                continue
-            imported = name in imports
-            if imported:
-                progress(f"importing {name}")
-                tf.import_resource(address(name), read.cluster_id)
-            kept = len(facts[name].certs) if name in facts else 0
-            found.append(Adoption(name, read, bundles[name].pem, imported, kept))
-        return found

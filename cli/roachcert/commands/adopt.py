@@ -29,10 +29,10 @@ def adopt(
     """Import every declared cluster whose client CA is set but not in state (terraform import): state
     only, nothing is written to any cluster. Prints what each trusts now beside what the stack declares;
     `roachcert plan` then shows the update, and dropping what it trusts now takes --allow-replace-ca."""
+    from roachcert.adoption import adopt_stack
     from roachcert.escape import printable_lines
     from roachcert.pem import count_certificates
     from roachcert.plan_summary import turnover
-    from roachcert.planning import adopt_stack
 
     found = adopt_stack(stack, plan_options(lock_timeout_seconds(lock_timeout), True, wait_pending, engine))
     lines = []

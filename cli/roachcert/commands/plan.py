@@ -86,7 +86,8 @@ def plan(
     no-change plan is answered "no changes" without Terraform (--full runs it anyway)."""
     from roachcert.files import write_atomic
     from roachcert.github import COMMENT_LIMIT
-    from roachcert.planning import StackFailure, plan_many, stack_reports
+    from roachcert.plan_pool import plan_many
+    from roachcert.planning import StackFailure, stack_reports
     from roachcert.reports import as_format, render
 
     chosen = as_format(format)
