@@ -5,13 +5,12 @@ what came back, exit 1; never an internal error, never advice to run `ca ensure`
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_http import Answer, Server
 from faultkit import Cli, SandboxStack
 
 from roachcert.vault import transport
@@ -19,7 +18,6 @@ from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
 
-Answer = tuple[int, dict[str, str], bytes]
 HTML = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
 
 
@@ -43,42 +41,11 @@ SERVERS: dict[str, Callable[[str], Answer]] = {
 }
 
 
-class Server:
-    def __init__(self, answer: Callable[[str], Answer]) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                status, headers, body = answer(self.path)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                if "Content-Length" not in headers:
-                    self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = do_LIST = do_DELETE = _answer
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.addr = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
-
-
 @pytest.fixture(params=sorted(SERVERS))
 def not_vault(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     monkeypatch.setattr(transport, "BACKOFF", 0.001)
-    server = Server(SERVERS[request.param])
+    answer = SERVERS[request.param]
+    server = Server(lambda _method, path: answer(path))
     try:
         yield server
     finally:
@@ -111,13 +78,13 @@ def test_a_server_that_is_not_vault_is_one_line_exit_1(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("VAULT_ADDR", not_vault.addr)
+    monkeypatch.setenv("VAULT_ADDR", not_vault.url)
     args = COMMANDS[command](str(stack_on.path), str(tmp_path / "certs"))
     outcome = cli.fails(*args)
     lines = [line for line in outcome.err.splitlines() if line.strip()]
     assert len(lines) == 1, outcome.text
     line = lines[0]
-    assert not_vault.addr in line, line
+    assert not_vault.url in line, line
     assert "ca ensure" not in outcome.text, line  # a web server's 404 says nothing about Vault's mounts
     assert "/v1/" in line or " on http" in line or "sys/" in line or "/issuer" in line, line
     assert not (tmp_path / "certs").exists() or not any((tmp_path / "certs").rglob("*.key"))
