@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from roachcert.planning import PlanOptions
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -298,6 +301,14 @@ def _cpu_model() -> str:
 _ENGINE: list[str] = []
 
 
+def process_options(**flags: Any) -> PlanOptions:
+    """An in-process plan's options as `roachcert plan` builds them for a run in this process."""
+    from roachcert.adapters import real
+    from roachcert.planning import PlanOptions
+
+    return PlanOptions(os.environ, real(os.environ), **flags)
+
+
 def engine_version() -> str:
     if not _ENGINE:
         from roachcert.terraform.engine import Engine
@@ -305,7 +316,7 @@ def engine_version() -> str:
 
         path = VENV_BIN / "roachcert-terraform"
         try:
-            _ENGINE.append(f"{version(Engine(path, 'embedded'))} (embedded, {path.name})")
+            _ENGINE.append(f"{version(Engine(path, 'embedded'), os.environ)} (embedded, {path.name})")
         except Exception as exc:
             _ENGINE.append(f"unknown ({exc})")
     return _ENGINE[0]

@@ -138,7 +138,7 @@ def vault_alone(stack: Path, users: list[str]) -> Callable[[], None]:
     mount, issuer, role, ttl = ca.mount, ca.current_issuer, ca.role.name, ca.role.max_ttl.vault
 
     def action() -> None:
-        adapter = open_vault(spec)
+        adapter = open_vault(spec, os.environ)
 
         def one(user: str) -> None:
             adapter.issue_cert(mount, issuer, role, user, ttl)
@@ -161,7 +161,7 @@ def signing_floor(stack: Path, users: list[str]) -> Callable[[], None]:
     assert isinstance(ca, VaultCa)
     mount, issuer, role, ttl = ca.mount, ca.current_issuer, ca.role.name, ca.role.max_ttl.vault
     csrs = [(user, keys.csr_pem(keys.new_key(ca.role.key_type, ca.role.bits), user)) for user in users]
-    adapter = open_vault(spec)
+    adapter = open_vault(spec, os.environ)
 
     def action() -> None:
         def one(pair: tuple[str, str]) -> None:
@@ -186,7 +186,7 @@ def in_process(bench: Bench, stack: Path, key_type: str) -> float:
         out = bench.tmp / f"inproc-{key_type}-{run_no}-{uuid.uuid4().hex[:6]}"
 
         def whole(out: Path = out) -> None:
-            issue_all(spec, out, open_vault(spec), jobs=JOBS)
+            issue_all(spec, out, open_vault(spec, os.environ), jobs=JOBS)
 
         runs.append(timed(whole))
     return median(runs)

@@ -123,6 +123,7 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
 def breakdown(stack: Path, wanted: int = BREAKDOWN_RUNS) -> tuple[dict[str, float], float, int]:
     """Median seconds per step of an in-process plan_stack and the median in-process total, over runs
     without a listen-queue stall (up to BREAKDOWN_RUNS of them), and how many runs were taken."""
+    from bench.common import process_options
     from roachcert.planning import plan_stack
 
     runs: list[dict[str, float]] = []
@@ -133,7 +134,7 @@ def breakdown(stack: Path, wanted: int = BREAKDOWN_RUNS) -> tuple[dict[str, floa
         with step_timers(spent):
             before = listen_overflows()
             start = time.perf_counter()
-            code = plan_stack(stack).returncode
+            code = plan_stack(stack, process_options()).returncode
             seconds = time.perf_counter() - start
             stalls = listen_overflows() - before
         if code != 0:

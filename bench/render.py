@@ -81,7 +81,7 @@ WHOLE_GOAL = 4.0  # issue #29
 def render_steps(stack_path: Path) -> dict[str, float]:
     """Seconds of each step of `roachcert render` run in a fresh interpreter, imports included."""
     probe = (
-        "import json, sys, time\nfrom pathlib import Path\n"
+        "import json, os, sys, time\nfrom pathlib import Path\n"
         "t = time.perf_counter()\n"
         "from roachcert import planning\n"
         "from roachcert.bundles import cluster_bundles\n"
@@ -89,9 +89,9 @@ def render_steps(stack_path: Path) -> dict[str, float]:
         "from roachcert.vault.adapter import open_vault\n"
         "out = {'imports': time.perf_counter() - t}\n"
         "t = time.perf_counter(); stack = planning.load_stack(Path(sys.argv[1])); out['load + validate'] = time.perf_counter() - t\n"
-        "t = time.perf_counter(); b = cluster_bundles(stack, open_vault(stack)); out['Vault bundles'] = time.perf_counter() - t\n"
+        "t = time.perf_counter(); b = cluster_bundles(stack, open_vault(stack, os.environ)); out['Vault bundles'] = time.perf_counter() - t\n"
         "t = time.perf_counter(); files = planning.render_module(stack, {n: x.pem for n, x in b.items()}); out['render'] = time.perf_counter() - t\n"
-        "t = time.perf_counter(); planning.write_workdir(stack_dir(stack.name), files); out['write'] = time.perf_counter() - t\n"
+        "t = time.perf_counter(); planning.write_workdir(stack_dir(stack.name, os.environ), files); out['write'] = time.perf_counter() - t\n"
         "print(json.dumps(out))\n"
     )
     runs = [
@@ -101,8 +101,9 @@ def render_steps(stack_path: Path) -> dict[str, float]:
 
 
 def main() -> Outcome:
+    from bench.common import process_options
     from roachcert.bundles import cluster_bundles
-    from roachcert.planning import PlanOptions, plan_stack, render_stack
+    from roachcert.planning import plan_stack, render_stack
     from roachcert.spec import load_stack
     from roachcert.terraform.module import render_module
     from roachcert.vault.adapter import open_vault
@@ -126,7 +127,11 @@ def main() -> Outcome:
             stack = load_stack(big)
             loads.append(time.perf_counter() - start)
         one = next(
-            iter(cluster_bundles(stack, open_vault(stack), clusters=[next(iter(stack.clusters))]).values())
+            iter(
+                cluster_bundles(
+                    stack, open_vault(stack, os.environ), clusters=[next(iter(stack.clusters))]
+                ).values()
+            )
         )
         bundles = {name: one.pem for name in stack.clusters}
         files = render_module(stack, bundles)  # warm the template cache of this process
@@ -221,7 +226,7 @@ def main() -> Outcome:
             counts: dict[str, int] = {}
             with counting(counts):
                 start = time.perf_counter()
-                render_stack(stacks[size])
+                render_stack(stacks[size], process_options())
                 prep = time.perf_counter() - start
             entry: dict[str, Any] = {
                 "render_stack_issuer_reads": counts.get("issuer_reads", 0),
@@ -239,7 +244,7 @@ def main() -> Outcome:
                     start = time.perf_counter()
                     # Clusters past REGISTER_UP_TO are unknown to the emulator: plan them without the
                     # Cloud-side read (it reads no issuer; the reads counted here are Vault's).
-                    plan_stack(stacks[size], options=PlanOptions(cloud_read=size <= REGISTER_UP_TO))
+                    plan_stack(stacks[size], process_options(cloud_read=size <= REGISTER_UP_TO))
                     entry["plan_s"] = time.perf_counter() - start
                 entry["plan_issuer_reads"] = counts.get("issuer_reads", 0)
                 entry["plan_http_requests"] = counts.get("http_requests", 0)

@@ -3,6 +3,7 @@ pinned when asked, cached per cluster; the emulator's route answers like the Con
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,16 +33,18 @@ def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runnin
 
 
 def test_fetch_is_public_and_cached(emulator: RunningEmulator, tmp_path: Path) -> None:
-    got = console.fetch_and_cache(CLUSTER, None, "frogs")
+    got = console.fetch_and_cache(CLUSTER, None, "frogs", os.environ)
     assert got.path == tmp_path / ".roachcert" / "cluster-ca" / f"{CLUSTER}.crt"
     assert got.path.read_text() == emulator.cluster_ca_pem
     assert got.info.is_ca
     [request] = emulator.console_requests()
     assert request == {"path": f"/clusters/{CLUSTER}/cert", "authorization": False, "status": 200}
-    cached = console.cached(CLUSTER, got.info.sha256, "frogs")
+    cached = console.cached(CLUSTER, got.info.sha256, "frogs", os.environ)
     assert cached is not None
     assert cached.path == got.path
-    assert console.cached(CLUSTER, "00" * 32, "frogs") is None  # a pin the copy does not match: fetch again
+    assert (
+        console.cached(CLUSTER, "00" * 32, "frogs", os.environ) is None
+    )  # a pin the copy does not match: fetch again
 
 
 def test_the_emulator_keeps_its_ca_across_restarts(tmp_path: Path) -> None:
@@ -59,14 +62,14 @@ def test_the_emulator_keeps_its_ca_across_restarts(tmp_path: Path) -> None:
 
 def test_unknown_cluster_and_unreachable_console_are_no_answer(emulator: RunningEmulator) -> None:
     with pytest.raises(console.Unreachable, match="HTTP 404"):
-        console.fetch("5b3c1f0e-7a2d-4c8e-9f61-0d2e4a6b8c10")
+        console.fetch("5b3c1f0e-7a2d-4c8e-9f61-0d2e4a6b8c10", os.environ)
     assert requests.get(f"{emulator.url}/clusters/nope/cert", timeout=5).status_code == 404
 
 
 def test_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COCKROACH_CONSOLE_URL", "http://127.0.0.1:1")
     with pytest.raises(console.Unreachable, match="cannot reach it"):
-        console.fetch(CLUSTER, tries=1)
+        console.fetch(CLUSTER, os.environ, tries=1)
 
 
 def test_an_answer_that_is_no_ca_is_refused() -> None:
@@ -107,7 +110,7 @@ def test_an_endless_answer_is_cut_off_and_refused(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("COCKROACH_CONSOLE_URL", f"http://127.0.0.1:{server.server_address[1]}")
     try:
         with pytest.raises(console.ClusterCaError, match="answered over 65536 bytes"):
-            console.fetch(CLUSTER)
+            console.fetch(CLUSTER, os.environ)
     finally:
         server.shutdown()
         server.server_close()

@@ -49,7 +49,7 @@ def test_only_the_environment_module_reads_the_environment() -> None:
         ("import os\nx = os.environ.get('A')\n", 1),
         ("import os\nx = os.getenv('A')\n", 1),
         ("from os import environ\n", 1),
-        ("from roachcert import environment\nx = environment.get('A')\n", 0),
+        ("from roachcert import environment\nx = environment.process()\n", 0),
         ("import os\nx = os.sep\n", 0),
     ],
 )
@@ -59,7 +59,35 @@ def test_the_rule_sees_each_way_of_reading(source: str, count: int) -> None:
 
 def test_the_environment_is_the_live_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROACHCERT_ENV_PROBE", "seen")
-    assert environment.get("ROACHCERT_ENV_PROBE") == "seen"
-    assert environment.current()["ROACHCERT_ENV_PROBE"] == "seen"
+    assert environment.process()["ROACHCERT_ENV_PROBE"] == "seen"
     monkeypatch.delenv("ROACHCERT_ENV_PROBE")
-    assert environment.get("ROACHCERT_ENV_PROBE", "unset") == "unset"
+    assert "ROACHCERT_ENV_PROBE" not in environment.process()
+
+
+def askers(relative: str, source: str) -> list[str]:
+    """`FILE:LINE` of each `environment.process` in `source`: a module asking for the process's environment
+    instead of being handed the run's."""
+    return [
+        f"{relative}:{node.lineno}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute)
+        and node.attr == "process"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "environment"
+    ]
+
+
+def test_only_the_runtime_asks_for_the_process_environment() -> None:
+    # Every other module is handed the run's environment (runtime.Runtime.environ) as an argument.
+    found = [
+        place
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for place in askers(path.relative_to(PACKAGE).as_posix(), path.read_text(encoding="utf-8"))
+        if not place.startswith("runtime.py:")
+    ]
+    assert found == []
+
+
+def test_the_asking_rule_sees_a_lookup() -> None:
+    assert askers("m.py", "from roachcert import environment\nx = environment.process()['A']\n") == ["m.py:2"]
+    assert askers("m.py", "def f(environ):\n    return environ['A']\n") == []

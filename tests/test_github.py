@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -147,8 +148,12 @@ def _body(stack: str = "prod", text: str = "plan") -> str:
 
 
 def test_first_run_posts_second_run_edits_the_same_comment(github: FakeGitHub) -> None:
-    first = upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body(text="one"), TOKEN, github.url)
-    second = upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body(text="two"), TOKEN, github.url)
+    first = upsert_comment(
+        REPO, 7, "prod", stack_marker("prod"), _body(text="one"), TOKEN, github.url, environ=os.environ
+    )
+    second = upsert_comment(
+        REPO, 7, "prod", stack_marker("prod"), _body(text="two"), TOKEN, github.url, environ=os.environ
+    )
     assert first.created
     assert not second.created
     assert first.id == second.id
@@ -162,9 +167,15 @@ def test_first_run_posts_second_run_edits_the_same_comment(github: FakeGitHub) -
 
 
 def test_each_stack_gets_its_own_comment(github: FakeGitHub) -> None:
-    upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body("prod"), TOKEN, github.url)
-    upsert_comment(REPO, 7, "staging", stack_marker("staging"), _body("staging"), TOKEN, github.url)
-    upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body("prod", "again"), TOKEN, github.url)
+    upsert_comment(
+        REPO, 7, "prod", stack_marker("prod"), _body("prod"), TOKEN, github.url, environ=os.environ
+    )
+    upsert_comment(
+        REPO, 7, "staging", stack_marker("staging"), _body("staging"), TOKEN, github.url, environ=os.environ
+    )
+    upsert_comment(
+        REPO, 7, "prod", stack_marker("prod"), _body("prod", "again"), TOKEN, github.url, environ=os.environ
+    )
     assert [c["body"] for c in github.comments] == [_body("prod", "again"), _body("staging")]
 
 
@@ -174,7 +185,9 @@ def test_finds_its_comment_on_a_later_page(github: FakeGitHub) -> None:
         github.add(f"human comment {number}")
     ours = github.add(_body(text="old"))
     github.add("another human comment")
-    result = upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body(text="new"), TOKEN, github.url)
+    result = upsert_comment(
+        REPO, 7, "prod", stack_marker("prod"), _body(text="new"), TOKEN, github.url, environ=os.environ
+    )
     assert (result.id, result.created) == (ours["id"], False)
     pages = [r["path"] for r in github.requests if r["method"] == "GET" and r["path"] != "/user"]
     assert len(pages) == 3
@@ -183,13 +196,15 @@ def test_finds_its_comment_on_a_later_page(github: FakeGitHub) -> None:
 
 def test_a_reply_quoting_our_comment_is_left_alone(github: FakeGitHub) -> None:
     github.add("> " + _body(text="quoted") + "\nlooks good")
-    result = upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body(), TOKEN, github.url)
+    result = upsert_comment(
+        REPO, 7, "prod", stack_marker("prod"), _body(), TOKEN, github.url, environ=os.environ
+    )
     assert result.created
     assert len(github.comments) == 2
 
 
 def test_body_without_marker_gets_one(github: FakeGitHub) -> None:
-    upsert_comment(REPO, 7, "prod", stack_marker("prod"), "### plan\n", TOKEN, github.url)
+    upsert_comment(REPO, 7, "prod", stack_marker("prod"), "### plan\n", TOKEN, github.url, environ=os.environ)
     assert github.comments[0]["body"].startswith(stack_marker("prod") + "\n")
 
 
@@ -200,7 +215,7 @@ def test_body_without_marker_gets_one(github: FakeGitHub) -> None:
 def test_refusal_is_one_line_without_the_token(github: FakeGitHub, status: int, expected: str) -> None:
     github.fail_with = status
     with pytest.raises(GitHubError) as caught:
-        upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body(), TOKEN, github.url)
+        upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body(), TOKEN, github.url, environ=os.environ)
     message = str(caught.value)
     assert expected in message
     assert f"HTTP {status}" in message
@@ -214,20 +229,39 @@ def test_next_page_on_another_host_is_not_followed(github: FakeGitHub) -> None:
     github.add("one")
     github.add("two")
     with pytest.raises(GitHubError, match="another host"):
-        upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body(), TOKEN, github.url)
+        upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body(), TOKEN, github.url, environ=os.environ)
     assert len(github.requests) == 1
 
 
 def test_unreachable_github_is_one_line() -> None:
     with pytest.raises(GitHubError, match="cannot reach GitHub"):
-        upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body(), TOKEN, "http://127.0.0.1:9", timeout=2)
+        upsert_comment(
+            REPO,
+            7,
+            "prod",
+            stack_marker("prod"),
+            _body(),
+            TOKEN,
+            "http://127.0.0.1:9",
+            timeout=2,
+            environ=os.environ,
+        )
 
 
 def test_bad_arguments_fail_before_any_request(github: FakeGitHub) -> None:
     with pytest.raises(GitHubError, match="OWNER/NAME"):
-        upsert_comment("not-a-repo", 7, "prod", _body(), TOKEN, github.url)
+        upsert_comment("not-a-repo", 7, "prod", _body(), TOKEN, github.url, environ=os.environ)
     with pytest.raises(GitHubError, match="over GitHub's 65,536"):
-        upsert_comment(REPO, 7, "prod", stack_marker("prod"), _body() + "x" * 70_000, TOKEN, github.url)
+        upsert_comment(
+            REPO,
+            7,
+            "prod",
+            stack_marker("prod"),
+            _body() + "x" * 70_000,
+            TOKEN,
+            github.url,
+            environ=os.environ,
+        )
     assert github.requests == []
 
 

@@ -19,7 +19,7 @@ EVENT = inventory.Delivery(cluster="frogs", user="app", folder="/certs", at=date
 @pytest.fixture
 def path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ROACHCERT_HOME", str(tmp_path / "home"))
-    found = inventory.inventory_path("st")
+    found = inventory.inventory_path(os.environ, "st")
     found.parent.mkdir(parents=True)
     return found
 
@@ -29,7 +29,7 @@ def test_a_link_in_place_of_the_inventory_is_not_followed(path: Path, tmp_path: 
     victim.write_text("precious\n")
     path.symlink_to(victim)
     with pytest.raises(FilesError, match="symbolic link") as caught:
-        inventory.record("st", EVENT)
+        inventory.record(os.environ, "st", EVENT)
     assert "\n" not in str(caught.value)
     assert victim.read_text() == "precious\n"
 
@@ -40,7 +40,7 @@ def test_a_fifo_in_place_of_the_inventory_is_refused_without_waiting(path: Path)
 
     def attempt() -> None:
         try:
-            inventory.record("st", EVENT)
+            inventory.record(os.environ, "st", EVENT)
         except BaseException as exc:  # handed to the main thread
             done.append(exc)
         else:
@@ -58,11 +58,11 @@ def test_a_fifo_in_place_of_the_inventory_is_refused_without_waiting(path: Path)
 def test_a_folder_in_place_of_the_inventory_is_one_line(path: Path) -> None:
     path.mkdir()
     with pytest.raises(FilesError):
-        inventory.record("st", EVENT)
+        inventory.record(os.environ, "st", EVENT)
 
 
 def test_the_inventory_is_appended_and_read_back(path: Path) -> None:
-    inventory.record("st", EVENT)
-    inventory.record("st", EVENT)
-    assert [d.user for d in inventory.load("st")] == ["app", "app"]
+    inventory.record(os.environ, "st", EVENT)
+    inventory.record(os.environ, "st", EVENT)
+    assert [d.user for d in inventory.load(os.environ, "st")] == ["app", "app"]
     assert oct(path.stat().st_mode & 0o777) == "0o600"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import threading
 from collections import Counter
@@ -117,7 +118,7 @@ def stack_path(tmp_path: Path) -> Path:
 
 def test_issue_writes_key_cert_and_bundle(tmp_path: Path, stack_path: Path) -> None:
     stack, fake = load_stack(stack_path), FakeVault()
-    result = issue_client(stack, "frogs", "root", tmp_path / "out", fake)
+    result = issue_client(stack, "frogs", "root", tmp_path / "out", fake, environ=os.environ)
     assert fake.issued == [("m1", "new", "client", "root", "48h")]  # the current issuer, the role's max_ttl
     files = result.files
     assert files == ClientFiles(
@@ -143,7 +144,7 @@ def test_key_is_made_here_and_only_its_csr_goes_to_vault(tmp_path: Path, stack_p
         seen_at_sign.append((stat.S_IMODE(key.stat().st_mode), (out / "client.root.key").exists()))
 
     fake.before_sign.append(key_already_on_disk)
-    result = issue_client(stack, "frogs", "root", out, fake)
+    result = issue_client(stack, "frogs", "root", out, fake, environ=os.environ)
     assert fake.methods == ["sign"]
     assert seen_at_sign == [(0o600, False)]
     key = serialization.load_pem_private_key(result.files.key.read_bytes(), None)
@@ -158,7 +159,9 @@ def test_key_is_made_here_and_only_its_csr_goes_to_vault(tmp_path: Path, stack_p
 
 def test_vault_keygen_uses_issue(tmp_path: Path, stack_path: Path) -> None:
     stack, fake = load_stack(stack_path), FakeVault()
-    result = issue_client(stack, "frogs", "root", tmp_path / "out", fake, vault_keygen=True)
+    result = issue_client(
+        stack, "frogs", "root", tmp_path / "out", fake, vault_keygen=True, environ=os.environ
+    )
     assert fake.methods == ["issue"]
     assert fake.csrs == []
     key = serialization.load_pem_private_key(result.files.key.read_bytes(), None)
@@ -170,7 +173,7 @@ def test_certificate_for_another_key_writes_nothing(tmp_path: Path, stack_path: 
     stack, fake = load_stack(stack_path), FakeVault()
     fake.other_key = True
     with pytest.raises(IssueError, match="another public key"):
-        issue_client(stack, "frogs", "root", tmp_path / "out", fake)
+        issue_client(stack, "frogs", "root", tmp_path / "out", fake, environ=os.environ)
     assert not (tmp_path / "out").exists()  # the staged key went with its generation
 
 
@@ -180,16 +183,16 @@ def test_existing_key_is_refused_before_asking_vault(tmp_path: Path, stack_path:
     out.mkdir()
     (out / "client.root.key").write_text("keep me")
     with pytest.raises(IssueError, match="exists; pass --force"):
-        issue_client(stack, "frogs", "root", out, fake)
+        issue_client(stack, "frogs", "root", out, fake, environ=os.environ)
     assert fake.issued == []
     assert (out / "client.root.key").read_text() == "keep me"
 
 
 def test_force_replaces_the_key(tmp_path: Path, stack_path: Path) -> None:
     stack, fake = load_stack(stack_path), FakeVault()
-    first = issue_client(stack, "frogs", "root", tmp_path, fake)
+    first = issue_client(stack, "frogs", "root", tmp_path, fake, environ=os.environ)
     old_key = first.files.key.read_text()
-    issue_client(stack, "frogs", "root", tmp_path, fake, force=True)
+    issue_client(stack, "frogs", "root", tmp_path, fake, force=True, environ=os.environ)
     assert first.files.key.read_text() != old_key
     assert stat.S_IMODE(first.files.key.stat().st_mode) == 0o600
 
@@ -198,7 +201,7 @@ def test_wrong_cn_from_vault_writes_nothing(tmp_path: Path, stack_path: Path) ->
     stack, fake = load_stack(stack_path), FakeVault()
     fake.wrong_cn = True
     with pytest.raises(IssueError, match="CN='someone'"):
-        issue_client(stack, "frogs", "root", tmp_path / "out", fake)
+        issue_client(stack, "frogs", "root", tmp_path / "out", fake, environ=os.environ)
     assert not (tmp_path / "out").exists()
 
 
@@ -233,10 +236,10 @@ def test_connection_url(stack_path: Path, tmp_path: Path) -> None:
 def test_sslrootcert_precedence(stack_path: Path, tmp_path: Path) -> None:
     cluster = load_stack(stack_path).clusters["frogs"]
     home = Path.home()
-    assert sslrootcert_for(cluster) == home / ".postgresql" / "root.crt"
+    assert sslrootcert_for(cluster, os.environ) == home / ".postgresql" / "root.crt"
     with_server_ca = cluster.model_copy(update={"server_ca": tmp_path / "frogs-ca.crt"})
-    assert sslrootcert_for(with_server_ca) == tmp_path / "frogs-ca.crt"
-    assert sslrootcert_for(with_server_ca, Path("/x/ca.crt")) == Path("/x/ca.crt")
+    assert sslrootcert_for(with_server_ca, os.environ) == tmp_path / "frogs-ca.crt"
+    assert sslrootcert_for(with_server_ca, os.environ, Path("/x/ca.crt")) == Path("/x/ca.crt")
 
 
 def test_default_out(stack_path: Path) -> None:
@@ -250,7 +253,7 @@ def test_issue_all_lays_out_per_cluster_and_keeps_going(tmp_path: Path, stack_pa
     (tmp_path / "out" / "frogs").mkdir(parents=True)
     (tmp_path / "out" / "frogs" / "client.app.key").write_text("keep me")
     seen: list[Any] = []
-    outcomes = issue_all(stack, tmp_path / "out", fake, jobs=3, on_done=seen.append)
+    outcomes = issue_all(stack, tmp_path / "out", fake, jobs=3, on_done=seen.append, environ=os.environ)
     assert len(seen) == len(outcomes) == 4
     results = {(o.cluster, o.user): o for o in outcomes}
     assert isinstance(results[("frogs", "root")], IssueResult)

@@ -3,6 +3,7 @@ tests/reliability/test_vault_logins.py."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -66,14 +67,14 @@ def test_a_token_sink_must_be_private_and_not_empty(tmp_path: Path) -> None:
             logins.read_token_file(auth)
     sink.chmod(0o400)
     assert logins.read_token_file(auth) == "s.sink-token-value"
-    assert "s.sink-token-value" in mask.secrets()
+    assert "s.sink-token-value" in mask.secrets(os.environ)
 
 
 def test_a_jwt_is_read_trimmed_masked_and_checked_for_shape(tmp_path: Path) -> None:
     file = tmp_path / "jwt"
     file.write_text(JWT + "\n")
     assert logins.read_jwt(JwtAuth(method="jwt", role="r", token_file=file), {}) == JWT
-    assert JWT in mask.secrets()
+    assert JWT in mask.secrets(os.environ)
     by_env = JwtAuth(method="jwt", role="r", token_env="CI_JOB_JWT_V2")
     assert logins.read_jwt(by_env, {"CI_JOB_JWT_V2": f" {JWT} "}) == JWT
     with pytest.raises(VaultError, match="CI_JOB_JWT_V2 does not hold a JWT"):

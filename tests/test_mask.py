@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,28 +14,28 @@ from roachcert.terraform.runner import Terraform
 
 def test_registry_tokens_for_any_host_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TF_TOKEN_tfe_example_com", "tfe-token-123456")
-    assert mask("auth failed with tfe-token-123456") == "auth failed with ***"
+    assert mask("auth failed with tfe-token-123456", os.environ) == "auth failed with ***"
 
 
 def test_a_pg_connection_strings_password_is_masked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PG_CONN_STR", "postgres://state:s3cret-pass@db.internal/tf")
-    assert "s3cret-pass" not in mask("password authentication failed: s3cret-pass")
-    assert "s3cret-pass" not in mask("postgres://state:s3cret-pass@db.internal/tf")
+    assert "s3cret-pass" not in mask("password authentication failed: s3cret-pass", os.environ)
+    assert "s3cret-pass" not in mask("postgres://state:s3cret-pass@db.internal/tf", os.environ)
 
 
 def test_an_opentofu_encryption_passphrase_is_masked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     config = 'key_provider "pbkdf2" "k" { passphrase = "correct-horse-battery" }\nstate { enforced = true }'
     monkeypatch.setenv("TF_ENCRYPTION", config)
-    assert mask("decrypt failed with correct-horse-battery") == "decrypt failed with ***"
-    assert "correct-horse-battery" not in mask(config)
+    assert mask("decrypt failed with correct-horse-battery", os.environ) == "decrypt failed with ***"
+    assert "correct-horse-battery" not in mask(config, os.environ)
     json_config = '{"key_provider": {"pbkdf2": {"k": {"passphrase": "json-horse-battery"}}}}'
     monkeypatch.setenv("TF_ENCRYPTION", json_config)
-    assert mask("echo json-horse-battery") == "echo ***"
+    assert mask("echo json-horse-battery", os.environ) == "echo ***"
 
 
 def test_private_key_blocks_are_redacted() -> None:
     text = "before\n-----BEGIN EC " + "PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\nafter"
-    masked = mask(text)
+    masked = mask(text, os.environ)
     assert "MHcCAQEE" not in masked
     assert masked.startswith("before")
     assert masked.endswith("after")
@@ -49,7 +50,7 @@ def test_terraform_gets_no_vault_or_github_credentials(
     monkeypatch.setenv("COCKROACH_API_KEY", "the-provider-needs-this")
     workdir = tmp_path / "stack"
     workdir.mkdir()
-    env = Terraform(workdir, Engine(Path("/bin/true"), "terraform")).environment()
+    env = Terraform(workdir, Engine(Path("/bin/true"), "terraform"), os.environ).environment()
     assert "VAULT_TOKEN" not in env
     assert "GITHUB_TOKEN" not in env
     assert "TF_LOG_PATH" not in env
@@ -69,15 +70,18 @@ def test_terraform_gets_no_vault_or_github_credentials(
     ],
 )
 def test_a_urls_password_is_masked_whatever_its_length(text: str, masked: str) -> None:
-    assert masked in mask(text)
+    assert masked in mask(text, os.environ)
 
 
 def test_a_url_password_in_any_variable_is_masked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAULT_ADDR", "https://gw:vault%2Fgw-pass@vault.example")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy:proxy-pass-1@proxy.example:3128")
-    assert mask("401 for vault/gw-pass, vault%2Fgw-pass and proxy-pass-1") == "401 for ***, *** and ***"
+    assert (
+        mask("401 for vault/gw-pass, vault%2Fgw-pass and proxy-pass-1", os.environ)
+        == "401 for ***, *** and ***"
+    )
 
 
 def test_a_url_password_with_an_unencoded_hash_is_masked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAULT_ADDR", "http://admin:hu#nter2zz@127.0.0.1:1")
-    assert mask("Failed to parse: 'admin:hu#nter2zz'") == "Failed to parse: 'admin:***'"
+    assert mask("Failed to parse: 'admin:hu#nter2zz'", os.environ) == "Failed to parse: 'admin:***'"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from roachcert.adapters import real
 from roachcert.plan_pool import plan_many
 from roachcert.planning import PlanOptions, StackFailure
 
@@ -24,7 +26,12 @@ def test_failures_are_data_in_the_order_given(
     shutil.copy(BAD / "bad_uuid.yaml", spec)
     good = tmp_path / "example.yml"
     shutil.copy(repo_root / "stacks" / "example.yaml", good)
-    outcomes = plan_many([good, spec], PlanOptions(cloud_read=False), workers=2, err=io.StringIO())
+    outcomes = plan_many(
+        [good, spec],
+        PlanOptions(os.environ, real(os.environ), cloud_read=False),
+        workers=2,
+        err=io.StringIO(),
+    )
     engine, located = outcomes
     assert isinstance(engine, StackFailure)
     assert isinstance(located, StackFailure)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,7 @@ def test_fingerprint_stable_across_real_plans(tmp_path: Path) -> None:
     folder = tmp_path / ".roachcert" / "demo"
     folder.mkdir(parents=True)
     (folder / "main.tf").write_text('resource "terraform_data" "a" {\n  input = "x"\n}\n')
-    tf = Terraform(folder, Engine(EMBEDDED, "ROACHCERT_TERRAFORM"))
+    tf = Terraform(folder, Engine(EMBEDDED, "ROACHCERT_TERRAFORM"), os.environ)
     tf.init()
     tf.plan("p.tfplan")
     tf.apply("p.tfplan")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -53,8 +54,8 @@ def test_engine_version_is_asked_once_per_binary(tmp_path: Path) -> None:
     engine_file.write_text(f'#!/bin/sh\necho x >> "{calls}"\necho "Terraform v9.9.9"\n')
     engine_file.chmod(engine_file.stat().st_mode | stat.S_IXUSR)
     engine = Engine(engine_file, "terraform")
-    assert cached_version(engine, tmp_path / "cache") == "Terraform v9.9.9"
-    assert cached_version(engine, tmp_path / "cache") == "Terraform v9.9.9"
+    assert cached_version(engine, tmp_path / "cache", os.environ) == "Terraform v9.9.9"
+    assert cached_version(engine, tmp_path / "cache", os.environ) == "Terraform v9.9.9"
     assert calls.read_text().count("x") == 1
     engine_file.write_text(f'#!/bin/sh\necho x >> "{calls}"\necho "Terraform v9.9.10"\n')
-    assert cached_version(engine, tmp_path / "cache") == "Terraform v9.9.10"
+    assert cached_version(engine, tmp_path / "cache", os.environ) == "Terraform v9.9.10"

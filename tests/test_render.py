@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -234,7 +235,7 @@ def test_rendered_files_are_fmt_clean(tmp_path: Path, engine: Engine, bundle: st
         folder.mkdir(parents=True)
         for file, text in files.items():
             (folder / file).write_text(text)
-        assert fmt_unclean(Terraform(folder, engine)) == (), name
+        assert fmt_unclean(Terraform(folder, engine, os.environ)) == (), name
 
 
 @needs_engine
@@ -255,7 +256,7 @@ def test_text_reads_back_exactly(tmp_path: Path, engine: Engine, bundle: str) ->
     folder = tmp_path / "mod"
     folder.mkdir()
     (folder / "main.tf").write_text(outputs)
-    tf = Terraform(folder, engine)
+    tf = Terraform(folder, engine, os.environ)
     assert fmt_unclean(tf) == ()
     tf.init()
     assert tf.plan(folder / "p.tfplan").returncode == 2

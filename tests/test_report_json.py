@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import report_cases as rc
 from certs_helper import key_pem, new_key
 from hash_seeds import outputs
+from roachcert.mask import Masker
 from roachcert.plan_summary import PlanSummary
 from roachcert.reports.json_doc import SCHEMA_VERSION, render_json
 
@@ -98,7 +100,7 @@ def test_secrets_and_private_keys_are_masked(monkeypatch: pytest.MonkeyPatch) ->
     raw = f'token hvs.SECRET"with\\quotes ghs_githubtokengithubtoken\n{key}'
     summary = PlanSummary(error=f"boom {raw}", raw=raw, stack="prod")
     failed = replace(rc.case_failed()[0], summary=summary, raw_plan=raw, engine="ghs_githubtokengithubtoken")
-    text = render_json([failed])
+    text = render_json([failed], mask=Masker(os.environ))
     document = json.loads(text)
     assert "ghs_githubtokengithubtoken" not in text
     assert 'hvs.SECRET"with\\quotes' not in json.dumps(document, ensure_ascii=False)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from datetime import timedelta
@@ -9,15 +10,18 @@ import pytest
 import report_cases as rc
 from certs_helper import key_pem, make_ca, new_key
 from roachcert.github import COMMENT_LIMIT as GITHUB_COMMENT_LIMIT
+from roachcert.mask import Mask, Masker, without_environment
 from roachcert.plan_summary import PlanSummary
 from roachcert.reports.markdown import render_markdown as render_any_length
 from roachcert.reports.markdown import split_stacks, stack_marker
 from roachcert.reports.model import StackReport, fingerprint_digits, view
 
 
-def render_markdown(reports: list[StackReport], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+def render_markdown(
+    reports: list[StackReport], *, limit: int = GITHUB_COMMENT_LIMIT, mask: Mask = without_environment
+) -> str:
     """The report as `plan` writes it: within GitHub's comment limit unless told otherwise."""
-    return render_any_length(reports, limit=limit)
+    return render_any_length(reports, limit=limit, mask=mask)
 
 
 def _head(text: str, lines: int = 8) -> str:
@@ -179,7 +183,7 @@ def test_secrets_and_private_keys_are_masked(monkeypatch: pytest.MonkeyPatch) ->
     failed = replace(rc.case_failed()[0], summary=summary, raw_plan=raw)
     ok = replace(rc.case_create()[0], raw_plan=raw, engine="engine hvs.SECRETSECRETSECRET")
     for limit in (GITHUB_COMMENT_LIMIT, 1_500):
-        text = render_markdown([failed, ok], limit=limit)
+        text = render_markdown([failed, ok], limit=limit, mask=Masker(os.environ))
         assert "hvs.SECRETSECRETSECRET" not in text
         assert "CCDB1_apikeyapikey" not in text
         assert "PRIVATE KEY-----" not in text.replace("-----PRIVATE KEY REDACTED-----", "")

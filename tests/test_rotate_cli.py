@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,6 +15,9 @@ from roachcert.pem import cert_info
 from roachcert.runtime import Runtime
 from roachcert.vault.ca_ensure import IssuerState
 from roachcert.vault.rotation import IssuedRecord, records_from_pems
+
+if TYPE_CHECKING:
+    from roachcert.adapters import CloudApi
 
 
 class FakeVault:
@@ -50,12 +53,16 @@ def write(tmp_path: Path, issuers: str) -> Path:
     return path
 
 
+def _no_cloud() -> CloudApi:
+    raise AssertionError("rotate status reads no Cloud API")
+
+
 def fake(cas: dict[str, tuple[str, Any]], default: str, signed: dict[str, str]) -> Runtime:
     """signed: user → the issuer that signed that user's (only) certificate."""
     states = [IssuerState(f"id-{name}", name, pem) for name, (pem, _key) in cas.items()]
     leaves = [(f"0{i}", make_leaf(user, *cas[issuer])[0]) for i, (user, issuer) in enumerate(signed.items())]
     vault = FakeVault(states, f"id-{default}", records_from_pems("m1", leaves, states))
-    return Runtime(adapters=Adapters(vault=lambda stack: vault))
+    return Runtime(adapters=Adapters(vault=lambda stack: vault, cloud=_no_cloud))
 
 
 def test_text_while_reissue_is_pending(

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from certs_helper import make_ca
-from roachcert import environment
 from roachcert.adapters import Adapters
 from roachcert.app import run
 from roachcert.cloud.client import ClientCaStatus
@@ -98,12 +99,33 @@ def test_render_reads_vault_through_the_given_factory_and_writes_to_the_given_st
     assert capsys.readouterr() == ("", "")
 
 
+def test_runs_at_once_in_threads_each_read_their_own_environment(tmp_path: Path) -> None:
+    # Each run's Runtime is handed down, not looked up: runs overlapping in one process (a server, a test)
+    # never see each other's ROACHCERT_HOME, streams or adapters.
+    pem = make_ca("Client CA")[0]
+    stack = _stack(tmp_path)
+    start = threading.Barrier(6)
+
+    def one(index: int) -> tuple[int, list[str]]:
+        vault = FakeVault(pem)
+        runtime = _runtime(vault, ROACHCERT_HOME=str(tmp_path / f"home{index}"))
+        start.wait()
+        code = run(["render", str(stack)], runtime)
+        return code, _text(runtime.stdout).splitlines()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(one, range(6)))
+    for index, (code, printed) in enumerate(results):
+        assert code == 0
+        assert printed
+        assert all(line.startswith(str(tmp_path / f"home{index}") + "/") for line in printed), printed
+
+
 def test_the_given_environment_is_what_the_command_reads(tmp_path: Path) -> None:
     # No COCKROACH_API_KEY in the given environment: `status` stops at once, whatever the process has.
     runtime = Runtime(environ={}, stdout=io.StringIO(), stderr=io.StringIO())
     assert run(["status", str(_stack(tmp_path))], runtime) == 1
     assert "COCKROACH_API_KEY" in _text(runtime.stderr)
-    assert environment.current() is environment.process()  # the run's environment ends with the run
 
 
 def test_status_reads_the_cloud_through_the_given_factory(tmp_path: Path) -> None:
@@ -153,8 +175,9 @@ def test_stderr_lines_are_printable_and_end_in_one_newline() -> None:
 
 def test_a_streamed_write_is_masked_before_it_reaches_the_target() -> None:
     target = io.StringIO()
-    with environment.using({"COCKROACH_API_KEY": SECRET}):
-        Runtime(stderr=target).err_stream().write(f"terraform: key={SECRET}\n")
+    Runtime(environ={"COCKROACH_API_KEY": SECRET}, stderr=target).err_stream().write(
+        f"terraform: key={SECRET}\n"
+    )
     assert target.getvalue() == "terraform: key=***\n"
 
 

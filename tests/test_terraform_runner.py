@@ -103,7 +103,7 @@ def test_argv_and_environment(
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", "/home/someone/.terraformrc")  # the machine's: never used
     monkeypatch.setenv("TF_CLI_ARGS_plan", "-refresh=false")
     folder = workdir(tmp_path)
-    assert Terraform(folder, engine).plan("p.tfplan").returncode == 0
+    assert Terraform(folder, engine, os.environ).plan("p.tfplan").returncode == 0
     [call] = calls(record)
     assert call["argv"] == ["plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=p.tfplan"]
     assert call["cwd"] == str(folder)
@@ -122,14 +122,14 @@ def test_no_engine_subcommand_sees_roachcerts_credentials(
     engine, record = fake
     for name in ("VAULT_TOKEN", "VAULT_SECRET_ID", "VAULT_ROLE_ID", "GITHUB_TOKEN"):
         monkeypatch.setenv(name, f"secret-{name}")
-    tf = Terraform(workdir(tmp_path), engine)
+    tf = Terraform(workdir(tmp_path), engine, os.environ)
     tf.init(force=True)
     tf.plan("p")
     tf.show_json("p")
     tf.apply("p")
     tf.import_resource("a.b", "id")
     tf.state_pull()
-    engine_version(engine)
+    engine_version(engine, os.environ)
     seen = calls(record)
     assert {call["argv"][0] for call in seen} == {
         "init",
@@ -147,7 +147,9 @@ def test_caller_cli_config_is_used(tmp_path: Path, fake: tuple[Engine, Path]) ->
     engine, record = fake
     config = tmp_path / "mirror.tfrc"
     config.write_text("")
-    Terraform(workdir(tmp_path), engine, env={"TF_CLI_CONFIG_FILE": str(config)}).apply("p.tfplan")
+    Terraform(workdir(tmp_path), engine, os.environ, extra={"TF_CLI_CONFIG_FILE": str(config)}).apply(
+        "p.tfplan"
+    )
     [call] = calls(record)
     assert call["argv"] == ["apply", "-input=false", "-no-color", "p.tfplan"]
     assert call["env"]["TF_CLI_CONFIG_FILE"] == str(config)
@@ -162,7 +164,7 @@ def test_output_is_masked_streamed_and_captured(
     body = key.splitlines()[1]
     monkeypatch.setenv("FAKE_PRINT", "|".join(["token hvs.verysecrettoken here", *key.splitlines(), "after"]))
     out = io.StringIO()
-    tf = Terraform(workdir(tmp_path), engine, out=out, prefix="[demo] ")
+    tf = Terraform(workdir(tmp_path), engine, os.environ, out=out, prefix="[demo] ")
     run = tf.plan("p")
     assert run.returncode == 0
     shown = out.getvalue()
@@ -179,7 +181,7 @@ def test_output_is_masked_streamed_and_captured(
 
 def test_plan_exit_codes(tmp_path: Path, fake: tuple[Engine, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     engine, _ = fake
-    tf = Terraform(workdir(tmp_path), engine)
+    tf = Terraform(workdir(tmp_path), engine, os.environ)
     monkeypatch.setenv("FAKE_EXIT", "2")
     assert tf.plan("p").returncode == 2
     monkeypatch.setenv("FAKE_EXIT", "1")
@@ -205,7 +207,7 @@ def test_show_json_keeps_stdout_apart(
     engine, record = fake
     monkeypatch.setenv("FAKE_JSON", '{"format_version": "1.2", "resource_changes": []}')
     out = io.StringIO()
-    tf = Terraform(workdir(tmp_path), engine, out=out)
+    tf = Terraform(workdir(tmp_path), engine, os.environ, out=out)
     assert tf.show_json("p") == {"format_version": "1.2", "resource_changes": []}
     assert calls(record)[0]["argv"] == ["show", "-json", "-no-color", "p"]
     assert out.getvalue() == ""  # data commands are not streamed
@@ -217,7 +219,7 @@ def test_show_json_keeps_stdout_apart(
 
 def test_missing_engine_or_folder(tmp_path: Path) -> None:
     with pytest.raises(TerraformError, match="cannot run"):
-        Terraform(workdir(tmp_path), Engine(tmp_path / "nope", "terraform")).plan("p")
+        Terraform(workdir(tmp_path), Engine(tmp_path / "nope", "terraform"), os.environ).plan("p")
 
 
 def test_sigint_is_forwarded_once_and_waited_for(
@@ -226,7 +228,7 @@ def test_sigint_is_forwarded_once_and_waited_for(
     engine, record = fake
     monkeypatch.setenv("FAKE_MODE", "sigint")
     out = io.StringIO()
-    tf = Terraform(workdir(tmp_path), engine, out=out)
+    tf = Terraform(workdir(tmp_path), engine, os.environ, out=out)
 
     def interrupt() -> None:
         deadline = time.monotonic() + 20
@@ -251,7 +253,7 @@ def test_init_runs_once_per_change(
     folder = workdir(tmp_path)
     (folder / "versions.tf").write_text("a")
     (folder / "clusters.tf").write_text("a")
-    tf = Terraform(folder, engine)
+    tf = Terraform(folder, engine, os.environ)
     assert tf.init() is not None
     assert tf.init() is None
     (folder / "clusters.tf").write_text("b")  # resources only: no init
@@ -273,7 +275,7 @@ def test_init_is_serialised_across_threads(
     for name in ("a", "b", "c"):
         folder = tmp_path / ".roachcert" / name
         folder.mkdir(parents=True)
-        runners.append(Terraform(folder, engine))
+        runners.append(Terraform(folder, engine, os.environ))
     threads = [threading.Thread(target=runner.init) for runner in runners]
     for thread in threads:
         thread.start()
@@ -294,8 +296,8 @@ def test_real_engine_basics(tmp_path: Path) -> None:
     folder = workdir(tmp_path)
     (folder / "main.tf").write_text('resource "terraform_data" "a" {\n  input = "x"\n}\n')
     out = io.StringIO()
-    tf = Terraform(folder, engine, out=out)
-    assert engine_version(engine).startswith("Terraform v1.")
+    tf = Terraform(folder, engine, os.environ, out=out)
+    assert engine_version(engine, os.environ).startswith("Terraform v1.")
     assert tf.state_pull() == {}
     assert tf.init() is not None
     assert tf.init() is None
@@ -345,7 +347,9 @@ class Lifecycle:
             "COCKROACH_API_KEY": API_KEY,
         }
         self.workdir = base / ".roachcert" / "demo"
-        self.tf = Terraform(self.workdir, Engine(EMBEDDED, "ROACHCERT_TERRAFORM"), env=env, out=out)
+        self.tf = Terraform(
+            self.workdir, Engine(EMBEDDED, "ROACHCERT_TERRAFORM"), os.environ, extra=env, out=out
+        )
         self.plan_file = self.workdir / "roachcert.tfplan"
 
     @staticmethod

@@ -4,6 +4,7 @@ against a scripted HTTP stub on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -102,11 +103,11 @@ def test_token_from_named_variable_then_vault_token_file(tmp_path: Path) -> None
     assert find_token(auth, {"VAULT_TOKEN": "not-this-one"}, tmp_path) is None
     (tmp_path / ".vault-token").write_text("tok-from-file-456\n")
     assert find_token(auth, {}, tmp_path) == "tok-from-file-456"
-    assert "tok-from-file-456" not in mask.mask("token tok-from-file-456")
+    assert "tok-from-file-456" not in mask.mask("token tok-from-file-456", os.environ)
 
 
 def test_open_vault_needs_nothing_until_used() -> None:
-    adapter = open_vault(Stack.model_validate({"version": 1}), env={})
+    adapter = open_vault(Stack.model_validate({"version": 1}), {})
     with pytest.raises(VaultError, match="no Vault address"):
         adapter.read_issuer_pem("m", "a")
 

@@ -7,7 +7,7 @@ callers use (Protocols), not with the real classes: a fake needs only those meth
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,23 +41,24 @@ if TYPE_CHECKING:
         def list_clusters(self, page_size: int = ...) -> list[ListedCluster]: ...
 
 
-def _cloud_from_env() -> CloudApi:
-    from roachcert.cloud.client import CloudClient  # lazy: requests loads when the Cloud API is called
-
-    return CloudClient.from_env()
-
-
-def _vault_for(stack: Stack) -> StackVault:
-    from roachcert.vault.adapter import open_vault  # lazy: hvac and requests load when Vault is called
-
-    return open_vault(stack)
-
-
 @dataclass(frozen=True)
 class Adapters:
-    vault: Callable[[Stack], StackVault] = _vault_for
+    vault: Callable[[Stack], StackVault]
     # Called once per reader thread (one HTTP session each) and once up front to fail early without a key.
-    cloud: Callable[[], CloudApi] = _cloud_from_env
+    cloud: Callable[[], CloudApi]
 
 
-REAL = Adapters()
+def real(environ: Mapping[str, str]) -> Adapters:
+    """The real adapters, reading their settings and credentials from the run's `environ`."""
+
+    def cloud() -> CloudApi:
+        from roachcert.cloud.client import CloudClient  # lazy: requests loads when the Cloud API is called
+
+        return CloudClient.from_env(environ)
+
+    def vault(stack: Stack) -> StackVault:
+        from roachcert.vault.adapter import open_vault  # lazy: hvac and requests load when Vault is called
+
+        return open_vault(stack, environ)
+
+    return Adapters(vault=vault, cloud=cloud)

@@ -28,20 +28,17 @@ class Adoption:
     hand_set: int = 0  # certificates it trusts that the stack does not declare: dropping them takes consent
 
 
-def adopt_stack(
-    path: Path, options: PlanOptions | None = None, progress: StepProgress = quiet
-) -> list[Adoption]:
+def adopt_stack(path: Path, options: PlanOptions, progress: StepProgress = quiet) -> list[Adoption]:
     """`roachcert adopt`: import into state every declared cluster that trusts a CA no state tracks.
     Writes state only, nothing to any cluster; the next plan shows the update to what is declared."""
-    options = options or PlanOptions()
     if not options.cloud_read:
         raise RoachcertError("adopt reads the Cloud API; it cannot run with --no-cloud-read")
     stack = load_stack(path)
-    workdir = stack_dir(stack.name)
+    workdir = stack_dir(stack.name, options.environ)
     with stack_lock(workdir, stack.name, options.lock_timeout, options.note):
-        tf = terraform_for(stack, want=options.engine, lock_timeout=options.lock_timeout)
+        tf = terraform_for(stack, options.environ, want=options.engine, lock_timeout=options.lock_timeout)
         reads = read_cloud(stack, options, progress)
-        _files, bundles = render_into(stack, progress, options.adapters)
+        _files, bundles = render_into(stack, workdir, progress, options.adapters)
         progress("terraform init")
         tf.init()
         state = tf.state_pull()

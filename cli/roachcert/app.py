@@ -20,7 +20,7 @@ from roachcert import __version__
 from roachcert.errors import RoachcertError, SpecError
 from roachcert.exit_status import ExitStatus
 from roachcert.mask import learn_urls
-from roachcert.runtime import Runtime, running
+from roachcert.runtime import Runtime
 
 HELP = "Client CAs for CockroachDB Cloud dedicated clusters: declared in YAML, kept in Vault, applied with Terraform."
 
@@ -204,12 +204,14 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool) -> None:
+def _version(ctx: typer.Context, value: bool) -> None:
     if value:
+        from roachcert.runtime import of
         from roachcert.terraform.engine import describe_engine
 
-        typer.echo(f"roachcert {__version__}")
-        typer.echo(describe_engine())
+        run = of(ctx)
+        run.out(f"roachcert {__version__}")
+        run.out(describe_engine(run.environ))
         raise typer.Exit()
 
 
@@ -238,7 +240,7 @@ def run(argv: list[str], runtime: Runtime | None = None) -> int:
 
     chosen = runtime or Runtime()
     learn_urls(*argv)  # a URL given as an option (--api-url): its password is masked like the environment's
-    with interrupts.handling(), running(chosen):
+    with interrupts.handling():
         return _run(argv, chosen)
 
 
@@ -257,7 +259,8 @@ def _run(argv: list[str], runtime: Runtime) -> int:
     debug = "--debug" in argv
     try:
         command = typer.main.get_command(app)
-        result = command.main(args=argv, prog_name="roachcert", standalone_mode=False)
+        # The run's Runtime rides on click's context: every command takes it from there (runtime.of).
+        result = command.main(args=argv, prog_name="roachcert", standalone_mode=False, obj=runtime)
         code = result if isinstance(result, int) else ExitStatus.OK
         if code == ExitStatus.INTERRUPTED:
             # Typer turns Ctrl-C (and our SIGTERM) into a silent Exit(130) before the handlers below.
@@ -286,7 +289,7 @@ def _run(argv: list[str], runtime: Runtime) -> int:
     except Exception as exc:
         if debug:
             runtime.err("".join(traceback.format_exception(exc)))
-        runtime.err(_internal_error_line(argv, exc))
+        runtime.err(_internal_error_line(argv, exc, runtime))
         return ExitStatus.BUG
 
 
@@ -296,15 +299,15 @@ def _usage_line(exc: ClickException) -> str:
     return f"roachcert: {message}" + (f" (see `{command} --help`)" if command else "")
 
 
-def _internal_error_line(argv: Sequence[str], exc: Exception) -> str:
+def _internal_error_line(argv: Sequence[str], exc: Exception, runtime: Runtime) -> str:
     from roachcert.crash_log import write_crash_log
     from roachcert.paths import state_root
 
     try:
-        root = state_root()
+        root = state_root(runtime.environ)
     except RoachcertError:
         log = None
     else:
-        log = write_crash_log(root, argv, exc)
+        log = write_crash_log(root, argv, exc, runtime.environ)
     where = f"the traceback is in {log}" if log else "run again with --debug for the traceback"
     return f"roachcert: internal error ({type(exc).__name__}: {exc}); {where}; please report it"

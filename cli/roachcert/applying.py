@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from roachcert import guard_facts, plan_seen
-from roachcert.adapters import REAL, Adapters
+from roachcert.adapters import Adapters
 from roachcert.certs import inventory
 from roachcert.cloud.client import ClientCaStatus
 from roachcert.cloud.reads import bundle_sha256, changed_since, read_clusters, refuse_changed
@@ -36,7 +36,11 @@ from roachcert.vault.rotation import delivered_records, drops_by_cluster, guard_
 
 
 @dataclass(frozen=True)
-class Options:
+class ApplyOptions:
+    """What an apply takes from its run (its environment and adapters, a note writer) and its flags."""
+
+    environ: Mapping[str, str]
+    adapters: Adapters  # how Vault and the Cloud API are opened
     allow_destroy: bool = False
     allow_early_rotation: bool = False
     expect_fingerprint: str | None = None
@@ -44,7 +48,6 @@ class Options:
     allow_replace_ca: bool = False  # a CA set by hand and not declared may be dropped
     allow_unread_cloud: bool = False  # a plan made with --no-cloud-read may be applied
     engine: str | None = None  # terraform|tofu (--engine); None: the stack's terraform.engine
-    adapters: Adapters = REAL  # how Vault and the Cloud API are opened
     note: Note = ignore_note  # a stale lock taken over, said to the run's stderr
 
 
@@ -71,7 +74,7 @@ class ApplyOutcome:
 def check_guards(
     stack: Stack,
     summary: PlanSummary,
-    options: Options,
+    options: ApplyOptions,
     hand_set: Mapping[str, guard_facts.HandSet] | None = None,
 ) -> None:
     """Refuse what would lock clients out unless explicitly allowed. `hand_set`: the stack's record of
@@ -89,10 +92,14 @@ def check_guards(
     if summary.deletions and not options.allow_destroy:
         raise GuardError(_deletion_message(stack, summary.deletions, summary.empty_stack))
     if not options.allow_replace_ca:
-        recorded = guard_facts.load_hand_set(stack_dir(stack.name)) if hand_set is None else hand_set
+        recorded = (
+            guard_facts.load_hand_set(stack_dir(stack.name, options.environ))
+            if hand_set is None
+            else hand_set
+        )
         guard_facts.refuse_drops(stack.name, summary, guard_facts.in_plan(summary, recorded))
     if not options.allow_early_rotation:
-        _rotation_guard(stack, summary, options.adapters, options.note)
+        _rotation_guard(stack, summary, options)
 
 
 def _deletion_message(stack: Stack, deletions: tuple[ResourceChange, ...], empty: bool) -> str:
@@ -115,9 +122,7 @@ def _deletion_message(stack: Stack, deletions: tuple[ResourceChange, ...], empty
     )
 
 
-def _rotation_guard(
-    stack: Stack, summary: PlanSummary, adapters: Adapters, note: Callable[[str], None]
-) -> None:
+def _rotation_guard(stack: Stack, summary: PlanSummary, options: ApplyOptions) -> None:
     """Shrinking a bundle, for whatever reason (an issuer dropped, a CA removed, replaced or moved to
     another mount), while users may still hold certificates only a leaving issuer signed locks them
     out; the delivered inventory tells who (Vault's stored certificates only for users it lacks)."""
@@ -125,10 +130,10 @@ def _rotation_guard(
     drops = drops_by_cluster({c.cluster: c.old_pem for c in kept}, {c.cluster: c.new_pem for c in kept})
     if not drops:
         return
-    delivered = delivered_records(inventory.load(stack.name, note))
+    delivered = delivered_records(inventory.load(options.environ, stack.name, options.note))
     issued = []
     if stack.vault_cas():
-        vault = adapters.vault(stack)
+        vault = options.adapters.vault(stack)
         issued = [record for ca in stack.vault_cas().values() for record in vault.list_issued(ca.mount)]
     verdict = guard_dropped_issuers(stack, drops, issued, datetime.now(UTC), delivered)
     if not verdict.allowed:
@@ -137,7 +142,7 @@ def _rotation_guard(
 
 def apply_stack(
     path: Path,
-    options: Options,
+    options: ApplyOptions,
     *,
     out: Sink | None = None,
     progress: StepProgress = lambda _: None,
@@ -145,9 +150,9 @@ def apply_stack(
     """Under the stack's lock from the first check to the end of `terraform apply`: no `plan` can
     replace the plan file in between, and what Terraform gets is a private copy of the verified bytes."""
     stack = load_stack(path)
-    workdir = stack_dir(stack.name)
+    workdir = stack_dir(stack.name, options.environ)
     with stack_lock(workdir, stack.name, options.lock_timeout, options.note):
-        meta = saved_plan(stack)
+        meta = saved_plan(stack, workdir)
         if options.expect_fingerprint and options.expect_fingerprint != meta.fingerprint:
             raise GuardError(
                 f"the saved plan of {stack.name} has fingerprint {meta.fingerprint}, not the reviewed "
@@ -158,7 +163,9 @@ def apply_stack(
             return ApplyOutcome(stack, PlanSummary(stack=stack.name), applied=False, confirmations=())
         guard_facts.check_unread(stack.name, meta.cloud_read, options.allow_unread_cloud)
         with verified_copy(workdir, meta) as plan_copy:
-            tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
+            tf = terraform_for(
+                stack, options.environ, out, want=options.engine, lock_timeout=options.lock_timeout
+            )
             check_same_engine(stack, meta, engine_line(tf))
             summary = with_cloud(summarise(tf.show_json(plan_copy), stack), meta.cloud)
             if summary.fingerprint != meta.fingerprint or (
@@ -230,7 +237,7 @@ def _observed(answer: ClientCaStatus, expected_pem: str, cluster: str = "", clus
     return status
 
 
-def confirm(summary: PlanSummary, adapters: Adapters = REAL) -> tuple[Confirmation, ...]:
+def confirm(summary: PlanSummary, adapters: Adapters) -> tuple[Confirmation, ...]:
     wanted = expected_after(summary)
     if not wanted:
         return ()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +16,9 @@ from roachcert.mask import mask
 PRIVATE_MODE = 0o600  # a traceback may name private paths; only its owner reads it
 
 
-def write_crash_log(root: Path, argv: Sequence[str], exc: BaseException) -> Path | None:
+def write_crash_log(
+    root: Path, argv: Sequence[str], exc: BaseException, environ: Mapping[str, str]
+) -> Path | None:
     """The log's path, or None when it could not be written (the one line then says less, never fails)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = root / f"crash-{stamp}-{os.getpid()}.log"
@@ -32,7 +34,7 @@ def write_crash_log(root: Path, argv: Sequence[str], exc: BaseException) -> Path
         root.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as handle:
-            handle.write(mask(text))
+            handle.write(mask(text, environ))
     except OSError:
         return None
     return path

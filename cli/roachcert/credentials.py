@@ -10,7 +10,6 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 
-from roachcert import environment
 from roachcert.errors import RoachcertError
 
 
@@ -42,7 +41,7 @@ def is_header_safe(value: str, *, token: bool = True) -> bool:
     return not any(_bad(char, token) for char in value)
 
 
-def read(name: str, environ: Mapping[str, str] | None = None, *, token: bool = True) -> str:
+def read(name: str, environ: Mapping[str, str], *, token: bool = True) -> str:
     """The variable's value, stripped of surrounding whitespace and checked; "" when unset."""
-    value = (environment.current() if environ is None else environ).get(name, "").strip()
+    value = environ.get(name, "").strip()
     return check_header(name, value, token=token)

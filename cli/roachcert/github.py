@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from roachcert import __version__, credentials, environment, outside_json
+from roachcert import __version__, credentials, outside_json
 from roachcert.errors import RoachcertError
 from roachcert.mask import mask, register
 from roachcert.outside_json import Json, NotJson
@@ -39,20 +39,20 @@ class CommentResult:
     created: bool  # False: our earlier comment was edited in place
 
 
-def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None) -> bool:
+def append_step_summary(markdown: str, environ: Mapping[str, str]) -> bool:
     """Append to the job summary when GITHUB_STEP_SUMMARY is set; False when it is not."""
-    path = (environment.current() if environ is None else environ).get("GITHUB_STEP_SUMMARY", "")
+    path = environ.get("GITHUB_STEP_SUMMARY", "")
     if not path:
         return False
     try:
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write(mask(markdown).rstrip("\n") + "\n\n")
+            handle.write(mask(markdown, environ).rstrip("\n") + "\n\n")
     except OSError as exc:
         raise GitHubError(f"cannot write the job summary {path}: {exc.strerror or exc}") from None
     return True
 
 
-def token_from_env(environ: Mapping[str, str] | None = None) -> str:
+def token_from_env(environ: Mapping[str, str]) -> str:
     token = credentials.read("GITHUB_TOKEN", environ)
     if not token:
         raise GitHubError(
@@ -63,12 +63,20 @@ def token_from_env(environ: Mapping[str, str] | None = None) -> str:
     return token
 
 
-def api_url_from_env(environ: Mapping[str, str] | None = None) -> str:
-    return (environment.current() if environ is None else environ).get("GITHUB_API_URL") or DEFAULT_API_URL
+def api_url_from_env(environ: Mapping[str, str]) -> str:
+    return environ.get("GITHUB_API_URL") or DEFAULT_API_URL
 
 
 class _Client:
-    def __init__(self, api_url: str, token: str, session: requests.Session | None, timeout: float) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        session: requests.Session | None,
+        timeout: float,
+        environ: Mapping[str, str],
+    ) -> None:
+        self._environ = environ
         self.api_url = api_url.rstrip("/")
         parts = urlsplit(self.api_url)
         if parts.scheme not in ("https", "http") or not parts.netloc:
@@ -111,7 +119,7 @@ class _Client:
         return response
 
     def _clean(self, message: str) -> str:
-        return mask(message.replace(self._token, "***"))
+        return mask(message.replace(self._token, "***"), self._environ)
 
 
 def _message(response: requests.Response) -> str:
@@ -156,11 +164,11 @@ def _comments(client: _Client, repo: str, pr_number: int) -> Iterator[Comment]:
     )
 
 
-def token_login(client: _Client, environ: Mapping[str, str] | None = None) -> str:
+def token_login(client: _Client, environ: Mapping[str, str]) -> str:
     """The login this token writes comments as: `GET /user` for a user's token; an installation token
     (GitHub answers 403 there) is GITHUB_TOKEN's `github-actions[bot]` inside Actions. Outside Actions an
     app's installation token cannot say its bot's login: `--author` must."""
-    env = environment.current() if environ is None else environ
+    env = environ
     what = "asking GitHub whose token GITHUB_TOKEN is"
     response = client.request("GET", f"{client.api_url}/user", what, answered=(403,))
     if response.status_code == 403:
@@ -215,6 +223,7 @@ def upsert_comment(
     timeout: float = 30.0,
     author: str | None = None,
     note: Note = ignore_note,
+    environ: Mapping[str, str],
 ) -> CommentResult:
     """Edit this stack's earlier comment on the pull request, or post it; found by its hidden marker and
     written by `author` (default: the token's own login, see `token_login`). Others' comments are left alone.
@@ -229,18 +238,18 @@ def upsert_comment(
         raise GitHubError("no GitHub token: set GITHUB_TOKEN")
     credentials.check_header("GITHUB_TOKEN", token)
     register(token)
-    text = mask(body if body.lstrip().startswith(marker) else f"{marker}\n{body}")
+    text = mask(body if body.lstrip().startswith(marker) else f"{marker}\n{body}", environ)
     if len(text) > COMMENT_LIMIT:
         raise GitHubError(
             f"the comment for stack {stack} has {len(text):,} characters, over GitHub's {COMMENT_LIMIT:,}; "
             "write it with `roachcert plan --format markdown`, which keeps within the limit"
         )
-    client = _Client(api_url or api_url_from_env(), token, session, timeout)
+    client = _Client(api_url or api_url_from_env(environ), token, session, timeout, environ)
     known: list[str] = [author] if author else []
 
     def whose() -> str:
         if not known:
-            known.append(token_login(client))
+            known.append(token_login(client, environ))
         return known[0]
 
     found = _find(client, repo, pr_number, marker, whose, note)

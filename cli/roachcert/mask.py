@@ -1,13 +1,17 @@
-"""Secret masking for every text roachcert prints or writes: tokens, API keys, private key blocks."""
+"""Secret masking for every text roachcert prints or writes: tokens, API keys, private key blocks.
+
+A run's `Masker` (its `Runtime` holds one) masks the secrets of the run's environment, read at each use,
+plus every secret registered in this process: a token once learnt (read from a file, returned by a
+login) stays a secret for the rest of the process, whichever run learnt it.
+"""
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Mapping
 from typing import Protocol
 from urllib.parse import unquote
-
-from roachcert import environment
 
 PRIVATE_KEY_BLOCK = re.compile(
     r"-----BEGIN ((?:RSA |EC |ENCRYPTED |OPENSSH |DSA )?PRIVATE KEY)-----.*?-----END \1-----", re.DOTALL
@@ -71,8 +75,8 @@ def register(secret: str | None) -> None:
             _extra.add(secret)
 
 
-def secrets() -> list[str]:
-    environ = environment.current()
+def secrets(environ: Mapping[str, str]) -> list[str]:
+    """Every secret to mask: the environment's and those registered."""
     found = {environ.get(name, "") for name in SECRET_ENV}
     found |= {value for name, value in environ.items() if name.startswith(SECRET_ENV_PREFIXES)}
     # A URL's password in any variable (VAULT_ADDR, COCKROACH_SERVER, GITHUB_API_URL, a proxy, PG_CONN_STR)
@@ -92,15 +96,35 @@ def _hide_password(match: re.Match[str]) -> str:
     return f"{match['scheme']}{user}:{REPLACEMENT}@" if colon and password else match[0]
 
 
-def mask(text: str) -> str:
+def mask(text: str, environ: Mapping[str, str]) -> str:
+    """`text` with private keys, URL passwords and every secret (`secrets(environ)`) replaced."""
     text = PRIVATE_KEY_BLOCK.sub("-----PRIVATE KEY REDACTED-----", text)
     text = PRIVATE_KEY_MARKER.sub("-----PRIVATE KEY REDACTED-----", text)
     # Every URL's password, however short and wherever the URL came from: `https://user:***@host`.
     if "://" in text:
         text = _USERINFO.sub(_hide_password, text)
-    for secret in secrets():
+    for secret in secrets(environ):
         text = text.replace(secret, REPLACEMENT)
     return text
+
+
+Mask = Callable[[str], str]
+
+
+def without_environment(text: str) -> str:
+    """What can be masked without a run's environment: private keys, URL passwords, secrets learnt. The
+    default of formatters called outside a run (a test); a run passes its own `Masker`."""
+    return mask(text, {})
+
+
+class Masker:
+    """`mask` for one run's environment: what a sink (the terminal, a log file, a comment) calls."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def __call__(self, text: str) -> str:
+        return mask(text, self.environ)
 
 
 class Sink(Protocol):
@@ -116,11 +140,12 @@ class Sink(Protocol):
 class MaskedStream:
     """A stream that masks each write before it reaches `target` (Terraform's output, streamed)."""
 
-    def __init__(self, target: Sink) -> None:
+    def __init__(self, target: Sink, masker: Mask) -> None:
         self.target = target
+        self.masker = masker
 
     def write(self, text: str, /) -> int:
-        self.target.write(mask(text))
+        self.target.write(self.masker(text))
         return len(text)
 
     def flush(self) -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-from roachcert import environment
 from roachcert.errors import RoachcertError
 from roachcert.names import RESERVED, RULE, is_name
 
 
-def state_root() -> Path:
-    home = environment.get("ROACHCERT_HOME")
+def state_root(environ: Mapping[str, str]) -> Path:
+    home = environ.get("ROACHCERT_HOME")
     if home:
         return Path(home)
     try:
@@ -38,7 +38,7 @@ def _check_folder(folder: Path) -> None:
             raise RoachcertError(f"{place} is a broken symbolic link on the way to {folder}; remove it")
 
 
-def stack_dir(name: str) -> Path:
+def stack_dir(name: str, environ: Mapping[str, str]) -> Path:
     """One Terraform root module, and one state, per stack: always a folder right under the state root."""
     if not is_name(name):
         raise RoachcertError(f"a stack cannot be named {name!r} ({RULE}); rename the file")
@@ -46,7 +46,7 @@ def stack_dir(name: str) -> Path:
         raise RoachcertError(
             f"a stack cannot be named {name!r}: roachcert keeps its own files there; rename the file"
         )
-    folder = state_root() / name
+    folder = state_root(environ) / name
     # Never followed out of the state root: a link planted there would send every write elsewhere.
     _check_folder(folder)
     return folder

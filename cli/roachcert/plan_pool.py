@@ -34,14 +34,14 @@ def plan_many(
         with Progress(len(paths), "planning", err) as progress, ThreadPoolExecutor(max_workers=count) as pool:
             return list(pool.map(lambda path: _plan_one(path, options, progress, out), paths))
     except KeyboardInterrupt:
-        _discard_plans(paths)  # the pool's workers have stopped: nothing writes a plan any more
+        _discard_plans(paths, options)  # the pool's workers have stopped: nothing writes a plan any more
         raise
 
 
 def _plan_one(path: Path, options: PlanOptions, progress: Progress, out: Sink | None) -> PlanOutcome:
     name = raw_stack_name(path)
     try:
-        result = plan_stack(path, out=out, progress=lambda step: progress.step(name, step), options=options)
+        result = plan_stack(path, options, out=out, progress=lambda step: progress.step(name, step))
     except SpecError as exc:
         progress.done(name, "error")
         return StackFailure(name, path, tuple(exc.problems), located=True, cloud_read=options.cloud_read)
@@ -53,9 +53,9 @@ def _plan_one(path: Path, options: PlanOptions, progress: Progress, out: Sink | 
     return result
 
 
-def _discard_plans(paths: Sequence[Path]) -> None:
+def _discard_plans(paths: Sequence[Path], options: PlanOptions) -> None:
     for path in paths:
         with contextlib.suppress(RoachcertError, OSError):
-            workdir = stack_dir(raw_stack_name(path))
+            workdir = stack_dir(raw_stack_name(path), options.environ)
             clear_plan_meta(workdir)
             (workdir / PLAN_FILE).unlink(missing_ok=True)

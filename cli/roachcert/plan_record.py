@@ -18,7 +18,6 @@ from pathlib import Path
 from roachcert.cloud.reads import CloudRead
 from roachcert.errors import GuardError
 from roachcert.files import write_atomic, write_secret
-from roachcert.paths import stack_dir
 from roachcert.plan_summary import PlanSummary
 from roachcert.spec import PemFileCa, Stack
 from roachcert.terraform.workdir import PLAN_META, files_hash, our_files, read_json, remove_file
@@ -116,8 +115,7 @@ def with_cloud(summary: PlanSummary, fingerprints: Mapping[str, str]) -> PlanSum
     return replace(summary, fingerprint=digest.hexdigest())
 
 
-def saved_plan(stack: Stack) -> PlanMeta:
-    workdir = stack_dir(stack.name)
+def saved_plan(stack: Stack, workdir: Path) -> PlanMeta:
     meta = load_plan_meta(workdir)
     # A no-change record has no plan file when the fast path made it (plan_seen): nothing to apply.
     if meta is None or (meta.has_changes and not (workdir / meta.plan_file).exists()):

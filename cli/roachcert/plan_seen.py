@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from roachcert import environment, guard_facts
+from roachcert import guard_facts
 from roachcert.cloud.reads import CloudRead
 from roachcert.errors import RoachcertError
 from roachcert.files import write_atomic
@@ -121,10 +121,15 @@ def _state_identity(stack: Stack, tf: Terraform) -> str:
     return f"pulled:{state.get('lineage')}:{state.get('serial')}:{_sha256(text.encode())}"
 
 
-def why_not(stack: Stack, workdir: Path, reads: Mapping[str, CloudRead], pems: Mapping[str, str]) -> str:
+def why_not(
+    stack: Stack,
+    workdir: Path,
+    reads: Mapping[str, CloudRead],
+    pems: Mapping[str, str],
+    env: Mapping[str, str],
+) -> str:
     """Why this plan cannot be answered without Terraform ("" when nothing stands in the way): the
     conditions checked before any identity is computed."""
-    env = environment.current()
     if not reads or set(reads) != set(stack.clusters):
         return "no Cloud read of every cluster"
     if stack.terraform.templates is not None:
@@ -153,7 +158,7 @@ def observe(
 ) -> Seen | None:
     """What Terraform's verdict depends on now, or None when the fast path cannot vouch for it."""
     workdir = tf.workdir
-    if why_not(stack, workdir, reads, pems) or tf.needs_init():
+    if why_not(stack, workdir, reads, pems, tf.environ) or tf.needs_init():
         return None
     provider = _provider_identity(workdir)
     if provider is None:

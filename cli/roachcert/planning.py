@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from roachcert import guard_facts, interrupts, plan_seen
-from roachcert.adapters import REAL, Adapters
+from roachcert.adapters import Adapters
 from roachcert.bundles import ClusterBundle, cluster_bundles
 from roachcert.cloud.reads import CloudRead, bundle_sha256, pending_message, read_clusters
 from roachcert.errors import GuardError
@@ -53,11 +53,15 @@ def quiet(_: str) -> None:
 
 @dataclass(frozen=True)
 class PlanOptions:
+    """What a plan takes from its run: the run's environment (the engine's, the mask's, ROACHCERT_HOME)
+    and adapters, a note writer, and the flags."""
+
+    environ: Mapping[str, str]
+    adapters: Adapters  # how Vault and the Cloud API are opened
     lock_timeout: float = DEFAULT_TIMEOUT
     cloud_read: bool = True  # read each cluster's CA from the Cloud API (adoption, PENDING, edits)
     wait_pending: float = 0.0  # seconds to wait for PENDING clusters to settle before stopping
     engine: str | None = None  # terraform or tofu (--engine); None: the stack's terraform.engine
-    adapters: Adapters = REAL  # how Vault and the Cloud API are opened
     note: Note = ignore_note  # a stale lock taken over, said to the run's stderr
     full: bool = False  # --full: run Terraform even when the no-change record vouches for the stack
 
@@ -139,6 +143,7 @@ def stack_reports(outcomes: Sequence[PlanOutcome], now: datetime | None = None) 
 
 def render_into(
     stack: Stack,
+    workdir: Path,
     progress: StepProgress,
     adapters: Adapters,
     adopt: Sequence[str] = (),
@@ -148,7 +153,6 @@ def render_into(
         progress("reading CA bundles")
         bundles = cluster_bundles(stack, adapters.vault(stack))
     progress("rendering")
-    workdir = stack_dir(stack.name)
     listed = unmanaged_names(workdir)
     forget_names = [name for name in listed if name not in stack.clusters]
     if len(forget_names) < len(listed):  # declared again: managed again, as `manage` would do
@@ -198,33 +202,20 @@ def _to_adopt(summary: PlanSummary, reads: Mapping[str, CloudRead]) -> list[str]
     )
 
 
-def render_stack(
-    path: Path,
-    *,
-    lock_timeout: float = DEFAULT_TIMEOUT,
-    adapters: Adapters = REAL,
-    note: Note = ignore_note,
-) -> tuple[Path, dict[str, str]]:
+def render_stack(path: Path, options: PlanOptions) -> tuple[Path, dict[str, str]]:
     stack = load_stack(path)
-    with stack_lock(stack_dir(stack.name), stack.name, lock_timeout, note):
-        files, _ = render_into(stack, quiet, adapters)
-    return stack_dir(stack.name), files
+    workdir = stack_dir(stack.name, options.environ)
+    with stack_lock(workdir, stack.name, options.lock_timeout, options.note):
+        files, _ = render_into(stack, workdir, quiet, options.adapters)
+    return workdir, files
 
 
 def plan_stack(
-    path: Path,
-    *,
-    out: Sink | None = None,
-    progress: StepProgress = quiet,
-    lock_timeout: float = DEFAULT_TIMEOUT,
-    options: PlanOptions | None = None,
-    engine: str | None = None,
+    path: Path, options: PlanOptions, *, out: Sink | None = None, progress: StepProgress = quiet
 ) -> StackPlan:
-    """Plan under the stack's lock; an interrupt leaves no plan record (nothing `apply` could use).
-    `engine` (terraform|tofu, from --engine) overrides the stack's terraform.engine."""
-    options = options or PlanOptions(lock_timeout=lock_timeout, engine=engine)
+    """Plan under the stack's lock; an interrupt leaves no plan record (nothing `apply` could use)."""
     stack = load_stack(path)
-    workdir = stack_dir(stack.name)
+    workdir = stack_dir(stack.name, options.environ)
     interrupts.check()
     with stack_lock(workdir, stack.name, options.lock_timeout, options.note):
         try:
@@ -241,9 +232,9 @@ def _plan_locked(
     stack: Stack, workdir: Path, out: Sink | None, progress: StepProgress, options: PlanOptions
 ) -> StackPlan:
     # A missing engine is named before any remote read.
-    tf = terraform_for(stack, out, want=options.engine, lock_timeout=options.lock_timeout)
+    tf = terraform_for(stack, options.environ, out, want=options.engine, lock_timeout=options.lock_timeout)
     reads = read_cloud(stack, options, progress)
-    files, bundles = render_into(stack, progress, options.adapters)
+    files, bundles = render_into(stack, workdir, progress, options.adapters)
     engine = engine_line(tf)
     if not options.full and _seen_again(stack, tf, reads, bundles, engine, progress):
         return _verified_plan(stack, workdir, files, bundles, reads, engine)
@@ -257,7 +248,7 @@ def _plan_locked(
     adopt = _to_adopt(summary, reads)
     if adopt:  # rare: only then does a second plan cost a second run
         progress(f"adopting {len(adopt)} cluster(s)")
-        files, _ = render_into(stack, progress, options.adapters, adopt, bundles)
+        files, _ = render_into(stack, workdir, progress, options.adapters, adopt, bundles)
         code, summary, plan_text = _terraform_plan(tf, stack, plan_file, bundles, reads, progress)
         plan_source = f"the second plan, after adopting {', '.join(sorted(adopt))}"
         log = f"# the first plan\n{log}\n# {plan_source} (the plan saved)\n{plan_text}"

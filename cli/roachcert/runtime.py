@@ -1,23 +1,25 @@
 """What one run of roachcert is given (httpie's `Environment` is the model): its environment, its
 output streams with secret masking at the sink, and the adapter factories.
 
-`app.run(argv, runtime)` runs a command under it (`running`); a command reads it with `current()`,
-from any of its threads (a per-thread read worker opens its own Cloud client through it). Everything a
-command prints goes through `out`/`err`, so a secret is masked whether or not the code that formatted
-the text thought of it, and no control character reaches the terminal on stderr.
+`app.run(argv, runtime)` hands it to the command as its click context's object (`of(ctx)`); the command
+passes it, or what the layers below need of it (the environment, the mask, the adapters, a note
+writer), on as arguments. Nothing looks it up from a global. Everything a command prints goes through
+`out`/`err`, so a secret is masked at the sink whether or not the code that formatted the text thought of
+it, and no control character reaches the terminal on stderr.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TextIO
+
+import typer._click as click  # typer's own copy of click
 
 from roachcert import environment
 from roachcert.escape import printable_lines
-from roachcert.mask import MaskedStream, Sink, mask
+from roachcert.mask import MaskedStream, Masker, Sink
 
 if TYPE_CHECKING:
     from roachcert.adapters import Adapters
@@ -25,16 +27,25 @@ if TYPE_CHECKING:
 
 @dataclass
 class Runtime:
-    # None: the process's own (os.environ, sys.stdout, sys.stderr), looked up at use, as pytest's capture
-    # and a monkeypatched variable expect.
-    environ: Mapping[str, str] | None = None
+    # The process's own by default: the live os.environ, and sys.stdout/sys.stderr looked up at use (None),
+    # as pytest's capture and a monkeypatched variable expect.
+    environ: Mapping[str, str] = field(default_factory=environment.process)
     stdout: Sink | None = None
     stderr: Sink | None = None
+    stdin: TextIO | None = None  # where a question's answer is read (`apply` without --auto-approve)
     # None: the real ones, which a command imports when it runs (start-up loads no adapter).
     adapters: Adapters | None = None
 
-    def environment(self) -> Mapping[str, str]:
-        return environment.process() if self.environ is None else self.environ
+    def __post_init__(self) -> None:
+        self.mask = Masker(self.environ)
+
+    def real_or_given(self) -> Adapters:
+        """The adapters this run opens its side effects with: the real ones unless it was given others."""
+        if self.adapters is not None:
+            return self.adapters
+        from roachcert.adapters import real  # lazy: hvac and requests load only when a command opens one
+
+        return real(self.environ)
 
     def _out(self) -> Sink:
         return sys.stdout if self.stdout is None else self.stdout
@@ -45,7 +56,7 @@ class Runtime:
     def out(self, text: str = "", *, nl: bool = True) -> None:
         """Text for stdout (a report, a URL, a table), masked."""
         stream = self._out()
-        stream.write(mask(text) + ("\n" if nl else ""))
+        stream.write(self.mask(text) + ("\n" if nl else ""))
         stream.flush()
 
     def out_unmasked(self, text: str) -> None:
@@ -58,29 +69,32 @@ class Runtime:
     def err(self, text: str) -> None:
         """A message for stderr: masked, each line printable, ending in a newline."""
         stream = self._err()
-        stream.write(printable_lines(mask(text).rstrip("\n")) + "\n")
+        stream.write(printable_lines(self.mask(text).rstrip("\n")) + "\n")
         stream.flush()
+
+    def _in(self) -> TextIO:
+        return sys.stdin if self.stdin is None else self.stdin
+
+    def interactive(self) -> bool:
+        """Someone is there to answer a question (stdin is a terminal)."""
+        return self._in().isatty()
+
+    def ask(self, question: str) -> bool:
+        """A yes/no question on stderr, answered on stdin; anything but y/yes (or no answer) is no."""
+        stream = self._err()
+        stream.write(self.mask(question) + " [y/N]: ")
+        stream.flush()
+        answer = self._in().readline()
+        return answer.strip().lower() in ("y", "yes")
 
     def err_stream(self) -> MaskedStream:
         """Stderr as a stream for output that arrives in pieces (Terraform's, streamed)."""
-        return MaskedStream(self._err())
+        return MaskedStream(self._err(), self.mask)
 
 
-_PROCESS = Runtime()
-_running: list[Runtime] = []
-
-
-def current() -> Runtime:
-    """The runtime of the command running now (the process's own outside `app.run`)."""
-    return _running[-1] if _running else _PROCESS
-
-
-@contextmanager
-def running(runtime: Runtime) -> Iterator[None]:
-    """Run the block as one command under `runtime`: its environment is what every module reads."""
-    _running.append(runtime)
-    try:
-        with environment.using(runtime.environment()):
-            yield
-    finally:
-        _running.pop()
+def of(ctx: click.Context) -> Runtime:
+    """The run's Runtime, which `app.run` hands every command as its context's object."""
+    found = ctx.find_object(Runtime)
+    if found is None:  # a command invoked outside app.run (click's test runner): the process's own
+        found = ctx.ensure_object(Runtime)
+    return found

@@ -65,7 +65,9 @@ def current_command() -> str:
     args = [os.path.basename(sys.argv[0]) or "roachcert", *sys.argv[1:]] if sys.argv else ["roachcert"]
     if args[0] in ("__main__.py", "-m", "-c"):
         args[0] = "roachcert"
-    return mask(" ".join(args))[:200]  # the holder record is a file: a URL's password never gets there
+    # The holder record is a file: a URL's password or a learnt token never gets there. roachcert takes no
+    # secret on its command line, so the environment's secrets need not be looked for.
+    return mask(" ".join(args), {})[:200]
 
 
 def record_path(lock_file: Path) -> Path:

@@ -82,6 +82,7 @@ def unmanaged_names(workdir: Path) -> list[str]:
 def unmanage(
     stack: Stack,
     cluster: str,
+    environ: Mapping[str, str],
     *,
     lock_timeout: float = DEFAULT_TIMEOUT,
     note: Note = ignore_note,
@@ -91,30 +92,31 @@ def unmanage(
         raise RoachcertError(
             f"{cluster} is still declared in {stack.source}: remove it from the stack first, then unmanage it"
         )
-    workdir = stack_dir(stack.name)
-    check_unmanage(stack, cluster, workdir, _state_here(stack, workdir))
+    workdir = stack_dir(stack.name, environ)
+    check_unmanage(stack, cluster, workdir, _state_here(stack, workdir, environ))
     ensure_dir(workdir, 0o777)
     with stack_lock(workdir, stack.name, lock_timeout, note):
         write_atomic(workdir / UNMANAGED_FILE, forget_text([*unmanaged_names(workdir), cluster]))
 
 
-def _state_here(stack: Stack, workdir: Path) -> dict[str, Any] | None:
+def _state_here(stack: Stack, workdir: Path, environ: Mapping[str, str]) -> dict[str, Any] | None:
     """The stack's state, when a plan or apply has initialised its folder here; None otherwise."""
     if not (workdir / ".terraform").is_dir():
         return None
-    return terraform_for(stack).state_pull()
+    return terraform_for(stack, environ).state_pull()
 
 
 def manage(
     stack: Stack,
     cluster: str,
+    environ: Mapping[str, str],
     *,
     lock_timeout: float = DEFAULT_TIMEOUT,
     note: Note = ignore_note,
 ) -> None:
     """`manage`: take back a cluster `unmanage` recorded; the saved plan (made with it forgotten) is dropped.
     Under the stack's lock, as `unmanage`: a plan or apply running now never sees half of it."""
-    workdir = stack_dir(stack.name)
+    workdir = stack_dir(stack.name, environ)
     if not workdir.is_dir():  # never planned here: nothing recorded, and no folder to make to say so
         without([], stack, cluster)
     with stack_lock(workdir, stack.name, lock_timeout, note):

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from roachcert.commands.args import StackArg
-from roachcert.commands.context import runtime
+from roachcert.commands.context import of
 from roachcert_sandbox.plugin import SUMMARY
 
 sandbox_app = typer.Typer(help=SUMMARY, no_args_is_help=True)
@@ -17,6 +17,7 @@ sandbox_app = typer.Typer(help=SUMMARY, no_args_is_help=True)
 
 @sandbox_app.command("up")
 def up(
+    ctx: typer.Context,
     stack: Annotated[
         list[Path] | None, typer.Option("--stack", help="Register this stack's clusters with the emulator.")
     ] = None,
@@ -41,26 +42,28 @@ def up(
     ] = None,
 ) -> None:
     """Start the sandbox (idempotent) under .roachcert/sandbox/ and register the stacks' clusters."""
+    run = of(ctx)
     from roachcert.spec import load_stack  # only `up --stack` parses a stack
     from roachcert_sandbox import manager
 
     stacks = [load_stack(path) for path in stack or []]
     state = manager.up(stacks, provider=provider, s3=s3, provider_binary=provider_binary)
-    runtime().out(f"vault      {state.vault_addr}")
-    runtime().out(f"cloud api  {state.emulator_url}")
-    runtime().out(f"engine     {manager.engine_line(state)}")
-    runtime().out(f"provider   {manager.provider_line(state)}")
+    run.out(f"vault      {state.vault_addr}")
+    run.out(f"cloud api  {state.emulator_url}")
+    run.out(f"engine     {manager.engine_line(state)}")
+    run.out(f"provider   {manager.provider_line(state)}")
     if state.s3_endpoint:
-        runtime().out(f"s3         {state.s3_endpoint} (bucket roachcert-state)")
+        run.out(f"s3         {state.s3_endpoint} (bucket roachcert-state)")
     clusters = sum(len(s.clusters) for s in stacks)
     if clusters:
-        runtime().out(f"registered {clusters} cluster(s)")
-    runtime().err('next: eval "$(roachcert sandbox env)"')
+        run.out(f"registered {clusters} cluster(s)")
+    run.err('next: eval "$(roachcert sandbox env)"')
 
 
 @sandbox_app.command("env")
-def env() -> None:
+def env(ctx: typer.Context) -> None:
     """Print export lines: eval "$(roachcert sandbox env)" points a shell at the sandbox."""
+    run = of(ctx)
     from roachcert_sandbox import manager
     from roachcert_sandbox.errors import SandboxError
 
@@ -68,20 +71,22 @@ def env() -> None:
     if state is None:
         raise SandboxError("no sandbox here: run `roachcert sandbox up` first")
     # Export lines are for `eval`: the sandbox's own throwaway credentials must reach the shell whole.
-    runtime().out_unmasked("".join(f"{line}\n" for line in manager.env_lines(state)))
+    run.out_unmasked("".join(f"{line}\n" for line in manager.env_lines(state)))
 
 
 @sandbox_app.command("status")
-def status() -> None:
+def status(ctx: typer.Context) -> None:
     """Show whether the sandbox's servers are up."""
+    run = of(ctx)
     from roachcert_sandbox import manager
 
     for name, value in manager.status().items():
-        runtime().out(f"{name:<11}{value}")
+        run.out(f"{name:<11}{value}")
 
 
 @sandbox_app.command("sql")
 def sql(
+    ctx: typer.Context,
     stack: StackArg,
     cluster: Annotated[
         str, typer.Argument(help="The cluster to play.", show_default=False, metavar="CLUSTER")
@@ -94,7 +99,7 @@ def sql(
     (what the stack applied). Log in with `roachcert check STACK CLUSTER USER --hostaddr 127.0.0.1
     --port PORT`: verify-full against the cluster's host name, connecting to 127.0.0.1.
     """
-    from roachcert import environment
+    run = of(ctx)
     from roachcert.spec import load_stack
     from roachcert_sandbox import cluster_sql
     from roachcert_sandbox.errors import SandboxError, sandbox_dir
@@ -102,7 +107,7 @@ def sql(
     loaded = load_stack(stack)
     if cluster not in loaded.clusters:
         raise SandboxError(f"no cluster {cluster!r} in stack {loaded.name}")
-    url, key = environment.get("COCKROACH_SERVER"), environment.get("COCKROACH_API_KEY")
+    url, key = run.environ.get("COCKROACH_SERVER"), run.environ.get("COCKROACH_API_KEY")
     if not url or not key:
         raise SandboxError(
             'COCKROACH_SERVER and COCKROACH_API_KEY are not set: eval "$(roachcert sandbox env)"'
@@ -110,16 +115,17 @@ def sql(
     spec = loaded.clusters[cluster]
     playing = cluster_sql.play(sandbox_dir(), url, key, spec)
     trusted = "; ".join(playing.trusted) or "no client CA (none is set on the cluster)"
-    runtime().err(
+    run.err(
         f"postgres   127.0.0.1:{playing.server.port} plays {cluster} ({spec.host}): server certificate "
         f"signed by the emulator's cluster CA; trusts {trusted}"
     )
-    runtime().out(str(playing.server.port))
+    run.out(str(playing.server.port))
 
 
 @sandbox_app.command("down")
-def down() -> None:
+def down(ctx: typer.Context) -> None:
     """Stop the sandbox's servers by PID (idempotent)."""
+    run = of(ctx)
     from roachcert_sandbox import manager
 
-    runtime().out("sandbox stopped" if manager.down() else "no sandbox running")
+    run.out("sandbox stopped" if manager.down() else "no sandbox running")

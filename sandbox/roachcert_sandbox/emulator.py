@@ -1,4 +1,6 @@
 """A local emulator of the CockroachDB Cloud client CA API, with fault knobs, for tests and the sandbox.
+About 480 lines on purpose: one HTTP handler whose routes mirror the published API one to one, so the
+OpenAPI check (tests/openapi_check.py) and a reader compare it with the document route by route.
 
 API (Bearer key required): `GET /api/v1/clusters` (paginated, emulator_listing.py), `GET /api/v1/clusters/{id}`
 and `GET|POST|PATCH|DELETE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from roachcert import environment
 from roachcert.errors import RoachcertError
 from roachcert.paths import state_root
 
@@ -14,4 +15,4 @@ class SandboxError(RoachcertError):
 
 def sandbox_dir() -> Path:
     """`.roachcert/sandbox/` (a stack may not take the name: names.RESERVED)."""
-    return state_root() / "sandbox"
+    return state_root(environment.process()) / "sandbox"

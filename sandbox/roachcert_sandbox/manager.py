@@ -301,11 +301,12 @@ def _quote(value: str) -> str:
 
 def engine_line(state: SandboxState) -> str:
     """The sandbox's engine in words, as reports name it: `Terraform v1.15.5 (embedded)`."""
+    from roachcert import environment
     from roachcert.terraform.engine import Engine, engine_version
 
     engine = Engine(Path(state.engine), "embedded")
     try:
-        return f"{engine_version(engine)} ({engine.where}: {engine.path})"
+        return f"{engine_version(engine, environment.process())} ({engine.where}: {engine.path})"
     except RoachcertError as exc:
         return f"unknown ({exc})"
 

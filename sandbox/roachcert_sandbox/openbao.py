@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from roachcert import mask
+from roachcert import environment, mask
 from roachcert_sandbox.errors import SandboxError
 from roachcert_sandbox.processes import HOST, free_port, start_logged, stop_pid
 
@@ -125,6 +125,6 @@ def _health(port: int) -> int | None:
 
 def _log_tail(path: Path) -> str:
     try:
-        return mask.mask(path.read_text(errors="replace")[-2000:])
+        return mask.mask(path.read_text(errors="replace")[-2000:], environment.process())
     except OSError:
         return ""

@@ -3,6 +3,7 @@ from `config:` (one level of nesting renders as a block); `terraform fmt`-clean;
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -257,7 +258,7 @@ def test_every_backend_is_fmt_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         stack = load_stack(stack_file(tmp_path / case, config))
         for name, text in render_module(stack, {"frogs": "pem\n"}).items():
             (folder / name).write_text(text)
-        assert fmt_unclean(Terraform(folder, engine)) == (), case
+        assert fmt_unclean(Terraform(folder, engine, os.environ)) == (), case
 
 
 # Secrets in `config:` are refused by the loader, pointing at the line, never echoing the value.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 from pathlib import Path
@@ -158,7 +159,7 @@ def test_runner_raises_a_one_line_lock_error(
     folder = tmp_path / ".roachcert" / "prod"
     folder.mkdir(parents=True)
     monkeypatch.setenv("FAKE_OUTPUT", LOCAL_LOCKED)
-    tf = Terraform(folder, fake_engine)
+    tf = Terraform(folder, fake_engine, os.environ)
     for call, command in ((lambda: tf.plan("p"), "plan"), (lambda: tf.apply("p"), "apply")):
         with pytest.raises(StateLockError) as caught:
             call()
@@ -174,7 +175,7 @@ def test_runner_raises_a_one_line_stale_plan_error(
 ) -> None:
     monkeypatch.setenv("FAKE_OUTPUT", STALE)
     with pytest.raises(StalePlanError) as caught:
-        Terraform(tmp_path, fake_engine).apply("p")
+        Terraform(tmp_path, fake_engine, os.environ).apply("p")
     text = str(caught.value)
     assert "\n" not in text
     assert "saved plan is stale" in text

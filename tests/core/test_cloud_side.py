@@ -198,17 +198,18 @@ def test_a_pending_cluster_stops_the_plan_or_is_waited_for(
 def test_no_changes_carries_the_status_the_cloud_api_gave_and_invents_none(
     sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
 ) -> None:
+    from roachcert.adapters import real
     from roachcert.planning import PlanOptions, plan_stack
 
     path, cluster_id, _declared = _stack(sandbox, tmp_path)
     assert cli("plan", str(path))[0] == 2
     assert cli("apply", str(path))[0] == 0
-    read = plan_stack(path)
+    read = plan_stack(path, PlanOptions(os.environ, real(os.environ)))
     assert read.returncode == 0
     assert [(c.cluster, c.status) for c in read.summary.changes] == [("frogs", "IS_SET")]
     assert read.cloud["frogs"].status == "IS_SET"
     assert read.cloud["frogs"].cluster_id == cluster_id
-    unread = plan_stack(path, options=PlanOptions(cloud_read=False))
+    unread = plan_stack(path, PlanOptions(os.environ, real(os.environ), cloud_read=False))
     assert unread.returncode == 0
     assert [(c.cluster, c.status) for c in unread.summary.changes] == [("frogs", None)]
     assert unread.cloud == {}

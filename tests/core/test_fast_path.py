@@ -31,7 +31,7 @@ class Logged:
     """The engine behind a wrapper script that logs each command line, then runs the real engine."""
 
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "engine-logged") -> None:
-        self.real = resolve_engine(want="terraform").path
+        self.real = resolve_engine(os.environ, want="terraform").path
         self.log = tmp_path / "engine-argv.log"
         self.path = tmp_path / name
         self.monkeypatch = monkeypatch

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,7 +174,9 @@ def cluster_postgres(sandbox: SandboxState, stack: Path) -> Iterator[RunningPost
         pytest.skip(str(exc))
     loaded = load_stack(stack)
     tls = make_server_tls("127.0.0.1", ca=cluster_ca.load_or_make(Path(sandbox.root)))
-    server = start_postgres(cluster_bundles(loaded, open_vault(loaded))["frogs"].pem, server_tls=tls)
+    server = start_postgres(
+        cluster_bundles(loaded, open_vault(loaded, os.environ))["frogs"].pem, server_tls=tls
+    )
     try:
         server.ensure_users(["root", "app"])
         yield server

@@ -115,6 +115,6 @@ def test_terraform_output_is_escaped_as_it_is_read(tmp_path: Path) -> None:
         f"#!{sys.executable}\nprint('Error: \\x1b]0;owned\\x07 api said\\rfake')\n", encoding="utf-8"
     )
     fake.chmod(0o755)
-    result = Terraform(tmp_path, Engine(fake, "test")).run("plan", stream=False)
+    result = Terraform(tmp_path, Engine(fake, "test"), os.environ).run("plan", stream=False)
     # A lone CR is read as a line break (universal newlines): it can no longer overwrite the line.
     assert result.output == "Error: \\x1b]0;owned\\x07 api said\nfake\n"

@@ -276,6 +276,7 @@ def test_the_github_client_returns_a_comment_or_a_github_error(
             "ghp_token",
             "http://gh.test",
             session=Session(answers),
+            environ=os.environ,
         )
     except GitHubError as exc:
         one_line(exc)
@@ -379,7 +380,7 @@ def test_the_inventory_reader_returns_deliveries_or_skips_the_line(state: Path, 
     notes: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ROACHCERT_HOME", str(state))
-        found = inventory.load("st", notes.append)
+        found = inventory.load(os.environ, "st", notes.append)
         assert len(notes) <= 1
         for item in found:
             assert item.at.utcoffset() is not None
@@ -393,7 +394,7 @@ def test_the_inventory_reader_returns_deliveries_or_skips_the_line(state: Path, 
         reasons = inventory.failure_reasons(found)
         records = delivered_records(found)
         inventory.compact(path)  # keeps what a command reads
-        after = inventory.load("st")
+        after = inventory.load(os.environ, "st")
         assert inventory.failure_reasons(after) == reasons
         assert delivered_records(after) == records
 

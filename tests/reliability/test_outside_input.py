@@ -7,6 +7,7 @@ the input is ours; never exit 3."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -222,7 +223,7 @@ FOREIGN = [
 
 
 def write_inventory(stack: str, lines: list[str]) -> Path:
-    path = inventory.inventory_path(stack)
+    path = inventory.inventory_path(os.environ, stack)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
@@ -249,7 +250,7 @@ def test_the_rotation_guard_reads_past_foreign_lines() -> None:
 
     write_inventory("st", [*FOREIGN, json.dumps(_event(2, delivered=True))])
     notes: list[str] = []
-    records = delivered_records(inventory.load("st", notes.append))
+    records = delivered_records(inventory.load(os.environ, "st", notes.append))
     assert list(records) == [("frogs", "app")]
     assert len(notes) == 1
     assert records[("frogs", "app")].not_after.tzinfo is not None
@@ -263,7 +264,7 @@ def test_rotate_status_is_linear_in_failed_deliveries(pem_stack: Path, cli: Cli)
     started = time.monotonic()
     cli.ok("rotate", "status", str(pem_stack))
     assert time.monotonic() - started < 10
-    failed = inventory.failure_reasons(inventory.load("st"))
+    failed = inventory.failure_reasons(inventory.load(os.environ, "st"))
     assert failed["u19"] == "Vault refused (try 19999)"
     assert len(failed) == 20
 
@@ -280,19 +281,19 @@ def test_certs_reads_a_big_inventory_in_linear_time(pem_stack: Path, cli: Cli) -
 def test_failed_deliveries_no_command_needs_are_compacted_away(pem_stack: Path, cli: Cli) -> None:
     """Appends past each COMPACT_EVERY step rewrite the file: what `certs` and `rotate status` show stays."""
     for n in range(3):
-        inventory.record("st", inventory._decode(_event(n, delivered=True, user=f"u{n}")))
-    write_inventory("st", [*inventory.inventory_path("st").read_text().splitlines(), FOREIGN[0]])
+        inventory.record(os.environ, "st", inventory._decode(_event(n, delivered=True, user=f"u{n}")))
+    write_inventory("st", [*inventory.inventory_path(os.environ, "st").read_text().splitlines(), FOREIGN[0]])
     before = cli.ok("certs", str(pem_stack), "--format", "json").out
     for n in range(3, 3000):
-        inventory.record("st", inventory._decode(_event(n, delivered=False, user=f"u{n % 4}")))
-    path = inventory.inventory_path("st")
+        inventory.record(os.environ, "st", inventory._decode(_event(n, delivered=False, user=f"u{n % 4}")))
+    path = inventory.inventory_path(os.environ, "st")
     assert path.stat().st_size < inventory.COMPACT_EVERY  # ~1 MB appended: it was compacted on the way
     inventory.compact(path)
     lines = path.read_text().splitlines()
     assert FOREIGN[0] in lines  # not ours to drop
     assert sum(1 for line in lines if '"delivered": false' in line) == 4
     assert cli.ok("certs", str(pem_stack), "--format", "json").out == before
-    assert inventory.failure_reasons(inventory.load("st")) == {
+    assert inventory.failure_reasons(inventory.load(os.environ, "st")) == {
         f"u{n % 4}": f"Vault refused (try {n})" for n in range(2996, 3000)
     }
     assert not list(path.parent.glob(".*.tmp"))

@@ -7,6 +7,7 @@ at the Cloud API, then `comment` posting the report and failing to reach GitHub.
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,6 +147,6 @@ def test_a_stack_files_urls_teach_the_mask_their_passwords(tmp_path: Path) -> No
         "      endpoints: {s3: 'https://state-user:backend-pass-123@minio.example'}\n"
     )
     load_stack_text(text, tmp_path / "prod.yaml")
-    assert mask("auth failed for backend-pass-123") == "auth failed for ***"
-    assert mask("bad password vault@file-pass") == "bad password ***"
-    assert mask("bad password vault%40file-pass") == "bad password ***"
+    assert mask("auth failed for backend-pass-123", os.environ) == "auth failed for ***"
+    assert mask("bad password vault@file-pass", os.environ) == "bad password ***"
+    assert mask("bad password vault%40file-pass", os.environ) == "bad password ***"

@@ -3,6 +3,7 @@ cluster's bundle, and is refused, explained, by one that trusts another CA."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def test_issued_certificate_logs_in(
     issued: Path, postgres_for: Callable[[str], RunningPostgres], capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack = load_stack(issued)
-    pg = postgres_for(cluster_bundles(stack, open_vault(stack))["frogs"].pem)
+    pg = postgres_for(cluster_bundles(stack, open_vault(stack, os.environ))["frogs"].pem)
     assert check(issued, pg) == 0
     assert capsys.readouterr().out == "app\n"
 

@@ -3,6 +3,7 @@ renewal (which keeps the layout), then a real TLS SQL login with the renewed pai
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -36,7 +37,7 @@ def postgres(ensured: Path) -> Iterator[RunningPostgres]:
     except SandboxError as exc:
         pytest.skip(str(exc))
     stack = load_stack(ensured)
-    server = start_postgres(cluster_bundles(stack, open_vault(stack))["frogs"].pem)
+    server = start_postgres(cluster_bundles(stack, open_vault(stack, os.environ))["frogs"].pem)
     try:
         server.ensure_users(["root", "app"])
         yield server
@@ -59,7 +60,9 @@ def test_layout_files_url_and_login_after_renewal(
     stack = load_stack(ensured)
     first = (out / "client.app.crt").read_bytes()
     late = cert_info(first.decode()).not_after - timedelta(hours=1)
-    [result] = renewal.renew(stack, [("frogs", "app")], lambda _c: out, open_vault(stack), now=lambda: late)
+    [result] = renewal.renew(
+        stack, [("frogs", "app")], lambda _c: out, open_vault(stack, os.environ), now=lambda: late
+    )
     assert result.outcome == "renewed"
     assert (out / "client.app.crt").read_bytes() != first
     key = serialization.load_pem_private_key((out / "client.app.key").read_bytes(), None)

@@ -48,11 +48,13 @@ def test_renewal_loop_changes_files_only_past_two_thirds(ensured: Path) -> None:
     first = pair(folder, "root")
     issued = cert_info(first[1].decode())
     lifetime = issued.not_after - issued.not_before
-    vault = open_vault(stack)
+    vault = open_vault(stack, os.environ)
     seen: list[str] = []
     for fraction in (0.1, 0.5, 0.66, 0.67, 0.9):
         moment = issued.not_before + lifetime * fraction
-        [result] = renewal.renew(stack, [("frogs", "root")], lambda _c: folder, vault, now=lambda m=moment: m)
+        [result] = renewal.renew(
+            stack, [("frogs", "root")], lambda _c: folder, vault, now=lambda m=moment: m, environ=os.environ
+        )
         seen.append(result.outcome)
         after = pair(folder, "root")
         assert (after == first) == (result.outcome == "fresh")
@@ -69,20 +71,32 @@ def test_before_overrides_the_threshold(ensured: Path) -> None:
     stack = load_stack(ensured)
     folder = default_out(stack, "frogs")
     info = cert_info((folder / "client.root.crt").read_text())
-    vault = open_vault(stack)
+    vault = open_vault(stack, os.environ)
     one = [("frogs", "root")]
     early = info.not_after - timedelta(hours=13)
     assert (
-        renewal.renew(stack, one, lambda _c: folder, vault, before=timedelta(hours=12), now=lambda: early)[
-            0
-        ].outcome
+        renewal.renew(
+            stack,
+            one,
+            lambda _c: folder,
+            vault,
+            before=timedelta(hours=12),
+            now=lambda: early,
+            environ=os.environ,
+        )[0].outcome
         == "fresh"
     )
     late = info.not_after - timedelta(hours=11)
     assert (
-        renewal.renew(stack, one, lambda _c: folder, vault, before=timedelta(hours=12), now=lambda: late)[
-            0
-        ].outcome
+        renewal.renew(
+            stack,
+            one,
+            lambda _c: folder,
+            vault,
+            before=timedelta(hours=12),
+            now=lambda: late,
+            environ=os.environ,
+        )[0].outcome
         == "renewed"
     )
 
@@ -204,7 +218,7 @@ def test_expiry_fields_are_timezone_aware(ensured: Path) -> None:
     assert run(["issue", str(ensured), "frogs", "root"]) == 0
     stack = load_stack(ensured)
     folder = default_out(stack, "frogs")
-    [result] = renewal.renew(stack, [("frogs", "root")], lambda _c: folder, open_vault(stack))
+    [result] = renewal.renew(stack, [("frogs", "root")], lambda _c: folder, open_vault(stack, os.environ))
     assert result.outcome == "fresh"
     assert result.renew_at is not None
     assert result.renew_at > datetime.now(UTC)

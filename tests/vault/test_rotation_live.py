@@ -5,6 +5,7 @@ every user's login works at every phase, and the early drop is refused by the gu
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,7 +59,7 @@ class Walk:
 
     def bundles(self) -> dict[str, ClusterBundle]:
         stack = load_stack(self.path)
-        return cluster_bundles(stack, open_vault(stack))
+        return cluster_bundles(stack, open_vault(stack, os.environ))
 
     def phase(self) -> dict[str, object]:
         [ca] = json.loads(self.cli("rotate", "status", str(self.path), "--format", "json"))["cas"]
@@ -120,7 +121,7 @@ def test_three_phase_rotation(
     shrunk = walk.bundles()
     drops = drops_by_cluster({n: b.pem for n, b in grown.items()}, {n: b.pem for n, b in shrunk.items()})
     assert drops == {name: (shas(grown[name])[0],) for name in grown}
-    issued = open_vault(early).list_issued(MOUNT)
+    issued = open_vault(early, os.environ).list_issued(MOUNT)
     assert sorted((r.common_name, r.issuer_name) for r in issued) == [
         ("app", "ca-2026a"), ("app", "ca-2026a"), ("root", "ca-2026a")
     ]  # fmt: skip
@@ -153,7 +154,7 @@ def test_three_phase_rotation(
 
     # (3) Drop the old issuer: the guard allows it now, bundles shrink, every login still works.
     late = walk.declare("ca-2027a")
-    issued = open_vault(late).list_issued(MOUNT)
+    issued = open_vault(late, os.environ).list_issued(MOUNT)
     assert len(issued) == 6
     verdict = guard_dropped_issuers(late, drops, issued, datetime.now(UTC))
     assert verdict.allowed, verdict.message

@@ -4,6 +4,7 @@ Cloud API emulator: every drift case, including the one a rotation in Vault caus
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def ensured(
 def apply_bundles(stack_file: Path, emulator: RunningEmulator) -> dict[str, str]:
     """What `apply` would leave behind: each cluster's rendered bundle set through the API."""
     stack = load_stack(stack_file)
-    bundles = cluster_bundles(stack, open_vault(stack))
+    bundles = cluster_bundles(stack, open_vault(stack, os.environ))
     for name, bundle in bundles.items():
         emulator.change_client_ca(stack.clusters[name].id, bundle.pem)
     return {name: bundle.pem for name, bundle in bundles.items()}

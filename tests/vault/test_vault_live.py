@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ def ensured(
 
 
 def no_secrets(text: str) -> None:
-    for secret in mask.secrets():
+    for secret in mask.secrets(os.environ):
         assert secret not in text
 
 
@@ -70,7 +71,7 @@ def test_approle_least_privilege_issues_but_cannot_ensure(
         f"roachcert: Vault denied 'read' on sys/mounts/{MOUNT} in namespace {namespace}: "
         "the token's policies lack the 'read' capability there\n"
     )
-    assert secret_id in mask.secrets()
+    assert secret_id in mask.secrets(os.environ)
     no_secrets(issued.out + issued.err + refused.out + refused.err)
 
 
@@ -98,7 +99,7 @@ def test_bundles_need_no_write_access(ensured: Path, root: Any, monkeypatch: pyt
     monkeypatch.setenv("VAULT_TOKEN", token)
     before = root.secrets.pki.list_issuers(mount_point=MOUNT)["data"]["keys"]
     stack = load_stack(ensured)
-    bundles = cluster_bundles(stack, open_vault(stack))
+    bundles = cluster_bundles(stack, open_vault(stack, os.environ))
     assert set(bundles) == {"frogs", "dingos"}
     assert bundles["frogs"].sources == ("client-ca/ca-2026a", "client-ca/ca-2027a")
     assert bundles["frogs"].pem == bundles["dingos"].pem
@@ -115,7 +116,7 @@ def test_limited_token_gets_path_and_capability(
     token = root.auth.token.create(policies=["read-mounts"])["auth"]["client_token"]
     monkeypatch.setenv("VAULT_TOKEN", token)
     stack = load_stack(ensured)
-    adapter = open_vault(stack)
+    adapter = open_vault(stack, os.environ)
     with pytest.raises(VaultError) as caught:
         adapter.rotate_root(MOUNT, "x", "CN", "8760h")
     assert "'update' on cockroach_client_ca/root/rotate/internal" in str(caught.value)

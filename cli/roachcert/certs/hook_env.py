@@ -57,7 +57,7 @@ def hook_environment(
 ) -> dict[str, str]:
     """`environ` without credentials, except the names in `passed`. `login`: this runner's Vault login
     when ROACHCERT_VAULT_AUTH sets one (vault.logins.auth_from_env)."""
-    known = secrets()
+    known = secrets(environ)
     dropped = _CREDENTIAL_ENV | _stack_names(stack, login)
 
     def credential(name: str, value: str) -> bool:

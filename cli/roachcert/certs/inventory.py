@@ -21,8 +21,8 @@ import functools
 import json
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from roachcert import files, outside_json
+from roachcert.mask import mask
 from roachcert.outside_json import Json, NotJson
 from roachcert.paths import state_root
 from roachcert.pem import CertInfo
@@ -55,13 +56,15 @@ class Delivery:
     error: str = ""
 
 
-def inventory_path(stack: str) -> Path:
-    return state_root() / stack / INVENTORY_FILE
+def inventory_path(environ: Mapping[str, str], stack: str) -> Path:
+    return state_root(environ) / stack / INVENTORY_FILE
 
 
-def record(stack: str, delivery: Delivery) -> None:
-    """Append one event, synced before returning; compact the file when it grew past a step."""
-    path = inventory_path(stack)
+def record(environ: Mapping[str, str], stack: str, delivery: Delivery) -> None:
+    """Append one event, synced before returning; compact the file when it grew past a step. The event's
+    error is masked: the file is a sink like any other."""
+    path = inventory_path(environ, stack)
+    delivery = replace(delivery, error=mask(delivery.error, environ))
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {key: _encode(value) for key, value in asdict(delivery).items()}
     line = (json.dumps(data, sort_keys=True) + "\n").encode("utf-8")
@@ -142,10 +145,10 @@ def _encode(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def load(stack: str, note: Callable[[str], None] | None = None) -> list[Delivery]:
+def load(environ: Mapping[str, str], stack: str, note: Callable[[str], None] | None = None) -> list[Delivery]:
     """Every event of the stack's inventory, in file order; lines that are not ours are skipped and
     `note` gets one line naming the file and their line numbers."""
-    path = inventory_path(stack)
+    path = inventory_path(environ, stack)
     try:
         lines = path.read_bytes().split(b"\n")
     except OSError:

@@ -20,12 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from roachcert import environment, files, interrupts
+from roachcert import files, interrupts
 from roachcert.bundles import ClusterBundle, IssuerReader, cluster_bundles
 from roachcert.certs import inventory, keys, layouts, pairs
 from roachcert.certs.layouts import Layout
 from roachcert.errors import RoachcertError
-from roachcert.mask import mask
 from roachcert.pem import CertInfo, cert_info
 from roachcert.spec import Cluster, Stack, VaultCa
 from roachcert.stack_lock import DEFAULT_TIMEOUT, Note, ignore_note
@@ -123,13 +122,13 @@ def signing_ca(stack: Stack, cluster: str) -> tuple[str, VaultCa]:
     raise IssueError(f"cluster {cluster} trusts no Vault-backed CA; roachcert can only issue from Vault")
 
 
-def default_sslrootcert() -> Path:
+def default_sslrootcert(environ: Mapping[str, str]) -> Path:
     """Where libpq looks by default, and where the Cloud Console's Linux instructions save the cluster CA."""
-    return Path(environment.get("HOME") or Path.home()) / ".postgresql" / "root.crt"
+    return Path(environ.get("HOME") or Path.home()) / ".postgresql" / "root.crt"
 
 
-def sslrootcert_for(cluster: Cluster, override: Path | None = None) -> Path:
-    chosen = override or cluster.server_ca or default_sslrootcert()
+def sslrootcert_for(cluster: Cluster, environ: Mapping[str, str], override: Path | None = None) -> Path:
+    chosen = override or cluster.server_ca or default_sslrootcert(environ)
     return chosen.expanduser().absolute()
 
 
@@ -140,6 +139,7 @@ def issue_client(
     out_dir: Path,
     vault: IssueVault,
     *,
+    environ: Mapping[str, str],
     force: bool = False,
     bundle: ClusterBundle | None = None,
     sslrootcert: Path | None = None,
@@ -159,6 +159,7 @@ def issue_client(
                 user,
                 out_dir,
                 vault,
+                environ=environ,
                 force=force,
                 bundle=bundle,
                 sslrootcert=sslrootcert,
@@ -197,7 +198,7 @@ def issue_client(
                 staged.write(member)
             staged.switch(members)
         _write_bundle(paths.ca, bundle.pem)
-        root = sslrootcert_for(spec, sslrootcert)
+        root = sslrootcert_for(spec, environ, sslrootcert)
         if not layouts.place_server_ca(layout, out_dir, root):
             note(
                 f"note: {root} does not exist: put the cluster's CA certificate in {layouts.server_ca_path(out_dir)}"
@@ -210,18 +211,18 @@ def issue_client(
         )
         with contextlib.suppress(OSError, files.FilesError):  # the first error is the one to tell
             inventory.record(
-                stack.name, replace(failed, at=datetime.now(UTC), delivered=False, error=str(exc))
+                environ, stack.name, replace(failed, at=datetime.now(UTC), delivered=False, error=str(exc))
             )
         raise
     with interrupts.deferred():
-        inventory.record(stack.name, event)
+        inventory.record(environ, stack.name, event)
     return IssueResult(
         cluster=cluster,
         user=user,
         files=paths,
         serial_number=serial,
         not_after=info.not_after,
-        url=layouts.url(layout, spec, user, out_dir, sslrootcert_for(spec, sslrootcert)),
+        url=layouts.url(layout, spec, user, out_dir, sslrootcert_for(spec, environ, sslrootcert)),
     )
 
 
@@ -305,6 +306,7 @@ def issue_all(
     out_root: Path,
     vault: IssueVault,
     *,
+    environ: Mapping[str, str],
     force: bool = False,
     jobs: int = DEFAULT_JOBS,
     on_done: Callable[[IssueResult | IssueFailure], None] | None = None,
@@ -331,6 +333,7 @@ def issue_all(
                 user,
                 out_root / cluster,
                 vault,
+                environ=environ,
                 force=force,
                 bundle=bundles[cluster],
                 sslrootcert=(sslrootcerts or {}).get(cluster),
@@ -339,7 +342,7 @@ def issue_all(
                 layout=layout,
             )
         except RoachcertError as exc:
-            outcome = IssueFailure(cluster, user, mask(str(exc)))
+            outcome = IssueFailure(cluster, user, str(exc))  # masked where it is shown
         if on_done is not None:
             on_done(outcome)
         return outcome

@@ -8,7 +8,7 @@ Trust is read from the stack (the issuers each cluster's CAs declare), so no Vau
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,12 +45,15 @@ def _disk_serial(path: Path) -> tuple[str, datetime] | None:
 
 
 def rows(
-    stack: Stack, extra_folders: tuple[Path, ...] = (), note: Callable[[str], None] | None = None
+    stack: Stack,
+    environ: Mapping[str, str],
+    extra_folders: tuple[Path, ...] = (),
+    note: Callable[[str], None] | None = None,
 ) -> list[CertRow]:
     """Delivered certificates (one row per serial), then certificates on disk the inventory lacks, looked
     for in certs/STACK/CLUSTER, ROOT/CLUSTER for each extra root, and each folder the inventory names
     (a flat folder could hold one user's files for any cluster, so it is not guessed at)."""
-    deliveries = [d for d in inventory.load(stack.name, note) if d.delivered]
+    deliveries = [d for d in inventory.load(environ, stack.name, note) if d.delivered]
     named: dict[tuple[str, str], set[str]] = {}  # one pass, not one per user
     for d in deliveries:
         named.setdefault((d.cluster, d.user), set()).add(d.folder)

@@ -20,12 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from roachcert import environment
 from roachcert.certs import inventory, layouts, pairs, usable
 from roachcert.certs import issue as issuing
 from roachcert.certs.layouts import Layout
 from roachcert.errors import RoachcertError
-from roachcert.mask import mask
 from roachcert.pem import cert_info
 from roachcert.spec import Stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, Note, ignore_note
@@ -105,22 +103,23 @@ def renew(
     vault_keygen: bool = False,
     layout: Layout | None = None,
     note: Note = ignore_note,
+    environ: Mapping[str, str],
 ) -> list[Renewal]:
     """Each wanted user's certificate in folder_of(cluster): left alone while fresh, else re-issued."""
     by_folder: dict[Path, list[tuple[str, str]]] = {}
     for cluster, user in wanted:
         by_folder.setdefault(folder_of(cluster), []).append((cluster, user))
     results: list[Renewal] = []
-    issuers = usable.issuers_by_serial(inventory.load(stack.name, note))
+    issuers = usable.issuers_by_serial(inventory.load(environ, stack.name, note))
     for folder in sorted(by_folder):  # one order: two runs never each hold a lock the other wants
         try:
             with pairs.folder_session(folder, lock_timeout, note):
                 for cluster, user in by_folder[folder]:
                     verdict = usable.judge(stack, cluster, user, folder, issuers)
-                    job = _Job(stack, cluster, user, folder, verdict, layout)
+                    job = _Job(stack, cluster, user, folder, verdict, layout, environ)
                     results.append(_one(job, vault, before, now(), vault_keygen, note))
         except RoachcertError as exc:  # the folder's lock (another run holds it past the timeout)
-            message = mask(str(exc))
+            message = str(exc)  # masked where it is shown, like every message
             done = {(r.cluster, r.user) for r in results}
             results += [
                 Renewal(c, u, folder, "failed", message=message)
@@ -138,6 +137,7 @@ class _Job:
     folder: Path
     verdict: usable.Verdict  # judged under the folder's lock
     layout: Layout | None  # asked for (--layout); None keeps the folder's
+    environ: Mapping[str, str]
 
 
 def _one(
@@ -158,7 +158,7 @@ def _one(
         return Renewal(cluster, user, folder, "fresh", not_after=verdict.info.not_after, renew_at=due_at)
     if verdict.problem and not verdict.repairable:
         return _unusable(job, due_at, "not replacing a link someone else made; fix or remove it")
-    root = issuing.sslrootcert_for(job.stack.clusters[cluster])
+    root = issuing.sslrootcert_for(job.stack.clusters[cluster], job.environ)
     if switch and verdict.usable and not due and layout is layouts.Layout.cockroach and not root.is_file():
         # Only the switch asks for a re-issue: without a server CA to copy there would be no ca.crt,
         # the folder would still read as libpq, and every run would re-issue it.
@@ -176,6 +176,7 @@ def _one(
             user,
             folder,
             vault,
+            environ=job.environ,
             force=True,
             locked=True,
             vault_keygen=vault_keygen,
@@ -184,8 +185,8 @@ def _one(
         )
     except RoachcertError as exc:
         if verdict.problem:
-            return _unusable(job, due_at, f"re-issuing failed: {mask(str(exc))}")
-        return Renewal(cluster, user, folder, "failed", renew_at=due_at, message=mask(str(exc)))
+            return _unusable(job, due_at, f"re-issuing failed: {exc}")
+        return Renewal(cluster, user, folder, "failed", renew_at=due_at, message=str(exc))
     if held is layouts.Layout.cockroach and layout is not held and layouts.drop_server_ca(folder):
         note(f"note: removed {layouts.server_ca_path(folder)} (the cockroach layout's server CA copy)")
     with contextlib.suppress(OSError, ValueError):
@@ -200,7 +201,7 @@ def _one(
 def _unusable(job: _Job, due_at: datetime | None, why_not: str) -> Renewal:
     """A folder that cannot be used and was not made usable: named, so monitoring sees which."""
     problem = job.verdict.problem
-    message = mask(f"{job.folder.absolute()}: {problem}; {why_not}")
+    message = f"{job.folder.absolute()}: {problem}; {why_not}"
     return Renewal(
         job.cluster, job.user, job.folder, "unusable", renew_at=due_at, message=message, reason=problem
     )
@@ -220,14 +221,14 @@ def exec_argv(command: str) -> list[str]:
 def run_after(
     argv: list[str],
     renewed: list[Renewal],
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
     *,
     stdout_to_stderr: bool = False,
 ) -> str | None:
     """Run the reload command once after renewals, under `environ` (hook_env's, without credentials);
     what went wrong, or None. The renewed users go in ROACHCERT_RENEWED (CLUSTER/USER, space-separated).
     `stdout_to_stderr`: our stdout is a document (`--format json`), so the command's output goes to stderr."""
-    env = dict(environment.current() if environ is None else environ)
+    env = dict(environ)
     env["ROACHCERT_RENEWED"] = " ".join(f"{r.cluster}/{r.user}" for r in renewed)
     out = _STDERR_FD if stdout_to_stderr else None
     try:

@@ -5,7 +5,7 @@ note saying why nothing was fetched (--no-fetch, or the Console unreachable)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,29 +27,30 @@ def resolve(
     *,
     fetch: bool = True,
     note: Callable[[str], None],
+    environ: Mapping[str, str],
 ) -> ServerCa:
     """The server CA file of cluster `name`; ClusterCaError (nothing written) when the Console serves a
     certificate that is not a CA, or not the pinned one."""
     if override is not None or cluster.server_ca is not None:
-        return ServerCa(sslrootcert_for(cluster, override), fetched=False)
+        return ServerCa(sslrootcert_for(cluster, environ, override), fetched=False)
     pin = cluster.server_ca_sha256
-    held = console.cached(cluster.id, pin, name)
+    held = console.cached(cluster.id, pin, name, environ)
     if held is not None:
         return ServerCa(held.path, fetched=True)
-    fallback = sslrootcert_for(cluster)
+    fallback = sslrootcert_for(cluster, environ)
     if not fetch:
         note(f"note: --no-fetch: the CA certificate of cluster {name} was not fetched; using {fallback}")
         return ServerCa(fallback, fetched=False)
     try:
-        got = console.fetch_and_cache(cluster.id, pin, name)
+        got = console.fetch_and_cache(cluster.id, pin, name, environ)
     except console.Unreachable as exc:
         note(
-            f"note: cannot fetch the CA certificate of cluster {name} from {console.cert_url(cluster.id)} "
+            f"note: cannot fetch the CA certificate of cluster {name} from {console.cert_url(cluster.id, environ)} "
             f"({exc}); using {fallback}"
         )
         return ServerCa(fallback, fetched=False)
     note(
         f"fetched the CA certificate of cluster {name} (sha256 {got.info.sha256}) from "
-        f"{console.console_url()} into {got.path}"
+        f"{console.console_url(environ)} into {got.path}"
     )
     return ServerCa(got.path, fetched=True)

@@ -7,6 +7,7 @@ that opens a connection (psycopg 3, `sslmode=verify-full`, the files `issue` lay
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,6 @@ from typing import Any
 from roachcert.certs.issue import ClientFiles, check_user, client_files, default_out, sslrootcert_for
 from roachcert.cloud.console import CACHE_FOLDER
 from roachcert.errors import RoachcertError
-from roachcert.mask import mask
 from roachcert.pem import cert_info
 from roachcert.spec import Stack
 
@@ -46,6 +46,7 @@ def target_for(
     sslrootcert: Path | None = None,
     certs_dir: Path | None = None,
     hostaddr: str | None = None,
+    environ: Mapping[str, str],
 ) -> SqlTarget:
     """Where and as whom to log in: the cluster's host/port unless overridden, the files `issue` wrote."""
     spec = check_user(stack, cluster, user)
@@ -54,7 +55,7 @@ def target_for(
         port=port or spec.port,
         database=spec.database,
         user=user,
-        sslrootcert=sslrootcert_for(spec, sslrootcert),
+        sslrootcert=sslrootcert_for(spec, environ, sslrootcert),
         files=client_files(certs_dir or default_out(stack, cluster), user),
         hostaddr=hostaddr,
     )
@@ -159,7 +160,7 @@ def check_login(target: SqlTarget, timeout: int = CONNECT_TIMEOUT) -> str:
             row = conn.execute("SELECT current_user").fetchone()
     except psycopg.Error as exc:
         cn = certificate_cn(target.files.cert)
-        raise SqlCheckError(mask(explain(str(exc), target, cn))) from None
+        raise SqlCheckError(explain(str(exc), target, cn)) from None  # masked where it is shown
     if row is None:
         raise SqlCheckError(
             f"{target.user}@{target.host}:{target.port}: SELECT current_user returned nothing"

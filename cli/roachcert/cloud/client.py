@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from roachcert import __version__, credentials, environment, outside_json
+from roachcert import __version__, credentials, outside_json
 from roachcert.backoff import backoff
 from roachcert.errors import CloudError
 from roachcert.escape import printable
@@ -93,8 +93,8 @@ class CloudClient:
         self._session = session or requests.Session()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> CloudClient:
-        env = environment.current() if environ is None else environ
+    def from_env(cls, environ: Mapping[str, str], **options: Any) -> CloudClient:
+        env = environ
         key = credentials.read("COCKROACH_API_KEY", env)
         if not key and env.get("COCKROACH_API_JWT"):
             # A JWT names its organization and user in headers, as the real provider sends them.

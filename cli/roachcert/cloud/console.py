@@ -11,6 +11,7 @@ matches the pin is used without asking again.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -18,7 +19,7 @@ from urllib.parse import quote
 import requests
 import urllib3
 
-from roachcert import __version__, environment, files, paths
+from roachcert import __version__, files, paths
 from roachcert.errors import PemError, RoachcertError
 from roachcert.pem import CertInfo, check_ca_pem
 
@@ -42,21 +43,23 @@ class ClusterCa:
     info: CertInfo
 
 
-def console_url() -> str:
-    return (environment.get("COCKROACH_CONSOLE_URL") or DEFAULT_CONSOLE).rstrip("/")
+def console_url(environ: Mapping[str, str]) -> str:
+    return (environ.get("COCKROACH_CONSOLE_URL") or DEFAULT_CONSOLE).rstrip("/")
 
 
-def cert_url(cluster_id: str) -> str:
-    return f"{console_url()}/clusters/{quote(cluster_id, safe='')}/cert"
+def cert_url(cluster_id: str, environ: Mapping[str, str]) -> str:
+    return f"{console_url(environ)}/clusters/{quote(cluster_id, safe='')}/cert"
 
 
-def cache_path(cluster_id: str) -> Path:
-    return paths.state_root() / CACHE_FOLDER / f"{cluster_id}.crt"
+def cache_path(cluster_id: str, environ: Mapping[str, str]) -> Path:
+    return paths.state_root(environ) / CACHE_FOLDER / f"{cluster_id}.crt"
 
 
-def fetch(cluster_id: str, *, tries: int = 2, session: requests.Session | None = None) -> str:
+def fetch(
+    cluster_id: str, environ: Mapping[str, str], *, tries: int = 2, session: requests.Session | None = None
+) -> str:
     """The Console's answer for the cluster's CA, as text; Unreachable when there is none to check."""
-    url = cert_url(cluster_id)
+    url = cert_url(cluster_id, environ)
     getter = session or requests
     reason = "no answer"
     for attempt in range(tries):
@@ -108,9 +111,9 @@ def checked(text: str, source: str, pin: str | None, cluster: str) -> CertInfo:
     return info
 
 
-def cached(cluster_id: str, pin: str | None, cluster: str) -> ClusterCa | None:
+def cached(cluster_id: str, pin: str | None, cluster: str, environ: Mapping[str, str]) -> ClusterCa | None:
     """The cached CA when it is still one valid CA certificate (and the pinned one); else None."""
-    path = cache_path(cluster_id)
+    path = cache_path(cluster_id, environ)
     try:
         if not path.is_file() or path.stat().st_size > MAX_BYTES:  # a pipe or a device would block
             return None
@@ -120,10 +123,10 @@ def cached(cluster_id: str, pin: str | None, cluster: str) -> ClusterCa | None:
         return None
 
 
-def fetch_and_cache(cluster_id: str, pin: str | None, cluster: str) -> ClusterCa:
+def fetch_and_cache(cluster_id: str, pin: str | None, cluster: str, environ: Mapping[str, str]) -> ClusterCa:
     """Fetch, check, then write the cache (only a certificate that passed every check is written)."""
-    info = checked(fetch(cluster_id), cert_url(cluster_id), pin, cluster)
-    path = cache_path(cluster_id)
+    info = checked(fetch(cluster_id, environ), cert_url(cluster_id, environ), pin, cluster)
+    path = cache_path(cluster_id, environ)
     if path.parent.is_symlink():  # never written through a link planted in the working folder
         raise ClusterCaError(
             f"{path.parent} is a symbolic link; roachcert writes only in a folder of its own"

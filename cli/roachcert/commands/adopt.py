@@ -13,7 +13,7 @@ from roachcert.commands.args import (
     WaitPendingOpt,
     lock_timeout_seconds,
 )
-from roachcert.commands.context import plan_options, runtime
+from roachcert.commands.context import of, plan_options
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
 
 
 def adopt(
+    ctx: typer.Context,
     stack: StackArg,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
     wait_pending: WaitPendingOpt = "0s",
@@ -29,12 +30,15 @@ def adopt(
     """Import every declared cluster whose client CA is set but not in state (terraform import): state
     only, nothing is written to any cluster. Prints what each trusts now beside what the stack declares;
     `roachcert plan` then shows the update, and dropping what it trusts now takes --allow-replace-ca."""
+    run = of(ctx)
     from roachcert.adoption import adopt_stack
     from roachcert.escape import printable_lines
     from roachcert.pem import count_certificates
     from roachcert.plan_summary import turnover
 
-    found = adopt_stack(stack, plan_options(lock_timeout_seconds(lock_timeout), True, wait_pending, engine))
+    found = adopt_stack(
+        stack, plan_options(run, lock_timeout_seconds(lock_timeout), True, wait_pending, engine)
+    )
     lines = []
     for item in found:
         verb = "adopted" if item.imported else "already in state"
@@ -54,4 +58,4 @@ def adopt(
         f"{adopted} cluster(s) adopted; nothing was written to any cluster"
         + (f": run `roachcert plan {stack}` to see the update to what the stack declares" if adopted else "")
     )
-    runtime().out(printable_lines("\n".join(lines)))
+    run.out(printable_lines("\n".join(lines)))

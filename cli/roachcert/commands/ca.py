@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from roachcert.commands.args import StackArg
-from roachcert.commands.context import adapters, runtime
+from roachcert.commands.context import of
 from roachcert.exit_status import ExitStatus
 
 ca_app = typer.Typer(
@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
 
 @ca_app.command("ensure")
-def ensure(stack_file: StackArg, check: CheckOpt = False) -> None:
+def ensure(ctx: typer.Context, stack_file: StackArg, check: CheckOpt = False) -> None:
     """Make Vault match the stack for every Vault-backed CA.
 
     The PKI mount (its max lease TTL raised before any CA is made), the declared issuers (the first
@@ -32,42 +32,43 @@ def ensure(stack_file: StackArg, check: CheckOpt = False) -> None:
     default issuer, and a client-only role. A second run changes nothing. What differs and cannot be
     fixed without harm is reported (exit 1), never "fixed" by adding issuers.
     """
+    run = of(ctx)
     from roachcert.spec import load_stack
     from roachcert.vault import ca_ensure
 
     stack = load_stack(stack_file)
     if not stack.vault_cas():
-        runtime().out(f"{stack_file}: no Vault-backed CAs; nothing to ensure")
+        run.out(f"{stack_file}: no Vault-backed CAs; nothing to ensure")
         return
-    admin = adapters().vault(stack)
+    admin = run.real_or_given().vault(stack)
     changes = 0
     problems: list[str] = []
     for plan in ca_ensure.plan_stack(stack, admin):
         for warning in plan.warnings:
-            runtime().err(f"warning: {warning}")
+            run.err(f"warning: {warning}")
         problems.extend(plan.problems)
         if not plan.actions:
-            runtime().out(f"{plan.ca} ({plan.mount}): up to date")
+            run.out(f"{plan.ca} ({plan.mount}): up to date")
             continue
         changes += len(plan.actions)
         if check:
-            runtime().out(f"{plan.ca} ({plan.mount}): {len(plan.actions)} change(s) would be made")
+            run.out(f"{plan.ca} ({plan.mount}): {len(plan.actions)} change(s) would be made")
             for action in plan.actions:
-                runtime().out(f"  ~ {action.description}")
+                run.out(f"  ~ {action.description}")
             continue
-        runtime().out(f"{plan.ca} ({plan.mount}):")
+        run.out(f"{plan.ca} ({plan.mount}):")
         result = ca_ensure.apply(plan, admin)
         for done in result.done:
-            runtime().out(f"  + {done}")
+            run.out(f"  + {done}")
         problems.extend(result.problems)
     for problem in problems:
-        runtime().err(f"roachcert: {problem}")
+        run.err(f"roachcert: {problem}")
     if not changes:
-        runtime().out("no changes: Vault matches the stack")
+        run.out("no changes: Vault matches the stack")
     elif check:
-        runtime().out(f"{changes} change(s) would be made; run without --check to make them")
+        run.out(f"{changes} change(s) would be made; run without --check to make them")
     else:
-        runtime().out(f"{changes} change(s) made")
+        run.out(f"{changes} change(s) made")
     if problems:
         raise typer.Exit(ExitStatus.ERROR)
     if check and changes:

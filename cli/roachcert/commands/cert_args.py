@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from roachcert.certs.layouts import Layout
-from roachcert.commands.context import runtime
+from roachcert.commands.context import Runtime
 
 if TYPE_CHECKING:  # `--help` loads neither the models nor requests
     from roachcert.spec import Stack
@@ -58,21 +58,26 @@ VaultKeygenOpt = Annotated[
 ]
 
 
-def note_sslrootcert(path: Path) -> None:
+def note_sslrootcert(run: Runtime, path: Path) -> None:
     if not path.exists():
-        runtime().err(
+        run.err(
             f"note: {path} does not exist yet: save the cluster's CA certificate there "
             "(Cloud Console → Connect → Download CA Cert), or pass --sslrootcert"
         )
 
 
 def cluster_ca_file(
-    stack: Stack, cluster: str, override: Path | None, no_fetch: bool, notes: list[str] | None = None
+    run: Runtime,
+    stack: Stack,
+    cluster: str,
+    override: Path | None,
+    no_fetch: bool,
+    notes: list[str] | None = None,
 ) -> Path:
     """The cluster's server CA file (see certs/server_ca.py for the order). Its notes go to stderr, or
     into `notes` for a command that shows them only once it succeeded (its errors stay one line)."""
     from roachcert.certs import server_ca
 
     spec = stack.clusters[cluster]
-    note = runtime().err if notes is None else notes.append
-    return server_ca.resolve(cluster, spec, override, fetch=not no_fetch, note=note).path
+    note = run.err if notes is None else notes.append
+    return server_ca.resolve(cluster, spec, override, fetch=not no_fetch, note=note, environ=run.environ).path

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from roachcert.commands.args import Format, FormatOpt, StackArg
-from roachcert.commands.context import runtime
+from roachcert.commands.context import of
 from roachcert.escape import printable
 
 
@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
 
 
 def certs(
+    ctx: typer.Context,
     stack_file: StackArg,
     out: Annotated[
         list[Path] | None,
@@ -42,11 +43,12 @@ def certs(
 ) -> None:
     """List every client certificate roachcert delivered or finds on disk for the stack: cluster, user,
     issuer, serial, expiry, whether it is the one on disk, whether the cluster still trusts its issuer."""
+    run = of(ctx)
     from roachcert.certs import listing
     from roachcert.spec import load_stack
 
     stack = load_stack(stack_file)
-    found = listing.rows(stack, tuple(out or ()), note=runtime().err)
+    found = listing.rows(stack, run.environ, tuple(out or ()), note=run.err)
     if metrics is not None:
         listing.write_metrics(metrics, listing.metrics(stack, found, datetime.now(UTC)))
     if output is Format.json:
@@ -64,10 +66,10 @@ def certs(
             }
             for r in found
         ]
-        runtime().out(_json_document(stack.name, data))
+        run.out(_json_document(stack.name, data))
         return
     if not found:
-        runtime().out(f"{stack.name}: no client certificates delivered or on disk")
+        run.out(f"{stack.name}: no client certificates delivered or on disk")
         return
     for r in found:
         expires = f"{r.not_after:%Y-%m-%d %H:%M} UTC" if r.not_after else "?"
@@ -75,7 +77,7 @@ def certs(
         disk = "on disk" if r.on_disk else "replaced"
         unusable = f"  UNUSABLE: {r.unusable}" if r.unusable else ""
         # Names, serials and folders come from the inventory file: escaped like every text from outside.
-        runtime().out(
+        run.out(
             printable(
                 f"{r.cluster}/{r.user}  {r.issuer or '-'}  {r.serial}  expires {expires}  {disk}  {trust}  "
                 f"{r.folder}{unusable}"

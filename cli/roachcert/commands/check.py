@@ -9,7 +9,7 @@ import typer
 
 from roachcert.commands.args import StackArg
 from roachcert.commands.cert_args import ClusterArg, NoFetchOpt, SslRootCertOpt, UserArg, cluster_ca_file
-from roachcert.commands.context import runtime
+from roachcert.commands.context import of
 
 
 def register(app: typer.Typer) -> None:
@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
 
 
 def check(
+    ctx: typer.Context,
     stack_file: StackArg,
     cluster: ClusterArg,
     user: UserArg,
@@ -50,6 +51,7 @@ def check(
 ) -> None:
     """Open a real TLS SQL connection with USER's certificate (sslmode=verify-full) and run
     SELECT current_user; print the user on success, else one line saying what is wrong."""
+    run = of(ctx)
     from roachcert.certs import issue as issuing
     from roachcert.certs import sqlcheck
     from roachcert.spec import load_stack
@@ -57,9 +59,17 @@ def check(
     stack = load_stack(stack_file)
     issuing.check_user(stack, cluster, user)
     notes: list[str] = []  # shown once the login worked: a failure stays one line
-    root = cluster_ca_file(stack, cluster, sslrootcert, no_fetch, notes)
+    root = cluster_ca_file(run, stack, cluster, sslrootcert, no_fetch, notes)
     target = sqlcheck.target_for(
-        stack, cluster, user, host=host, port=port, sslrootcert=root, certs_dir=certs_dir, hostaddr=hostaddr
+        stack,
+        cluster,
+        user,
+        host=host,
+        port=port,
+        sslrootcert=root,
+        certs_dir=certs_dir,
+        hostaddr=hostaddr,
+        environ=run.environ,
     )
     hint = f"roachcert issue {stack_file} {cluster} {user}" + (f" --out {certs_dir}" if certs_dir else "")
     sqlcheck.preflight(target, hint)
@@ -67,5 +77,5 @@ def check(
     if current != user:
         raise sqlcheck.SqlCheckError(f"logged in as {current!r}, not {user!r}")
     for line in notes:
-        runtime().err(line)
-    runtime().out(current)
+        run.err(line)
+    run.out(current)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from roachcert.commands.context import runtime
+from roachcert.commands.context import of
 from roachcert.errors import RoachcertError
 
 _FILES_HELP = "Markdown files written by `roachcert plan STACK… --format markdown --out FILE`."
@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
 
 
 def comment(
+    ctx: typer.Context,
     files: Annotated[
         list[Path], typer.Argument(metavar="PLAN_MARKDOWN", help=_FILES_HELP, show_default=False)
     ],
@@ -67,10 +68,11 @@ def comment(
     may start with that public line; those are left alone, with a note. The token is read from GITHUB_TOKEN only (it needs pull-requests: write);
     it is never taken from the command line nor printed.
     """
+    run = of(ctx)
     from roachcert.github import append_step_summary, token_from_env, upsert_comment
     from roachcert.reports.markdown import split_stacks, stack_marker
 
-    token = token_from_env()
+    token = token_from_env(run.environ)
     sections: list[tuple[str, str]] = []
     texts: list[str] = []
     for path in files:
@@ -94,10 +96,19 @@ def comment(
         )
     for stack, body in sections:
         result = upsert_comment(
-            repo, pr, stack, stack_marker(stack), body, token, api_url, author=author, note=runtime().err
+            repo,
+            pr,
+            stack,
+            stack_marker(stack),
+            body,
+            token,
+            api_url,
+            author=author,
+            note=run.err,
+            environ=run.environ,
         )
-        runtime().out(
+        run.out(
             f"stack {stack}: {'posted' if result.created else 'updated'} {result.url or f'comment {result.id}'}"
         )
-    if step_summary and append_step_summary("\n".join(texts)):
-        runtime().out("job summary: appended")
+    if step_summary and append_step_summary("\n".join(texts), run.environ):
+        run.out("job summary: appended")

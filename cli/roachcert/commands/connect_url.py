@@ -18,7 +18,7 @@ from roachcert.commands.cert_args import (
     cluster_ca_file,
     note_sslrootcert,
 )
-from roachcert.commands.context import runtime
+from roachcert.commands.context import of
 
 OutOpt = Annotated[
     Path | None,
@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
 
 
 def connect_url(
+    ctx: typer.Context,
     stack_file: StackArg,
     cluster: ClusterArg,
     user: UserArg,
@@ -52,6 +53,7 @@ def connect_url(
     pointing at the files `roachcert issue` writes (same --out and --layout); for jdbc,
     jdbc:postgresql://HOST:PORT/DATABASE?user=USER&sslmode=verify-full with the .pk8 key.
     """
+    run = of(ctx)
     from roachcert.certs import issue as issuing
     from roachcert.certs import layouts
     from roachcert.spec import load_stack
@@ -61,9 +63,7 @@ def connect_url(
     folder = out or issuing.default_out(stack, cluster)
     paths = issuing.client_files(folder, user)
     if not paths.key.exists():
-        runtime().err(
-            f"note: {paths.key} does not exist yet: run `roachcert issue {stack_file} {cluster} {user}`"
-        )
-    root = cluster_ca_file(stack, cluster, sslrootcert, no_fetch)
-    note_sslrootcert(root)
-    runtime().out(layouts.url(layout, spec, user, folder, root))
+        run.err(f"note: {paths.key} does not exist yet: run `roachcert issue {stack_file} {cluster} {user}`")
+    root = cluster_ca_file(run, stack, cluster, sslrootcert, no_fetch)
+    note_sslrootcert(run, root)
+    run.out(layouts.url(layout, spec, user, folder, root))

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from roachcert.commands.context import adapters, runtime
+from roachcert.commands.context import of
 from roachcert.errors import RoachcertError
 
 
@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 def init(
+    ctx: typer.Context,
     from_cloud: Annotated[
         bool,
         typer.Option(
@@ -55,6 +56,7 @@ def init(
     declared trusting exactly it (a pem_file CA written beside the stack), so the first plan adopts them
     without changing what they trust. The stack goes to stdout (or --out) and validates as written.
     """
+    run = of(ctx)
     from roachcert.cloud.onboarding import Found, draft
 
     if not from_cloud:
@@ -65,14 +67,12 @@ def init(
         raise RoachcertError(f"--name-filter {name_filter!r} is not a regular expression: {exc}") from None
     if out is not None and out.exists():
         raise RoachcertError(f"{out} exists; init writes only a new stack file (pick another name)")
-    client = adapters().cloud()
+    client = run.real_or_given().cloud()
     listed = client.list_clusters()
     chosen = [c for c in listed if c.dedicated and c.state != "DELETED" and wanted.search(c.name)]
     skipped = sum(1 for c in listed if not c.dedicated and wanted.search(c.name))
     if skipped:
-        runtime().err(
-            f"note: left out {skipped} serverless cluster(s): client CAs are for dedicated clusters"
-        )
+        run.err(f"note: left out {skipped} serverless cluster(s): client CAs are for dedicated clusters")
     if not chosen:
         where = f" whose name matches {name_filter!r}" if name_filter else ""
         raise RoachcertError(f"no dedicated clusters{where} in the organization at {client.server}")
@@ -86,17 +86,17 @@ def init(
         name_filter=name_filter,
     )
     for note in result.notes:
-        runtime().err(note)
+        run.err(note)
     _write_pems(folder, result.pem_files)
     if out is not None:
         from roachcert import files
 
         files.write_atomic(out, result.text)
-        runtime().err(f"wrote {out} ({result.clusters} clusters)")
+        run.err(f"wrote {out} ({result.clusters} clusters)")
     else:
-        runtime().out(result.text, nl=False)
+        run.out(result.text, nl=False)
     if result.pem_files:
-        runtime().err(
+        run.err(
             f"wrote {len(result.pem_files)} CA file(s) the clusters trust today to {folder / cas_folder}/ "
             f"(pem_file paths are relative to {folder}/: keep the stack there)"
         )

@@ -10,7 +10,6 @@ from typing import IO, TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from roachcert import environment
 from roachcert.certs.layouts import Layout
 from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
 from roachcert.commands.cert_args import (
@@ -23,7 +22,7 @@ from roachcert.commands.cert_args import (
     cluster_ca_file,
     note_sslrootcert,
 )
-from roachcert.commands.context import adapters, runtime
+from roachcert.commands.context import Runtime, of
 from roachcert.errors import RoachcertError
 from roachcert.exit_status import ExitStatus
 
@@ -37,6 +36,7 @@ def register(app: typer.Typer) -> None:
 
 
 def issue(
+    ctx: typer.Context,
     stack_file: StackArg,
     cluster: MaybeClusterArg = None,
     user: MaybeUserArg = None,
@@ -68,6 +68,7 @@ def issue(
     (created 0600, never overwritten without --force), client.USER.crt and
     client-ca.crt (the CA bundle the cluster trusts) into the --out folder; the URL goes to stdout.
     """
+    run = of(ctx)
     from roachcert.certs import issue as issuing
     from roachcert.spec import load_stack
 
@@ -78,7 +79,7 @@ def issue(
     stack = load_stack(stack_file)
     wait = lock_timeout_seconds(lock_timeout)
     if all_users:
-        _issue_all(stack, out, force, jobs, wait, vault_keygen, layout, sslrootcert, no_fetch)
+        _issue_all(run, stack, out, force, jobs, wait, vault_keygen, layout, sslrootcert, no_fetch)
         return
     assert cluster is not None
     assert user is not None
@@ -87,31 +88,33 @@ def issue(
     issuing.refuse_existing_key(folder, user, force)
     # Before anything is written: a refused CA (not a CA, not the pinned one) leaves the folder as it was.
     notes: list[str] = []  # shown once the certificate is issued: a failure stays one line
-    root = cluster_ca_file(stack, cluster, sslrootcert, no_fetch, notes)
+    root = cluster_ca_file(run, stack, cluster, sslrootcert, no_fetch, notes)
     result = issuing.issue_client(
         stack,
         cluster,
         user,
         folder,
-        adapters().vault(stack),
+        run.real_or_given().vault(stack),
+        environ=run.environ,
         force=force,
         sslrootcert=root,
         lock_timeout=wait,
         vault_keygen=vault_keygen,
         layout=layout,
-        note=runtime().err,
+        note=run.err,
     )
     for line in notes:
-        runtime().err(line)
-    runtime().err(
+        run.err(line)
+    run.err(
         f"wrote {result.files.key} (0600), {result.files.cert.name} (expires "
         f"{result.not_after:%Y-%m-%d %H:%M} UTC), {result.files.ca.name}"
     )
-    note_sslrootcert(root)
-    runtime().out(result.url)
+    note_sslrootcert(run, root)
+    run.out(result.url)
 
 
 def _issue_all(
+    run: Runtime,
     stack: Stack,
     out: Path | None,
     force: bool,
@@ -126,40 +129,43 @@ def _issue_all(
 
     pairs = issuing.all_users(stack)
     if not pairs:
-        runtime().out(f"{stack.source}: no users declared on any cluster; nothing to issue")
+        run.out(f"{stack.source}: no users declared on any cluster; nothing to issue")
         return
     clusters = dict.fromkeys(cluster for cluster, _user in pairs)
     notes: list[str] = []
-    roots = {cluster: cluster_ca_file(stack, cluster, sslrootcert, no_fetch, notes) for cluster in clusters}
-    with _bar(len(pairs)) as done:
+    roots = {
+        cluster: cluster_ca_file(run, stack, cluster, sslrootcert, no_fetch, notes) for cluster in clusters
+    }
+    with _bar(run, len(pairs)) as done:
         outcomes = issuing.issue_all(
             stack,
             out or issuing.default_out(stack),
-            adapters().vault(stack),
+            run.real_or_given().vault(stack),
+            environ=run.environ,
             force=force,
             jobs=jobs,
             on_done=done,
             lock_timeout=lock_timeout,
             vault_keygen=vault_keygen,
             layout=layout,
-            note=runtime().err,
+            note=run.err,
             sslrootcerts=roots,
         )
     for line in notes:
-        runtime().err(line)
-    failed = _summary(stack.name, outcomes)
+        run.err(line)
+    failed = _summary(run, stack.name, outcomes)
     if failed:
         raise typer.Exit(ExitStatus.ERROR)
 
 
 @contextlib.contextmanager
-def _bar(total: int) -> Iterator[Callable[[object], None]]:
+def _bar(run: Runtime, total: int) -> Iterator[Callable[[object], None]]:
     """`issue --all`'s progress bar: told each finished certificate; drawn by rich on a terminal only."""
     # rich draws on a real terminal file only (off elsewhere); the bar holds counts, no secret. Where it
     # cannot draw (stderr is no terminal and the variables that make rich draw anyway are unset), rich
     # is not imported at all: it is most of what `--all` would import for nothing.
-    stream = runtime().err_stream()  # the run's stderr, masked
-    forced = any(name in environment.process() for name in ("FORCE_COLOR", "TTY_COMPATIBLE"))
+    stream = run.err_stream()  # the run's stderr, masked
+    forced = any(name in run.environ for name in ("FORCE_COLOR", "TTY_COMPATIBLE"))
     if not (forced or stream.isatty()):
         yield lambda _outcome: None
         return
@@ -168,8 +174,8 @@ def _bar(total: int) -> Iterator[Callable[[object], None]]:
 
     lock = threading.Lock()
     columns = (TextColumn("issuing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    # rich uses only write/flush/isatty of the IO it is given.
-    err = Console(file=cast("IO[str]", stream))
+    # rich uses only write/flush/isatty of the IO it is given, and reads the run's environment, not ours.
+    err = Console(file=cast("IO[str]", stream), _environ=run.environ)
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("issue", total=total)
 
@@ -180,7 +186,7 @@ def _bar(total: int) -> Iterator[Callable[[object], None]]:
         yield done
 
 
-def _summary(name: str, outcomes: list[IssueResult | IssueFailure]) -> int:
+def _summary(run: Runtime, name: str, outcomes: list[IssueResult | IssueFailure]) -> int:
     """One line per cluster, then each failure on its own line: readable for 500 users too."""
     from roachcert.certs.issue import IssueResult
 
@@ -188,7 +194,7 @@ def _summary(name: str, outcomes: list[IssueResult | IssueFailure]) -> int:
     for outcome in outcomes:
         per_cluster.setdefault(outcome.cluster, []).append(outcome)
     width = max(len(cluster) for cluster in per_cluster)
-    runtime().out(f"{name}: client certificates")
+    run.out(f"{name}: client certificates")
     failures: list[str] = []
     for cluster, items in per_cluster.items():
         issued = [item for item in items if isinstance(item, IssueResult)]
@@ -199,11 +205,11 @@ def _summary(name: str, outcomes: list[IssueResult | IssueFailure]) -> int:
             line += f" in {issued[0].files.key.parent} (expire {soonest:%Y-%m-%d %H:%M} UTC)"
         if failed:
             line += f", {len(failed)} FAILED"
-        runtime().out(line)
+        run.out(line)
         failures += [f"FAILED {item.cluster}/{item.user}: {item.message}" for item in failed]
     for failure in failures:
-        runtime().out(failure)
+        run.out(failure)
     count = len(failures)
     hint = "; `roachcert connect-url STACK CLUSTER USER` prints each URL" if count < len(outcomes) else ""
-    runtime().out(f"{len(outcomes) - count} issued, {count} failed{hint}")
+    run.out(f"{len(outcomes) - count} issued, {count} failed{hint}")
     return count

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from roachcert import environment
 from roachcert.commands.args import (
     DEFAULT_LOCK_TIMEOUT,
     CloudReadOpt,
@@ -17,7 +16,7 @@ from roachcert.commands.args import (
     WaitPendingOpt,
     lock_timeout_seconds,
 )
-from roachcert.commands.context import plan_options, runtime
+from roachcert.commands.context import Runtime, of, plan_options
 from roachcert.errors import RoachcertError
 from roachcert.exit_status import ExitStatus
 from roachcert.names import stack_name
@@ -53,6 +52,7 @@ def stack_files(targets: list[Path]) -> list[Path]:
 
 
 def plan(
+    ctx: typer.Context,
     targets: Annotated[
         list[Path], typer.Argument(help="Stack files, or folders of them.", show_default=False)
     ],
@@ -84,6 +84,7 @@ def plan(
     """Render each stack and run terraform plan; save the plan for `apply`. Exit 2 when there are changes.
     A stack whose files, engine, provider, state and Cloud reads are all unchanged since its last
     no-change plan is answered "no changes" without Terraform (--full runs it anyway)."""
+    run = of(ctx)
     from roachcert.files import write_atomic
     from roachcert.github import COMMENT_LIMIT
     from roachcert.plan_pool import plan_many
@@ -94,22 +95,22 @@ def plan(
     if chosen is None:
         raise RoachcertError(f"--format {format}: use text, markdown or json")
     files = stack_files(targets)
-    stream = runtime().err_stream() if verbose and len(files) == 1 else None
-    options = plan_options(lock_timeout_seconds(lock_timeout), cloud_read, wait_pending, engine)
+    stream = run.err_stream() if verbose and len(files) == 1 else None
+    options = plan_options(run, lock_timeout_seconds(lock_timeout), cloud_read, wait_pending, engine)
     if full:
         options = dataclasses.replace(options, full=True)
-    outcomes = plan_many(files, options, workers=parallelism, out=stream, err=runtime().err_stream())
+    outcomes = plan_many(files, options, workers=parallelism, out=stream, err=run.err_stream())
     for outcome in outcomes:
         if isinstance(outcome, StackFailure):
-            runtime().err(outcome.error)
+            run.err(outcome.error)
     reports = stack_reports(outcomes)
-    report = render(reports, chosen, limit=COMMENT_LIMIT)
+    report = render(reports, chosen, limit=COMMENT_LIMIT, mask=run.mask)
     if out is not None:
-        write_atomic(out, report)
-        runtime().err(f"report written to {out}")
+        write_atomic(out, run.mask(report))  # a file is a sink too
+        run.err(f"report written to {out}")
     else:
-        runtime().out(report, nl=False)
-    _step_summary(reports, format, report)
+        run.out(report, nl=False)
+    _step_summary(run, reports, format, report)
     raise typer.Exit(_exit_code(outcomes))
 
 
@@ -123,15 +124,19 @@ def _exit_code(outcomes: list[PlanOutcome]) -> ExitStatus:
     return ExitStatus.OK
 
 
-def _step_summary(reports: list[StackReport], format: str, report: str) -> None:
+def _step_summary(run: Runtime, reports: list[StackReport], format: str, report: str) -> None:
     """In GitHub Actions, the markdown report also goes to the job's summary page."""
-    if not environment.get("GITHUB_STEP_SUMMARY"):
+    if not run.environ.get("GITHUB_STEP_SUMMARY"):
         return
     from roachcert.github import COMMENT_LIMIT, GitHubError, append_step_summary
     from roachcert.reports import render
 
     try:
-        markdown = report if format == "markdown" else render(reports, "markdown", limit=COMMENT_LIMIT)
-        append_step_summary(markdown)
+        markdown = (
+            report
+            if format == "markdown"
+            else render(reports, "markdown", limit=COMMENT_LIMIT, mask=run.mask)
+        )
+        append_step_summary(markdown, run.environ)
     except GitHubError as exc:  # the plan itself stands; its exit code must not change
-        runtime().err(f"warning: {exc}")
+        run.err(f"warning: {exc}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from roachcert.commands.args import DEFAULT_LOCK_TIMEOUT, LockTimeoutOpt, StackArg, lock_timeout_seconds
-from roachcert.commands.context import adapters, runtime
+from roachcert.commands.context import of
 
 
 def register(app: typer.Typer) -> None:
@@ -13,14 +13,17 @@ def register(app: typer.Typer) -> None:
 
 
 def render(
+    ctx: typer.Context,
     stack: StackArg,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Render the stack's Terraform root module into .roachcert/STACK/ (reads CA PEMs from Vault)."""
-    from roachcert.planning import render_stack
+    run = of(ctx)
+    from roachcert.planning import PlanOptions, render_stack
 
-    workdir, files = render_stack(
-        stack, lock_timeout=lock_timeout_seconds(lock_timeout), adapters=adapters(), note=runtime().err
+    options = PlanOptions(
+        run.environ, run.real_or_given(), lock_timeout=lock_timeout_seconds(lock_timeout), note=run.err
     )
+    workdir, files = render_stack(stack, options)
     for name in sorted(files):
-        runtime().out(str(workdir / name))
+        run.out(str(workdir / name))

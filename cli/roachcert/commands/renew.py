@@ -20,7 +20,7 @@ from roachcert.commands.args import (
     lock_timeout_seconds,
 )
 from roachcert.commands.cert_args import VaultKeygenOpt
-from roachcert.commands.context import adapters, runtime
+from roachcert.commands.context import Runtime, of
 from roachcert.errors import RoachcertError
 from roachcert.exit_status import ExitStatus
 
@@ -47,6 +47,7 @@ def _duration(flag: str, text: str | None) -> timedelta | None:
 
 
 def renew(
+    ctx: typer.Context,
     stack_file: StackArg,
     cluster: Annotated[
         str | None,
@@ -123,6 +124,7 @@ def renew(
     when any failed or is unusable (each named on its own line). With --format json, stdout holds only
     the summary (the --exec command's output goes to stderr).
     """
+    run = of(ctx)
     from roachcert.certs import issue as issuing
     from roachcert.certs import renewal
     from roachcert.spec import load_stack
@@ -155,21 +157,24 @@ def renew(
         stack,
         wanted,
         folder_of,
-        adapters().vault(stack),
+        run.real_or_given().vault(stack),
+        environ=run.environ,
         before=ahead,
         lock_timeout=wait,
         vault_keygen=vault_keygen,
         layout=layout,
-        note=runtime().err,
+        note=run.err,
     )
     renewed = [r for r in results if r.outcome == "renewed"]
     exec_error = None
     if argv is not None and renewed:  # with --format json, stdout holds the summary and nothing else
-        exec_error = _run_exec(argv, renewed, stack, exec_env or [], stdout_to_stderr=output is Format.json)
+        exec_error = _run_exec(
+            run, argv, renewed, stack, exec_env or [], stdout_to_stderr=output is Format.json
+        )
     if output is Format.json:
-        runtime().out(json.dumps(_summary(stack.name, results, exec_error), indent=2))
+        run.out(json.dumps(_summary(stack.name, results, exec_error), indent=2))
     else:
-        _print(results, exec_error)
+        _print(run, results, exec_error)
     if exec_error or any(r.outcome in ("failed", "unusable") for r in results):
         raise typer.Exit(ExitStatus.ERROR)
 
@@ -183,14 +188,20 @@ def _check_exec_env(names: list[str], argv: list[str] | None) -> None:
 
 
 def _run_exec(
-    argv: list[str], renewed: list[Renewal], stack: Stack, passed: list[str], *, stdout_to_stderr: bool
+    run: Runtime,
+    argv: list[str],
+    renewed: list[Renewal],
+    stack: Stack,
+    passed: list[str],
+    *,
+    stdout_to_stderr: bool,
 ) -> str | None:
     """The reload command, with roachcert's environment minus its credentials (`--exec-env` keeps one)."""
     from roachcert.certs import renewal
     from roachcert.certs.hook_env import hook_environment
     from roachcert.vault.logins import auth_from_env
 
-    environ = runtime().environment()
+    environ = run.environ
     environ = hook_environment(environ, stack, passed, login=auth_from_env(environ))
     return renewal.run_after(argv, renewed, environ, stdout_to_stderr=stdout_to_stderr)
 
@@ -222,22 +233,22 @@ def _summary(name: str, results: list[Renewal], exec_error: str | None) -> dict[
     }
 
 
-def _print(results: list[Renewal], exec_error: str | None) -> None:
+def _print(run: Runtime, results: list[Renewal], exec_error: str | None) -> None:
     for r in results:
         name = f"{r.cluster}/{r.user}"
         if r.outcome == "failed":
-            runtime().out(f"FAILED {name}: {r.message}")
+            run.out(f"FAILED {name}: {r.message}")
         elif r.outcome == "unusable":
-            runtime().out(f"UNUSABLE {name}: {r.message}")
+            run.out(f"UNUSABLE {name}: {r.message}")
         elif r.outcome == "renewed" and r.not_after is not None:
             why = f"; {r.reason}" if r.reason else ""
-            runtime().out(f"renewed {name} (expires {r.not_after:%Y-%m-%d %H:%M} UTC{why})")
+            run.out(f"renewed {name} (expires {r.not_after:%Y-%m-%d %H:%M} UTC{why})")
         elif r.renew_at is not None:
-            runtime().out(f"fresh {name} (renews after {r.renew_at:%Y-%m-%d %H:%M} UTC)")
+            run.out(f"fresh {name} (renews after {r.renew_at:%Y-%m-%d %H:%M} UTC)")
     if exec_error:
-        runtime().out(f"FAILED {exec_error}")
+        run.out(f"FAILED {exec_error}")
     counts = [
         sum(1 for r in results if r.outcome == kind) for kind in ("renewed", "fresh", "failed", "unusable")
     ]
     unusable = f", {counts[3]} unusable" if counts[3] else ""  # the line stays as it was without any
-    runtime().out(f"{counts[0]} renewed, {counts[1]} fresh, {counts[2]} failed{unusable}")
+    run.out(f"{counts[0]} renewed, {counts[1]} fresh, {counts[2]} failed{unusable}")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from roachcert.commands.args import Format, FormatOpt, StackArg
-from roachcert.commands.context import adapters, runtime
+from roachcert.commands.context import of
 from roachcert.escape import printable_lines
 
 if TYPE_CHECKING:
@@ -31,20 +31,22 @@ def register(app: typer.Typer) -> None:
 
 @rotate_app.command("status")
 def status(
+    ctx: typer.Context,
     stack_file: StackArg,
     output: FormatOpt = Format.text,
 ) -> None:
     """Where each CA's rotation stands: single issuer; rolling out a new issuer (bundles growing);
     reissue pending (users whose newest certificate comes from an old issuer); ready to drop the
     old issuer; or an old issuer still in Vault but no longer declared."""
+    run = of(ctx)
     from roachcert.certs import inventory
     from roachcert.spec import PemFileCa, load_stack
     from roachcert.vault.rotation import delivered_records, rotation_status
 
     stack = load_stack(stack_file)
-    vault = adapters().vault(stack)
+    vault = run.real_or_given().vault(stack)
     now = datetime.now(UTC)
-    deliveries = inventory.load(stack.name, runtime().err)
+    deliveries = inventory.load(run.environ, stack.name, run.err)
     delivered = delivered_records(deliveries)
     failed = inventory.failure_reasons(deliveries)
     rows = []
@@ -57,9 +59,9 @@ def status(
         )
     outside = [name for name, ca in stack.cas.items() if isinstance(ca, PemFileCa)]
     if output is Format.json:
-        runtime().out(render_json(stack.name, rows, outside))
+        run.out(render_json(stack.name, rows, outside))
     else:
-        runtime().out(render_text(stack.name, rows, outside), nl=False)
+        run.out(render_text(stack.name, rows, outside), nl=False)
 
 
 def _issuer_line(view: IssuerView) -> str:

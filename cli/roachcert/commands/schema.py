@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from roachcert.commands.context import runtime
+from roachcert.commands.context import of
 from roachcert.spec import Stack
 
 
@@ -26,6 +26,7 @@ def stack_schema() -> dict[str, object]:
     return document
 
 
-def schema() -> None:
+def schema(ctx: typer.Context) -> None:
     """Print the JSON Schema of stack files (point yaml-language-server at it for completion)."""
-    runtime().out(json.dumps(stack_schema(), indent=2, sort_keys=True))
+    run = of(ctx)
+    run.out(json.dumps(stack_schema(), indent=2, sort_keys=True))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from roachcert.commands.args import Format, FormatOpt, StackArg
-from roachcert.commands.context import adapters, runtime
+from roachcert.commands.context import of
 from roachcert.escape import printable
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
 
 
 def status(
+    ctx: typer.Context,
     stack_file: StackArg,
     output: FormatOpt = Format.text,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Clusters read at once.")] = 8,
@@ -37,6 +38,7 @@ def status(
     certificates only in the cloud and only in the spec); PENDING; FAILED; or the cluster's error.
     Needs COCKROACH_API_KEY (and COCKROACH_SERVER for another API) and read access to Vault.
     """
+    run = of(ctx)
     from roachcert.bundles import cluster_bundles
     from roachcert.cloud import drift
     from roachcert.guard_facts import load_hand_set
@@ -44,18 +46,18 @@ def status(
     from roachcert.spec import load_stack
 
     stack = load_stack(stack_file)
-    client = adapters().cloud()  # fails early, once, without a key
-    bundles = cluster_bundles(stack, adapters().vault(stack))
+    client = run.real_or_given().cloud()  # fails early, once, without a key
+    bundles = cluster_bundles(stack, run.real_or_given().vault(stack))
     for bundle in bundles.values():
         for warning in bundle.warnings:
-            runtime().err(f"warning: {warning}")
+            run.err(f"warning: {warning}")
     local = threading.local()
 
     def fetch(cluster_id: str) -> ClientCaStatus:
         # One HTTP session per worker thread.
         mine: CloudApi | None = getattr(local, "client", None)
         if mine is None:
-            mine = local.client = adapters().cloud()
+            mine = local.client = run.real_or_given().cloud()
         return mine.get_client_ca(cluster_id)
 
     expected = {name: bundle.pem for name, bundle in bundles.items()}
@@ -64,11 +66,11 @@ def status(
         info.sha256: src for b in bundles.values() for info, src in zip(b.certs, b.sources, strict=True)
     }
     code = drift.exit_code(rows)
-    hand_set = load_hand_set(stack_dir(stack.name))  # what `apply` will ask consent to drop
+    hand_set = load_hand_set(stack_dir(stack.name, run.environ))  # what `apply` will ask consent to drop
     if output is Format.json:
-        runtime().out(render_json(stack.name, client.server, rows, sources, code, hand_set))
+        run.out(render_json(stack.name, client.server, rows, sources, code, hand_set))
     else:
-        runtime().out(render_text(stack.name, client.server, rows, sources, hand_set), nl=False)
+        run.out(render_text(stack.name, client.server, rows, sources, hand_set), nl=False)
     if code:
         raise typer.Exit(code)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from roachcert.commands.context import runtime
+from roachcert.commands.context import of
 from roachcert.errors import PemError, SpecError
 
 
@@ -16,12 +16,14 @@ def register(app: typer.Typer) -> None:
 
 
 def validate(
+    ctx: typer.Context,
     stacks: Annotated[
         list[Path],
         typer.Argument(help="Stack files (stacks/NAME.yaml).", show_default=False, metavar="STACK"),
     ],
 ) -> None:
     """Check stack files: syntax, fields, references, and the PEM files of CAs kept outside Vault."""
+    run = of(ctx)
     from roachcert.pem import check_ca_file
     from roachcert.spec import PemFileCa, load_stack
 
@@ -41,9 +43,9 @@ def validate(
                     problems.append(f"{path}: cas.{name}.pem_file: {exc}")
                     continue
                 for warning in warnings:
-                    runtime().err(f"{path}: warning: cas.{name}: {warning}")
+                    run.err(f"{path}: warning: cas.{name}: {warning}")
         if not stack.clusters:
-            runtime().err(f"{path}: warning: no clusters: planning this stack deletes every CA it manages")
-        runtime().out(f"{path}: ok ({len(stack.cas)} CAs, {len(stack.clusters)} clusters)")
+            run.err(f"{path}: warning: no clusters: planning this stack deletes every CA it manages")
+        run.out(f"{path}: ok ({len(stack.cas)} CAs, {len(stack.clusters)} clusters)")
     if problems:
         raise SpecError(problems)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from roachcert.mask import mask
+from roachcert.mask import Mask, without_environment
 from roachcert.reports.json_doc import render_json
 from roachcert.reports.markdown import render_markdown
 from roachcert.reports.model import StackReport, view
@@ -20,11 +20,19 @@ def as_format(name: str) -> Format | None:
     return _FORMATS.get(name)
 
 
-def render(reports: Sequence[StackReport], format: Format, *, limit: int | None = None) -> str:
-    """The report of every stack's plan in `format`, secrets masked; markdown within `limit` characters.
-    (The plan's producer makes the StackReports: planning.stack_reports.)"""
+def render(
+    reports: Sequence[StackReport],
+    format: Format,
+    *,
+    limit: int | None = None,
+    mask: Mask = without_environment,
+) -> str:
+    """The report of every stack's plan in `format`; markdown within `limit` characters. (The plan's
+    producer makes the StackReports: planning.stack_reports.) `mask` is the run's: it is applied where
+    a value is encoded or cut (JSON strings, markdown before it is fitted), and the sink the report is
+    written to masks it once more; the text report is masked by its sink alone."""
     if format == "json":
-        return mask(render_json(reports))
+        return render_json(reports, mask=mask)
     if format == "markdown":
-        return mask(render_markdown(reports, limit=limit))
-    return mask(render_text([view(report) for report in reports]))
+        return render_markdown(reports, limit=limit, mask=mask)
+    return render_text([view(report) for report in reports])

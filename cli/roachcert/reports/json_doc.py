@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from roachcert.mask import mask
+from roachcert.mask import Mask, without_environment
 from roachcert.reports.model import CAUTION_KINDS, Alert, CertRow, ClusterChange, StackReport, StackView, view
 
 SCHEMA_VERSION = 1
@@ -108,17 +108,18 @@ def _stack(v: StackView) -> dict[str, Any]:
     }
 
 
-def _masked(value: Any) -> Any:
+def _masked(value: Any, mask: Mask) -> Any:
     if isinstance(value, str):
         return mask(value)
     if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
+        return {key: _masked(item, mask) for key, item in value.items()}
     if isinstance(value, list):
-        return [_masked(item) for item in value]
+        return [_masked(item, mask) for item in value]
     return value
 
 
-def render_json(reports: Sequence[StackReport]) -> str:
-    """Every report in one JSON document, keys in a fixed order, every string masked."""
+def render_json(reports: Sequence[StackReport], *, mask: Mask = without_environment) -> str:
+    """Every report in one JSON document, keys in a fixed order. Every string is masked before it is
+    encoded (an escaped secret would no longer be found); the sink masks the whole again."""
     document = {"schema_version": SCHEMA_VERSION, "stacks": [_stack(view(report)) for report in reports]}
-    return mask(json.dumps(_masked(document), indent=2, ensure_ascii=False)) + "\n"
+    return json.dumps(_masked(document, mask), indent=2, ensure_ascii=False) + "\n"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from roachcert.mask import mask
+from roachcert.mask import Mask, without_environment
 from roachcert.reports.markdown_section import Detail, draw_section, split_stacks, stack_marker, where_full
 from roachcert.reports.model import StackReport, StackView, view
 
@@ -84,8 +84,11 @@ def _hard_cut(views: Sequence[StackView], sections: Sequence[str], limit: int) -
     return _joined(out)
 
 
-def render_markdown(reports: Sequence[StackReport], *, limit: int | None = None) -> str:
-    """The plan of each stack as Markdown within `limit` characters (None: in full), secrets masked."""
+def render_markdown(
+    reports: Sequence[StackReport], *, limit: int | None = None, mask: Mask = without_environment
+) -> str:
+    """The plan of each stack as Markdown within `limit` characters (None: in full). Masked before it is
+    cut to fit: a secret cut in two would no longer be found, and the mask changes the length."""
     if not reports:
         return "### roachcert plan\n\nNo stacks were planned.\n"
     views = [view(report) for report in reports]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from roachcert.errors import PemError
-from roachcert.mask import mask
+from roachcert.mask import without_environment
 from roachcert.pem import CertInfo, parse_certificates
 from roachcert.plan_summary import Action, ResourceChange
 from roachcert.reports.types import (
@@ -83,7 +83,8 @@ class _Parser:
             try:
                 self._seen[text] = (parse_certificates(text, what), None)
             except PemError as exc:
-                self._seen[text] = ((), mask(str(exc)))
+                # A certificate bundle carries no environment secret; a private key pasted in is cut here.
+                self._seen[text] = ((), without_environment(str(exc)))
         return self._seen[text]
 
 

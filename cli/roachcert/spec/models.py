@@ -1,4 +1,7 @@
-"""The stack file's frozen models (contract v1). Loading and line numbers live in `load`."""
+"""The stack file's frozen models (contract v1). Loading and line numbers live in `load`.
+
+About 400 lines on purpose: the whole v1 schema in one place, each model beside its validators, so the
+contract reads top to bottom (the JSON Schema `roachcert schema` prints is generated from them)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from roachcert import environment
 from roachcert.errors import TerraformError
 
 EMBEDDED = "roachcert-terraform"
@@ -73,9 +72,9 @@ def _executable(variable: str, chosen: str, env: Mapping[str, str]) -> Path:
     return path
 
 
-def resolve_engine(environ: Mapping[str, str] | None = None, want: str | None = None) -> Engine:
+def resolve_engine(environ: Mapping[str, str], want: str | None = None) -> Engine:
     """The engine to run; `want` (terraform|tofu, from the stack or --engine) narrows the choice."""
-    env = environment.current() if environ is None else environ
+    env = environ
     if want is not None and want not in ENGINES:
         raise TerraformError(f"--engine {want}: use terraform or tofu")
     if want == TOFU:
@@ -112,9 +111,9 @@ def _tofu(env: Mapping[str, str]) -> Engine:
     )
 
 
-def engine_version(engine: Engine) -> str:
+def engine_version(engine: Engine, environ: Mapping[str, str]) -> str:
     env = {
-        **scrubbed_environment(environment.current()),
+        **scrubbed_environment(environ),
         "TF_CLI_CONFIG_FILE": os.devnull,
         "CHECKPOINT_DISABLE": "1",
     }
@@ -128,12 +127,12 @@ def engine_version(engine: Engine) -> str:
     return first.strip()
 
 
-def cached_version(engine: Engine, cache_dir: Path) -> str:
+def cached_version(engine: Engine, cache_dir: Path, environ: Mapping[str, str]) -> str:
     """The engine's version line, remembered per binary (path, size, mtime): asking costs a process."""
     try:
         info = engine.path.stat()
     except OSError:
-        return engine_version(engine)
+        return engine_version(engine, environ)
     key = f"{engine.path}:{info.st_size}:{info.st_mtime_ns}"
     cache = cache_dir / "engine-version.json"
     try:
@@ -142,7 +141,7 @@ def cached_version(engine: Engine, cache_dir: Path) -> str:
             return str(data["version"])
     except (OSError, ValueError, KeyError):
         pass
-    version = engine_version(engine)
+    version = engine_version(engine, environ)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
@@ -153,9 +152,9 @@ def cached_version(engine: Engine, cache_dir: Path) -> str:
     return version
 
 
-def describe_engine(want: str | None = None) -> str:
+def describe_engine(environ: Mapping[str, str], want: str | None = None) -> str:
     try:
-        engine = resolve_engine(want=want)
+        engine = resolve_engine(environ, want=want)
     except TerraformError as exc:
         return f"engine: none ({exc})"
-    return f"engine: {engine_version(engine)} ({engine.where}: {engine.path})"
+    return f"engine: {engine_version(engine, environ)} ({engine.where}: {engine.path})"

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from roachcert import credentials, environment
+from collections.abc import Mapping
+
+from roachcert import credentials
 from roachcert.mask import Sink
 from roachcert.paths import stack_dir, state_root
 from roachcert.spec import Stack
@@ -13,6 +15,7 @@ from roachcert.terraform.runner import Terraform
 
 def terraform_for(
     stack: Stack,
+    environ: Mapping[str, str],
     out: Sink | None = None,
     engine: Engine | None = None,
     *,
@@ -23,15 +26,15 @@ def terraform_for(
     `want` (--engine) wins over the stack's terraform.engine; `lock_timeout` is Terraform's state-lock wait."""
     extra: dict[str, str] = {}
     for name in ("COCKROACH_API_KEY", "COCKROACH_API_JWT"):  # the provider sends them as headers
-        credentials.read(name)
-    config = environment.get("ROACHCERT_TF_CLI_CONFIG")
+        credentials.read(name, environ)
+    config = environ.get("ROACHCERT_TF_CLI_CONFIG")
     if config:
         extra["TF_CLI_CONFIG_FILE"] = config
-    chosen = engine or resolve_engine(want=want or stack.terraform.engine)
+    chosen = engine or resolve_engine(environ, want=want or stack.terraform.engine)
     wait = None if lock_timeout is None else f"{round(lock_timeout)}s"
-    return Terraform(stack_dir(stack.name), chosen, env=extra, out=out, lock_timeout=wait)
+    return Terraform(stack_dir(stack.name, environ), chosen, environ, extra, out, lock_timeout=wait)
 
 
 def engine_line(tf: Terraform) -> str:
     """What plan records and the report shows: the engine's version line and how it was found."""
-    return f"{cached_version(tf.engine, state_root())} ({tf.engine.where})"
+    return f"{cached_version(tf.engine, state_root(tf.environ), tf.environ)} ({tf.engine.where})"

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from roachcert import environment, interrupts
+from roachcert import interrupts
 from roachcert.errors import TerraformError
 from roachcert.escape import printable_block
 from roachcert.files import FilesError, open_lock_file
-from roachcert.mask import PRIVATE_KEY_MARKER, Sink, mask
+from roachcert.mask import PRIVATE_KEY_MARKER, Masker, Sink
 from roachcert.terraform.engine import Engine, scrubbed_environment
 from roachcert.terraform.errors import TerraformCommandError, command_error
 
@@ -51,8 +51,8 @@ def _tail_error(
 class Terraform:
     """Runs Terraform in one working folder (a stack's root module).
 
-    `env` is added on top of the process environment; a TF_CLI_CONFIG_FILE or TF_PLUGIN_CACHE_DIR in it (the sandbox's
-    mirror config) is used, otherwise both live under the working folder's parent (`.roachcert/`).
+    `environ` is the run's environment, scrubbed of credentials the engine has no use for; `extra` is added
+    on top, and a TF_CLI_CONFIG_FILE or TF_PLUGIN_CACHE_DIR in it (the sandbox's mirror config) is used, otherwise both live under the working folder's parent (`.roachcert/`).
     `out`, when given, receives the masked output live, each line after `prefix`.
     """
 
@@ -60,7 +60,8 @@ class Terraform:
         self,
         workdir: Path,
         engine: Engine,
-        env: Mapping[str, str] | None = None,
+        environ: Mapping[str, str],
+        extra: Mapping[str, str] | None = None,
         out: Sink | None = None,
         *,
         prefix: str = "",
@@ -71,7 +72,9 @@ class Terraform:
         self.out = out
         self.prefix = prefix
         self.lock_timeout = lock_timeout
-        self._extra = dict(env or {})
+        self.environ = environ  # the run's, before scrubbing: what the mask knows as secrets
+        self.mask = Masker(environ)
+        self._extra = dict(extra or {})
         self._out_lock = threading.Lock()
 
     # -- environment -------------------------------------------------------------------------------------
@@ -81,7 +84,7 @@ class Terraform:
         return self.workdir.resolve().parent
 
     def environment(self) -> dict[str, str]:
-        base = scrubbed_environment(environment.current())
+        base = scrubbed_environment(self.environ)
         # The machine's CLI config is never read: only one the caller hands us, or our empty one.
         # Nor a cache or data folder set for other work (the init stamp lives in ./.terraform).
         for name in ("TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR"):
@@ -173,7 +176,7 @@ class Terraform:
                         continue
                     hiding = bool(PRIVATE_KEY_MARKER.search(line)) and "-----END" not in line
                     # What the provider relays from the Cloud API reaches terminals, logs and reports.
-                    masked = printable_block(mask(line))
+                    masked = printable_block(self.mask(line))
                     lines.append(masked)
                     if stream:
                         self._emit(masked)
@@ -279,7 +282,7 @@ class Terraform:
             data = json.loads(text)
         except ValueError as exc:
             raise TerraformError(
-                f"terraform show -json printed no JSON ({exc}): {mask(text[:200])!r}"
+                f"terraform show -json printed no JSON ({exc}): {self.mask(text[:200])!r}"
             ) from None
         if not isinstance(data, dict):
             raise TerraformError("terraform show -json printed JSON that is not an object")

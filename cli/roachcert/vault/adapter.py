@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from roachcert import environment
 from roachcert.errors import VaultError
 from roachcert.spec import Stack
 from roachcert.vault.answers import data_of, int_of, is_name, names_of, pem_of, shape_error, text_of
@@ -30,9 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["VaultAdapter", "VaultSettings", "find_token", "open_vault", "resolve_settings"]
 
 
-def open_vault(stack: Stack, env: Mapping[str, str] | None = None) -> VaultAdapter:
+def open_vault(stack: Stack, env: Mapping[str, str]) -> VaultAdapter:
     """An adapter for the stack's Vault. Nothing is contacted (and nothing is required) until first use."""
-    return VaultAdapter(resolve_settings(stack.vault, environment.current() if env is None else env), env)
+    return VaultAdapter(resolve_settings(stack.vault, env), env)
 
 
 class VaultAdapter(VaultTransport):

@@ -23,7 +23,7 @@ from typing import Any
 import hvac
 import requests
 
-from roachcert import credentials, environment, mask
+from roachcert import credentials, mask
 from roachcert.backoff import backoff
 from roachcert.errors import VaultError
 from roachcert.escape import printable
@@ -90,9 +90,9 @@ def find_token(auth: TokenAuth, env: Mapping[str, str], home: Path) -> str | Non
 class VaultTransport:
     """One Vault's connection: login, requests with retries, every answer checked to be Vault's."""
 
-    def __init__(self, settings: VaultSettings, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: VaultSettings, env: Mapping[str, str]) -> None:
         self.settings = settings
-        self._env = dict(environment.current() if env is None else env)
+        self._env = dict(env)
         self._token: str | None = None
         self._ready = False
         self._lock = threading.Lock()
@@ -145,7 +145,8 @@ class VaultTransport:
         response = self._send("post", path, body, token="")
         self._check_vault(response, "post", path)
         if response.status_code in (400, 401, 403):
-            reason = printable(mask.mask(vault_errors(response)))[:300]
+            # Masked before it is cut: a cut secret would no longer be found at the sink.
+            reason = printable(mask.mask(vault_errors(response), self._env))[:300]
             if response.status_code == 403:  # what Vault answers for a login path where nothing is enabled
                 reason += f" (is an auth method enabled at {path.removesuffix('/login')}?)"
             raise VaultError(f"Vault refused the {what} at {path} on {self.where}: {advice(reason)}")
