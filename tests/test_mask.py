@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from roachcert.mask import mask
+from roachcert.mask import Masker, mask, masked_strings
 from roachcert.terraform.engine import Engine
 from roachcert.terraform.runner import Terraform
 
@@ -85,3 +88,22 @@ def test_a_url_password_in_any_variable_is_masked_on_its_own(monkeypatch: pytest
 def test_a_url_password_with_an_unencoded_hash_is_masked_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAULT_ADDR", "http://admin:hu#nter2zz@127.0.0.1:1")
     assert mask("Failed to parse: 'admin:hu#nter2zz'", os.environ) == "Failed to parse: 'admin:***'"
+
+
+@given(
+    secret=st.text(min_size=6, max_size=20).filter(lambda s: s.strip() == s and "***" not in s),
+    before=st.text(max_size=10),
+    after=st.text(max_size=10),
+)
+def test_a_json_document_masked_before_it_is_encoded_never_shows_the_secret(
+    secret: str, before: str, after: str
+) -> None:
+    # A `"`, `\\` or non-ASCII character in a secret is escaped by json.dumps: the sink could no longer
+    # find it, so every string is masked first.
+    skeleton = json.dumps({"message": "", "rows": [{"detail": ""}], "count": 1}, indent=2)
+    assume(secret not in skeleton and json.dumps(secret)[1:-1] not in skeleton)
+    environ = {"PGPASSWORD": secret}
+    document = {"message": before + secret + after, "rows": [{"detail": secret}], "count": 1}
+    text = json.dumps(masked_strings(document, Masker(environ)), indent=2)
+    assert secret not in text
+    assert json.dumps(secret)[1:-1] not in text

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 PRIVATE_KEY_BLOCK = re.compile(
@@ -109,6 +109,18 @@ def mask(text: str, environ: Mapping[str, str]) -> str:
 
 
 Mask = Callable[[str], str]
+
+
+def masked_strings(value: Any, mask: Mask) -> Any:
+    """A JSON document with every string in it masked: done before it is encoded, where an escaped
+    character (a `"` or `\\` in a secret, non-ASCII as `\\u`) would hide the secret from the sink."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {key: masked_strings(item, mask) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked_strings(item, mask) for item in value]
+    return value
 
 
 def without_environment(text: str) -> str:

@@ -23,6 +23,7 @@ from roachcert.commands.cert_args import VaultKeygenOpt
 from roachcert.commands.context import Runtime, of
 from roachcert.errors import RoachcertError
 from roachcert.exit_status import ExitStatus
+from roachcert.mask import masked_strings
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
@@ -172,7 +173,7 @@ def renew(
             run, argv, renewed, stack, exec_env or [], stdout_to_stderr=output is Format.json
         )
     if output is Format.json:
-        run.out(json.dumps(_summary(stack.name, results, exec_error), indent=2))
+        run.out(json.dumps(masked_strings(_summary(stack.name, results, exec_error), run.mask), indent=2))
     else:
         _print(run, results, exec_error)
     if exec_error or any(r.outcome in ("failed", "unusable") for r in results):

@@ -13,6 +13,7 @@ import typer
 from roachcert.commands.args import Format, FormatOpt, StackArg
 from roachcert.commands.context import of
 from roachcert.escape import printable_lines
+from roachcert.mask import Mask, masked_strings, without_environment
 
 if TYPE_CHECKING:
     from roachcert.vault.rotation import CaRotation, IssuerView
@@ -59,7 +60,7 @@ def status(
         )
     outside = [name for name, ca in stack.cas.items() if isinstance(ca, PemFileCa)]
     if output is Format.json:
-        run.out(render_json(stack.name, rows, outside))
+        run.out(render_json(stack.name, rows, outside, run.mask))
     else:
         run.out(render_text(stack.name, rows, outside), nl=False)
 
@@ -108,7 +109,9 @@ def _issuer_json(view: IssuerView) -> dict[str, Any]:
     }
 
 
-def render_json(stack: str, rows: Sequence[CaRotation], outside: Sequence[str]) -> str:
+def render_json(
+    stack: str, rows: Sequence[CaRotation], outside: Sequence[str], mask: Mask = without_environment
+) -> str:
     document = {
         "stack": stack,
         "cas": [
@@ -125,4 +128,4 @@ def render_json(stack: str, rows: Sequence[CaRotation], outside: Sequence[str]) 
         ],
         "outside_vault": list(outside),
     }
-    return json.dumps(document, indent=2)
+    return json.dumps(masked_strings(document, mask), indent=2)

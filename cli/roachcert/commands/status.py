@@ -13,6 +13,7 @@ import typer
 from roachcert.commands.args import Format, FormatOpt, StackArg
 from roachcert.commands.context import of
 from roachcert.escape import printable
+from roachcert.mask import Mask, masked_strings, without_environment
 
 if TYPE_CHECKING:
     from roachcert.adapters import CloudApi
@@ -68,7 +69,7 @@ def status(
     code = drift.exit_code(rows)
     hand_set = load_hand_set(stack_dir(stack.name, run.environ))  # what `apply` will ask consent to drop
     if output is Format.json:
-        run.out(render_json(stack.name, client.server, rows, sources, code, hand_set))
+        run.out(render_json(stack.name, client.server, rows, sources, code, hand_set, run.mask))
     else:
         run.out(render_text(stack.name, client.server, rows, sources, hand_set), nl=False)
     if code:
@@ -87,6 +88,7 @@ def render_text(
     rows: Sequence[ClusterDrift],
     sources: Mapping[str, str],
     hand_set: Mapping[str, HandSet] | None = None,
+    mask: Mask = without_environment,
 ) -> str:
     from roachcert.cloud.drift import counts
 
@@ -136,6 +138,7 @@ def render_json(
     sources: Mapping[str, str],
     code: int,
     hand_set: Mapping[str, HandSet] | None = None,
+    mask: Mask = without_environment,
 ) -> str:
     from roachcert.cloud.drift import counts
 
@@ -165,4 +168,4 @@ def render_json(
         "counts": counts(rows),
         "exit_code": code,
     }
-    return json.dumps(document, indent=2)
+    return json.dumps(masked_strings(document, mask), indent=2)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from roachcert.mask import Mask, without_environment
+from roachcert.mask import Mask, masked_strings, without_environment
 from roachcert.reports.model import CAUTION_KINDS, Alert, CertRow, ClusterChange, StackReport, StackView, view
 
 SCHEMA_VERSION = 1
@@ -108,18 +108,8 @@ def _stack(v: StackView) -> dict[str, Any]:
     }
 
 
-def _masked(value: Any, mask: Mask) -> Any:
-    if isinstance(value, str):
-        return mask(value)
-    if isinstance(value, dict):
-        return {key: _masked(item, mask) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item, mask) for item in value]
-    return value
-
-
 def render_json(reports: Sequence[StackReport], *, mask: Mask = without_environment) -> str:
     """Every report in one JSON document, keys in a fixed order. Every string is masked before it is
     encoded (an escaped secret would no longer be found); the sink masks the whole again."""
     document = {"schema_version": SCHEMA_VERSION, "stacks": [_stack(view(report)) for report in reports]}
-    return json.dumps(_masked(document, mask), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(masked_strings(document, mask), indent=2, ensure_ascii=False) + "\n"
