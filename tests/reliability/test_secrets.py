@@ -77,7 +77,7 @@ def _texts_under(root: Path) -> Iterator[tuple[Path, str]]:
 def _plan_json(stack_path: Path) -> str:
     """`terraform show -json` of the saved plan, unmasked, as roachcert reads it."""
     stack = load_stack(stack_path)
-    tf = terraform_for(stack)
+    tf = terraform_for(stack, os.environ)
     return tf.show_text(tf.workdir / PLAN_FILE)
 
 
@@ -121,7 +121,7 @@ def test_no_secret_anywhere_after_a_full_walk(
     cli.ok("status", path, "--format", "json")
     cli.ok("rotate", "status", path)
     cli.ok("connect-url", path, "c1", "app")
-    documents["state pull"] = json.dumps(terraform_for(load_stack(stack.path)).state_pull())
+    documents["state pull"] = json.dumps(terraform_for(load_stack(stack.path), os.environ).state_pull())
 
     # -- the key files: created O_EXCL, 0600 from their first moment, never widened ---------------------
     assert keys.opened, "no key file was created"

@@ -56,11 +56,11 @@ def test_tf_log_debug_never_puts_the_api_key_in_output_logs_plans_or_state(
     cli.ok("plan", path, "--format", "markdown", "--out", str(tmp_path / "plan.md"), expect=2)
     cli.ok("plan", path, "--format", "json", "--out", str(tmp_path / "plan.json"), expect=2)
     stack = load_stack(one_cluster.path)
-    plan_json = terraform_for(stack).show_text(one_cluster.workdir / PLAN_FILE)
+    plan_json = terraform_for(stack, os.environ).show_text(one_cluster.workdir / PLAN_FILE)
     cli.ok("apply", path)
     cli.ok("plan", path)
     cli.ok("status", path)
-    state = json.dumps(terraform_for(stack).state_pull())
+    state = json.dumps(terraform_for(stack, os.environ).state_pull())
     key = os.environ["COCKROACH_API_KEY"]
     assert key not in plan_json
     assert key not in state
