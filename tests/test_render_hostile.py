@@ -193,11 +193,9 @@ def test_a_hostile_backend_type_is_quoted() -> None:
 def test_the_engine_validates_hostile_values(
     sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-
     from roachcert.terraform.engine import resolve_engine
     from roachcert.terraform.runner import Terraform
 
-    env = {"TF_CLI_CONFIG_FILE": os.environ["ROACHCERT_TF_CLI_CONFIG"]}
     engine = resolve_engine(os.environ)
     for index, value in enumerate(INJECTIONS):
         stack = hostile_stack(value, name=value)
@@ -210,7 +208,7 @@ def test_the_engine_validates_hostile_values(
         folder.mkdir()
         for name, text in render_module(stack, {"frogs": value}).items():
             (folder / name).write_text(text, encoding="utf-8")
-        tf = Terraform(folder, engine, os.environ, extra=env)
+        tf = Terraform(folder, engine, os.environ)  # the sandbox's TF_CLI_CONFIG_FILE
         init = tf.run("init", "-backend=false", "-input=false", "-no-color", stream=False)
         assert init.returncode == 0, init.output
         # `validate -json` (needs init): its diagnostics are data, printed even when it fails.

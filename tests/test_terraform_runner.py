@@ -155,6 +155,23 @@ def test_caller_cli_config_is_used(tmp_path: Path, fake: tuple[Engine, Path]) ->
     assert call["env"]["TF_CLI_CONFIG_FILE"] == str(config)
 
 
+def test_the_cli_config_tf_cli_config_file_names_is_used_when_it_is_a_file(
+    tmp_path: Path, fake: tuple[Engine, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, record = fake
+    (tmp_path / "mirror.tfrc").write_text("disable_checkpoint = true\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", "mirror.tfrc")  # relative: Terraform runs in the stack's folder
+    tf = Terraform(workdir(tmp_path), engine, os.environ)
+    tf.apply("p.tfplan")
+    # Named but missing (these machines preset one): our own, so Terraform does not warn on every command.
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(tmp_path / "gone.tfrc"))
+    tf.apply("p.tfplan")
+    used, fallback = (call["env"]["TF_CLI_CONFIG_FILE"] for call in calls(record))
+    assert used == str(tmp_path / "mirror.tfrc")
+    assert fallback == str(tmp_path / ".roachcert" / "cli-config" / "terraformrc")
+
+
 def test_output_is_masked_streamed_and_captured(
     tmp_path: Path, fake: tuple[Engine, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -287,7 +287,6 @@ def environment(state: SandboxState) -> dict[str, str]:
         "COCKROACH_CONSOLE_URL": state.emulator_url,  # the emulator also serves /clusters/ID/cert
         "COCKROACH_API_KEY": api_key(root),
         "TF_CLI_CONFIG_FILE": state.cli_config,
-        "ROACHCERT_TF_CLI_CONFIG": state.cli_config,
         "ROACHCERT_TERRAFORM": state.engine,
         "ROACHCERT_STANDIN_PYTHON": state.python,
         "ROACHCERT_PROVIDER": state.provider,

@@ -262,6 +262,25 @@ def _environment(_s: Scenario, _e: Logged, m: pytest.MonkeyPatch) -> int:
     return 0
 
 
+def _cli_config_other(s: Scenario, _e: Logged, m: pytest.MonkeyPatch) -> int:
+    # TF_CLI_CONFIG_FILE names another file, with the same bytes: only the name changed.
+    other = s.tmp_path / "other.tfrc"
+    other.write_bytes(Path(os.environ["TF_CLI_CONFIG_FILE"]).read_bytes())
+    m.setenv("TF_CLI_CONFIG_FILE", str(other))
+    return 0
+
+
+def _cli_config_edited(s: Scenario, e: Logged, m: pytest.MonkeyPatch) -> int:
+    # The file TF_CLI_CONFIG_FILE named at the recording plan, edited since (the sandbox's own is shared).
+    mine = s.tmp_path / "mine.tfrc"
+    mine.write_bytes(Path(os.environ["TF_CLI_CONFIG_FILE"]).read_bytes())
+    m.setenv("TF_CLI_CONFIG_FILE", str(mine))
+    assert plan(s, e, "--full")[::2] == (0, True)
+    assert plan(s, e)[::2] == (0, False), "recorded with this file: the fast path answers"
+    mine.write_text(mine.read_text() + "# edited\n")
+    return 0
+
+
 CONDITIONS: dict[str, Callable[[Scenario, Logged, pytest.MonkeyPatch], int]] = {
     "stack_edit": _stack_edit,
     "console_reorder": _console_revert_to_same_set_reordered,
@@ -280,6 +299,8 @@ CONDITIONS: dict[str, Callable[[Scenario, Logged, pytest.MonkeyPatch], int]] = {
     "hand_set_record": _hand_set,
     "engine_environment": _environment,
     "tf_encryption": _tf_encryption,
+    "cli_config_other": _cli_config_other,
+    "cli_config_edited": _cli_config_edited,
 }
 
 

@@ -1,5 +1,5 @@
 """The Terraform runner of one stack: its working folder, its engine (--engine, else the stack's
-`terraform.engine`), the sandbox's mirror config when one is named, and the engine line reports show."""
+`terraform.engine`) and the engine line reports show."""
 
 from __future__ import annotations
 
@@ -22,17 +22,13 @@ def terraform_for(
     want: str | None = None,
     lock_timeout: float | None = None,
 ) -> Terraform:
-    """The runner for a stack's folder; the sandbox's mirror config when ROACHCERT_TF_CLI_CONFIG names one.
+    """The runner for a stack's folder (its CLI config: see Terraform.environment).
     `want` (--engine) wins over the stack's terraform.engine; `lock_timeout` is Terraform's state-lock wait."""
-    extra: dict[str, str] = {}
     for name in ("COCKROACH_API_KEY", "COCKROACH_API_JWT"):  # the provider sends them as headers
         credentials.read(name, environ)
-    config = environ.get("ROACHCERT_TF_CLI_CONFIG")
-    if config:
-        extra["TF_CLI_CONFIG_FILE"] = config
     chosen = engine or resolve_engine(environ, want=want or stack.terraform.engine)
     wait = None if lock_timeout is None else f"{round(lock_timeout)}s"
-    return Terraform(stack_dir(stack.name, environ), chosen, environ, extra, out, lock_timeout=wait)
+    return Terraform(stack_dir(stack.name, environ), chosen, environ, out=out, lock_timeout=wait)
 
 
 def engine_line(tf: Terraform) -> str:

@@ -1,6 +1,7 @@
 """The one module that starts Terraform.
 
-Every command gets an explicit argv (`-input=false -no-color`), our own CLI config (never the machine's),
+Every command gets an explicit argv (`-input=false -no-color`), the CLI config TF_CLI_CONFIG_FILE names or our
+own empty one (never the machine's ~/.terraformrc),
 a shared plugin cache with `init` serialised by a file lock, and live output masked line by line while it
 is also captured for parsing. Terraform's exit code is carried out; Ctrl-C is forwarded once and waited for.
 """
@@ -42,6 +43,16 @@ class Result:
     stdout: str = ""  # unmasked stdout, only for commands that return data (show -json, state pull)
 
 
+def _named_cli_config(value: str) -> str:
+    """TF_CLI_CONFIG_FILE as the user set it, absolute (Terraform runs in the stack's folder), when it names
+    a file; else "" and our own empty config. The machine's implicit ~/.terraformrc is never read, and a
+    preset naming no file (these machines preset one) would make Terraform warn on every command."""
+    if not value:
+        return ""
+    path = Path(value).absolute()
+    return str(path) if path.is_file() else ""
+
+
 def _tail_error(
     command: str, result: Result, workdir: Path | None = None, tool: str = "terraform"
 ) -> TerraformCommandError:
@@ -52,7 +63,9 @@ class Terraform:
     """Runs Terraform in one working folder (a stack's root module).
 
     `environ` is the run's environment, scrubbed of credentials the engine has no use for; `extra` is added
-    on top, and a TF_CLI_CONFIG_FILE or TF_PLUGIN_CACHE_DIR in it (the sandbox's mirror config) is used, otherwise both live under the working folder's parent (`.roachcert/`).
+    on top, and a TF_CLI_CONFIG_FILE or TF_PLUGIN_CACHE_DIR in it is used. Else the CLI config is the one
+    TF_CLI_CONFIG_FILE names in `environ` (a provider mirror, the sandbox's among them) when that is a file,
+    and the plugin cache and our own empty CLI config live under the working folder's parent (`.roachcert/`).
     `out`, when given, receives the masked output live, each line after `prefix`.
     """
 
@@ -85,9 +98,9 @@ class Terraform:
 
     def environment(self) -> dict[str, str]:
         base = scrubbed_environment(self.environ)
-        # The machine's CLI config is never read: only one the caller hands us, or our empty one.
-        # Nor a cache or data folder set for other work (the init stamp lives in ./.terraform).
-        for name in ("TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR"):
+        preset = _named_cli_config(base.pop("TF_CLI_CONFIG_FILE", ""))
+        # No cache or data folder set for other work (the init stamp lives in ./.terraform).
+        for name in ("TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR"):
             base.pop(name, None)
         env = {**base, **self._extra}
         if env.get("COCKROACH_SERVER"):
@@ -98,7 +111,7 @@ class Terraform:
         env["TF_INPUT"] = "0"
         env["CHECKPOINT_DISABLE"] = "1"
         if not env.get("TF_CLI_CONFIG_FILE"):
-            env["TF_CLI_CONFIG_FILE"] = str(self._own_cli_config())
+            env["TF_CLI_CONFIG_FILE"] = preset or str(self._own_cli_config())
         if not env.get("TF_PLUGIN_CACHE_DIR"):
             env["TF_PLUGIN_CACHE_DIR"] = str(self.home / "plugin-cache")
         Path(env["TF_PLUGIN_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
