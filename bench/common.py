@@ -96,12 +96,13 @@ def _healthy(url: str) -> bool:
 def sandbox(name: str, *, s3: bool = False) -> Iterator[Bench]:
     """Bring up a sandbox of the benchmark's own (with `s3`, its SeaweedFS too), and always take it down."""
     from roachcert_sandbox import manager
+    from roachcert_sandbox.errors import FOLDER
 
     tmp = Path(tempfile.mkdtemp(prefix=f"roachcert-bench-{name}-"))
     home = tmp / "home"
     user_home = tmp / "user-home"  # HOME for every child: the stand-in provider caches a cert there
     user_home.mkdir(parents=True)
-    root = home / "sandbox"
+    root = home / FOLDER
     saved = dict(os.environ)
     try:
         os.environ["ROACHCERT_HOME"] = str(home)

@@ -17,8 +17,9 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 STACK_SUFFIXES = (".yaml", ".yml")
 RULE = "a letter or _ first, then letters, digits, _ or -, at most 63 characters"
-# Folders of roachcert's own beside the stacks' under .roachcert/.
-RESERVED = frozenset({"sandbox", "plugin-cache", "cli-config", "cluster-ca"})
+# Folders of roachcert's own beside the stacks' under .roachcert/ (a folder of another tool's there takes a name
+# that is no stack name, like the sandbox's `.sandbox`).
+RESERVED = frozenset({"plugin-cache", "cli-config", "cluster-ca"})
 
 
 def is_name(value: str) -> bool:

@@ -5,7 +5,7 @@ It wears a server certificate for the cluster's host signed by the emulator's cl
 Console route `/clusters/ID/cert` serves, so the CA `issue` fetched verifies it), and trusts exactly the
 client CA bundle the emulator holds for the cluster now, i.e. what the stack applied (nothing set: a CA
 no client has, so every login fails as on a cluster that trusts none). One server, started once and kept
-(its record under .roachcert/sandbox/) until `sandbox down`; each call makes it play the cluster asked for.
+(its record under .roachcert/.sandbox/) until `sandbox down`; each call makes it play the cluster asked for.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def up(
         ),
     ] = None,
 ) -> None:
-    """Start the sandbox (idempotent) under .roachcert/sandbox/ and register the stacks' clusters."""
+    """Start the sandbox (idempotent) under .roachcert/.sandbox/ and register the stacks' clusters."""
     run = of(ctx)
     from roachcert.spec import load_stack  # only `up --stack` parses a stack
     from roachcert_sandbox import manager

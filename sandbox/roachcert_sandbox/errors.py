@@ -8,11 +8,18 @@ from roachcert import environment
 from roachcert.errors import RoachcertError
 from roachcert.paths import state_root
 
+# Under .roachcert/ (ROACHCERT_HOME), beside the stacks' folders, with a name no stack can take (a stack's
+# name starts with a letter or "_"): the product reserves nothing for the sandbox, and ROACHCERT_HOME,
+# `make clean` and .gitignore cover it with the rest.
+FOLDER = ".sandbox"
+# Where releases before this one kept it; a stack may be named `sandbox` now.
+OLD_FOLDER = "sandbox"
+
 
 class SandboxError(RoachcertError):
     """A local sandbox server could not be started or reached."""
 
 
 def sandbox_dir() -> Path:
-    """`.roachcert/sandbox/` (a stack may not take the name: names.RESERVED)."""
-    return state_root(environment.process()) / "sandbox"
+    """`.roachcert/.sandbox/`."""
+    return state_root(environment.process()) / FOLDER

@@ -1,6 +1,6 @@
 """`roachcert sandbox`: real OpenBao, the Cloud API emulator and a provider mirror (the real cockroach
 provider when installed, else the stand-in), and with `--s3` a real S3 store (SeaweedFS), started once
-under `.roachcert/sandbox/` and found again by their PIDs."""
+under `.roachcert/.sandbox/` and found again by their PIDs."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from roachcert import mask
 from roachcert.errors import RoachcertError
 from roachcert.files import write_atomic, write_secret
 from roachcert_sandbox import cluster_sql, providers, seaweed
-from roachcert_sandbox.errors import SandboxError, sandbox_dir
+from roachcert_sandbox.errors import OLD_FOLDER, SandboxError, sandbox_dir
 from roachcert_sandbox.mirror import write_cli_config
 from roachcert_sandbox.openbao import start_openbao
 from roachcert_sandbox.processes import free_port, stop_pid
@@ -344,7 +344,13 @@ def _stop(state: SandboxState) -> None:
 
 
 def down(root: Path | None = None) -> bool:
-    root = root or sandbox_dir()
+    if root is None:
+        # A sandbox an older release started in `.roachcert/sandbox/` (its state names that very folder,
+        # which a stack's never does) is stopped too: nothing else would find its servers again.
+        old = sandbox_dir().parent / OLD_FOLDER
+        state = load_state(old)
+        stopped = state is not None and Path(state.root) == old.resolve() and down(old)
+        return down(sandbox_dir()) or stopped
     cluster_sql.stop(root)  # started by `sandbox sql`, whether or not the rest still runs
     state = load_state(root)
     if state is None:

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from roachcert.app import run
+from roachcert_sandbox.errors import FOLDER
 from roachcert_sandbox.manager import SandboxState, register_cluster
 
 pytestmark = pytest.mark.integration
@@ -150,7 +151,7 @@ def assert_no_secrets(root: Path, outputs: list[str]) -> None:
     key = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
     texts = list(outputs)
     for path in root.rglob("*"):
-        if path.is_file() and "sandbox" not in path.parts and ".terraform" not in path.parts:
+        if path.is_file() and FOLDER not in path.parts and ".terraform" not in path.parts:
             texts.append(path.read_bytes().decode("utf-8", "replace"))
     for text in texts:
         assert not key.search(text)

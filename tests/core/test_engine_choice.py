@@ -17,6 +17,7 @@ from roachcert.errors import TerraformError
 from roachcert.plan_record import PLAN_FILE
 from roachcert.terraform.engine import resolve_engine
 from roachcert.terraform.workdir import PLAN_META
+from roachcert_sandbox.errors import FOLDER
 from roachcert_sandbox.manager import SandboxState, register_cluster
 
 STACK = """\
@@ -151,7 +152,7 @@ def test_encrypted_state_and_plan_hide_the_passphrase_and_an_old_plan_replayed_i
     for text in outputs:
         assert PASSPHRASE not in text
     for path in (tmp_path / ".roachcert").rglob("*"):
-        if path.is_file() and "sandbox" not in path.parts:
+        if path.is_file() and FOLDER not in path.parts:
             assert PASSPHRASE.encode() not in path.read_bytes(), path
     assert os.environ["TF_ENCRYPTION"] == ENCRYPTION
 

@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from roachcert.app import run
+from roachcert_sandbox.errors import FOLDER
 from roachcert_sandbox.manager import SandboxState, register_cluster
 
 STACK = """\
@@ -184,7 +185,7 @@ def assert_no_partial_files(folder: Path) -> None:
     """No temporary file left behind, a readable state, and no private key without its certificate."""
     roachcert = folder / ".roachcert"
     if roachcert.exists():
-        leftovers = [p for p in roachcert.rglob("*") if p.name.endswith(".tmp") and "sandbox" not in p.parts]
+        leftovers = [p for p in roachcert.rglob("*") if p.name.endswith(".tmp") and FOLDER not in p.parts]
         assert not leftovers, f"temporary files left behind: {leftovers}"
         for state in roachcert.glob("*/terraform.tfstate"):
             json.loads(state.read_text(encoding="utf-8"))  # whole, never half-written

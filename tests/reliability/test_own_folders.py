@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from faultkit import Cli, SandboxStack
 
+from roachcert_sandbox import manager
+from roachcert_sandbox.errors import sandbox_dir
 from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
@@ -149,3 +151,30 @@ def test_a_template_named_like_terraforms_state_is_refused(
         line = one_line(cli.fails(command, str(stack.path)).err)
         assert "terraform.tfstate.tf.j2" in line
     assert not (stack.workdir / "terraform.tfstate.tf").exists()
+
+
+def test_a_stack_may_be_named_sandbox(sandbox: SandboxState, tmp_path: Path, cli: Cli) -> None:
+    """The sandbox keeps its files in `.roachcert/.sandbox/`, a name no stack can take, so the product
+    reserves nothing for it: a stack named `sandbox` plans and applies beside the sandbox's own folder."""
+    own = tmp_path / ".roachcert" / ".sandbox"
+    assert sandbox_dir() == own
+    own.mkdir(parents=True)  # as `sandbox up` does, then its first file
+    token = manager.vault_token()
+    stack = SandboxStack(sandbox, tmp_path, name="sandbox")
+    stack.add_clusters(1)
+    stack.write()
+    cli.ok("ca", "ensure", str(stack.path))
+    cli.ok("plan", str(stack.path), expect=2)
+    cli.ok("apply", str(stack.path))
+    assert cli.ok("plan", str(stack.path)).code == 0
+    assert stack.workdir == tmp_path / ".roachcert" / "sandbox"
+    assert (stack.workdir / "terraform.tfstate").is_file()
+    assert {path.name for path in own.iterdir()} == {"vault-token"}
+    assert (own / "vault-token").read_text().strip() == token
+    assert not list(stack.workdir.glob("vault-token"))
+    # roachcert's own folders beside the stacks' stay refused.
+    taken = SandboxStack(sandbox, tmp_path, name="plugin-cache")
+    taken.add_clusters(1, register=False)
+    taken.write()
+    line = one_line(cli.fails("plan", str(taken.path)).err)
+    assert "cannot be named 'plugin-cache'" in line, line

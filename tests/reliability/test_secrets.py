@@ -18,6 +18,7 @@ from faultkit import PRIVATE_KEY, Cli, SandboxStack
 from roachcert.plan_record import PLAN_FILE
 from roachcert.spec import load_stack
 from roachcert.terraform.for_stack import terraform_for
+from roachcert_sandbox.errors import FOLDER
 from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
@@ -69,7 +70,7 @@ def no_umask() -> Iterator[None]:
 
 def _texts_under(root: Path) -> Iterator[tuple[Path, str]]:
     for path in sorted(root.rglob("*")):
-        if not path.is_file() or {"sandbox", ".terraform"} & set(path.relative_to(root).parts):
+        if not path.is_file() or {FOLDER, ".terraform"} & set(path.relative_to(root).parts):
             continue
         yield path, path.read_bytes().decode("utf-8", "replace")
 

@@ -14,6 +14,7 @@ from faultkit import Cli, SandboxStack, clear_requests, emulator_requests
 from roachcert.plan_record import PLAN_FILE
 from roachcert.spec import load_stack
 from roachcert.terraform.for_stack import terraform_for
+from roachcert_sandbox.errors import FOLDER
 from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ def _texts_under(root: Path) -> list[tuple[Path, str]]:
     return [
         (p, p.read_bytes().decode("utf-8", "replace"))
         for p in sorted(root.rglob("*"))
-        if p.is_file() and not {"sandbox", ".terraform"} & set(p.relative_to(root).parts)
+        if p.is_file() and not {FOLDER, ".terraform"} & set(p.relative_to(root).parts)
     ]
 
 

@@ -18,6 +18,7 @@ from faultkit import Cli, SandboxStack
 from roachcert.mask import mask
 from roachcert.plan_record import PLAN_LOG
 from roachcert.spec import load_stack_text
+from roachcert_sandbox.errors import FOLDER
 from roachcert_sandbox.manager import SandboxState
 from test_github import REPO, TOKEN, FakeGitHub, github  # noqa: F401 (the fixture)
 
@@ -41,7 +42,7 @@ def _closed_port() -> int:
 
 def _files(root: Path) -> Iterator[tuple[Path, str]]:
     for path in sorted(root.rglob("*")):
-        if path.is_file() and not {"sandbox", ".terraform"} & set(path.relative_to(root).parts):
+        if path.is_file() and not {FOLDER, ".terraform"} & set(path.relative_to(root).parts):
             yield path, path.read_bytes().decode("utf-8", "replace")
 
 

@@ -22,7 +22,7 @@ import pytest
 from certs_helper import make_ca
 from roachcert.app import run
 from roachcert_sandbox import manager, providers
-from roachcert_sandbox.errors import SandboxError
+from roachcert_sandbox.errors import FOLDER, SandboxError
 from roachcert_sandbox.mirror import PYTHON_ENV, install_provider_mirror, package_hash_v1
 from roachcert_sandbox.plugin_probe import HANDSHAKE, probe_plugin
 
@@ -130,7 +130,7 @@ def test_a_bogus_variable_stops_sandbox_up_in_one_line_before_anything_starts(
     assert capsys.readouterr().err.strip() == (
         f"roachcert: {providers.BINARY_ENV}: the provider binary {missing} does not exist (or is not a file)"
     )
-    assert not (tmp_path / ".roachcert" / "sandbox" / manager.STATE).exists()
+    assert not (tmp_path / ".roachcert" / FOLDER / manager.STATE).exists()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from provider_choice import active_provider
 from roachcert.app import run
 from roachcert_sandbox import manager, providers
+from roachcert_sandbox.errors import FOLDER
 from roachcert_sandbox.manager import SandboxState
 
 
@@ -24,7 +25,7 @@ def test_forcing_the_real_provider_where_it_is_missing_is_one_line_and_starts_no
     assert err.count("\n") == 1
     assert err.startswith("roachcert: the real cockroach provider is not installed: ")
     assert "Traceback" not in err
-    assert not (tmp_path / ".roachcert" / "sandbox").exists()
+    assert not (tmp_path / ".roachcert" / FOLDER).exists()
 
 
 @pytest.mark.integration
