@@ -181,6 +181,16 @@ def only_line(outcome_text: str) -> str:
     return lines[0]
 
 
+def texts_under(root: Path) -> list[tuple[Path, str]]:
+    """Every file roachcert (or Terraform, or the provider) left under `root`, as text, but for the sandbox's
+    own (its credentials, by design) and the provider binaries under .terraform."""
+    return [
+        (path, path.read_bytes().decode("utf-8", "replace"))
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not {FOLDER, ".terraform"} & set(path.relative_to(root).parts)
+    ]
+
+
 def assert_no_partial_files(folder: Path) -> None:
     """No temporary file left behind, a readable state, and no private key without its certificate."""
     roachcert = folder / ".roachcert"

@@ -13,19 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import Cli, SandboxStack
+from faultkit import Cli, SandboxStack, only_line
 
 from roachcert_sandbox import manager
 from roachcert_sandbox.errors import sandbox_dir
 from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
-
-
-def one_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line, got:\n{text}"
-    return lines[0]
 
 
 @pytest.fixture
@@ -50,7 +44,7 @@ def _listing(folder: Path) -> set[str]:
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("case", ["stack-folder-is-a-file", "roachcert-is-a-file", "home-under-a-file"])
-def test_a_file_in_place_of_our_folder_is_one_line(
+def test_a_file_in_place_of_our_folder_is_only_line(
     stack: SandboxStack, cli: Cli, command: str, case: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     root = tmp_path / ".roachcert"
@@ -65,7 +59,7 @@ def test_a_file_in_place_of_our_folder_is_one_line(
     blocker.write_text("not a folder\n", encoding="utf-8")
     before = _listing(tmp_path)
     outcome = cli.fails(*COMMANDS[command](str(stack.path)))
-    line = one_line(outcome.err)
+    line = only_line(outcome.err)
     assert str(blocker) in line
     assert "not a folder" in line
     assert _listing(tmp_path) == before
@@ -80,13 +74,13 @@ def test_a_link_in_place_of_our_folder_is_never_followed(
     elsewhere.mkdir()
     (tmp_path / ".roachcert").mkdir()
     stack.workdir.symlink_to(elsewhere)
-    line = one_line(cli.fails(*COMMANDS[command](str(stack.path))).err)
+    line = only_line(cli.fails(*COMMANDS[command](str(stack.path))).err)
     assert f"{stack.workdir} is a symbolic link" in line
     assert list(elsewhere.iterdir()) == []
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_a_removed_current_folder_is_one_line(
+def test_a_removed_current_folder_is_only_line(
     stack: SandboxStack, cli: Cli, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gone = tmp_path / "gone"
@@ -94,7 +88,7 @@ def test_a_removed_current_folder_is_one_line(
     monkeypatch.chdir(gone)
     gone.rmdir()
     outcome = cli.fails(*COMMANDS[command](str(stack.path)))
-    assert "current folder no longer exists" in one_line(outcome.err)
+    assert "current folder no longer exists" in only_line(outcome.err)
 
 
 @contextlib.contextmanager
@@ -114,14 +108,14 @@ def read_only_mount(folder: Path) -> Iterator[None]:
 
 @pytest.mark.parametrize("command", ["plan", "render"])  # unmanage: test_unmanage.py, on an applied stack
 @pytest.mark.parametrize("existing", [False, True])
-def test_a_read_only_folder_is_one_line(
+def test_a_read_only_folder_is_only_line(
     stack: SandboxStack, cli: Cli, command: str, existing: bool, tmp_path: Path
 ) -> None:
     root = tmp_path / ".roachcert"
     (stack.workdir if existing else root).mkdir(parents=True)
     with read_only_mount(root):
         outcome = cli.fails(*COMMANDS[command](str(stack.path)))
-    line = one_line(outcome.err)
+    line = only_line(outcome.err)
     assert str(root) in line
     assert "Read-only file system" in line
 
@@ -133,7 +127,7 @@ def test_a_local_state_path_that_is_a_folder_is_named_as_such(stack: SandboxStac
     )
     (stack.workdir / "state-dir").mkdir(parents=True)
     for _ in range(2):  # the same on every run
-        line = one_line(cli.fails("plan", str(stack.path)).err)
+        line = only_line(cli.fails("plan", str(stack.path)).err)
         assert "state-dir" in line
         assert "is a folder" in line
         assert "lock" not in line.lower()
@@ -148,7 +142,7 @@ def test_a_template_named_like_terraforms_state_is_refused(
     text = stack.path.read_text(encoding="utf-8")
     stack.path.write_text(text + "terraform:\n  templates: templates\n", encoding="utf-8")
     for command in ("render", "plan"):
-        line = one_line(cli.fails(command, str(stack.path)).err)
+        line = only_line(cli.fails(command, str(stack.path)).err)
         assert "terraform.tfstate.tf.j2" in line
     assert not (stack.workdir / "terraform.tfstate.tf").exists()
 
@@ -176,5 +170,5 @@ def test_a_stack_may_be_named_sandbox(sandbox: SandboxState, tmp_path: Path, cli
     taken = SandboxStack(sandbox, tmp_path, name="plugin-cache")
     taken.add_clusters(1, register=False)
     taken.write()
-    line = one_line(cli.fails("plan", str(taken.path)).err)
+    line = only_line(cli.fails("plan", str(taken.path)).err)
     assert "cannot be named 'plugin-cache'" in line, line

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import PRIVATE_KEY, Cli, SandboxStack
+from faultkit import PRIVATE_KEY, Cli, SandboxStack, texts_under
 
 from roachcert.plan_record import PLAN_FILE
 from roachcert.spec import load_stack
 from roachcert.terraform.for_stack import terraform_for
-from roachcert_sandbox.errors import FOLDER
 from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
@@ -66,13 +65,6 @@ def no_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(old)
-
-
-def _texts_under(root: Path) -> Iterator[tuple[Path, str]]:
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or {FOLDER, ".terraform"} & set(path.relative_to(root).parts):
-            continue
-        yield path, path.read_bytes().decode("utf-8", "replace")
 
 
 def _plan_json(stack_path: Path) -> str:
@@ -144,7 +136,7 @@ def test_no_secret_anywhere_after_a_full_walk(
         **{f"a line of {key.name}": key.read_text().splitlines()[1] for key in issued_keys},
     }
     scanned: dict[str, str] = {
-        **{str(p): text for p, text in _texts_under(tmp_path / ".roachcert")},
+        **{str(p): text for p, text in texts_under(tmp_path / ".roachcert")},
         "plan.md": (tmp_path / "plan.md").read_text(),
         "plan.json": (tmp_path / "plan.json").read_text(),
         **documents,

@@ -9,12 +9,11 @@ import os
 from pathlib import Path
 
 import pytest
-from faultkit import Cli, SandboxStack, clear_requests, emulator_requests
+from faultkit import Cli, SandboxStack, clear_requests, emulator_requests, texts_under
 
 from roachcert.plan_record import PLAN_FILE
 from roachcert.spec import load_stack
 from roachcert.terraform.for_stack import terraform_for
-from roachcert_sandbox.errors import FOLDER
 from roachcert_sandbox.manager import SandboxState
 
 pytestmark = pytest.mark.integration
@@ -34,14 +33,6 @@ def test_a_trailing_slash_on_cockroach_server_still_plans_no_changes(
     paths = [entry["path"] for entry in emulator_requests(sandbox)]
     assert paths
     assert all(p.startswith("/api/") for p in paths), paths
-
-
-def _texts_under(root: Path) -> list[tuple[Path, str]]:
-    return [
-        (p, p.read_bytes().decode("utf-8", "replace"))
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not {FOLDER, ".terraform"} & set(p.relative_to(root).parts)
-    ]
 
 
 def test_tf_log_debug_never_puts_the_api_key_in_output_logs_plans_or_state(
@@ -67,9 +58,9 @@ def test_tf_log_debug_never_puts_the_api_key_in_output_logs_plans_or_state(
     assert key not in state
     for outcome in cli.outcomes:
         assert key not in outcome.text, f"roachcert {' '.join(outcome.args)} printed the API key"
-    for file, text in _texts_under(tmp_path):
+    for file, text in texts_under(tmp_path):
         assert key not in text, f"{file} holds the API key"
     # The provider did log its requests, header and all (as the real one does), and roachcert masked
     # the key: without the dump this test would pass without ever meeting the header.
-    seen = "\n".join([o.text for o in cli.outcomes] + [text for _, text in _texts_under(tmp_path)])
+    seen = "\n".join([o.text for o in cli.outcomes] + [text for _, text in texts_under(tmp_path)])
     assert "Authorization: Bearer ***" in seen

@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import Cli, SandboxStack
+from faultkit import Cli, SandboxStack, texts_under
 
 from roachcert.mask import mask
 from roachcert.plan_record import PLAN_LOG
 from roachcert.spec import load_stack_text
-from roachcert_sandbox.errors import FOLDER
 from roachcert_sandbox.manager import SandboxState
 from test_github import REPO, TOKEN, FakeGitHub, github  # noqa: F401 (the fixture)
 
@@ -38,12 +36,6 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _files(root: Path) -> Iterator[tuple[Path, str]]:
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not {FOLDER, ".terraform"} & set(path.relative_to(root).parts):
-            yield path, path.read_bytes().decode("utf-8", "replace")
 
 
 def test_url_passwords_never_show_after_a_failed_plan_and_a_comment_run(
@@ -116,7 +108,7 @@ def test_url_passwords_never_show_after_a_failed_plan_and_a_comment_run(
 
     # Zero hits anywhere: printed, reported, summarised, posted (as sent), or kept under the folder.
     scanned: dict[str, str] = {
-        **{str(file): content for file, content in _files(tmp_path) if file not in (report, stack.path)},
+        **{str(file): content for file, content in texts_under(tmp_path) if file not in (report, stack.path)},
         **{f"output of roachcert {' '.join(o.args)}": o.text for o in cli.outcomes},
         **{f"request {n} to GitHub": json.dumps(r["body"]) for n, r in enumerate(github.requests)},
     }
