@@ -44,7 +44,7 @@ def _listing(folder: Path) -> set[str]:
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("case", ["stack-folder-is-a-file", "roachcert-is-a-file", "home-under-a-file"])
-def test_a_file_in_place_of_our_folder_is_only_line(
+def test_a_file_in_place_of_our_folder_is_one_line(
     stack: SandboxStack, cli: Cli, command: str, case: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     root = tmp_path / ".roachcert"
@@ -80,7 +80,7 @@ def test_a_link_in_place_of_our_folder_is_never_followed(
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_a_removed_current_folder_is_only_line(
+def test_a_removed_current_folder_is_one_line(
     stack: SandboxStack, cli: Cli, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gone = tmp_path / "gone"
@@ -108,7 +108,7 @@ def read_only_mount(folder: Path) -> Iterator[None]:
 
 @pytest.mark.parametrize("command", ["plan", "render"])  # unmanage: test_unmanage.py, on an applied stack
 @pytest.mark.parametrize("existing", [False, True])
-def test_a_read_only_folder_is_only_line(
+def test_a_read_only_folder_is_one_line(
     stack: SandboxStack, cli: Cli, command: str, existing: bool, tmp_path: Path
 ) -> None:
     root = tmp_path / ".roachcert"
