@@ -32,7 +32,9 @@ class _State:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signum = 0
-        self.lock = threading.Lock()
+        # Reentrant: the handler runs in the main thread between any two bytecodes, also while that thread
+        # holds the lock (registering a child, forwarding a signal); a plain lock would wait for itself.
+        self.lock = threading.RLock()
         self.children: dict[int, subprocess.Popen[str]] = {}
         self.signalled: set[int] = set()
         self.defer_depth = 0
