@@ -186,7 +186,7 @@ def in_process(bench: Bench, stack: Path, key_type: str) -> float:
         out = bench.tmp / f"inproc-{key_type}-{run_no}-{uuid.uuid4().hex[:6]}"
 
         def whole(out: Path = out) -> None:
-            issue_all(spec, out, open_vault(spec, os.environ), jobs=JOBS)
+            issue_all(spec, out, open_vault(spec, os.environ), jobs=JOBS, environ=os.environ)
 
         runs.append(timed(whole))
     return median(runs)

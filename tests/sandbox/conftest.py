@@ -156,4 +156,4 @@ def terraform(
         # Fast GET retries for the fault tests; the poll timeout stays at the real 10 minutes.
         "ROACHCERT_STANDIN_RETRY_WAIT": "0.05",
     }
-    return Terraform(workdir=workdir, extra=env, environ=os.environ)
+    return Terraform(workdir=workdir, env=env)

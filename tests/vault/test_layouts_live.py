@@ -61,7 +61,12 @@ def test_layout_files_url_and_login_after_renewal(
     first = (out / "client.app.crt").read_bytes()
     late = cert_info(first.decode()).not_after - timedelta(hours=1)
     [result] = renewal.renew(
-        stack, [("frogs", "app")], lambda _c: out, open_vault(stack, os.environ), now=lambda: late
+        stack,
+        [("frogs", "app")],
+        lambda _c: out,
+        open_vault(stack, os.environ),
+        now=lambda: late,
+        environ=os.environ,
     )
     assert result.outcome == "renewed"
     assert (out / "client.app.crt").read_bytes() != first

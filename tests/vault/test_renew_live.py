@@ -218,7 +218,9 @@ def test_expiry_fields_are_timezone_aware(ensured: Path) -> None:
     assert run(["issue", str(ensured), "frogs", "root"]) == 0
     stack = load_stack(ensured)
     folder = default_out(stack, "frogs")
-    [result] = renewal.renew(stack, [("frogs", "root")], lambda _c: folder, open_vault(stack, os.environ))
+    [result] = renewal.renew(
+        stack, [("frogs", "root")], lambda _c: folder, open_vault(stack, os.environ), environ=os.environ
+    )
     assert result.outcome == "fresh"
     assert result.renew_at is not None
     assert result.renew_at > datetime.now(UTC)
