@@ -66,3 +66,61 @@ def test_the_inventory_is_appended_and_read_back(path: Path) -> None:
     inventory.record(os.environ, "st", EVENT)
     assert [d.user for d in inventory.load(os.environ, "st")] == ["app", "app"]
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_threads_recording_at_once_share_fsyncs_and_each_returns_once_its_line_is_synced(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `issue --all` records from 8 threads: the first write is held inside its fsync while 7 more
+    # records arrive; they go out together in one write and one fsync (issue #29), not 7 turns at the flock.
+    users = [f"user{n}" for n in range(8)]
+    first_in_fsync, release = threading.Event(), threading.Event()
+    synced: list[int] = []
+    returned: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if not synced:
+            first_in_fsync.set()
+            assert release.wait(10)
+        real_fsync(fd)
+        synced.append(fd)
+
+    monkeypatch.setattr(inventory.os, "fsync", fsync)
+
+    def one(user: str) -> None:
+        inventory.record("st", inventory.Delivery("frogs", user, "/certs", datetime.now(UTC), True))
+        returned.append(user)
+
+    first = threading.Thread(target=one, args=(users[0],))
+    first.start()
+    assert first_in_fsync.wait(10)
+    rest = [threading.Thread(target=one, args=(user,)) for user in users[1:]]
+    for thread in rest:
+        thread.start()
+    threading.Event().wait(0.5)  # the 7 reach the write under way and wait for it
+    assert returned == []  # none returns before its line is synced
+    release.set()
+    for thread in [first, *rest]:
+        thread.join(10)
+    assert sorted(returned) == users
+    assert len(synced) == 2
+    assert sorted(d.user for d in inventory.load("st")) == users
+
+
+def test_a_failed_group_write_fails_every_record_in_it(path: Path) -> None:
+    path.mkdir()  # nothing can be appended: each thread's record raises, none hangs
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            inventory.record("st", EVENT)
+        except FilesError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(errors) == 6
