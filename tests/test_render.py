@@ -315,6 +315,17 @@ def test_write_workdir_replaces_only_our_files(tmp_path: Path) -> None:
     assert (root / "mine.tf").exists()
 
 
+def test_write_workdir_of_unchanged_files_writes_nothing(tmp_path: Path) -> None:
+    # A fast-path plan or a re-render of an unchanged stack costs reads, not atomic writes and fsyncs.
+    root = tmp_path / ".roachcert" / "demo"
+    write_workdir(root, {"a.tf": "A\n", "b.tf": "B\n"})
+    inodes = {path.name: path.stat().st_ino for path in root.iterdir()}
+    write_workdir(root, {"a.tf": "A\n", "b.tf": "B\n"})
+    assert {path.name: path.stat().st_ino for path in root.iterdir()} == inodes
+    write_workdir(root, {"a.tf": "A\n"})
+    assert json.loads((root / ".roachcert-files.json").read_text()) == {"files": ["a.tf"]}
+
+
 def test_write_workdir_refuses_foreign_names(tmp_path: Path) -> None:
     for name in (
         "../x.tf",
