@@ -89,7 +89,9 @@ def test_threads_recording_at_once_share_fsyncs_and_each_returns_once_its_line_i
     monkeypatch.setattr(inventory.os, "fsync", fsync)
 
     def one(user: str) -> None:
-        inventory.record("st", inventory.Delivery("frogs", user, "/certs", datetime.now(UTC), True))
+        inventory.record(
+            os.environ, "st", inventory.Delivery("frogs", user, "/certs", datetime.now(UTC), True)
+        )
         returned.append(user)
 
     first = threading.Thread(target=one, args=(users[0],))
@@ -105,7 +107,7 @@ def test_threads_recording_at_once_share_fsyncs_and_each_returns_once_its_line_i
         thread.join(10)
     assert sorted(returned) == users
     assert len(synced) == 2
-    assert sorted(d.user for d in inventory.load("st")) == users
+    assert sorted(d.user for d in inventory.load(os.environ, "st")) == users
 
 
 def test_a_failed_group_write_fails_every_record_in_it(path: Path) -> None:
@@ -114,7 +116,7 @@ def test_a_failed_group_write_fails_every_record_in_it(path: Path) -> None:
 
     def one() -> None:
         try:
-            inventory.record("st", EVENT)
+            inventory.record(os.environ, "st", EVENT)
         except FilesError as exc:
             errors.append(exc)
 
