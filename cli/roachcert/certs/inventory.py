@@ -21,7 +21,6 @@ import functools
 import json
 import os
 import stat
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -69,65 +68,6 @@ def record(environ: Mapping[str, str], stack: str, delivery: Delivery) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {key: _encode(value) for key, value in asdict(delivery).items()}
     line = (json.dumps(data, sort_keys=True) + "\n").encode("utf-8")
-    _appender(path).append(line)
-
-
-class _GroupAppend:
-    """Group commit for the threads of one run (`issue --all`) recording into one file: whoever finds
-    no write under way appends every line queued so far with one write and one fsync, under the file's
-    flock; the others wait for it. Each `append` still returns only once its own line is synced (or
-    raises what that write raised), but N threads no longer take turns at N fsyncs under the flock."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._cond = threading.Condition()
-        self._queue: list[tuple[int, bytes]] = []
-        self._next = 0  # the next line's ticket
-        self._synced = 0  # every ticket below this one is written and synced (or failed)
-        self._busy = False
-        self._failed: dict[int, BaseException] = {}
-
-    def append(self, line: bytes) -> None:
-        with self._cond:
-            ticket = self._next
-            self._next += 1
-            self._queue.append((ticket, line))
-            while ticket >= self._synced:
-                if self._busy:
-                    self._cond.wait()
-                    continue
-                batch, self._queue = self._queue, []
-                self._busy = True
-                error: BaseException | None = None
-                self._cond.release()
-                try:
-                    _append_synced(self.path, b"".join(queued for _, queued in batch))
-                except BaseException as exc:  # each waiting line's record raises it, as its own write would
-                    error = exc
-                finally:
-                    self._cond.acquire()
-                    self._busy = False
-                    self._synced = batch[-1][0] + 1
-                    if error is not None:
-                        self._failed.update((queued, error) for queued, _ in batch)
-                    self._cond.notify_all()
-            failed = self._failed.pop(ticket, None)
-        if failed is not None:
-            raise failed
-
-
-_APPENDERS: dict[Path, _GroupAppend] = {}
-_APPENDERS_LOCK = threading.Lock()
-
-
-def _appender(path: Path) -> _GroupAppend:
-    with _APPENDERS_LOCK:
-        return _APPENDERS.setdefault(path, _GroupAppend(path))
-
-
-def _append_synced(path: Path, lines: bytes) -> None:
-    """Append whole lines in one write, synced, under the file's flock; compact when they took the file
-    past a multiple of COMPACT_EVERY."""
     while True:
         fd = _open_for_append(path)
         try:
@@ -135,9 +75,9 @@ def _append_synced(path: Path, lines: bytes) -> None:
             if not _still_there(fd, path):
                 continue  # compacted (renamed over) while we waited: lock the new file
             before = os.fstat(fd).st_size
-            os.write(fd, lines)
+            os.write(fd, line)
             os.fsync(fd)
-            if (before + len(lines)) // COMPACT_EVERY > before // COMPACT_EVERY:
+            if (before + len(line)) // COMPACT_EVERY > before // COMPACT_EVERY:
                 compact(path)
             return
         finally:
