@@ -81,7 +81,7 @@ exit $code
 @contextlib.contextmanager
 def step_timers(spent: dict[str, float]) -> Iterator[None]:
     """Wrap the steps plan_stack takes with timers adding into `spent`."""
-    from roachcert import planning
+    from roachcert import planning, rendering
     from roachcert.terraform.runner import Terraform
 
     def timer(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -97,9 +97,9 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
     patches: list[tuple[Any, str, Any]] = [
         (planning, "load_stack", "load stack"),
         (planning, "read_cloud", "Cloud API reads"),
-        (planning, "cluster_bundles", "Vault bundles"),
-        (planning, "render_module", "render"),
-        (planning, "write_workdir", "write files"),
+        (rendering, "cluster_bundles", "Vault bundles"),
+        (rendering, "render_module", "render"),
+        (rendering, "write_workdir", "write files"),
         (Terraform, "init", "init (check; skipped when unchanged)"),
         (Terraform, "plan", "terraform plan"),
         (Terraform, "show_json", "terraform show -json"),

@@ -83,15 +83,15 @@ def render_steps(stack_path: Path) -> dict[str, float]:
     probe = (
         "import json, os, sys, time\nfrom pathlib import Path\n"
         "t = time.perf_counter()\n"
-        "from roachcert import planning\n"
+        "from roachcert import rendering\n"
         "from roachcert.bundles import cluster_bundles\n"
         "from roachcert.paths import stack_dir\n"
         "from roachcert.vault.adapter import open_vault\n"
         "out = {'imports': time.perf_counter() - t}\n"
-        "t = time.perf_counter(); stack = planning.load_stack(Path(sys.argv[1])); out['load + validate'] = time.perf_counter() - t\n"
+        "t = time.perf_counter(); stack = rendering.load_stack(Path(sys.argv[1])); out['load + validate'] = time.perf_counter() - t\n"
         "t = time.perf_counter(); b = cluster_bundles(stack, open_vault(stack, os.environ)); out['Vault bundles'] = time.perf_counter() - t\n"
-        "t = time.perf_counter(); files = planning.render_module(stack, {n: x.pem for n, x in b.items()}); out['render'] = time.perf_counter() - t\n"
-        "t = time.perf_counter(); planning.write_workdir(stack_dir(stack.name, os.environ), files); out['write'] = time.perf_counter() - t\n"
+        "t = time.perf_counter(); files = rendering.render_module(stack, {n: x.pem for n, x in b.items()}); out['render'] = time.perf_counter() - t\n"
+        "t = time.perf_counter(); rendering.write_workdir(stack_dir(stack.name, os.environ), files); out['write'] = time.perf_counter() - t\n"
         "print(json.dumps(out))\n"
     )
     runs = [
@@ -103,7 +103,8 @@ def render_steps(stack_path: Path) -> dict[str, float]:
 def main() -> Outcome:
     from bench.common import process_options
     from roachcert.bundles import cluster_bundles
-    from roachcert.planning import plan_stack, render_stack
+    from roachcert.planning import plan_stack
+    from roachcert.rendering import render_stack
     from roachcert.spec import load_stack
     from roachcert.terraform.module import render_module
     from roachcert.vault.adapter import open_vault
@@ -226,7 +227,8 @@ def main() -> Outcome:
             counts: dict[str, int] = {}
             with counting(counts):
                 start = time.perf_counter()
-                render_stack(stacks[size], process_options())
+                options = process_options()
+                render_stack(stacks[size], options.environ, options.adapters)
                 prep = time.perf_counter() - start
             entry: dict[str, Any] = {
                 "render_stack_issuer_reads": counts.get("issuer_reads", 0),

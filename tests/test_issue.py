@@ -294,3 +294,50 @@ def test_cli_connect_url(
     )
     assert "does not exist yet" in captured.err
     assert run(["connect-url", str(stack_path), "frogs", "bob"]) == 1
+
+
+def test_issue_all_asks_the_console_for_every_cluster_ca_at_once_and_notes_them_in_stack_order(
+    stack_path: Path, tmp_path: Path
+) -> None:
+    # `issue --all` asks the Console for each cluster's CA: at once (issue #29), not one round trip after
+    # another. The first cluster's answer is the slowest; the notes still follow the stack's order.
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from roachcert.certs import server_ca  # noqa: F401  (loaded before the clock starts: requests)
+    from roachcert.commands.cert_args import cluster_ca_files
+    from roachcert.runtime import Runtime
+
+    stack = load_stack(stack_path)
+    clusters = list(stack.clusters)
+    delays = {stack.clusters[name].id: 1.2 - 0.4 * index for index, name in enumerate(clusters)}
+
+    class Slow404(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(delays[self.path.split("/")[2]])
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow404)
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+    environ = {
+        "COCKROACH_CONSOLE_URL": f"http://127.0.0.1:{server.server_address[1]}",
+        "ROACHCERT_HOME": str(tmp_path / "home"),
+        "HOME": str(tmp_path),
+    }
+    notes: list[str] = []
+    try:
+        start = time.monotonic()
+        roots = cluster_ca_files(Runtime(environ=environ), stack, clusters, None, False, notes, jobs=8)
+        took = time.monotonic() - start
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert list(roots) == clusters
+    assert all(root == tmp_path / ".postgresql" / "root.crt" for root in roots.values())
+    assert [next(name for name in clusters if f"cluster {name} " in note) for note in notes] == clusters
+    assert took < sum(delays.values()) - 0.6, took  # one after another: 2.4 s; at once: 1.2 s

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cli" / "roachcert"
 # Top to bottom. `__init__` is the package itself (its `__version__`).
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__main__", "app", "commands", "runtime", "crash_log"}),
-    frozenset({"applying", "planning", "plan_pool", "adoption"}),
+    frozenset({"applying", "planning", "rendering", "plan_pool", "adoption"}),
     frozenset(
         {
             "adapters",

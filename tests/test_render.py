@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from certs_helper import make_ca
 from engine_choice import fmt_unclean
@@ -181,6 +183,21 @@ def test_hcl_string(text: str, expected: str) -> None:
     assert hcl_string(text) == expected
 
 
+def _hcl_string_char_by_char(value: str) -> str:
+    """hcl_string as it was before its fast path for text with nothing to escape (issue #29)."""
+    escapes = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    out = [
+        escapes[c] if c in escapes else f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
+        for c in value
+    ]
+    return '"' + "".join(out).replace("${", "$${").replace("%{", "%%{") + '"'
+
+
+@given(st.text(alphabet=st.sampled_from([*'ab$%{}\\"\n\r\t\x00\x1f\x7f\x80 é']), max_size=12) | st.text())
+def test_hcl_string_fast_path_quotes_as_the_loop_does(text: str) -> None:
+    assert hcl_string(text) == _hcl_string_char_by_char(text)
+
+
 def test_the_sandbox_cli_config_quotes_with_the_same_hcl_string(tmp_path: Path) -> None:
     # One copy of HCL quoting: a mirror path holding quotes and template sigils stays literal there too.
     root = tmp_path / 'mirror "x" ${y} %{z}'
@@ -296,6 +313,17 @@ def test_write_workdir_replaces_only_our_files(tmp_path: Path) -> None:
     assert (root / "a.tf").read_text() == "A2\n"
     assert not (root / "c.tf").exists()
     assert (root / "mine.tf").exists()
+
+
+def test_write_workdir_of_unchanged_files_writes_nothing(tmp_path: Path) -> None:
+    # A fast-path plan or a re-render of an unchanged stack costs reads, not atomic writes and fsyncs.
+    root = tmp_path / ".roachcert" / "demo"
+    write_workdir(root, {"a.tf": "A\n", "b.tf": "B\n"})
+    inodes = {path.name: path.stat().st_ino for path in root.iterdir()}
+    write_workdir(root, {"a.tf": "A\n", "b.tf": "B\n"})
+    assert {path.name: path.stat().st_ino for path in root.iterdir()} == inodes
+    write_workdir(root, {"a.tf": "A\n"})
+    assert json.loads((root / ".roachcert-files.json").read_text()) == {"files": ["a.tf"]}
 
 
 def test_write_workdir_refuses_foreign_names(tmp_path: Path) -> None:

@@ -151,6 +151,17 @@ def test_a_typo_still_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> N
 # The libraries a command loads only when it needs them: a certificate parsed (cryptography), Vault or an
 # HTTP API called (hvac, requests, urllib3), templates rendered (jinja2), a progress bar drawn (rich).
 CLIENTS = {"hvac", "requests", "urllib3"}
+# The plan's pipeline past rendering: the engine, the fast path's record, the plan's reports.
+PLAN_ONLY = (
+    "roachcert.planning",
+    "roachcert.plan_pool",
+    "roachcert.plan_seen",
+    "roachcert.guard_facts",
+    "roachcert.reports",
+    "roachcert.github",
+    "roachcert.terraform.runner",
+    "roachcert.terraform.engine",
+)
 
 
 def test_validate_loads_no_client_no_crypto_no_templates_no_bar(repo_root: Path) -> None:
@@ -204,17 +215,21 @@ def test_commands_on_the_sandbox_load_only_what_they_run(
         assert code == expected, argv
         assert "rich" not in packages, argv
         assert not any(name.startswith(not_planning) for name in ours), (argv, sorted(ours))
+        if argv == ["render"]:
+            # Rendering runs no engine and reads no Cloud API: none of the plan's pipeline is loaded.
+            assert not any(name.startswith((*PLAN_ONLY, "roachcert.cloud")) for name in ours), sorted(ours)
     assert app_module.run(["apply", str(stack)]) == 0
     code, packages, _ours = _imports("status", str(stack), cwd=tmp_path)
     assert code == 0
     assert packages.isdisjoint({"jinja2", "rich"}), sorted(packages)
     # stderr is a pipe here: no bar can draw, so rich is not loaded; neither are the templates.
     for argv in (["frogs", "app"], ["--all"]):
-        code, packages, _ours = _imports(
+        code, packages, ours = _imports(
             "issue", str(stack), *argv, "--out", str(tmp_path / "certs"), cwd=tmp_path
         )
         assert code == 0, argv
         assert packages.isdisjoint({"jinja2", "rich"}), (argv, sorted(packages))
+        assert not any(name.startswith((*PLAN_ONLY, "roachcert.terraform")) for name in ours), sorted(ours)
     # Where rich would draw anyway (TTY_COMPATIBLE=1), the bar is drawn as before.
     monkeypatch.setenv("TTY_COMPATIBLE", "1")
     code, packages, _ours = _imports(

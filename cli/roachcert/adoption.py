@@ -11,8 +11,9 @@ from roachcert import guard_facts, plan_seen
 from roachcert.cloud.reads import CloudRead
 from roachcert.errors import RoachcertError
 from roachcert.paths import stack_dir
-from roachcert.planning import PlanOptions, declared_pems, observed_reads, quiet, read_cloud, render_into
+from roachcert.planning import PlanOptions, declared_pems, observed_reads, read_cloud
 from roachcert.progress import StepProgress
+from roachcert.rendering import quiet, render_into
 from roachcert.spec import load_stack
 from roachcert.stack_lock import stack_lock
 from roachcert.terraform.for_stack import terraform_for

@@ -14,13 +14,16 @@ import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from roachcert.cloud.reads import CloudRead
 from roachcert.errors import GuardError
 from roachcert.files import write_atomic, write_secret
 from roachcert.plan_summary import PlanSummary
 from roachcert.spec import PemFileCa, Stack
 from roachcert.terraform.workdir import PLAN_META, files_hash, our_files, read_json, remove_file
+
+if TYPE_CHECKING:  # `render` clears a plan record without loading the Cloud API's client
+    from roachcert.cloud.reads import CloudRead
 
 PLAN_FILE = "roachcert.tfplan"
 PLAN_LOG = "roachcert-plan.log"  # Terraform's plan output, masked: the "full plan" reports link to

@@ -1,5 +1,6 @@
 """`plan`: for one stack, load → bundles (read-only Vault) → render → write → init → plan → show → summary;
 for many, `plan_pool.plan_many` runs those on a thread pool; `adoption` imports what a cluster trusts.
+Rendering and writing the files is `rendering`, which `roachcert render` runs without the rest.
 
 What `apply` needs to refuse a stale plan is saved beside the plan file (plan_record.PlanMeta). About
 400 lines on purpose: the one pipeline of a stack's plan, its outcome types and the fast path's check,
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from roachcert import guard_facts, interrupts, plan_seen
 from roachcert.adapters import Adapters
-from roachcert.bundles import ClusterBundle, cluster_bundles
+from roachcert.bundles import ClusterBundle
 from roachcert.cloud.reads import CloudRead, bundle_sha256, pending_message, read_clusters
 from roachcert.errors import GuardError
 from roachcert.files import write_atomic
@@ -36,19 +37,14 @@ from roachcert.plan_record import (
 )
 from roachcert.plan_summary import PlanSummary
 from roachcert.progress import StepProgress
+from roachcert.rendering import quiet, render_into
 from roachcert.reports.model import StackReport, sources_from_bundles
 from roachcert.spec import Stack, load_stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, Note, ignore_note, stack_lock
 from roachcert.terraform.for_stack import engine_line, terraform_for
-from roachcert.terraform.module import render_module
 from roachcert.terraform.plan_json import summarise, unchanged
 from roachcert.terraform.runner import Terraform
-from roachcert.terraform.workdir import files_hash, write_workdir
-from roachcert.unmanaged import unmanaged_names, write_unmanaged
-
-
-def quiet(_: str) -> None:
-    return None
+from roachcert.terraform.workdir import files_hash
 
 
 @dataclass(frozen=True)
@@ -141,30 +137,6 @@ def stack_reports(outcomes: Sequence[PlanOutcome], now: datetime | None = None) 
     return [outcome.report(moment) for outcome in outcomes]
 
 
-def render_into(
-    stack: Stack,
-    workdir: Path,
-    progress: StepProgress,
-    adapters: Adapters,
-    adopt: Sequence[str] = (),
-    bundles: Mapping[str, ClusterBundle] | None = None,
-) -> tuple[dict[str, str], Mapping[str, ClusterBundle]]:
-    if bundles is None:
-        progress("reading CA bundles")
-        bundles = cluster_bundles(stack, adapters.vault(stack))
-    progress("rendering")
-    listed = unmanaged_names(workdir)
-    forget_names = [name for name in listed if name not in stack.clusters]
-    if len(forget_names) < len(listed):  # declared again: managed again, as `manage` would do
-        write_unmanaged(workdir, forget_names)
-    pems = {name: bundle.pem for name, bundle in bundles.items()}
-    files = render_module(stack, pems, forget=forget_names, adopt=adopt)
-    # A plan made before these files must never be applied against them.
-    clear_plan_meta(workdir)
-    write_workdir(workdir, files)
-    return files, bundles
-
-
 def read_cloud(stack: Stack, options: PlanOptions, progress: StepProgress = quiet) -> dict[str, CloudRead]:
     """Each declared cluster's client CA as the Cloud API answers now; PENDING ones are waited for up to
     --wait-pending, then stop the plan. {} with --no-cloud-read."""
@@ -200,14 +172,6 @@ def _to_adopt(summary: PlanSummary, reads: Mapping[str, CloudRead]) -> list[str]
         and reads[change.cluster].has_ca
         and bundle_sha256(reads[change.cluster].pem)
     )
-
-
-def render_stack(path: Path, options: PlanOptions) -> tuple[Path, dict[str, str]]:
-    stack = load_stack(path)
-    workdir = stack_dir(stack.name, options.environ)
-    with stack_lock(workdir, stack.name, options.lock_timeout, options.note):
-        files, _ = render_into(stack, workdir, quiet, options.adapters)
-    return workdir, files
 
 
 def plan_stack(

@@ -20,7 +20,6 @@ from roachcert.paths import stack_dir
 from roachcert.plan_record import clear_plan_meta
 from roachcert.spec import Stack
 from roachcert.stack_lock import DEFAULT_TIMEOUT, Note, ignore_note, stack_lock
-from roachcert.terraform.for_stack import terraform_for
 from roachcert.terraform.resources import RESOURCE_TYPE
 
 # The file keeps its first name: folders planned by older releases hold their list in it.
@@ -103,6 +102,8 @@ def _state_here(stack: Stack, workdir: Path, environ: Mapping[str, str]) -> dict
     """The stack's state, when a plan or apply has initialised its folder here; None otherwise."""
     if not (workdir / ".terraform").is_dir():
         return None
+    from roachcert.terraform.for_stack import terraform_for  # lazy: `render` reads the list, runs no engine
+
     return terraform_for(stack, environ).state_pull()
 
 

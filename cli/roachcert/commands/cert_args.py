@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -81,3 +82,29 @@ def cluster_ca_file(
     spec = stack.clusters[cluster]
     note = run.err if notes is None else notes.append
     return server_ca.resolve(cluster, spec, override, fetch=not no_fetch, note=note, environ=run.environ).path
+
+
+def cluster_ca_files(
+    run: Runtime,
+    stack: Stack,
+    clusters: Sequence[str],
+    override: Path | None,
+    no_fetch: bool,
+    notes: list[str],
+    jobs: int,
+) -> dict[str, Path]:
+    """cluster_ca_file of each cluster, up to `jobs` Console fetches at once (`issue --all`: one round
+    trip each, not one after another). Notes land in `notes` in the clusters' order, and an error is the
+    first cluster's in that order, as one by one would have them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    own: dict[str, list[str]] = {name: [] for name in clusters}
+
+    def one(name: str) -> Path:
+        return cluster_ca_file(run, stack, name, override, no_fetch, own[name])
+
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(clusters))), thread_name_prefix="ca") as pool:
+        found = dict(zip(clusters, pool.map(one, clusters), strict=True))
+    for name in clusters:
+        notes.extend(own[name])
+    return found

@@ -20,6 +20,7 @@ from roachcert.commands.cert_args import (
     SslRootCertOpt,
     VaultKeygenOpt,
     cluster_ca_file,
+    cluster_ca_files,
     note_sslrootcert,
 )
 from roachcert.commands.context import Runtime, of
@@ -133,9 +134,7 @@ def _issue_all(
         return
     clusters = dict.fromkeys(cluster for cluster, _user in pairs)
     notes: list[str] = []
-    roots = {
-        cluster: cluster_ca_file(run, stack, cluster, sslrootcert, no_fetch, notes) for cluster in clusters
-    }
+    roots = cluster_ca_files(run, stack, list(clusters), sslrootcert, no_fetch, notes, jobs)
     with _bar(run, len(pairs)) as done:
         outcomes = issuing.issue_all(
             stack,

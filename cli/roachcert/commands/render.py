@@ -19,11 +19,10 @@ def render(
 ) -> None:
     """Render the stack's Terraform root module into .roachcert/STACK/ (reads CA PEMs from Vault)."""
     run = of(ctx)
-    from roachcert.planning import PlanOptions, render_stack
+    from roachcert.rendering import render_stack  # not planning: no runner, report or fast-path code
 
-    options = PlanOptions(
-        run.environ, run.real_or_given(), lock_timeout=lock_timeout_seconds(lock_timeout), note=run.err
+    workdir, files = render_stack(
+        stack, run.environ, run.real_or_given(), lock_timeout=lock_timeout_seconds(lock_timeout), note=run.err
     )
-    workdir, files = render_stack(stack, options)
     for name in sorted(files):
         run.out(str(workdir / name))

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import functools
+import re
 
 from roachcert.errors import TerraformError
 from roachcert.escape import printable
 from roachcert.names import is_ident
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# What hcl_string must rewrite: a character it escapes (control characters, DEL, `\`, `"`) or a sigil.
+_NEEDS_WORK = re.compile(r'[\x00-\x1f\x7f\\"]|[$%]\{')
 
 
 def hcl_string(value: str) -> str:
     """A quoted HCL string literal that reads back as exactly `value` (no interpolation)."""
+    if _NEEDS_WORK.search(value) is None:  # ids, names, hosts: nothing to escape (one C-level scan)
+        return f'"{value}"'
     out = []
     for char in value:
         if char in _ESCAPES:

@@ -72,16 +72,21 @@ def write_workdir(root: Path, files: Mapping[str, str]) -> None:
     ensure_dir(root, 0o777)  # the umask narrows it, as a plain mkdir would
     stale = set(our_files(root)) - set(files)
     for name in sorted(files):
-        path = root / name
-        try:
-            if path.read_text(encoding="utf-8") == files[name]:
-                continue
-        except (OSError, UnicodeDecodeError):
-            pass
-        write_atomic(path, files[name])
+        _write_if_changed(root / name, files[name])
     for name in sorted(stale):
         remove_file(root / name)
-    write_atomic(root / MANIFEST, json.dumps({"files": sorted(files)}, indent=2) + "\n")
+    _write_if_changed(root / MANIFEST, json.dumps({"files": sorted(files)}, indent=2) + "\n")
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write (atomically, synced) only what differs from the file there: a re-render of an unchanged
+    stack costs reads, not fsyncs."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    write_atomic(path, text)
 
 
 def files_hash(files: Mapping[str, str]) -> str:
