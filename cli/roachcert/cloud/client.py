@@ -23,6 +23,7 @@ from roachcert import __version__, credentials, outside_json
 from roachcert.backoff import backoff
 from roachcert.errors import CloudError
 from roachcert.escape import printable
+from roachcert.mask import REPLACEMENT, Mask, Masker, masked_strings, without_environment
 from roachcert.outside_json import Json, NotJson
 
 DEFAULT_SERVER = "https://cockroachlabs.cloud"
@@ -60,8 +61,9 @@ PAGE_SIZE = 100
 MAX_PAGES = 1000  # a server handing out next_page forever stops here, named
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    flat = printable(" ".join(text.split()))
+def _one_line(text: str, mask: Mask, limit: int = 200) -> str:
+    """An answer's text on one line, cut to `limit`: masked first, as a secret cut in two is found no more."""
+    flat = printable(" ".join(mask(text).split()))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -79,6 +81,7 @@ class CloudClient:
         retry_wait_max: float = 30.0,
         session: requests.Session | None = None,
         jwt_headers: Mapping[str, str] | None = None,
+        mask: Mask = without_environment,
     ) -> None:
         if not api_key:
             raise CloudError("no Cloud API key: set COCKROACH_API_KEY")
@@ -86,6 +89,7 @@ class CloudClient:
         self.server = normalise_server(server)
         self._api_key = api_key
         self._jwt_headers = {name: value for name, value in (jwt_headers or {}).items() if value}
+        self._run_mask = mask  # the run's (from_env): what the API echoes is masked before it is cut
         self.timeout = timeout
         self.retries = retries
         self.retry_wait_min = retry_wait_min
@@ -106,18 +110,23 @@ class CloudClient:
                 },
             )
             key = credentials.read("COCKROACH_API_JWT", env)
+        options.setdefault("mask", Masker(env))
         return cls(env.get("COCKROACH_SERVER") or DEFAULT_SERVER, key, **options)
 
     def __repr__(self) -> str:
         return f"CloudClient(server={self.server!r})"
 
+    def _mask(self, text: str) -> str:
+        """The run's mask, and this client's own key or JWT however it was given."""
+        return self._run_mask(text).replace(self._api_key, REPLACEMENT)
+
     def get_client_ca(self, cluster_id: str) -> ClientCaStatus:
         path = f"/api/v1/clusters/{quote(cluster_id, safe='')}/client-ca-cert"
-        return client_ca_of(self._get(path, cluster_id), self._what(path))
+        return client_ca_of(self._get(path, cluster_id), self._what(path), self._mask)
 
     def get_cluster(self, cluster_id: str) -> ClusterInfo:
         path = f"/api/v1/clusters/{quote(cluster_id, safe='')}"
-        return cluster_of(self._get(path, cluster_id), cluster_id, self._what(path))
+        return cluster_of(self._get(path, cluster_id), cluster_id, self._what(path), self._mask)
 
     def _what(self, path: str) -> str:
         return f"Cloud API at {self.server}: GET {path}"
@@ -135,7 +144,7 @@ class CloudClient:
                 raise CloudError(
                     f"Cloud API at {self.server}: GET /api/v1/clusters answered no clusters list"
                 )
-            found += [_listed(item, self._what("/api/v1/clusters")) for item in raw]
+            found += [_listed(item, self._what("/api/v1/clusters"), self._mask) for item in raw]
             pagination = body.get("pagination")
             token = str(pagination.get("next_page") or "") if isinstance(pagination, dict) else ""
             if not token:
@@ -173,14 +182,14 @@ class CloudClient:
                     where = resp.headers.get("Location", "nowhere")
                     raise CloudError(
                         f"Cloud API at {self.server}: GET {path} answered a redirect "
-                        f"(HTTP {resp.status_code} to {_one_line(where, 120)}), not the API's answer"
+                        f"(HTTP {resp.status_code} to {_one_line(where, self._mask, 120)}), not the API's answer"
                     )
                 if resp.ok:
                     return self._json(resp, path)
                 if not _retryable(resp.status_code):
                     raise self._refusal(resp, path, cluster_id)
                 json_body = "json" in resp.headers.get("Content-Type", "")
-                last = f"HTTP {resp.status_code}" if json_body else _came_back(resp)
+                last = f"HTTP {resp.status_code}" if json_body else _came_back(resp, self._mask)
                 retry_after = _retry_after(resp)
             if attempt < self.retries:
                 time.sleep(backoff(attempt, retry_after, self.retry_wait_min, self.retry_wait_max))
@@ -193,11 +202,11 @@ class CloudClient:
             body = outside_json.loads(resp.content)
         except NotJson as exc:
             raise CloudError(
-                f"{self._what(path)} answered {exc}, not the API's answer ({_came_back(resp)})"
+                f"{self._what(path)} answered {exc}, not the API's answer ({_came_back(resp, self._mask)})"
             ) from None
         if not isinstance(body, dict):
             raise CloudError(
-                f"{self._what(path)} answered something other than a JSON object ({_came_back(resp)})"
+                f"{self._what(path)} answered something other than a JSON object ({_came_back(resp, self._mask)})"
             )
         return body
 
@@ -223,69 +232,72 @@ class CloudClient:
         except NotJson:
             body = None
         if isinstance(body, dict) and isinstance(body.get("message"), str):
-            message = f": {_one_line(str(body['message']))}"
+            message = f": {_one_line(str(body['message']), self._mask)}"
         else:
-            message = f" ({_came_back(resp)})"
+            message = f" ({_came_back(resp, self._mask)})"
         return CloudError(f"{where}: GET {path} failed (HTTP {code}){message}")
 
 
-def _listed(item: Json, what: str) -> ListedCluster:
+def _listed(item: Json, what: str, mask: Mask = without_environment) -> ListedCluster:
     """One cluster of GET /api/v1/clusters: text fields, `config` an object, `regions` a list of objects."""
     if not isinstance(item, dict):
         raise CloudError(f"{what} answered a cluster that is not a JSON object, not the API's answer")
     raw_config, regions = item.get("config"), item.get("regions") or []
     if raw_config is not None and not isinstance(raw_config, dict):
-        raise _foreign(what, item, "a `config` that is not an object")
+        raise _foreign(what, item, mask, "a `config` that is not an object")
     if not isinstance(regions, list) or not all(isinstance(region, dict) for region in regions):
-        raise _foreign(what, item, "`regions` that are not a list of objects")
+        raise _foreign(what, item, mask, "`regions` that are not a list of objects")
     config = raw_config or {}
-    region_dns = [_text(region, "sql_dns", what) for region in regions if isinstance(region, dict)]
+    region_dns = [_text(region, "sql_dns", what, mask) for region in regions if isinstance(region, dict)]
     return ListedCluster(
-        id=_text(item, "id", what),
-        name=_text(item, "name", what),
+        id=_text(item, "id", what, mask),
+        name=_text(item, "name", what, mask),
         dedicated=bool(config) and config.get("serverless") is None,
         # The cluster's own SQL name, else its first region's (a multi-region cluster has one per region).
-        sql_dns=_text(item, "sql_dns", what) or next((dns for dns in region_dns if dns), ""),
-        state=_text(item, "state", what),
+        sql_dns=_text(item, "sql_dns", what, mask) or next((dns for dns in region_dns if dns), ""),
+        state=_text(item, "state", what, mask),
     )
 
 
 # -- the one place a Cloud API answer becomes typed values ----------------------------------------------
-def _foreign(what: str, body: Mapping[str, Json], why: str) -> CloudError:
-    shown = printable(outside_json.dumps_short(body, 80))
+def _foreign(what: str, body: Mapping[str, Json], mask: Mask, why: str) -> CloudError:
+    # Masked before it is encoded and cut: an escaped or cut secret is found no more.
+    shown = printable(outside_json.dumps_short(masked_strings(body, mask), 80))
     return CloudError(f"{what} answered {why} (got {shown}), not the API's answer")
 
 
-def _text(body: Mapping[str, Json], key: str, what: str) -> str:
+def _text(body: Mapping[str, Json], key: str, what: str, mask: Mask = without_environment) -> str:
     """An optional text field ("" when absent or null); any other type is not the API's answer."""
     value = body.get(key)
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _foreign(what, body, f"{outside_json.kind(value)} for `{key}`")
+        raise _foreign(what, body, mask, f"{outside_json.kind(value)} for `{key}`")
     return value
 
 
-def client_ca_of(body: Mapping[str, Json], what: str) -> ClientCaStatus:
+def client_ca_of(body: Mapping[str, Json], what: str, mask: Mask = without_environment) -> ClientCaStatus:
     """GET /api/v1/clusters/ID/client-ca-cert: `status` one upper-case word, `x509_pem_cert` text."""
-    status = _text(body, "status", what)
+    status = _text(body, "status", what, mask)
     if status and not _STATUS.fullmatch(status):
-        raise _foreign(what, body, "a `status` that is not one of the API's words")
-    return ClientCaStatus(status=status, x509_pem_cert=_text(body, "x509_pem_cert", what))
+        raise _foreign(what, body, mask, "a `status` that is not one of the API's words")
+    return ClientCaStatus(status=status, x509_pem_cert=_text(body, "x509_pem_cert", what, mask))
 
 
-def cluster_of(body: Mapping[str, Json], cluster_id: str, what: str) -> ClusterInfo:
+def cluster_of(
+    body: Mapping[str, Json], cluster_id: str, what: str, mask: Mask = without_environment
+) -> ClusterInfo:
     """GET /api/v1/clusters/ID: text fields, and `config` an object when present."""
     raw_config = body.get("config")
     if raw_config is not None and not isinstance(raw_config, dict):
-        raise _foreign(what, body, "a `config` that is not an object")
+        raise _foreign(what, body, mask, "a `config` that is not an object")
     config = raw_config or {}
     return ClusterInfo(
-        id=_text(body, "id", what) or cluster_id,
-        name=_text(body, "name", what),
-        plan=_text(body, "plan", what),
+        id=_text(body, "id", what, mask) or cluster_id,
+        name=_text(body, "name", what, mask),
+        plan=_text(body, "plan", what, mask),
         dedicated=bool(config) and config.get("serverless") is None,
-        operation_status=_text(body, "operation_status", what),
+        operation_status=_text(body, "operation_status", what, mask),
     )
 
 
@@ -295,9 +307,9 @@ def normalise_server(server: str) -> str:
     return server.rstrip("/")
 
 
-def _came_back(resp: requests.Response) -> str:
+def _came_back(resp: requests.Response, mask: Mask) -> str:
     kind = resp.headers.get("Content-Type", "") or "no content type"
-    text = _one_line(resp.text, 80) if resp.content else ""
+    text = _one_line(resp.text, mask, 80) if resp.content else ""
     return f"HTTP {resp.status_code}, {kind}, {len(resp.content)} bytes" + (f": {text}" if text else "")
 
 
