@@ -115,25 +115,27 @@ class _Client:
                 self._clean(f"cannot reach GitHub at {self.api_url} while {what}: {type(exc).__name__}")
             ) from None
         if response.status_code >= 400 and response.status_code not in answered:
-            raise GitHubError(self._clean(_refusal(response, what)))
+            raise GitHubError(self._clean(_refusal(response, what, self._clean)))
         return response
 
     def _clean(self, message: str) -> str:
         return mask(message.replace(self._token, "***"), self._environ)
 
 
-def _message(response: requests.Response) -> str:
+def _message(response: requests.Response, clean: Callable[[str], str]) -> str:
+    """GitHub's message, on one line and cut to 200 characters: masked first, as a token echoed across
+    the cut would be found no more."""
     try:
         data: Json = outside_json.loads(response.content)
     except NotJson:
         data = None
     text = str(data.get("message", "")) if isinstance(data, dict) else response.text
-    flat = " ".join(text.split())
+    flat = " ".join(clean(text).split())
     return flat[:200]
 
 
-def _refusal(response: requests.Response, what: str) -> str:
-    status, message = response.status_code, _message(response)
+def _refusal(response: requests.Response, what: str, clean: Callable[[str], str]) -> str:
+    status, message = response.status_code, _message(response, clean)
     said = f" ({message})" if message else ""
     if status == 401:
         return f"GitHub refused the token while {what}: HTTP 401{said}; check GITHUB_TOKEN"

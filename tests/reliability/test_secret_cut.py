@@ -89,3 +89,27 @@ def test_an_api_key_in_an_answer_that_is_not_the_apis_is_masked_before_it_is_enc
     assert code == 1
     assert "not the API's answer" in shown
     assert KEY[:12] not in shown, shown
+
+
+def test_a_token_github_echoes_across_the_cut_is_masked_whole(tmp_path: Path) -> None:
+    token = "ghp_" + "T0k3n" * 8
+    server = Server(
+        lambda _method, _path: json_answer({"message": _across(200, "Validation Failed:", token)}, 422)
+    )
+    report = tmp_path / "plan.md"
+    report.write_text("<!-- roachcert:stack=frogs -->\n### roachcert plan: frogs\n\nNo changes.\n")
+    runtime = Runtime(
+        environ={"GITHUB_TOKEN": token, "HOME": str(tmp_path)}, stdout=io.StringIO(), stderr=io.StringIO()
+    )
+    try:
+        code = run(
+            ["comment", str(report), "--repo", "o/r", "--pr", "7", "--api-url", server.url, "--author", "me"],
+            runtime,
+        )
+    finally:
+        server.stop()
+    assert isinstance(runtime.stderr, io.StringIO)
+    shown = runtime.stderr.getvalue()
+    assert code == 1
+    assert "HTTP 422" in shown
+    assert token[:12] not in shown, shown
