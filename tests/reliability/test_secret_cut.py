@@ -113,3 +113,21 @@ def test_a_token_github_echoes_across_the_cut_is_masked_whole(tmp_path: Path) ->
     assert code == 1
     assert "HTTP 422" in shown
     assert token[:12] not in shown, shown
+
+
+def test_a_token_a_server_that_is_not_vault_echoes_across_the_preview_is_masked_whole(tmp_path: Path) -> None:
+    # Its answer is shown as a 60-character preview; the token sits across the 60th.
+    token = "hvs." + "V4ult" * 8
+    page = f"<html>{_across(60, '<body>denied', token)}</body></html>".encode()
+    server = Server(lambda _method, _path: (200, {"Content-Type": "text/html"}, page))
+    env = {"VAULT_ADDR": server.url, "VAULT_TOKEN": token, "ROACHCERT_HOME": str(tmp_path / "home")}
+    runtime = Runtime(environ=env, stdout=io.StringIO(), stderr=io.StringIO())
+    try:
+        code = run(["render", str(_stack(tmp_path))], runtime)
+    finally:
+        server.stop()
+    assert isinstance(runtime.stderr, io.StringIO)
+    shown = runtime.stderr.getvalue()
+    assert code == 1
+    assert "does not answer like Vault" in shown
+    assert token[:12] not in shown, shown

@@ -13,6 +13,7 @@ from cryptography import x509
 from roachcert import outside_json
 from roachcert.errors import VaultError
 from roachcert.escape import printable
+from roachcert.mask import Mask, masked_strings, without_environment
 
 
 def json_object(response: requests.Response) -> dict[str, Any] | None:
@@ -28,10 +29,11 @@ def json_object(response: requests.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def answer(response: requests.Response) -> str:
-    """What came back, short and printable: `404 text/html '<html>…'`."""
+def answer(response: requests.Response, mask: Mask = without_environment) -> str:
+    """What came back, short and printable: `404 text/html '<html>…'`. Masked before it is cut: a token
+    echoed across the cut would be found no more."""
     kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
-    text = " ".join(response.content[:200].decode("utf-8", "replace").split())
+    text = " ".join(mask(response.content[:4096].decode("utf-8", "replace")).split())
     preview = f" {printable(text[:60])!r}" if text else " (empty)"
     return f"{response.status_code} {printable(kind)}{preview}"
 
@@ -53,7 +55,8 @@ def _without_keys(body: Any) -> Any:
 
 
 def shape_error(what: str, body: Any, wanted: str) -> VaultError:
-    shown = printable(outside_json.dumps_short(_without_keys(body), 80))
+    # Masked before it is encoded and cut (the token in use is a learnt secret: the mask knows it).
+    shown = printable(outside_json.dumps_short(masked_strings(_without_keys(body), without_environment), 80))
     return VaultError(f"{what} answered without {wanted} (got {shown}): is this Vault's PKI API?")
 
 

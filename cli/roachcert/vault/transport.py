@@ -93,6 +93,7 @@ class VaultTransport:
     def __init__(self, settings: VaultSettings, env: Mapping[str, str]) -> None:
         self.settings = settings
         self._env = dict(env)
+        self._mask = mask.Masker(self._env)  # what a Vault echoes is masked before a message cuts it
         self._token: str | None = None
         self._ready = False
         self._lock = threading.Lock()
@@ -146,7 +147,7 @@ class VaultTransport:
         self._check_vault(response, "post", path)
         if response.status_code in (400, 401, 403):
             # Masked before it is cut: a cut secret would no longer be found at the sink.
-            reason = printable(mask.mask(vault_errors(response), self._env))[:300]
+            reason = printable(self._mask(vault_errors(response)))[:300]
             if response.status_code == 403:  # what Vault answers for a login path where nothing is enabled
                 reason += f" (is an auth method enabled at {path.removesuffix('/login')}?)"
             raise VaultError(f"Vault refused the {what} at {path} on {self.where}: {advice(reason)}")
@@ -201,7 +202,7 @@ class VaultTransport:
                     ) from None
             except requests.exceptions.RequestException as exc:
                 raise VaultError(
-                    f"{method.upper()} {path} on {self.where} failed: {type(exc).__name__}: {printable(str(exc))[:200]}"
+                    f"{method.upper()} {path} on {self.where} failed: {type(exc).__name__}: {printable(self._mask(str(exc)))[:200]}"
                 ) from None
             else:
                 status = response.status_code
@@ -238,7 +239,7 @@ class VaultTransport:
         if 300 <= status < 400:
             where = response.headers.get("Location") or "nowhere"
             raise VaultError(
-                f"{self._what(method, path)} answered a redirect ({status}) to {printable(where)[:120]}: "
+                f"{self._what(method, path)} answered a redirect ({status}) to {printable(self._mask(where))[:120]}: "
                 "roachcert does not follow redirects (the token would go along); set VAULT_ADDR to Vault itself"
             )
         if not response.content and (200 <= status < 300):
@@ -252,7 +253,7 @@ class VaultTransport:
     def _not_vault(self, response: requests.Response, method: str, path: str, lack: str) -> VaultError:
         health = self._health()
         return VaultError(
-            f"{self.settings.addr} does not answer like Vault: {method.upper()} {path} got {answer(response)} "
+            f"{self.settings.addr} does not answer like Vault: {method.upper()} {path} got {answer(response, self._mask)} "
             f"({lack}); {health}; check VAULT_ADDR"
         )
 
@@ -267,8 +268,8 @@ class VaultTransport:
             return f"sys/health failed too ({type(exc).__name__})"
         body = json_object(response)
         if body is not None and is_health(body):
-            return f"its sys/health answers like Vault {printable(str(body['version']))[:40]}"
-        return f"sys/health got {answer(response)}, not Vault's health"
+            return f"its sys/health answers like Vault {printable(self._mask(str(body['version'])))[:40]}"
+        return f"sys/health got {answer(response, self._mask)}, not Vault's health"
 
     def _json(self, response: requests.Response, method: str, path: str) -> dict[str, Any]:
         status = response.status_code
