@@ -234,6 +234,18 @@ def test_show_json_keeps_stdout_apart(
     assert tf.show_text("p") == "not json\n"
 
 
+def test_show_json_masks_what_it_printed_before_cutting_it(
+    tmp_path: Path, fake: tuple[Engine, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The message keeps 200 characters of what was printed: a password across the 200th is masked whole.
+    secret = "pg-Pa55word-" * 3
+    monkeypatch.setenv("FAKE_JSON", "x" * 180 + " " + secret)
+    tf = Terraform(workdir(tmp_path), fake[0], {**os.environ, "PGPASSWORD": secret})
+    with pytest.raises(TerraformError, match="no JSON") as caught:
+        tf.show_json("p")
+    assert secret[:12] not in str(caught.value)
+
+
 def test_missing_engine_or_folder(tmp_path: Path) -> None:
     with pytest.raises(TerraformError, match="cannot run"):
         Terraform(workdir(tmp_path), Engine(tmp_path / "nope", "terraform"), os.environ).plan("p")

@@ -294,8 +294,8 @@ class Terraform:
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise TerraformError(
-                f"terraform show -json printed no JSON ({exc}): {self.mask(text[:200])!r}"
+            raise TerraformError(  # masked, then cut: a secret cut in two is found no more
+                f"terraform show -json printed no JSON ({exc}): {self.mask(text)[:200]!r}"
             ) from None
         if not isinstance(data, dict):
             raise TerraformError("terraform show -json printed JSON that is not an object")
