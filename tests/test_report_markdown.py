@@ -98,6 +98,18 @@ def test_failed_plan_is_a_report_with_the_error() -> None:
     assert "Nothing was planned" in text
 
 
+def test_an_error_cut_to_fit_the_limit_never_shows_half_a_secret() -> None:
+    # A failed stack's error is shown whole unless it is over the limit: then it is cut, and a secret
+    # across the cut must be masked before it, wherever the cut falls.
+    secret = "pg-Pa55word-9c1e-" * 2
+    failed = replace(rc.case_failed()[0], summary=PlanSummary(error=("x" * 150 + secret) * 40, stack="s"))
+    mask = Masker({"PGPASSWORD": secret})
+    for limit in range(3000, 3000 + len(secret) + 150):
+        text = render_markdown([failed], limit=limit, mask=mask)
+        assert len(text) <= limit
+        assert secret[:8] not in text, limit
+
+
 def test_certificates_appear_as_rows_never_as_pem() -> None:
     text = render_markdown(rc.case_ca_update())
     assert "BEGIN CERTIFICATE" not in text

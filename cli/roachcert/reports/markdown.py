@@ -9,7 +9,7 @@ in, masked text out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from roachcert.mask import Mask, without_environment
@@ -47,22 +47,25 @@ def _joined(sections: Sequence[str]) -> str:
     return "\n".join(sections)
 
 
-def _shorter(views: Sequence[StackView], raws: Sequence[str], limit: int) -> str:
+Draw = Callable[[StackView, Detail, str, int], str]
+
+
+def _shorter(views: Sequence[StackView], raws: Sequence[str], limit: int, draw: Draw) -> str:
     """Shorten the biggest section a step at a time, so a small stack beside a huge one keeps its detail."""
     levels = [0] * len(views)
-    sections = [draw_section(v, _LADDER[0], raw, limit) for v, raw in zip(views, raws, strict=True)]
+    sections = [draw(v, _LADDER[0], raw, limit) for v, raw in zip(views, raws, strict=True)]
     while len(_joined(sections)) > limit:
         n = max(range(len(sections)), key=lambda n: len(sections[n]))
         if levels[n] + 1 == len(_LADDER):
             return _hard_cut(views, sections, limit)
         levels[n] += 1
-        sections[n] = draw_section(views[n], _LADDER[levels[n]], raws[n], limit)
+        sections[n] = draw(views[n], _LADDER[levels[n]], raws[n], limit)
     # What room is left goes to the raw plans of the stacks shown in full, in place of the notes about them.
     spare = limit - len(_joined(sections)) - _RESERVE * len(views)
     shares = _fill(spare, [len(raw) if level == 0 else 0 for raw, level in zip(raws, levels, strict=True)])
     for n, share in enumerate(shares):
         if share > 0:
-            fuller = draw_section(views[n], replace(_LADDER[0], raw=share), raws[n], limit)
+            fuller = draw(views[n], replace(_LADDER[0], raw=share), raws[n], limit)
             if len(_joined(sections)) - len(sections[n]) + len(fuller) <= limit:
                 sections[n] = fuller
     return _joined(sections)
@@ -93,10 +96,14 @@ def render_markdown(
         return "### roachcert plan\n\nNo stacks were planned.\n"
     views = [view(report) for report in reports]
     raws = [mask(v.report.raw_plan or v.summary.raw) for v in views]
+
+    def draw(v: StackView, detail: Detail, raw: str, limit: int) -> str:
+        # Each section is masked as drawn: what is measured, shortened and cut is the masked text.
+        return mask(draw_section(v, detail, raw, limit))
+
     if limit is None:
-        return mask(_joined([draw_section(v, Detail(), raw, 0) for v, raw in zip(views, raws, strict=True)]))
-    text = _joined([draw_section(v, Detail(), raw, limit) for v, raw in zip(views, raws, strict=True)])
+        return _joined([draw(v, Detail(), raw, 0) for v, raw in zip(views, raws, strict=True)])
+    text = _joined([draw(v, Detail(), raw, limit) for v, raw in zip(views, raws, strict=True)])
     if len(text) > limit:
-        text = _shorter(views, raws, limit)
-    text = mask(text)
+        text = _shorter(views, raws, limit, draw)
     return text if len(text) <= limit else text[:limit]
