@@ -45,12 +45,20 @@ def up(
     run = of(ctx)
     from roachcert.spec import load_stack  # only `up --stack` parses a stack
     from roachcert_sandbox import manager
+    from roachcert_sandbox.errors import sandbox_dir
 
     stacks = [load_stack(path) for path in stack or []]
-    state = manager.up(stacks, provider=provider, s3=s3, provider_binary=provider_binary)
+    state = manager.up(
+        stacks,
+        root=sandbox_dir(run.environ),
+        provider=provider,
+        s3=s3,
+        provider_binary=provider_binary,
+        environ=run.environ,
+    )
     run.out(f"vault      {state.vault_addr}")
     run.out(f"cloud api  {state.emulator_url}")
-    run.out(f"engine     {manager.engine_line(state)}")
+    run.out(f"engine     {manager.engine_line(state, run.environ)}")
     run.out(f"provider   {manager.provider_line(state)}")
     if state.s3_endpoint:
         run.out(f"s3         {state.s3_endpoint} (bucket roachcert-state)")
@@ -65,9 +73,9 @@ def env(ctx: typer.Context) -> None:
     """Print export lines: eval "$(roachcert sandbox env)" points a shell at the sandbox."""
     run = of(ctx)
     from roachcert_sandbox import manager
-    from roachcert_sandbox.errors import SandboxError
+    from roachcert_sandbox.errors import SandboxError, sandbox_dir
 
-    state = manager.load_state()
+    state = manager.load_state(sandbox_dir(run.environ))
     if state is None:
         raise SandboxError("no sandbox here: run `roachcert sandbox up` first")
     # Export lines are for `eval`: the sandbox's own throwaway credentials must reach the shell whole.
@@ -79,8 +87,9 @@ def status(ctx: typer.Context) -> None:
     """Show whether the sandbox's servers are up."""
     run = of(ctx)
     from roachcert_sandbox import manager
+    from roachcert_sandbox.errors import sandbox_dir
 
-    for name, value in manager.status().items():
+    for name, value in manager.status(sandbox_dir(run.environ), run.environ).items():
         run.out(f"{name:<11}{value}")
 
 
@@ -113,7 +122,7 @@ def sql(
             'COCKROACH_SERVER and COCKROACH_API_KEY are not set: eval "$(roachcert sandbox env)"'
         )
     spec = loaded.clusters[cluster]
-    playing = cluster_sql.play(sandbox_dir(), url, key, spec)
+    playing = cluster_sql.play(sandbox_dir(run.environ), url, key, spec)
     trusted = "; ".join(playing.trusted) or "no client CA (none is set on the cluster)"
     run.err(
         f"postgres   127.0.0.1:{playing.server.port} plays {cluster} ({spec.host}): server certificate "
@@ -128,4 +137,4 @@ def down(ctx: typer.Context) -> None:
     run = of(ctx)
     from roachcert_sandbox import manager
 
-    run.out("sandbox stopped" if manager.down() else "no sandbox running")
+    run.out("sandbox stopped" if manager.down(environ=run.environ) else "no sandbox running")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from roachcert import environment
@@ -20,6 +21,7 @@ class SandboxError(RoachcertError):
     """A local sandbox server could not be started or reached."""
 
 
-def sandbox_dir() -> Path:
-    """`.roachcert/.sandbox/`."""
-    return state_root(environment.process()) / FOLDER
+def sandbox_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """`.roachcert/.sandbox/` under the state root of `environ`: a `roachcert sandbox` command passes its
+    run's; None (a test, the bench) is the process's."""
+    return state_root(environment.process() if environ is None else environ) / FOLDER

@@ -12,6 +12,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -123,12 +124,16 @@ def up(
     provider: str | None = None,
     s3: bool = False,
     provider_binary: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> SandboxState:
     """Start what is not running; `provider` real|standin (None: real when installed, else the stand-in);
     `s3` also a SeaweedFS S3 store with the bucket roachcert-state (kept once started, until `down`);
-    `provider_binary` a provider binary the user brings (default: $ROACHCERT_PROVIDER_BINARY)."""
-    root = (root or sandbox_dir()).resolve()
-    environ = dict(os.environ)
+    `provider_binary` a provider binary the user brings (default: $ROACHCERT_PROVIDER_BINARY). `environ`:
+    the run's environment (where the sandbox lives, which provider, what the emulator starts with); None
+    is the process's."""
+    given = dict(os.environ if environ is None else environ)
+    root = (root or sandbox_dir(given)).resolve()
+    environ = dict(given)
     if provider_binary is not None:
         environ[providers.BINARY_ENV] = str(provider_binary)
     # Before anything starts: `--provider real` without it, or a brought file that is no plugin, is one line.
@@ -152,7 +157,7 @@ def up(
             _stop(state)
         bao = start_openbao(root / "openbao", token)
         vault_addr, vault_pid = bao.addr, bao.pid
-        url, pid = _start_emulator(root, key, pending_seconds)
+        url, pid = _start_emulator(root, key, pending_seconds, given)
     s3_endpoint, s3_pid = _ensure_s3(root, state, s3, restarted=not (vault_ok and emulator_ok))
     setup = providers.install(kind, root, environ)
     # Each provider has its own plugin cache: the same version with other bytes must never be reused.
@@ -221,9 +226,11 @@ def _spawn_emulator(
     )
 
 
-def _start_emulator(root: Path, key: str, pending_seconds: float) -> tuple[str, int]:
+def _start_emulator(
+    root: Path, key: str, pending_seconds: float, environ: Mapping[str, str]
+) -> tuple[str, int]:
     port = free_port()
-    env = {**os.environ, "COCKROACH_API_KEY": key}
+    env = {**environ, "COCKROACH_API_KEY": key}
     with (root / "emulator.log").open("w") as log:  # the child keeps its own copy of the descriptor
         process = _spawn_emulator(root, port, pending_seconds, env, log)
     url = f"http://127.0.0.1:{port}"
@@ -298,19 +305,18 @@ def _quote(value: str) -> str:
     return shlex.quote(value)
 
 
-def engine_line(state: SandboxState) -> str:
+def engine_line(state: SandboxState, environ: Mapping[str, str] | None = None) -> str:
     """The sandbox's engine in words, as reports name it: `Terraform v1.15.5 (embedded)`."""
-    from roachcert import environment
     from roachcert.terraform.engine import Engine, engine_version
 
     engine = Engine(Path(state.engine), "embedded")
     try:
-        return f"{engine_version(engine, environment.process())} ({engine.where}: {engine.path})"
+        return f"{engine_version(engine, os.environ if environ is None else environ)} ({engine.where}: {engine.path})"
     except RoachcertError as exc:
         return f"unknown ({exc})"
 
 
-def status(root: Path | None = None) -> dict[str, str]:
+def status(root: Path | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     state = load_state(root)
     if state is None:
         return {"sandbox": "not started (roachcert sandbox up)"}
@@ -319,7 +325,7 @@ def status(root: Path | None = None) -> dict[str, str]:
     return {
         "vault": f"{vault} {state.vault_addr} (pid {state.vault_pid})",
         "cloud api": f"{emulator} {state.emulator_url} (pid {state.emulator_pid})",
-        "engine": engine_line(state),
+        "engine": engine_line(state, environ),
         "provider": provider_line(state),
         "cli config": state.cli_config,
         **(
@@ -343,14 +349,15 @@ def _stop(state: SandboxState) -> None:
             seaweed.stop_seaweed(state.s3_pid)
 
 
-def down(root: Path | None = None) -> bool:
+def down(root: Path | None = None, environ: Mapping[str, str] | None = None) -> bool:
+    """Stop the sandbox in `root`; None: the one under the state root of `environ` (None: the process's)."""
     if root is None:
         # A sandbox an older release started in `.roachcert/sandbox/` (its state names that very folder,
         # which a stack's never does) is stopped too: nothing else would find its servers again.
-        old = sandbox_dir().parent / OLD_FOLDER
+        old = sandbox_dir(environ).parent / OLD_FOLDER
         state = load_state(old)
         stopped = state is not None and Path(state.root) == old.resolve() and down(old)
-        return down(sandbox_dir()) or stopped
+        return down(sandbox_dir(environ)) or stopped
     cluster_sql.stop(root)  # started by `sandbox sql`, whether or not the rest still runs
     state = load_state(root)
     if state is None:
