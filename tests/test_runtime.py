@@ -208,3 +208,47 @@ def test_a_stale_lock_note_goes_to_the_given_stderr(
     assert run(["render", str(_stack(tmp_path))], runtime) == 0
     assert "note: took over the lock of stack frogs left by" in _text(runtime.stderr)
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("stdin", ["absent", "closed"])
+def test_apply_without_a_plan_and_without_a_stdin_is_one_line_not_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stdin: str
+) -> None:
+    # `roachcert apply STACK <&-`: Python's sys.stdin is None; a closed stream refuses isatty().
+    given: io.StringIO | None = None
+    if stdin == "absent":
+        monkeypatch.setattr("sys.stdin", None)
+    else:
+        given = io.StringIO()
+        given.close()
+    runtime = Runtime(
+        environ={"ROACHCERT_HOME": str(tmp_path / "home")},
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        stdin=given,
+    )
+    assert run(["apply", str(_stack(tmp_path))], runtime) == 1
+    assert "--auto-approve" in _text(runtime.stderr)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class _Undecodable(_Terminal):
+    """A terminal answer in bytes the terminal's encoding refuses."""
+
+    def readline(self, size: int | None = -1, /) -> str:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+
+@pytest.mark.parametrize(
+    ("stdin", "yes"),
+    [(_Terminal("y\n"), True), (_Terminal(""), False), (_Undecodable(), False)],
+    ids=["yes", "end-of-file", "undecodable"],
+)
+def test_a_question_is_answered_no_unless_yes_is_read(stdin: io.StringIO, yes: bool) -> None:
+    runtime = Runtime(environ={}, stdout=io.StringIO(), stderr=io.StringIO(), stdin=stdin)
+    assert runtime.ask("Apply this plan?") is yes
+    assert _text(runtime.stderr) == "Apply this plan? [y/N]: "

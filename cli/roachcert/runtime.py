@@ -72,19 +72,28 @@ class Runtime:
         stream.write(printable_lines(self.mask(text).rstrip("\n")) + "\n")
         stream.flush()
 
-    def _in(self) -> TextIO:
+    def _in(self) -> TextIO | None:
+        # sys.stdin is None when the process was started with its descriptor 0 closed (`<&-`).
         return sys.stdin if self.stdin is None else self.stdin
 
     def interactive(self) -> bool:
-        """Someone is there to answer a question (stdin is a terminal)."""
-        return self._in().isatty()
+        """Someone is there to answer a question: stdin is a terminal (not closed, not absent)."""
+        stream = self._in()
+        try:
+            return stream is not None and stream.isatty()
+        except ValueError:  # closed
+            return False
 
     def ask(self, question: str) -> bool:
         """A yes/no question on stderr, answered on stdin; anything but y/yes (or no answer) is no."""
         stream = self._err()
         stream.write(self.mask(question) + " [y/N]: ")
         stream.flush()
-        answer = self._in().readline()
+        source = self._in()
+        try:
+            answer = source.readline() if source is not None else ""
+        except (OSError, ValueError):  # closed meanwhile, or bytes the terminal's encoding refuses: no
+            answer = ""
         return answer.strip().lower() in ("y", "yes")
 
     def err_stream(self) -> MaskedStream:
