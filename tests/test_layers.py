@@ -52,6 +52,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "progress",
             "interrupts",
             "backoff",
+            "http_session",
         }
     ),
 )

@@ -16,6 +16,7 @@ import requests
 
 from roachcert import __version__, credentials, outside_json
 from roachcert.errors import RoachcertError
+from roachcert.http_session import RunSession
 from roachcert.mask import mask, register
 from roachcert.outside_json import Json, NotJson
 from roachcert.stack_lock import Note, ignore_note
@@ -83,7 +84,7 @@ class _Client:
             raise GitHubError(f"the GitHub API URL {api_url!r} is not an http(s) URL")
         self._origin = (parts.scheme, parts.netloc)
         self._token = token
-        self._session = session or requests.Session()
+        self._session = session or RunSession(environ)  # the run's proxies and CA bundle
         self._timeout = timeout
 
     def request(

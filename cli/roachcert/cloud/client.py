@@ -23,6 +23,7 @@ from roachcert import __version__, credentials, outside_json
 from roachcert.backoff import backoff
 from roachcert.errors import CloudError
 from roachcert.escape import printable
+from roachcert.http_session import RunSession
 from roachcert.mask import REPLACEMENT, Mask, Masker, masked_strings, without_environment
 from roachcert.outside_json import Json, NotJson
 
@@ -111,6 +112,7 @@ class CloudClient:
             )
             key = credentials.read("COCKROACH_API_JWT", env)
         options.setdefault("mask", Masker(env))
+        options.setdefault("session", RunSession(env))  # the run's proxies and CA bundle
         return cls(env.get("COCKROACH_SERVER") or DEFAULT_SERVER, key, **options)
 
     def __repr__(self) -> str:

@@ -21,6 +21,7 @@ import urllib3
 
 from roachcert import __version__, files, paths
 from roachcert.errors import PemError, RoachcertError
+from roachcert.http_session import RunSession
 from roachcert.pem import CertInfo, check_ca_pem
 
 DEFAULT_CONSOLE = "https://cockroachlabs.cloud"
@@ -60,7 +61,7 @@ def fetch(
 ) -> str:
     """The Console's answer for the cluster's CA, as text; Unreachable when there is none to check."""
     url = cert_url(cluster_id, environ)
-    getter = session or requests
+    getter = session or RunSession(environ)  # the run's proxies and CA bundle
     reason = "no answer"
     for attempt in range(tries):
         if attempt:

@@ -1,7 +1,8 @@
 """The Vault transport: the only code that talks to hvac (the PKI API on top is `vault.adapter`).
 
 Connection settings come from the stack, filled in from `VAULT_ADDR`, `VAULT_NAMESPACE` (hvac does not
-read it), the token variable or `~/.vault-token`, `VAULT_CACERT`/`VAULT_CAPATH`/`VAULT_SKIP_VERIFY`.
+read it), the token variable or `~/.vault-token`, `VAULT_CACERT`/`VAULT_CAPATH`/`VAULT_SKIP_VERIFY`,
+`VAULT_CLIENT_CERT`/`VAULT_CLIENT_KEY`: all from the run's environment (hvac would read the process's).
 Connection errors and 5xx are retried with backoff (backoff.py's rule); 4xx are not. Each refusal becomes
 one `VaultError` line naming the path and the capability; the token never appears in any message.
 
@@ -27,6 +28,7 @@ from roachcert import credentials, mask
 from roachcert.backoff import backoff
 from roachcert.errors import VaultError
 from roachcert.escape import printable
+from roachcert.http_session import RunSession
 from roachcert.spec import AppRoleAuth, JwtAuth, TokenAuth, TokenFileAuth, VaultSpec
 from roachcert.vault import logins
 from roachcert.vault.answers import answer, is_health, json_object, text_of
@@ -54,6 +56,7 @@ class VaultSettings:
     namespace: str | None
     auth: logins.Auth
     verify: bool | str
+    cert: tuple[str, str | None] | None = None  # VAULT_CLIENT_CERT (and VAULT_CLIENT_KEY): TLS client auth
 
 
 def resolve_settings(spec: VaultSpec, env: Mapping[str, str]) -> VaultSettings:
@@ -71,7 +74,9 @@ def resolve_settings(spec: VaultSpec, env: Mapping[str, str]) -> VaultSettings:
         if not Path(verify).exists():
             raise VaultError(f"{name} names {verify}, which does not exist")
     auth = logins.auth_from_env(env) or spec.auth
-    return VaultSettings(addr=addr, namespace=namespace, auth=auth, verify=verify)
+    client_cert = env.get("VAULT_CLIENT_CERT") or None
+    cert = (client_cert, env.get("VAULT_CLIENT_KEY") or None) if client_cert else None
+    return VaultSettings(addr=addr, namespace=namespace, auth=auth, verify=verify, cert=cert)
 
 
 def find_token(auth: TokenAuth, env: Mapping[str, str], home: Path) -> str | None:
@@ -165,10 +170,16 @@ class VaultTransport:
     def _client(self, token: str | None) -> Any:
         client = getattr(self._local, "client", None)
         if client is None:
+            # The run's proxies and CA bundle (RunSession), and its client certificate: hvac reads
+            # VAULT_CLIENT_CERT from the process's environment when `cert` is None, so it never is.
+            session = RunSession(self._env)
+            session.verify = self.settings.verify
             client = hvac.Client(
                 url=self.settings.addr,
                 namespace=self.settings.namespace,
                 verify=self.settings.verify,
+                cert=self.settings.cert or False,
+                session=session,
                 timeout=TIMEOUT,
                 adapter=hvac.adapters.RawAdapter,
                 allow_redirects=False,
