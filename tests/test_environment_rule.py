@@ -11,6 +11,8 @@ from roachcert import environment
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cli" / "roachcert"
 _READERS = frozenset({"environ", "environb", "getenv", "getenvb"})
+# Calls that read HOME from the process environment: `Path.home()`, `expanduser` (paths.home reads the run's).
+_HOME_READERS = frozenset({"home", "expanduser"})
 
 
 def readers(relative: str, source: str) -> list[str]:
@@ -28,7 +30,12 @@ def readers(relative: str, source: str) -> list[str]:
             and node.module == "os"
             and any(alias.name in _READERS for alias in node.names)
         )
-        if attribute or imported:
+        home = (
+            isinstance(node, ast.Attribute)
+            and node.attr in _HOME_READERS
+            and (node.attr == "expanduser" or (isinstance(node.value, ast.Name) and node.value.id == "Path"))
+        )
+        if attribute or imported or home:
             found.append(f"{relative}:{getattr(node, 'lineno', 0)}")
     return found
 
@@ -51,6 +58,10 @@ def test_only_the_environment_module_reads_the_environment() -> None:
         ("from os import environ\n", 1),
         ("from roachcert import environment\nx = environment.process()\n", 0),
         ("import os\nx = os.sep\n", 0),
+        ("from pathlib import Path\nx = Path.home()\n", 1),
+        ("x = path.expanduser()\n", 1),
+        ("import os\nx = os.path.expanduser('~')\n", 1),
+        ("x = paths.home(environ)\n", 0),
     ],
 )
 def test_the_rule_sees_each_way_of_reading(source: str, count: int) -> None:

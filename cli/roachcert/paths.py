@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,6 +21,26 @@ def state_root(environ: Mapping[str, str]) -> Path:
         raise RoachcertError(
             "the current folder no longer exists (removed while roachcert ran from it); cd to the project"
         ) from None
+
+
+def home(environ: Mapping[str, str]) -> Path:
+    """The run's home folder: its HOME, else the user's from the password database (what Python falls
+    back to). Never Path.home(): that reads the process's HOME, not the run's."""
+    return Path(environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir)
+
+
+def expand_user(path: Path, environ: Mapping[str, str]) -> Path:
+    """`~/x` under the run's home (Path.expanduser reads the process's HOME); `~user/x` under that user's."""
+    text = str(path)
+    if not text.startswith("~"):
+        return path
+    name, _, rest = text[1:].partition("/")
+    if not name:
+        return home(environ) / rest
+    try:
+        return Path(pwd.getpwnam(name).pw_dir) / rest
+    except KeyError:  # no such user: the path as written, as Path.expanduser would refuse it
+        return path
 
 
 def _check_folder(folder: Path) -> None:

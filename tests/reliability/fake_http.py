@@ -26,7 +26,8 @@ def deep(levels: int) -> bytes:
 class Server:
     def __init__(self, answer: Callable[[str, str], Answer]) -> None:
         self.requests: list[tuple[str, str]] = []
-        seen = self.requests
+        self.headers: list[dict[str, str]] = []  # each request's headers, in the order of `requests`
+        seen, heard = self.requests, self.headers
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
@@ -34,6 +35,7 @@ class Server:
                 if length:
                     self.rfile.read(length)
                 seen.append((self.command, self.path))
+                heard.append(dict(self.headers.items()))
                 status, headers, body = answer(self.command, self.path)
                 self.send_response(status)
                 for name, value in headers.items():

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from roachcert import files, interrupts
+from roachcert import files, interrupts, paths
 from roachcert.bundles import ClusterBundle, IssuerReader, cluster_bundles
 from roachcert.certs import inventory, keys, layouts, pairs
 from roachcert.certs.layouts import Layout
@@ -124,12 +124,12 @@ def signing_ca(stack: Stack, cluster: str) -> tuple[str, VaultCa]:
 
 def default_sslrootcert(environ: Mapping[str, str]) -> Path:
     """Where libpq looks by default, and where the Cloud Console's Linux instructions save the cluster CA."""
-    return Path(environ.get("HOME") or Path.home()) / ".postgresql" / "root.crt"
+    return paths.home(environ) / ".postgresql" / "root.crt"
 
 
 def sslrootcert_for(cluster: Cluster, environ: Mapping[str, str], override: Path | None = None) -> Path:
     chosen = override or cluster.server_ca or default_sslrootcert(environ)
-    return chosen.expanduser().absolute()
+    return paths.expand_user(chosen, environ).absolute()
 
 
 def issue_client(

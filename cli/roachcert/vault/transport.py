@@ -24,7 +24,7 @@ from typing import Any
 import hvac
 import requests
 
-from roachcert import credentials, mask
+from roachcert import credentials, mask, paths
 from roachcert.backoff import backoff
 from roachcert.errors import VaultError
 from roachcert.escape import printable
@@ -127,7 +127,7 @@ class VaultTransport:
                     f"the token file {auth.path}", logins.read_token_file(auth)
                 )
             else:
-                self._token = find_token(auth, self._env, Path(self._env.get("HOME") or Path.home()))
+                self._token = find_token(auth, self._env, paths.home(self._env))
             self._ready = True
 
     def _approle_login(self, auth: AppRoleAuth) -> str:
