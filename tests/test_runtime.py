@@ -252,3 +252,30 @@ def test_a_question_is_answered_no_unless_yes_is_read(stdin: io.StringIO, yes: b
     runtime = Runtime(environ={}, stdout=io.StringIO(), stderr=io.StringIO(), stdin=stdin)
     assert runtime.ask("Apply this plan?") is yes
     assert _text(runtime.stderr) == "Apply this plan? [y/N]: "
+
+
+def _interrupt_this_process() -> None:
+    import os
+    import signal
+    import time
+
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)  # the handler raises in the main thread before this ends
+
+
+def test_a_run_started_in_another_thread_keeps_the_main_runs_interrupt() -> None:
+    # The main thread's run was interrupted (its workers stop, its Terraforms get SIGINT): a run starting
+    # meanwhile in another thread (a server, a test) must not clear that.
+    from roachcert import interrupts
+
+    with interrupts.handling():
+        with pytest.raises(interrupts.Interrupted):
+            _interrupt_this_process()
+        assert interrupts.cancelled()
+        other = threading.Thread(
+            target=run, args=(["schema"], Runtime(environ={}, stdout=io.StringIO(), stderr=io.StringIO()))
+        )
+        other.start()
+        other.join()
+        assert interrupts.cancelled()
+    assert not interrupts.cancelled()  # the next run starts uninterrupted

@@ -114,12 +114,15 @@ def _handler(number: int, _frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def handling() -> Iterator[None]:
-    """Install the handlers for one CLI run (main thread only) and put back the previous ones after."""
+    """Install the handlers for one CLI run (main thread only) and put back the previous ones after.
+
+    A run in another thread changes nothing: signals reach the process (its main thread), and starting
+    such a run must not clear the main thread's run's interrupt nor forget the Terraforms it must stop."""
     global _state
-    _state = _State()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _state = _State()
     previous = {number: signal.getsignal(number) for number in _SIGNALS}
     for number in _SIGNALS:
         signal.signal(number, _handler)
@@ -128,3 +131,4 @@ def handling() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        _state = _State()  # the next run, in any thread, starts uninterrupted
