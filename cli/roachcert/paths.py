@@ -26,7 +26,14 @@ def state_root(environ: Mapping[str, str]) -> Path:
 def home(environ: Mapping[str, str]) -> Path:
     """The run's home folder: its HOME, else the user's from the password database (what Python falls
     back to). Never Path.home(): that reads the process's HOME, not the run's."""
-    return Path(environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir)
+    if environ.get("HOME"):
+        return Path(environ["HOME"])
+    try:
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except KeyError:  # a container's arbitrary uid: no entry in the password database
+        raise RoachcertError(
+            f"HOME is not set and user id {os.getuid()} has no home in the password database: set HOME"
+        ) from None
 
 
 def expand_user(path: Path, environ: Mapping[str, str]) -> Path:

@@ -74,3 +74,16 @@ def test_a_tilde_path_on_the_command_line_is_under_the_runs_home(tmp_path: Path,
     url = runtime.stdout.getvalue()
     assert f"sslrootcert={run_home / 'ca.crt'}" in url, url
     assert str(process_home) not in url
+
+
+def test_no_home_anywhere_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vault: Server) -> None:
+    # A container's arbitrary uid has no entry in the password database; with no HOME either there is
+    # no ~/.vault-token to look for: one line, not an internal error.
+    def no_entry(uid: int) -> object:
+        raise KeyError(uid)
+
+    monkeypatch.setattr("pwd.getpwuid", no_entry)
+    runtime = _runtime(VAULT_ADDR=vault.url, ROACHCERT_HOME=str(tmp_path / "state"))
+    assert run(["render", str(_stack(tmp_path))], runtime) == 1
+    assert isinstance(runtime.stderr, io.StringIO)
+    assert "set HOME" in runtime.stderr.getvalue()
