@@ -26,7 +26,7 @@ from roachcert_sandbox import cluster_sql, providers, seaweed
 from roachcert_sandbox.errors import OLD_FOLDER, SandboxError, sandbox_dir
 from roachcert_sandbox.mirror import write_cli_config
 from roachcert_sandbox.openbao import start_openbao
-from roachcert_sandbox.processes import free_port, stop_pid
+from roachcert_sandbox.processes import free_port, stop_pid, without_credentials
 from roachcert_sandbox.provider_api import VERSION
 
 if TYPE_CHECKING:  # `sandbox env|status|down` never parse a stack: keep pydantic out of them
@@ -230,7 +230,7 @@ def _start_emulator(
     root: Path, key: str, pending_seconds: float, environ: Mapping[str, str]
 ) -> tuple[str, int]:
     port = free_port()
-    env = {**environ, "COCKROACH_API_KEY": key}
+    env = {**without_credentials(environ), "COCKROACH_API_KEY": key}  # its own key, none of the caller's
     with (root / "emulator.log").open("w") as log:  # the child keeps its own copy of the descriptor
         process = _spawn_emulator(root, port, pending_seconds, env, log)
     url = f"http://127.0.0.1:{port}"

@@ -12,8 +12,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 HOST = "127.0.0.1"
+_VAULT_PREFIXES = ("VAULT_", "BAO_")
 # Servers started here, by PID: polling the Popen reaps the child, so a stopped one is not a zombie.
 _children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` less every credential roachcert knows (mask.SECRET_ENV, TF_TOKEN_*, VAULT_*): what a
+    sandbox server or a probed binary starts with, as neither needs the caller's Vault token, GitHub
+    token or cloud keys."""
+    from roachcert.mask import SECRET_ENV, SECRET_ENV_PREFIXES
+
+    return {
+        name: value
+        for name, value in environ.items()
+        if name not in SECRET_ENV and not name.startswith((*SECRET_ENV_PREFIXES, *_VAULT_PREFIXES))
+    }
 
 
 def free_port() -> int:

@@ -24,6 +24,7 @@ from typing import Literal
 from roachcert_sandbox.errors import SandboxError
 from roachcert_sandbox.mirror import PYTHON_ENV, MirrorInfo, install_binary_mirror, install_provider_mirror
 from roachcert_sandbox.plugin_probe import probe_plugin
+from roachcert_sandbox.processes import without_credentials
 from roachcert_sandbox.provider_api import VERSION
 
 ProviderKind = Literal["real", "standin"]
@@ -66,7 +67,7 @@ def user_binary(environ: Mapping[str, str] | None = None) -> Path | None:
 def _probed(path: Path, digest: str, python: str) -> str:
     """Probe each (file, bytes) once per process; the digest keys it, so a rebuilt file is asked again.
     The stand-in's launcher (a fine "binary you bring" in tests) needs its Python named."""
-    return probe_plugin(path, {**os.environ, PYTHON_ENV: python})
+    return probe_plugin(path, {**without_credentials(os.environ), PYTHON_ENV: python})
 
 
 def real_binary(environ: Mapping[str, str] | None = None) -> Path | None:

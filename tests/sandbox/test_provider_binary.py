@@ -204,3 +204,39 @@ def test_ensure_provider_installs_nothing_when_a_binary_is_brought(
         f"real provider: using {providers.BINARY_ENV}={users_binary} (nothing to install)"
     ]
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_probed_binary_gets_none_of_the_callers_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under Terraform the provider never sees the Vault or GitHub token; the probe of a binary the user
+    # brings must not hand it more than that (nor any other credential: it only has to say hello).
+    seen = tmp_path / "env.txt"
+    bogus = _script(tmp_path, "terraform-provider-cockroach", f"env > '{seen}'; exit 1")
+    for name, value in {
+        "VAULT_TOKEN": "hvs.hush-token-123",
+        "GITHUB_TOKEN": "ghp_hush_token_123",
+        "AWS_SECRET_ACCESS_KEY": "hush-aws-secret-123",
+        "TF_TOKEN_app_terraform_io": "hush-tfc-token-123",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SandboxError, match="instead of a plugin handshake"):
+        providers.user_binary({providers.BINARY_ENV: str(bogus)})
+    shown = seen.read_text()
+    assert "hush" not in shown, shown
+    assert "PATH=" in shown
+
+
+def test_the_emulator_starts_with_its_own_key_and_none_of_the_callers_credentials(tmp_path: Path) -> None:
+    from roachcert_sandbox.processes import stop_pid
+
+    caller = {**os.environ, "VAULT_TOKEN": "hvs.hush-token-123", "GITHUB_TOKEN": "ghp_hush_token_123"}
+    caller["COCKROACH_API_KEY"] = "hush-cloud-key-123"
+    url, pid = manager._start_emulator(tmp_path, "its-own-key-123", 0.2, caller)
+    try:
+        started = Path(f"/proc/{pid}/environ").read_bytes().decode("utf-8", "replace").split("\0")
+    finally:
+        stop_pid(pid)
+    assert url.startswith("http://127.0.0.1:")
+    assert "COCKROACH_API_KEY=its-own-key-123" in started
+    assert not [item for item in started if "hush" in item]
