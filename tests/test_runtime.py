@@ -279,3 +279,23 @@ def test_a_run_started_in_another_thread_keeps_the_main_runs_interrupt() -> None
         other.join()
         assert interrupts.cancelled()
     assert not interrupts.cancelled()  # the next run starts uninterrupted
+
+
+def test_a_run_without_path_never_finds_an_engine_on_the_processs_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # shutil.which searches the process's PATH when it is given none: a run's environment without PATH
+    # must search the system's default path instead.
+    import os
+    import stat
+
+    folder = tmp_path / "process-bin"
+    folder.mkdir()
+    for name in ("terraform", "tofu"):
+        fake = folder / name
+        fake.write_text("#!/bin/sh\necho 'Terraform v0.0.0-process'\n")
+        fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+    runtime = Runtime(environ={}, stdout=io.StringIO(), stderr=io.StringIO())
+    assert run(["--version"], runtime) == 0
+    assert str(folder) not in _text(runtime.stdout)

@@ -57,16 +57,22 @@ class Engine:
         return TOFU if self.source in (TOFU, "ROACHCERT_TOFU") or self.path.name == TOFU else "terraform"
 
 
-def _embedded() -> Path | None:
+def _which(name: str, env: Mapping[str, str]) -> str | None:
+    """`name` on the run's PATH; a run without PATH gets the system's default search path, as a process
+    does (shutil.which would search the process's PATH when given none)."""
+    return shutil.which(name, path=env.get("PATH", os.defpath))
+
+
+def _embedded(env: Mapping[str, str]) -> Path | None:
     beside = Path(sys.executable).parent / EMBEDDED
     if beside.is_file():
         return beside
-    found = shutil.which(EMBEDDED)
+    found = _which(EMBEDDED, env)
     return Path(found) if found else None
 
 
 def _executable(variable: str, chosen: str, env: Mapping[str, str]) -> Path:
-    path = Path(chosen) if os.sep in chosen else Path(shutil.which(chosen, path=env.get("PATH")) or chosen)
+    path = Path(chosen) if os.sep in chosen else Path(_which(chosen, env) or chosen)
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise TerraformError(f"{variable}={chosen} is not an executable file")
     return path
@@ -83,10 +89,10 @@ def resolve_engine(environ: Mapping[str, str], want: str | None = None) -> Engin
     if chosen:
         return Engine(_executable("ROACHCERT_TERRAFORM", chosen, env), "ROACHCERT_TERRAFORM")
     for name in ("terraform",) if want else ENGINES:
-        found = shutil.which(name, path=env.get("PATH"))
+        found = _which(name, env)
         if found:
             return Engine(Path(found), name)
-    embedded = _embedded()
+    embedded = _embedded(env)
     if embedded is not None:
         return Engine(embedded, "embedded")
     raise TerraformError(
@@ -99,7 +105,7 @@ def _tofu(env: Mapping[str, str]) -> Engine:
     chosen = env.get("ROACHCERT_TOFU")
     if chosen:
         return Engine(_executable("ROACHCERT_TOFU", chosen, env), "ROACHCERT_TOFU")
-    found = shutil.which(TOFU, path=env.get("PATH"))
+    found = _which(TOFU, env)
     if found:
         return Engine(Path(found), TOFU)
     beside = Path(sys.executable).parent / TOFU
