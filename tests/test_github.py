@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -18,6 +19,7 @@ import report_cases as rc
 from roachcert import app as app_module
 from roachcert.github import COMMENT_LIMIT, GitHubError, append_step_summary, upsert_comment
 from roachcert.reports.markdown import render_markdown, stack_marker
+from roachcert.runtime import Runtime
 
 TOKEN = "ghs_test0token0do0not0print0me"
 REPO = "example/platform-db"
@@ -460,3 +462,22 @@ def test_example_workflows_stack_finder_lists_each_stack_file_as_json(
     key, _, value = output.read_text().strip().partition("=")
     assert key == "stacks"
     assert json.loads(value) == ["stacks/dev.yml", "stacks/prod.yaml"]
+
+
+def test_the_repository_and_author_come_from_the_runs_environment_not_the_processs(
+    cli: Path, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # click's envvar= reads os.environ: a run given GITHUB_REPOSITORY of its own posted to the process's.
+    monkeypatch.setenv("GITHUB_REPOSITORY", "someone/else")
+    monkeypatch.setenv("ROACHCERT_COMMENT_AUTHOR", "someone-else")
+    environ = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO}
+    runtime = Runtime(environ=environ, stdout=io.StringIO(), stderr=io.StringIO())
+    assert app_module.run(["comment", str(cli), "--pr", "7", "--no-step-summary"], runtime) == 0
+    assert {request["path"].split("?")[0] for request in github.requests} >= {
+        f"/repos/{REPO}/issues/7/comments"
+    }
+    assert all(comment["user"]["login"] == ME for comment in github.comments)
+    runtime = Runtime(environ={"GITHUB_TOKEN": TOKEN}, stdout=io.StringIO(), stderr=io.StringIO())
+    assert app_module.run(["comment", str(cli), "--pr", "7"], runtime) == 1
+    assert isinstance(runtime.stderr, io.StringIO)
+    assert "Missing option '--repo' (or GITHUB_REPOSITORY)" in runtime.stderr.getvalue()

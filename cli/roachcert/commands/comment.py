@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click.exceptions import UsageError
 
 from roachcert.commands.context import of
 from roachcert.errors import RoachcertError
@@ -22,16 +23,12 @@ def comment(
     files: Annotated[
         list[Path], typer.Argument(metavar="PLAN_MARKDOWN", help=_FILES_HELP, show_default=False)
     ],
-    repo: Annotated[
-        str,
-        typer.Option(
-            "--repo",
-            envvar="GITHUB_REPOSITORY",
-            help="OWNER/NAME (default: $GITHUB_REPOSITORY).",
-            show_default=False,
-        ),
-    ],
     pr: Annotated[int, typer.Option("--pr", min=1, help="The pull request number.", show_default=False)],
+    # The defaults below come from the run's environment, not click's `envvar=` (which reads the process's).
+    repo: Annotated[
+        str | None,
+        typer.Option("--repo", help="OWNER/NAME (default: $GITHUB_REPOSITORY).", show_default=False),
+    ] = None,
     api_url: Annotated[
         str | None,
         typer.Option(
@@ -44,9 +41,8 @@ def comment(
         str | None,
         typer.Option(
             "--author",
-            envvar="ROACHCERT_COMMENT_AUTHOR",
             metavar="LOGIN",
-            help="Whose comments are roachcert's to edit (default: the token's own login from GET /user; "
+            help="Whose comments are roachcert's to edit (default: $ROACHCERT_COMMENT_AUTHOR, else the token's own login from GET /user; "
             "github-actions[bot] for GITHUB_TOKEN in Actions). Needed for an app's installation token "
             "outside Actions (like my-app[bot]).",
             show_default=False,
@@ -69,6 +65,10 @@ def comment(
     it is never taken from the command line nor printed.
     """
     run = of(ctx)
+    repo = repo or run.environ.get("GITHUB_REPOSITORY") or None
+    author = author or run.environ.get("ROACHCERT_COMMENT_AUTHOR") or None
+    if repo is None:
+        raise UsageError("Missing option '--repo' (or GITHUB_REPOSITORY).", ctx=ctx)
     from roachcert.github import append_step_summary, token_from_env, upsert_comment
     from roachcert.reports.markdown import split_stacks, stack_marker
 
