@@ -31,6 +31,7 @@ from roachcert.plan_record import (
     clear_plan_meta,
     cloud_fingerprints,
     file_sha256,
+    load_plan_meta,
     save_plan_meta,
     spec_hash,
     with_cloud,
@@ -190,6 +191,18 @@ def plan_stack(
             with contextlib.suppress(OSError):
                 (workdir / PLAN_FILE).unlink()
             raise
+
+
+def discard_declined(plan: StackPlan, options: PlanOptions) -> None:
+    """Drop the plan `apply` made and showed when the question was not answered yes: left saved, the
+    next `apply` would take it as reviewed and apply it without asking. A plan another run saved since
+    (another fingerprint) is left alone."""
+    with stack_lock(plan.workdir, plan.stack.name, options.lock_timeout, options.note):
+        meta = load_plan_meta(plan.workdir)
+        if meta is not None and meta.fingerprint == plan.summary.fingerprint:
+            clear_plan_meta(plan.workdir)
+            with contextlib.suppress(OSError):
+                (plan.workdir / meta.plan_file).unlink()
 
 
 def _plan_locked(

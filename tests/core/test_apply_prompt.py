@@ -61,6 +61,22 @@ def test_anything_but_yes_applies_nothing(sandbox: SandboxState, tmp_path: Path,
     assert "applied (" not in out
 
 
+@pytest.mark.parametrize("typed", ["n\n", ""], ids=["no", "end-of-file"])
+def test_a_plan_declined_at_the_question_is_not_applied_later_without_one(
+    sandbox: SandboxState, tmp_path: Path, typed: str
+) -> None:
+    # Left saved, the declined plan would look reviewed: the next `apply` (here in CI, no terminal) would
+    # apply it without asking. It is dropped; that apply asks for a plan first.
+    path = _stack(sandbox, tmp_path)
+    code, _out, err = _apply(path, typed)
+    assert code == 1
+    assert "not applied" in err
+    code, out, err = _apply(path, None)
+    assert code == 1, out
+    assert "applied (" not in out
+    assert "--auto-approve" in err
+
+
 def test_yes_applies_what_was_shown(sandbox: SandboxState, tmp_path: Path) -> None:
     path = _stack(sandbox, tmp_path)
     code, out, err = _apply(path, "y\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,7 +18,7 @@ from roachcert.commands.args import (
     lock_timeout_seconds,
 )
 from roachcert.commands.context import Runtime, of, plan_options
-from roachcert.errors import GuardError
+from roachcert.errors import GuardError, RoachcertError
 from roachcert.exit_status import ExitStatus
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def apply(
 
 def _plan_first(run: Runtime, stack: Path, auto_approve: bool, options: PlanOptions) -> str:
     from roachcert.plan_summary import format_text
-    from roachcert.planning import plan_stack
+    from roachcert.planning import discard_declined, plan_stack
 
     if not auto_approve and not run.interactive():
         from roachcert.names import raw_stack_name
@@ -129,8 +130,17 @@ def _plan_first(run: Runtime, stack: Path, auto_approve: bool, options: PlanOpti
         raise GuardError(f"{missing} and review it, or pass --auto-approve to plan and apply in one go")
     result = plan_stack(stack, options=options)
     run.err(format_text(result.summary))
-    if not auto_approve and not run.ask("Apply this plan?"):
-        raise GuardError("not applied")
+    if auto_approve:
+        return result.summary.fingerprint
+    try:
+        yes = run.ask("Apply this plan?")
+    except KeyboardInterrupt:  # Ctrl-C at the question is a no
+        with contextlib.suppress(KeyboardInterrupt, RoachcertError):
+            discard_declined(result, options)
+        raise
+    if not yes:
+        discard_declined(result, options)
+        raise GuardError("not applied (the plan shown was not saved: `roachcert apply` plans and asks again)")
     return result.summary.fingerprint
 
 
