@@ -77,6 +77,20 @@ def test_a_plan_declined_at_the_question_is_not_applied_later_without_one(
     assert "--auto-approve" in err
 
 
+class CtrlC(Terminal):
+    def readline(self, size: int | None = -1, /) -> str:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_at_the_question_is_a_no_that_leaves_no_plan(sandbox: SandboxState, tmp_path: Path) -> None:
+    path = _stack(sandbox, tmp_path)
+    runtime = Runtime(stdout=io.StringIO(), stderr=io.StringIO(), stdin=CtrlC())
+    assert run(["apply", str(path)], runtime) == 130
+    code, out, err = _apply(path, None)
+    assert code == 1, out
+    assert "--auto-approve" in err
+
+
 def test_yes_applies_what_was_shown(sandbox: SandboxState, tmp_path: Path) -> None:
     path = _stack(sandbox, tmp_path)
     code, out, err = _apply(path, "y\n")
