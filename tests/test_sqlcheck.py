@@ -172,3 +172,25 @@ def test_a_fetched_cluster_ca_that_no_longer_verifies_says_how_to_fetch_it_again
     line = explain("SSL error: certificate verify failed", target, "app")
     assert "remove that file to fetch it again" in line
     assert str(cached) in line
+
+
+def test_a_password_in_the_environment_never_stands_in_for_the_certificate(
+    stack: Path, client_ca: tuple[str, PrivateKey], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # A server that takes passwords: with PGPASSWORD (or ~/.pgpass) in the process's environment, libpq
+    # logged in with it and `check` said the certificate works.
+    try:
+        find_bindir()
+    except SandboxError as exc:
+        pytest.skip(str(exc))
+    server = start_postgres(client_ca[0], tcp_auth="scram-sha-256")
+    try:
+        server.ensure_login("app", "pw-from-the-environment", "defaultdb")
+        monkeypatch.setenv("PGPASSWORD", "pw-from-the-environment")
+        write_client(tmp_path / "certs", "app", client_ca)
+        assert check(stack, server, "app", tmp_path / "certs") == 1
+        _out, err = capsys.readouterr()
+        assert "password" in err
+    finally:
+        server.stop()

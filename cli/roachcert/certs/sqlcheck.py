@@ -7,6 +7,7 @@ that opens a connection (psycopg 3, `sslmode=verify-full`, the files `issue` lay
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,10 @@ def connect_params(target: SqlTarget, timeout: int = CONNECT_TIMEOUT) -> dict[st
         "connect_timeout": timeout,
         # No Kerberos attempt first: the certificate is the whole point.
         "gssencmode": "disable",
+        # Nor a password: libpq would take PGPASSWORD or ~/.pgpass from the process's environment, log in
+        # with it where the server also takes passwords, and the check would pass without the certificate.
+        "password": "",
+        "passfile": os.path.join(os.devnull, "none"),  # no such file: libpq reads none, says nothing
         "application_name": "roachcert check",
     }
 
