@@ -49,11 +49,18 @@ def _bypassed(url: str, no_proxy: str) -> bool:
                 pass
             continue
         name, _, port = entry.lstrip(".").partition(":")
-        if port and str(parts.port or "") != port:
+        if port and _port(url) != port:
             continue
         if host == name or host.endswith("." + name):
             return True
     return False
+
+
+def _port(url: str) -> str:
+    try:
+        return str(urlsplit(url).port or "")
+    except ValueError:  # out of range: requests refuses the URL itself, in its own words
+        return ""
 
 
 def proxies_for(url: str, environ: Mapping[str, str]) -> dict[str, str]:

@@ -135,6 +135,7 @@ def test_a_comment_goes_through_the_runs_proxy_only(
         ("10.0.0.0/8", "http://192.168.1.1", False),
         ("127.0.0.1", "http://127.0.0.1:9", True),
         ("", "https://api.cockroachlabs.cloud", False),
+        ("api.example.com:443", "https://api.example.com:99999", False),  # a bad port is requests' to refuse
     ],
 )
 def test_no_proxy_means_what_requests_and_curl_read_it_as(no_proxy: str, url: str, bypassed: bool) -> None:
