@@ -26,7 +26,7 @@ def _get(environ: Mapping[str, str], name: str) -> str:
 
 
 def _bypassed(url: str, no_proxy: str) -> bool:
-    """Whether NO_PROXY sends `url` direct: `*`, a host or domain suffix (`.example.com` or
+    """Whether NO_PROXY sends `url` direct, as curl and urllib read it: `*`, a host or domain (`.example.com` or
     `example.com`, optionally with `:port`), an IP address or a CIDR network."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()

@@ -138,7 +138,7 @@ def test_a_comment_goes_through_the_runs_proxy_only(
         ("api.example.com:443", "https://api.example.com:99999", False),  # a bad port is requests' to refuse
     ],
 )
-def test_no_proxy_means_what_requests_and_curl_read_it_as(no_proxy: str, url: str, bypassed: bool) -> None:
+def test_no_proxy_means_what_curl_and_urllib_read_it_as(no_proxy: str, url: str, bypassed: bool) -> None:
     environ = {"HTTPS_PROXY": "http://proxy:3128", "HTTP_PROXY": "http://proxy:3128", "NO_PROXY": no_proxy}
     assert (proxies_for(url, environ) == {}) is bypassed
 
