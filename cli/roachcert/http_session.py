@@ -10,11 +10,14 @@ variables from the run's mapping, with requests' and urllib's meanings, and neve
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
+
+from roachcert.errors import RoachcertError
 
 if TYPE_CHECKING:  # the stubs' names for what requests merges
     from requests.sessions import _Cert, _Settings, _TextMapping, _Verify
@@ -93,5 +96,11 @@ class RunSession(requests.Session):
         for scheme, proxy in proxies_for(target, self.environ).items():
             merged.setdefault(scheme, proxy)
         if verify is True or verify is None:
-            verify = self.environ.get("REQUESTS_CA_BUNDLE") or self.environ.get("CURL_CA_BUNDLE") or verify
+            for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+                bundle = self.environ.get(name)
+                if bundle:
+                    if not os.path.exists(bundle):  # requests would raise a bare OSError
+                        raise RoachcertError(f"{name} names {bundle}, which does not exist")
+                    verify = bundle
+                    break
         return super().merge_environment_settings(url, merged, stream, verify, cert)

@@ -143,7 +143,9 @@ def test_no_proxy_means_what_curl_and_urllib_read_it_as(no_proxy: str, url: str,
     assert (proxies_for(url, environ) == {}) is bypassed
 
 
-def test_the_process_vault_client_certificate_is_not_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_process_vault_client_certificate_is_not_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # hvac reads VAULT_CLIENT_CERT from the process's environment when it is imported, and sends it
     # whenever it is given no `cert`: the run's own (or none) is what goes.
     from roachcert.spec.models import VaultSpec
@@ -153,6 +155,44 @@ def test_the_process_vault_client_certificate_is_not_sent(monkeypatch: pytest.Mo
     env = {"VAULT_ADDR": "https://vault.example.com"}
     client = VaultTransport(resolve_settings(VaultSpec(), env), env)._client(None)
     assert not client.adapter._kwargs["cert"]
-    env = {**env, "VAULT_CLIENT_CERT": "/run/client.crt", "VAULT_CLIENT_KEY": "/run/client.key"}
+    cert, key = tmp_path / "client.crt", tmp_path / "client.key"
+    cert.write_text("the run's certificate")
+    key.write_text("the run's key")
+    env = {**env, "VAULT_CLIENT_CERT": str(cert), "VAULT_CLIENT_KEY": str(key)}
     client = VaultTransport(resolve_settings(VaultSpec(), env), env)._client(None)
-    assert client.adapter._kwargs["cert"] == ("/run/client.crt", "/run/client.key")
+    assert client.adapter._kwargs["cert"] == (str(cert), str(key))
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        ("status", "REQUESTS_CA_BUNDLE"),
+        ("render", "REQUESTS_CA_BUNDLE"),
+        ("render", "CURL_CA_BUNDLE"),
+        ("render", "VAULT_CLIENT_CERT"),
+        ("render", "VAULT_CLIENT_KEY"),
+    ],
+)
+def test_a_tls_file_that_does_not_exist_is_one_line(
+    tmp_path: Path, service: Server, command: str, name: str
+) -> None:
+    # requests raises a bare OSError for these (not one of its own exceptions): exit 3 before.
+    _argv, environ = _commands(service)[command]
+    if name == "VAULT_CLIENT_KEY":
+        (tmp_path / "client.crt").write_text("not read: the key is missing first")
+        environ["VAULT_CLIENT_CERT"] = str(tmp_path / "client.crt")
+    environ[name] = str(tmp_path / "missing.pem")
+    stack = tmp_path / "frogs.yaml"
+    stack.write_text(IN_VAULT if command == "render" else IN_A_FILE)
+    (tmp_path / "ca.pem").write_text(make_ca("Client CA")[0])
+    runtime = Runtime(
+        environ={"ROACHCERT_HOME": str(tmp_path / "home"), "HOME": str(tmp_path), **environ},
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
+    assert run([command, str(stack)], runtime) == 1
+    assert isinstance(runtime.stderr, io.StringIO)
+    assert isinstance(runtime.stdout, io.StringIO)
+    assert f"{name} names {tmp_path / 'missing.pem'}, which does not exist" in (
+        runtime.stderr.getvalue() + runtime.stdout.getvalue()
+    )

@@ -76,6 +76,10 @@ def resolve_settings(spec: VaultSpec, env: Mapping[str, str]) -> VaultSettings:
     auth = logins.auth_from_env(env) or spec.auth
     client_cert = env.get("VAULT_CLIENT_CERT") or None
     cert = (client_cert, env.get("VAULT_CLIENT_KEY") or None) if client_cert else None
+    for name in ("VAULT_CLIENT_CERT", "VAULT_CLIENT_KEY"):
+        path = env.get(name)
+        if cert is not None and path and not Path(path).exists():  # requests would raise a bare OSError
+            raise VaultError(f"{name} names {path}, which does not exist")
     return VaultSettings(addr=addr, namespace=namespace, auth=auth, verify=verify, cert=cert)
 
 
