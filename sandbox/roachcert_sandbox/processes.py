@@ -65,6 +65,8 @@ def start_logged(
 
 def stop_pid(pid: int, timeout: float = 5.0, signum: signal.Signals = signal.SIGTERM) -> None:
     """Stop a server started here by its PID: `signum`, then SIGKILL after `timeout`. Gone already is fine."""
+    if pid <= 1:  # 0 signals our whole process group, 1 is init: a state file saying so is not a server
+        return
     try:
         os.kill(pid, signum)
     except ProcessLookupError:

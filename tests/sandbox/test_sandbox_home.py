@@ -68,3 +68,21 @@ def test_sandbox_status_and_down_look_under_the_runs_state_root(
     assert code == 0
     assert "no sandbox running" in out
     assert (process_home / FOLDER / "state.json").exists()
+
+
+def test_down_with_a_state_file_naming_pid_0_signals_no_process_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # os.kill(0, SIGTERM) would stop every process of our group (the shell's job, this test run).
+    import os
+
+    home = tmp_path / "run"
+    _fake_state(home, "http://127.0.0.1:2222")
+    state = home / FOLDER / "state.json"
+    state.write_text(state.read_text().replace("4194303", "0"))
+    sent: list[int] = []
+    monkeypatch.setattr(os, "kill", lambda pid, signum: sent.append(pid))
+    code, out, _err = _run(["sandbox", "down"], home)
+    assert code == 0
+    assert "sandbox stopped" in out
+    assert 0 not in sent
