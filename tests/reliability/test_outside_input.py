@@ -352,3 +352,20 @@ def test_certs_escapes_what_the_inventory_says(pem_stack: Path, cli: Cli) -> Non
     outcome = cli.ok("certs", str(pem_stack))
     assert_lacks(outcome.out, "\x1b", "\u202e", "\nfrogs")
     assert_has(outcome.out, "\\x1b[2J\\nfrogs", "01\\u202e")
+
+
+def test_a_secret_in_the_inventory_is_masked_in_certs_json_and_metrics(
+    pem_stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
+    # A quote and a backslash in the secret: json.dumps escapes them, so only a mask before encoding
+    # finds it; the metrics file is a sink of its own.
+    secret = 'pa"ss\\word-outside-1'
+    monkeypatch.setenv("PGPASSWORD", secret)
+    event = {**_event(0, delivered=True), "folder": f"/certs/{secret}"}
+    write_inventory("st", [json.dumps(event)])
+    metrics = tmp_path / "certs.prom"
+    out = cli.ok("certs", str(pem_stack), "--format", "json", "--metrics", str(metrics)).out
+    for text in (out, metrics.read_text(encoding="utf-8")):
+        assert secret not in text
+        assert json.dumps(secret)[1:-1] not in text
+    assert '"folder": "/certs/***"' in out

@@ -13,6 +13,7 @@ import typer
 from roachcert.commands.args import Format, FormatOpt, StackArg
 from roachcert.commands.context import of
 from roachcert.escape import printable
+from roachcert.mask import masked_strings
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +51,7 @@ def certs(
     stack = load_stack(stack_file)
     found = listing.rows(stack, run.environ, tuple(out or ()), note=run.err)
     if metrics is not None:
-        listing.write_metrics(metrics, listing.metrics(stack, found, datetime.now(UTC)))
+        listing.write_metrics(metrics, run.mask(listing.metrics(stack, found, datetime.now(UTC))))
     if output is Format.json:
         data = [
             {
@@ -66,7 +67,8 @@ def certs(
             }
             for r in found
         ]
-        run.out(_json_document(stack.name, data))
+        # Masked before it is encoded (an escaped character would hide a secret from the sink).
+        run.out(_json_document(stack.name, masked_strings(data, run.mask.snapshot())))
         return
     if not found:
         run.out(f"{stack.name}: no client certificates delivered or on disk")

@@ -91,7 +91,7 @@ def init(
     if out is not None:
         from roachcert import files
 
-        files.write_atomic(out, result.text)
+        files.write_atomic(out, run.mask(result.text))  # a file is a sink too
         run.err(f"wrote {out} ({result.clusters} clusters)")
     else:
         run.out(result.text, nl=False)
