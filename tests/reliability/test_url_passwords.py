@@ -190,7 +190,7 @@ def test_a_token_given_as_a_urls_user_never_shows(
     )
     assert f"cannot reach GitHub at http://***@127.0.0.1:{closed}" in failed.err
     scanned: dict[str, str] = {
-        **{str(file): content for file, content in _files(tmp_path) if file != stack.path},
+        **{str(file): content for file, content in texts_under(tmp_path) if file != stack.path},
         **{f"output of roachcert {' '.join(o.args)}": o.text for o in cli.outcomes},
         **{f"request {n} to GitHub": json.dumps(r["body"]) for n, r in enumerate(github.requests)},
     }

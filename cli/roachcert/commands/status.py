@@ -40,7 +40,7 @@ def status(
     Needs COCKROACH_API_KEY (and COCKROACH_SERVER for another API) and read access to Vault.
     """
     run = of(ctx)
-    from roachcert.bundles import cluster_bundles
+    from roachcert.bundles import OnFirstRead, cluster_bundles
     from roachcert.cloud import drift
     from roachcert.guard_facts import load_hand_set
     from roachcert.paths import stack_dir
@@ -48,7 +48,8 @@ def status(
 
     stack = load_stack(stack_file)
     client = run.real_or_given().cloud()  # fails early, once, without a key
-    bundles = cluster_bundles(stack, run.real_or_given().vault(stack))
+    # A stack whose CAs are all PEM files never opens Vault.
+    bundles = cluster_bundles(stack, OnFirstRead(lambda: run.real_or_given().vault(stack)))
     for bundle in bundles.values():
         for warning in bundle.warnings:
             run.err(f"warning: {warning}")
