@@ -178,6 +178,7 @@ def apply_stack(
             _cloud_unchanged(stack, meta, progress, options.adapters)
             progress("terraform apply")
             plan_seen.clear(workdir)  # the state changes: only a full plan vouches for it again
+            _record_setting(workdir, summary, options.note)
             try:
                 tf.apply(plan_copy)
             except KeyboardInterrupt:
@@ -202,12 +203,25 @@ def _cloud_unchanged(stack: Stack, meta: PlanMeta, progress: StepProgress, adapt
     refuse_changed(stack.name, changed_since(meta.cloud, now), now)
 
 
+def _record_setting(workdir: Path, summary: PlanSummary, note: Callable[[str], None]) -> None:
+    """Before Terraform runs: a create that fails, or an apply cut short, is still roachcert's own. Not
+    recorded, the next plan asks --allow-replace-ca before retrying a failed create: the safe side."""
+    try:
+        guard_facts.record_set_by_us(workdir, guard_facts.setting(summary))
+    except OSError as exc:
+        note(f"note: could not update {workdir / guard_facts.SET_BY_US_FILE} ({exc})")
+
+
 def _end_hand_set(workdir: Path, summary: PlanSummary, note: Callable[[str], None]) -> None:
     """The apply has happened: a record not updated is a note (the next plan's reads prune it)."""
     try:
         guard_facts.end_applied(workdir, summary)
     except (OSError, RoachcertError) as exc:
         note(f"note: could not update {workdir / guard_facts.HAND_SET_FILE} ({exc})")
+    try:
+        guard_facts.record_set_by_us(workdir, {}, guard_facts.removed(summary))
+    except (OSError, RoachcertError) as exc:  # kept: a later NOT_SET then reads as drift, not "not set yet"
+        note(f"note: could not update {workdir / guard_facts.SET_BY_US_FILE} ({exc})")
 
 
 def expected_after(summary: PlanSummary) -> list[tuple[str, str, str, str]]:

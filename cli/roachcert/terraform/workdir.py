@@ -104,3 +104,21 @@ def remove_file(path: Path) -> None:
         pass
     except OSError as exc:
         raise FilesError(f"cannot remove {path}: {exc.strerror or exc}") from None
+
+
+def local_state_clusters(workdir: Path) -> set[str]:
+    """The clusters whose client CA resource the local backend's state file holds, read without
+    Terraform (`status` runs none); empty when there is no such file or it cannot be read."""
+    from roachcert.terraform.resources import RESOURCE_TYPE
+
+    state = read_json(workdir / "terraform.tfstate")
+    resources = state.get("resources") if isinstance(state, dict) else None
+    return {
+        item["name"]
+        for item in resources or ()
+        if isinstance(item, dict)
+        and item.get("type") == RESOURCE_TYPE
+        and item.get("mode") == "managed"
+        and isinstance(item.get("name"), str)
+        and item.get("instances")
+    }
