@@ -228,6 +228,7 @@ def test_the_set_by_us_record_adds_before_apply_and_ends_on_delete_forget_or_a_m
         )
     )
     assert gf.setting(summary) == {"id-1": "c", "id-new": "m", "id-n": "n"}
+    assert gf.tracked(summary) == {"id-old": "m", "id-n": "n", "id-q": "q"}
     assert gf.removed(summary) == ["id-old", "id-d"]
     gf.record_set_by_us(tmp_path, {"id-old": "m", "id-d": "d"})
     gf.record_set_by_us(tmp_path, gf.setting(summary))

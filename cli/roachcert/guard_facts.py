@@ -368,6 +368,17 @@ def setting(summary: PlanSummary) -> dict[str, str]:
     }
 
 
+def tracked(summary: PlanSummary) -> dict[str, str]:
+    """id → name of each cluster the plan found in state (every action but a create): roachcert set or
+    adopted its CA. Recorded by every plan, so `status` knows it with a remote backend too, and a state
+    made before this record (an upgrade) is known after one plan."""
+    return {
+        change.old_id: change.cluster
+        for change in summary.changes
+        if change.old_id and change.action in ("update", "replace", "no-op")
+    }
+
+
 def removed(summary: PlanSummary) -> list[str]:
     """Ids whose CA the applied plan removed or stopped managing (delete, forget, a replace that moved)."""
     return [

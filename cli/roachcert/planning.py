@@ -237,6 +237,7 @@ def _plan_locked(
     observed = observed_reads(reads, bundles)
     creates = [change.cluster for change in summary.of("create")]
     unseen = guard_facts.unseen_clusters(observed, creates, guard_facts.load_set_by_us(workdir))
+    guard_facts.record_set_by_us(workdir, guard_facts.tracked(summary))
     facts = guard_facts.observe(workdir, declared_pems(bundles), observed, found=adopt, unseen=unseen)
     hand_set, unseen_ca = _hand_set_drops(summary, facts)
     summary = with_cloud(summary, cloud_fingerprints(reads))

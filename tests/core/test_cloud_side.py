@@ -640,5 +640,9 @@ def test_status_tells_a_ca_never_set_from_one_removed_out_of_band(
     assert code == 2, text
     assert re.search(rf"frogs +{cluster_id}  drift: CA removed out of band\n", text), text
     # Without roachcert's record, the local state still says it set the CA.
-    (tmp_path / ".roachcert" / "st" / SET_BY_US).unlink()
+    record = tmp_path / ".roachcert" / "st" / SET_BY_US
+    record.unlink()
     assert "drift: CA removed out of band" in cli("status", str(path))[1]
+    # And any plan records what state tracks (what a remote backend's status relies on).
+    assert cli("plan", str(path))[0] == 2
+    assert json.loads(record.read_text())["clusters"] == {cluster_id: "frogs"}
