@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from roachcert.files import FilesError, ensure_dir, write_atomic
+from roachcert.terraform.resources import RESOURCE_TYPE
 
 MANIFEST = ".roachcert-files.json"
 PLAN_META = ".roachcert-plan.json"
@@ -109,8 +110,6 @@ def remove_file(path: Path) -> None:
 def local_state_clusters(workdir: Path) -> set[str]:
     """The clusters whose client CA resource the local backend's state file holds, read without
     Terraform (`status` runs none); empty when there is no such file or it cannot be read."""
-    from roachcert.terraform.resources import RESOURCE_TYPE
-
     state = read_json(workdir / "terraform.tfstate")
     resources = state.get("resources") if isinstance(state, dict) else None
     return {
