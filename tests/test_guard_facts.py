@@ -214,6 +214,9 @@ def test_an_unseen_ca_survives_the_record_and_blank_reads_and_ends_on_a_read_tha
         gf.refuse_drops("st", summary, facts)
     assert gf.observe(tmp_path, {"c": DECLARED}, [_read("NOT_SET")]) == {}
     assert not (tmp_path / gf.HAND_SET_FILE).exists()
+    # Left out of the stack (no state tracks it), nothing will change it: the fact ends.
+    gf.observe(tmp_path, {"c": DECLARED}, [_read("FAILED")], unseen=["c"])
+    assert gf.observe(tmp_path, {}, []) == {}
 
 
 def test_the_set_by_us_record_adds_before_apply_and_ends_on_delete_forget_or_a_move(tmp_path: Path) -> None:

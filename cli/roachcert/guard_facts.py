@@ -216,6 +216,8 @@ def observe(
         if name in declared:
             in_stack = _shas(declared[name])
             keep = tuple(c for c in keep if c.sha256 not in in_stack)
+        else:  # an UNSEEN CA's cluster is in no state: left out of the stack, nothing will change it
+            keep = tuple(c for c in keep if not c.unseen)
         if keep:
             facts[name] = HandSet(name, fact.cluster_id, keep)
         else:
