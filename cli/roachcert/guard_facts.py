@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roachcert.cloud.status import UNSEEN_ADVICE as UNSEEN_ADVICE  # the reports and `adopt` read them here
 from roachcert.cloud.status import UNSEEN_LINE as UNSEEN_LINE
@@ -35,6 +35,9 @@ from roachcert.escape import printable
 from roachcert.files import write_atomic
 from roachcert.pem import parse_certificates
 from roachcert.plan_summary import PlanSummary, ResourceChange
+
+if TYPE_CHECKING:
+    from roachcert.cloud.reads import CloudRead
 
 HAND_SET_FILE = ".roachcert-hand-set.json"  # in the stack's working folder; no rendered file takes a "." name
 SET_BY_US_FILE = ".roachcert-set-by-us.json"  # beside it
@@ -408,3 +411,14 @@ def unseen_clusters(
         and not read.pem.strip()
         and read.cluster_id not in set_by_us
     )
+
+
+def unseen_now(workdir: Path, summary: PlanSummary, reads: Mapping[str, CloudRead]) -> dict[str, HandSet]:
+    """apply's own finding, from its re-read of the Cloud side: the planned creates on clusters that read
+    FAILED with no certificate and whose CA roachcert never set (whatever record the plan's folder has)."""
+    observed = [Observed(name, read.cluster_id, read.status, read.pem, "") for name, read in reads.items()]
+    creates = [change.cluster for change in summary.of("create")]
+    return {
+        name: HandSet(name, reads[name].cluster_id, (UNSEEN,))
+        for name in unseen_clusters(observed, creates, load_set_by_us(workdir))
+    }

@@ -583,6 +583,14 @@ def test_a_failed_blank_cluster_roachcert_never_set_takes_consent_on_every_path(
     assert code == 1, text
     assert "1 cluster(s) may trust a CA set outside roachcert that the Cloud API does not show" in text, text
     assert f"  frogs: {unseen}" in text
+    # A runner without the plan's hand-set record (CI sharing the state) refuses too: apply's own re-read.
+    record = tmp_path / ".roachcert" / "st" / HAND_SET
+    kept = record.read_bytes()
+    record.unlink()
+    code, text = cli("apply", str(path))
+    assert code == 1, text
+    assert f"  frogs: {unseen}" in text
+    record.write_bytes(kept)
     assert cloud.provider_mutations() == []
     code, text = cli("apply", str(path), "--allow-replace-ca")
     assert code == 0, text
