@@ -529,38 +529,36 @@ def test_an_unknown_status_at_apply_s_re_read_stops_the_apply_in_one_line(frogs:
 SET_BY_US = ".roachcert-set-by-us.json"
 
 
-def _fail_by_hand(cloud: Cloud, cluster_id: str) -> None:
+def _fail_by_hand(frogs: Frogs) -> None:
     """A CA set by curl, then a change by curl that fails: FAILED, the certificate blank (the API may blank
     it) while the first CA is still in force."""
-    cloud.set_by_hand(cluster_id, make_ca("Set by curl")[0])
-    cloud.settle(cluster_id)
-    cloud.faults(end_failed=True, failed_cert="blank")
-    cloud.set_by_hand(cluster_id, make_ca("Changed by curl")[0], method="PATCH")
-    cloud.settle(cluster_id)
-    cloud.faults(end_failed=False)
-    assert cloud.read(cluster_id) == {"status": "FAILED", "x509_pem_cert": ""}
+    frogs.set_by_hand()
+    frogs.cloud.faults(end_failed=True, failed_cert="blank")
+    frogs.cloud.set_by_hand(frogs.cluster_id, make_ca("Changed by curl")[0], method="PATCH")
+    frogs.cloud.settle(frogs.cluster_id)
+    frogs.cloud.faults(end_failed=False)
+    assert frogs.cloud.read(frogs.cluster_id) == {"status": "FAILED", "x509_pem_cert": ""}
 
 
 def test_a_failed_blank_cluster_roachcert_never_set_takes_consent_on_every_path(
-    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
+    frogs: Frogs, cloud: Cloud
 ) -> None:
-    path, cluster_id, declared = _stack(sandbox, tmp_path)
-    _fail_by_hand(cloud, cluster_id)
+    _fail_by_hand(frogs)
     unseen = "the Cloud API answers FAILED with no certificate, and roachcert never set this cluster's CA"
     # adopt: nothing to import, and it says what may be in force.
-    code, adopted = cli("adopt", str(path))
+    code, adopted = frogs("adopt")
     assert code == 0, adopted
-    assert f"frogs ({cluster_id}): nothing to import; {unseen}" in adopted, adopted
+    assert f"frogs ({frogs.cluster_id}): nothing to import; {unseen}" in adopted, adopted
     assert "--allow-replace-ca" in adopted
     # Every plan format says it.
-    code, text = cli("plan", str(path))
+    code, text = frogs("plan")
     assert code == 2, text
     assert "1 to create" in text, text
     assert f"warning: frogs: {unseen}" in text, text
-    code, markdown = cli("plan", str(path), "--format", "markdown")
+    code, markdown = frogs("plan", "--format", "markdown")
     assert code == 2, markdown
     assert f"**Set by hand** `frogs`: {unseen}" in markdown, markdown
-    code, document = cli("plan", str(path), "--format", "json")
+    code, document = frogs("plan", "--format", "json")
     assert code == 2, document
     [report] = json.loads(document)["stacks"]
     [warned] = [w for w in report["warnings"] if w["kind"] == "hand_set_ca"]
@@ -571,86 +569,80 @@ def test_a_failed_blank_cluster_roachcert_never_set_takes_consent_on_every_path(
     )
     assert unseen in warned["message"]
     # status: FAILED, with what may be in force.
-    code, status = cli("status", str(path))
+    code, status = frogs("status")
     assert code == 2, status
     assert unseen in status, status
-    code, status = cli("status", str(path), "--format", "json")
+    code, status = frogs("status", "--format", "json")
     [row] = json.loads(status)["clusters"]
     assert (row["state"], row["hand_set"][0]["unseen"], row["hand_set"][0]["sha256"]) == ("failed", True, "")
     # apply: refused in one line per cluster, nothing sent; consent sets the declared bundle.
     cloud.clear_log()
-    code, text = cli("apply", str(path))
+    code, text = frogs("apply")
     assert code == 1, text
     assert "1 cluster(s) may trust a CA set outside roachcert that the Cloud API does not show" in text, text
     assert f"  frogs: {unseen}" in text
     # A runner without the plan's hand-set record (CI sharing the state) refuses too: apply's own re-read.
-    record = tmp_path / ".roachcert" / "st" / HAND_SET
+    record = frogs.workdir / HAND_SET
     kept = record.read_bytes()
     record.unlink()
-    code, text = cli("apply", str(path))
+    code, text = frogs("apply")
     assert code == 1, text
     assert f"  frogs: {unseen}" in text
     record.write_bytes(kept)
     assert cloud.provider_mutations() == []
-    code, text = cli("apply", str(path), "--allow-replace-ca")
+    code, text = frogs("apply", "--allow-replace-ca")
     assert code == 0, text
     assert cloud.provider_mutations() == ["POST"]
-    assert _bundle(cloud, cluster_id).strip() == declared.strip()
-    assert not (tmp_path / ".roachcert" / "st" / HAND_SET).exists()  # consent given: the record ends
-    assert cli("plan", str(path))[0] == 0
+    assert frogs.bundle().strip() == frogs.declared.strip()
+    assert not record.exists()  # consent given: the record ends
+    assert frogs("plan")[0] == 0
 
 
-def test_roachcert_s_own_failed_first_create_plans_a_plain_retry(
-    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
-) -> None:
-    path, cluster_id, declared = _stack(sandbox, tmp_path)
-    assert cli("plan", str(path))[0] == 2
+def test_roachcert_s_own_failed_first_create_plans_a_plain_retry(frogs: Frogs, cloud: Cloud) -> None:
+    assert frogs("plan")[0] == 2
     cloud.faults(end_failed=True, failed_cert="blank")
-    code, text = cli("apply", str(path))
+    code, text = frogs("apply")
     assert code == 1, text
-    cloud.settle(cluster_id)
+    cloud.settle(frogs.cluster_id)
     cloud.faults(end_failed=False)
-    assert cloud.read(cluster_id) == {"status": "FAILED", "x509_pem_cert": ""}
+    assert cloud.read(frogs.cluster_id) == {"status": "FAILED", "x509_pem_cert": ""}
     # Recorded before Terraform ran: the create was roachcert's, so this is a retry, no consent asked.
-    assert cluster_id in json.loads((tmp_path / ".roachcert" / "st" / SET_BY_US).read_text())["clusters"]
-    code, adopted = cli("adopt", str(path))
+    assert frogs.cluster_id in json.loads((frogs.workdir / SET_BY_US).read_text())["clusters"]
+    code, adopted = frogs("adopt")
     assert code == 0, adopted
     assert "nothing to import" not in adopted, adopted
-    code, text = cli("plan", str(path))
+    code, text = frogs("plan")
     assert code == 2, text
     assert "1 to create" in text, text
     assert "set outside roachcert" not in text, text
-    code, status = cli("status", str(path))
+    code, status = frogs("status")
     assert code == 2, status
     assert "the last change failed on the cluster: plan and apply the stack again" in status, status
-    code, text = cli("apply", str(path))
+    code, text = frogs("apply")
     assert code == 0, text
-    assert _bundle(cloud, cluster_id).strip() == declared.strip()
+    assert frogs.bundle().strip() == frogs.declared.strip()
 
 
-def test_status_tells_a_ca_never_set_from_one_removed_out_of_band(
-    sandbox: SandboxState, tmp_path: Path, cli: Cli, cloud: Cloud
-) -> None:
-    path, cluster_id, _declared = _stack(sandbox, tmp_path)
-    code, text = cli("status", str(path))
+def test_status_tells_a_ca_never_set_from_one_removed_out_of_band(frogs: Frogs, cloud: Cloud) -> None:
+    cluster_id = frogs.cluster_id
+    code, text = frogs("status")
     assert code == 2, text
     assert re.search(rf"frogs +{cluster_id}  not set yet\n", text), text
     assert "removed out of band" not in text
-    code, document = cli("status", str(path), "--format", "json")
+    code, document = frogs("status", "--format", "json")
     [row] = json.loads(document)["clusters"]
     assert (row["state"], row["label"]) == ("not_set_yet", "not set yet")
     assert json.loads(document)["counts"]["not_set_yet"] == 1
-    assert cli("plan", str(path))[0] == 2
-    assert cli("apply", str(path))[0] == 0
+    frogs.applied()
     cloud.set_by_hand(cluster_id, "", method="DELETE")  # removed by curl
     cloud.settle(cluster_id)
-    code, text = cli("status", str(path))
+    code, text = frogs("status")
     assert code == 2, text
     assert re.search(rf"frogs +{cluster_id}  drift: CA removed out of band\n", text), text
     # Without roachcert's record, the local state still says it set the CA.
-    record = tmp_path / ".roachcert" / "st" / SET_BY_US
+    record = frogs.workdir / SET_BY_US
     record.unlink()
-    assert "drift: CA removed out of band" in cli("status", str(path))[1]
+    assert "drift: CA removed out of band" in frogs("status")[1]
     # And any plan records what state tracks (what a remote backend's status relies on).
-    assert cli("plan", str(path))[0] == 2
+    assert frogs("plan")[0] == 2
     assert json.loads(record.read_text())["clusters"] == {cluster_id: "frogs"}
