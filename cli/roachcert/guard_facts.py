@@ -10,8 +10,9 @@ Three facts; the first is read by `cloud.status` (every Cloud answer passes it),
   certificates. Every apply checks it, whatever its plan looks like;
 - a plan made without reading the Cloud API (`--no-cloud-read`): every report says so, and `apply`
   refuses it unless told --allow-unread-cloud;
-- the clusters whose CA roachcert has set, or tried to (`SetByUs`): recorded by `apply` before Terraform
-  runs (every create, update, replace) and by `adopt` (each import), ended by an applied delete or forget.
+- the clusters whose CA roachcert has set, or tried to (`load_set_by_us`): recorded by `apply` before
+  Terraform runs (every create, update, replace, adoption), by every `plan` and `adopt` for what state
+  tracks, and by `adopt` for each import; ended by an applied delete or forget.
   It tells roachcert's own failed first create (a retry) from a cluster it never set whose Cloud read is
   FAILED with no certificate: the API may blank the certificate of a failed change while the CA set before
   it (by hand) is still in force, so such a cluster is a hand-set CA nobody can see (`HandSet` with the
