@@ -214,7 +214,7 @@ def _record_setting(workdir: Path, summary: PlanSummary, note: Callable[[str], N
     recorded, the next plan asks --allow-replace-ca before retrying a failed create: the safe side."""
     try:
         guard_facts.record_set_by_us(workdir, guard_facts.setting(summary))
-    except OSError as exc:
+    except (OSError, RoachcertError) as exc:  # FilesError: a full disk, a read-only folder
         note(f"note: could not update {workdir / guard_facts.SET_BY_US_FILE} ({exc})")
 
 
