@@ -175,3 +175,83 @@ def test_a_record_as_written_reads_back(tmp_path: Path) -> None:
     fact = gf.HandSet("c", "id-1", (gf.HandSetCert("ab" * 32, "CN=Hand", "2030-01-01"),))
     gf.save_hand_set(tmp_path, {"c": fact})
     assert gf.load_hand_set(tmp_path) == {"c": fact}
+
+
+# -- the unseen CA and the record of clusters roachcert set ---------------------------------------------
+
+
+def _read(status: str, pem: str = "", cluster: str = "c", cluster_id: str = "id-1") -> gf.Observed:
+    return gf.Observed(cluster, cluster_id, status, pem, DECLARED)
+
+
+def test_only_an_untracked_failed_blank_cluster_roachcert_never_set_is_unseen() -> None:
+    reads = [
+        _read("FAILED", cluster="a", cluster_id="id-a"),
+        _read("FAILED", cluster="ours", cluster_id="id-ours"),  # its own failed first create
+        _read("FAILED", "  \n", cluster="in-state", cluster_id="id-s"),
+        _read("FAILED", HAND, cluster="shown", cluster_id="id-shown"),  # shown: adoption's case
+        _read("NOT_SET", cluster="fresh", cluster_id="id-f"),
+    ]
+    untracked = ["a", "ours", "shown", "fresh"]
+    assert gf.unseen_clusters(reads, untracked, {"id-ours": "ours"}) == ["a"]
+
+
+def test_an_unseen_ca_survives_the_record_and_blank_reads_and_ends_on_a_read_that_tells(
+    tmp_path: Path,
+) -> None:
+    facts = gf.observe(tmp_path, {"c": DECLARED}, [_read("FAILED")], unseen=["c"])
+    assert facts["c"].certs == (gf.UNSEEN,)
+    assert gf.load_hand_set(tmp_path) == facts  # written and read back
+    for still_unknown in ("FAILED", "PENDING"):
+        assert gf.observe(tmp_path, {"c": DECLARED}, [_read(still_unknown)])["c"].certs == (gf.UNSEEN,)
+    # Any change on the cluster drops it: consent, like a certificate set by hand.
+    summary = PlanSummary(changes=(_change("create", None, DECLARED),))
+    [(fact, cert)] = gf.drops(summary, facts)
+    assert (fact.cluster, cert.unseen) == ("c", True)
+    with pytest.raises(
+        GuardError, match="may trust a CA set outside roachcert that the Cloud API does not show"
+    ):
+        gf.refuse_drops("st", summary, facts)
+    assert gf.observe(tmp_path, {"c": DECLARED}, [_read("NOT_SET")]) == {}
+    assert not (tmp_path / gf.HAND_SET_FILE).exists()
+    # Left out of the stack (no state tracks it), nothing will change it: the fact ends.
+    gf.observe(tmp_path, {"c": DECLARED}, [_read("FAILED")], unseen=["c"])
+    assert gf.observe(tmp_path, {}, []) == {}
+
+
+def test_the_set_by_us_record_adds_before_apply_and_ends_on_delete_forget_or_a_move(tmp_path: Path) -> None:
+    moved = ResourceChange("a.m", "m", "replace", old_id="id-old", new_id="id-new", new_pem=DECLARED)
+    summary = PlanSummary(
+        changes=(
+            _change("create", None, DECLARED),
+            moved,
+            ResourceChange("a.d", "d", "delete", old_id="id-d", old_pem=DECLARED),
+            ResourceChange("a.n", "n", "no-op", old_id="id-n", new_id="id-n", adopted=True),
+            ResourceChange("a.q", "q", "no-op", old_id="id-q", new_id="id-q"),
+        )
+    )
+    assert gf.setting(summary) == {"id-1": "c", "id-new": "m", "id-n": "n"}
+    assert gf.tracked(summary) == {"id-old": "m", "id-n": "n", "id-q": "q"}
+    assert gf.removed(summary) == ["id-old", "id-d"]
+    gf.record_set_by_us(tmp_path, {"id-old": "m", "id-d": "d"})
+    gf.record_set_by_us(tmp_path, gf.setting(summary))
+    gf.record_set_by_us(tmp_path, {}, gf.removed(summary))
+    assert gf.load_set_by_us(tmp_path) == {"id-1": "c", "id-new": "m", "id-n": "n"}
+    gf.record_set_by_us(tmp_path, {}, ["id-1", "id-new", "id-n"])
+    assert not (tmp_path / gf.SET_BY_US_FILE).exists()
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"clusters": {"id-1": 3}}', '{"clusters": []}'])
+def test_an_unreadable_set_by_us_record_is_refused_never_read_as_empty(tmp_path: Path, text: str) -> None:
+    (tmp_path / gf.SET_BY_US_FILE).write_text(text, encoding="utf-8")
+    with pytest.raises(GuardError, match="the record of clusters whose CA roachcert set"):
+        gf.load_set_by_us(tmp_path)
+
+
+def test_status_reads_not_set_as_not_set_yet_only_on_a_cluster_roachcert_never_set() -> None:
+    from roachcert.cloud.drift import compare
+
+    assert compare(DECLARED, ClientCaStatus("NOT_SET", ""), ever_set=False).state == "not_set_yet"
+    assert compare(DECLARED, ClientCaStatus("NOT_SET", ""), ever_set=True).state == "not_set"
+    failed = compare(DECLARED, ClientCaStatus("FAILED", ""), ever_set=False)
+    assert (failed.state, failed.detail.startswith(gf.UNSEEN_LINE)) == ("failed", True)

@@ -69,7 +69,20 @@ def test_terraform_gets_no_vault_or_github_credentials(
         ("at http://admin:hu#nter2@127.0.0.1:1 failed", "at http://admin:***@127.0.0.1:1 failed"),
         ("postgres://u:pa?ss@db/tf", "postgres://u:***@db/tf"),
         ("https://vault.example:8200/v1/sys/health", "https://vault.example:8200/v1/sys/health"),
-        ("ssh://git@github.com/o/r and https://user@host", "ssh://git@github.com/o/r and https://user@host"),
+        # A user without a password is the credential outside database URLs; a SQL user name is not.
+        ("clone https://ghp_abc123@github.com/o/r", "clone https://***@github.com/o/r"),
+        ("at https://x-access-token@github.com/o/r", "at https://***@github.com/o/r"),
+        ("ssh://git@github.com/o/r", "ssh://***@github.com/o/r"),
+        ("https://ghp_abcdef123@github.com:x-oauth-basic@h", "https://***:***@h"),
+        ("https://ghp_abcdef123:x-oauth-basic@github.com/o", "https://***:***@github.com/o"),
+        ("s3://AKIAEXAMPLE@bucket/key", "s3://***@bucket/key"),
+        (
+            "postgresql://app@frogs.example:26257/db?sslmode=verify-full",
+            "postgresql://app@frogs.example:26257/db",
+        ),
+        ("cockroachdb+psycopg://root@h:26257/db", "cockroachdb+psycopg://root@h:26257/db"),
+        ("POSTGRES://app@h/db and postgres://app:pw@h/db", "POSTGRES://app@h/db and postgres://app:***@h/db"),
+        ("https://host?mail=a@b.example", "https://host?mail=a@b.example"),
     ],
 )
 def test_a_urls_password_is_masked_whatever_its_length(text: str, masked: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -34,7 +35,9 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 """
 
 
-def _imports(*argv: str, cwd: Path | None = None) -> tuple[int, set[str], set[str]]:
+def _imports(
+    *argv: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[int, set[str], set[str]]:
     """Run roachcert in a fresh interpreter: its exit code, top-level packages and roachcert modules."""
     proc = subprocess.run(
         [sys.executable, "-c", _PROBE, *argv],
@@ -43,6 +46,7 @@ def _imports(*argv: str, cwd: Path | None = None) -> tuple[int, set[str], set[st
         check=False,
         timeout=120,
         cwd=cwd,
+        env=env,
     )
     # The last line, after whatever a drawn progress bar left on it.
     last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
@@ -237,3 +241,29 @@ def test_commands_on_the_sandbox_load_only_what_they_run(
     )
     assert code == 0
     assert "rich" in packages
+
+
+def test_a_pem_file_only_stack_never_opens_vault(sandbox: SandboxState, tmp_path: Path) -> None:
+    # Every CA a PEM file: plan, apply, adopt and status need no Vault address or token, and never load hvac.
+    cluster_id = str(uuid.uuid4())
+    register_cluster(sandbox, cluster_id, "frogs")
+    (tmp_path / "ca.pem").write_text(make_ca("PEM-only client CA")[0], encoding="utf-8")
+    stack = tmp_path / "st.yaml"
+    stack.write_text(
+        "version: 1\ncas:\n  legacy: {pem_file: ca.pem}\n"
+        f"clusters:\n  frogs: {{id: {cluster_id}, ca: legacy, host: frogs.example.test, users: [app]}}\n",
+        encoding="utf-8",
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("VAULT_")}
+    env["HOME"] = str(tmp_path)  # no ~/.vault-token either
+    for argv, expected in (
+        (["plan"], 2),
+        (["status"], 2),
+        (["apply"], 0),
+        (["status"], 0),
+        (["plan", "--full"], 0),
+        (["adopt"], 0),
+    ):
+        code, packages, _ours = _imports(*argv, str(stack), cwd=tmp_path, env=env)
+        assert code == expected, argv
+        assert "hvac" not in packages, argv

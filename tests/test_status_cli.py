@@ -4,6 +4,7 @@ each drift case, one cluster's error beside the others' rows, text and JSON, exi
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 
 from certs_helper import make_ca
 from roachcert.app import run
+from roachcert.guard_facts import record_set_by_us
+from roachcert.paths import stack_dir
 from roachcert.pem import build_bundle, cert_info
 from roachcert_sandbox.emulator import RunningEmulator, start_emulator
 
@@ -25,6 +28,7 @@ def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runnin
     running = start_emulator(tmp_path / "emulator.json", KEY, pending_seconds=0)
     running.register_cluster(FROGS, "frogs")
     running.register_cluster(DINGOS, "dingos")
+    monkeypatch.chdir(tmp_path)  # the working folder (.roachcert/) of each test is its own
     monkeypatch.setenv("COCKROACH_SERVER", running.url)
     monkeypatch.setenv("COCKROACH_API_KEY", KEY)
     yield running
@@ -53,8 +57,12 @@ def bundle(*pems: str) -> str:
 
 
 def set_both(emulator: RunningEmulator, ca: str, extra: str) -> None:
+    """Both clusters' CAs set as roachcert's apply would have: on the Cloud side, and in its record."""
     emulator.change_client_ca(FROGS, bundle(ca))
     emulator.change_client_ca(DINGOS, bundle(ca, extra))
+    workdir = stack_dir("st", os.environ)
+    workdir.mkdir(parents=True, exist_ok=True)
+    record_set_by_us(workdir, {FROGS: "frogs", DINGOS: "dingos"})
 
 
 def status(stack: Path, *extra: str) -> int:
@@ -146,8 +154,11 @@ def test_json_has_stable_keys(
         "hand_set",
     ]  # fmt: skip
     assert (frogs["state"], frogs["status"], frogs["error"]) == ("in_sync", "IS_SET", None)
-    assert (dingos["state"], dingos["label"]) == ("not_set", "drift: CA removed out of band")
+    assert (dingos["state"], dingos["label"]) == ("not_set_yet", "not set yet")  # roachcert never set it
     assert document["counts"]["in_sync"] == 1
+    assert list(document["counts"]) == [
+        "in_sync", "not_set", "not_set_yet", "different", "pending", "failed", "error"
+    ]  # fmt: skip
 
 
 def test_no_api_key_is_one_line(

@@ -27,6 +27,7 @@ class Adoption:
     declared_pem: str
     imported: bool  # False: already in state, nothing to adopt
     hand_set: int = 0  # certificates it trusts that the stack does not declare: dropping them takes consent
+    unseen: bool = False  # FAILED with no certificate, never set by roachcert: a hand-set CA may be unseen
 
 
 def adopt_stack(path: Path, options: PlanOptions, progress: StepProgress = quiet) -> list[Adoption]:
@@ -54,11 +55,19 @@ def adopt_stack(path: Path, options: PlanOptions, progress: StepProgress = quiet
         # Recorded before any import: an adopted cluster's hand-set CA keeps needing consent to drop,
         # through any number of plans, even if this run stops halfway.
         imports = [name for name, read in sorted(reads.items()) if read.has_ca and name not in tracked]
-        facts = guard_facts.observe(
-            workdir, declared_pems(bundles), observed_reads(reads, bundles), found=imports
-        )
+        observed = observed_reads(reads, bundles)
+        untracked = [name for name in reads if name not in tracked]
+        unseen = guard_facts.unseen_clusters(observed, untracked, guard_facts.load_set_by_us(workdir))
+        facts = guard_facts.observe(workdir, declared_pems(bundles), observed, found=imports, unseen=unseen)
+        # Tracked by state or imported now: roachcert manages their CA (what `status` tells drift by).
+        managed = {
+            read.cluster_id: name for name, read in reads.items() if name in tracked or name in imports
+        }
+        guard_facts.record_set_by_us(workdir, managed)
         found: list[Adoption] = []
         for name, read in sorted(reads.items()):
+            if name in unseen:
+                found.append(Adoption(name, read, bundles[name].pem, imported=False, unseen=True))
             if not read.has_ca:
                 continue
             imported = name in imports

@@ -12,7 +12,7 @@ from roachcert import guard_facts, plan_seen
 from roachcert.adapters import Adapters
 from roachcert.certs import inventory
 from roachcert.cloud.client import ClientCaStatus
-from roachcert.cloud.reads import bundle_sha256, changed_since, read_clusters, refuse_changed
+from roachcert.cloud.reads import CloudRead, bundle_sha256, changed_since, read_clusters, refuse_changed
 from roachcert.cloud.status import read_status
 from roachcert.errors import CloudError, GuardError, RoachcertError
 from roachcert.mask import Sink
@@ -175,9 +175,13 @@ def apply_stack(
                     f"the plan file of {stack.name} does not match its review record; run `roachcert plan` again"
                 )
             check_guards(stack, summary, options)
-            _cloud_unchanged(stack, meta, progress, options.adapters)
+            now = _cloud_unchanged(stack, meta, progress, options.adapters)
+            if not options.allow_replace_ca:
+                # From this re-read, not only the record: a runner without the plan's folder refuses too.
+                guard_facts.refuse_drops(stack.name, summary, guard_facts.unseen_now(workdir, summary, now))
             progress("terraform apply")
             plan_seen.clear(workdir)  # the state changes: only a full plan vouches for it again
+            _record_setting(workdir, summary, options.note)
             try:
                 tf.apply(plan_copy)
             except KeyboardInterrupt:
@@ -190,16 +194,28 @@ def apply_stack(
     return ApplyOutcome(stack, summary, applied=True, confirmations=confirm(summary, options.adapters))
 
 
-def _cloud_unchanged(stack: Stack, meta: PlanMeta, progress: StepProgress, adapters: Adapters) -> None:
+def _cloud_unchanged(
+    stack: Stack, meta: PlanMeta, progress: StepProgress, adapters: Adapters
+) -> dict[str, CloudRead]:
     """Read every cluster the plan read, again, just before Terraform runs: a CA changed in the Console
-    (or by curl) since the review must not be overwritten unseen."""
+    (or by curl) since the review must not be overwritten unseen. The reads ({} when the plan read none)."""
     if not meta.cloud_read or not meta.cloud:
-        return
+        return {}
     progress("checking the clusters' CAs with the Cloud API")
     client = adapters.cloud()
     ids = {name: stack.clusters[name].id for name in meta.cloud if name in stack.clusters}
     now = read_clusters(ids, client.get_client_ca)
     refuse_changed(stack.name, changed_since(meta.cloud, now), now)
+    return now
+
+
+def _record_setting(workdir: Path, summary: PlanSummary, note: Callable[[str], None]) -> None:
+    """Before Terraform runs: a create that fails, or an apply cut short, is still roachcert's own. Not
+    recorded, the next plan asks --allow-replace-ca before retrying a failed create: the safe side."""
+    try:
+        guard_facts.record_set_by_us(workdir, guard_facts.setting(summary))
+    except (OSError, RoachcertError) as exc:  # FilesError: a full disk, a read-only folder
+        note(f"note: could not update {workdir / guard_facts.SET_BY_US_FILE} ({exc})")
 
 
 def _end_hand_set(workdir: Path, summary: PlanSummary, note: Callable[[str], None]) -> None:
@@ -208,6 +224,10 @@ def _end_hand_set(workdir: Path, summary: PlanSummary, note: Callable[[str], Non
         guard_facts.end_applied(workdir, summary)
     except (OSError, RoachcertError) as exc:
         note(f"note: could not update {workdir / guard_facts.HAND_SET_FILE} ({exc})")
+    try:
+        guard_facts.record_set_by_us(workdir, {}, guard_facts.removed(summary))
+    except (OSError, RoachcertError) as exc:  # kept: a later NOT_SET then reads as drift, not "not set yet"
+        note(f"note: could not update {workdir / guard_facts.SET_BY_US_FILE} ({exc})")
 
 
 def expected_after(summary: PlanSummary) -> list[tuple[str, str, str, str]]:

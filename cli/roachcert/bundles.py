@@ -7,7 +7,7 @@ once however many clusters trust it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +20,20 @@ class IssuerReader(Protocol):
     """What bundles need from Vault: one issuer's certificate PEM, or `None` when it is not there."""
 
     def read_issuer_pem(self, mount: str, issuer: str) -> str | None: ...
+
+
+class OnFirstRead:
+    """An issuer reader opened on its first read: a stack whose clusters trust only PEM-file CAs never
+    opens Vault (no VAULT_ADDR or token needed, hvac not even loaded) for a plan or a status."""
+
+    def __init__(self, open_reader: Callable[[], IssuerReader]) -> None:
+        self._open = open_reader
+        self._reader: IssuerReader | None = None
+
+    def read_issuer_pem(self, mount: str, issuer: str) -> str | None:
+        if self._reader is None:
+            self._reader = self._open()
+        return self._reader.read_issuer_pem(mount, issuer)
 
 
 @dataclass(frozen=True)

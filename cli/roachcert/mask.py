@@ -40,7 +40,20 @@ SECRET_ENV_PREFIXES = ("TF_TOKEN_",)
 # A URL's user-info (`https://user:PASSWORD@host`): up to the authority's last "@". A "?" or "#" left
 # unencoded in a password ends the authority for urllib but not for libpq, and either way the user meant
 # it as the password: only "/" and white space end it here (masking too much beats printing it).
+# Which part is the secret depends on the scheme:
+# - a database URL (postgres, postgresql, cockroach, cockroachdb, with any `+driver`): the user is a SQL
+#   user name, which roachcert prints itself (`connect-url`, `issue`): only the password is masked;
+# - any other scheme (https, http, s3, git, ssh, ...): a user without a password is the credential
+#   (`https://ghp_TOKEN@github.com`, `https://x-access-token@…`, a proxy's token) and is masked whole,
+#   `https://***@host`; a user with a password keeps the user visible (`https://user:***@host`) unless
+#   it has a known token's shape (`https://ghp_TOKEN:x-oauth-basic@github.com`).
+# Such a user or password is also learned, so an error quoting it on its own is masked too.
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@]*(?:@[^/\s@]*)*)@")
+DATABASE_SCHEMES = frozenset({"postgres", "postgresql", "cockroach", "cockroachdb"})
+# GitHub (classic and fine-grained), GitLab, Vault/OpenBao service and batch tokens, Slack, npm, PyPI.
+_TOKEN_SHAPE = re.compile(
+    r"(?:gh[pousr]_|github_pat_|glpat-|gl[a-z]{2,6}-|hv[sbr]\.|xox[abposr]-|npm_|pypi-)[A-Za-z0-9_.=-]{6,}"
+)
 # Quoted values inside TF_ENCRYPTION (HCL or JSON): a passphrase also shows up on its own in an error.
 _QUOTED_IN_ENCRYPTION = re.compile(r"(?:passphrase|key|secret|password)\w*\"?\s*[=:]\s*\"([^\"]+)\"")
 REPLACEMENT = "***"
@@ -50,22 +63,41 @@ _lock = threading.Lock()
 _extra: set[str] = set()
 
 
+def _is_database(scheme: str) -> bool:
+    return scheme.removesuffix("://").split("+")[0].lower() in DATABASE_SCHEMES
+
+
+def _secret_parts(scheme: str, userinfo: str) -> tuple[bool, bool]:
+    """(the user is a secret, the password is a secret) for one URL's user-info."""
+    user, colon, password = userinfo.partition(":")
+    if colon:
+        if not password:
+            return False, False
+        return not _is_database(scheme) and bool(_TOKEN_SHAPE.search(user)), True
+    # No password: the user alone is a credential, unless the authority ended before the "@" (a "?" or
+    # "#" starts the query or fragment: `https://host?mail=a@b` has no user-info).
+    return bool(user) and not _is_database(scheme) and not any(c in user for c in "?#"), False
+
+
 def url_passwords(text: str) -> set[str]:
-    """The password of each URL in `text`, as written and percent-decoded (how an error may show it)."""
+    """The secret parts of each URL's user-info in `text` (a password; a user that is a token), as written
+    and percent-decoded (how an error may show it)."""
     found: set[str] = set()
     for match in _USERINFO.finditer(text):
-        _user, colon, password = match["userinfo"].partition(":")
-        if colon and password:
-            found |= {password, unquote(password)}
+        user, _colon, password = match["userinfo"].partition(":")
+        secret_user, secret_password = _secret_parts(match["scheme"], match["userinfo"])
+        for part, secret in ((user, secret_user), (password, secret_password)):
+            if secret:
+                found |= {part, unquote(part)}
     return found
 
 
 def learn_urls(*texts: str) -> None:
-    """Mask, from now on, the password of every URL roachcert is configured with outside the environment
-    (the environment's are found at each `mask`): the command line and the stack file."""
+    """Mask, from now on, the password (or token user) of every URL roachcert is configured with outside the
+    environment (the environment's are found at each `mask`): the command line and the stack file."""
     for text in texts:
-        for password in url_passwords(text):
-            register(password)
+        for secret in url_passwords(text):
+            register(secret)
 
 
 def register(secret: str | None) -> None:
@@ -79,8 +111,8 @@ def secrets(environ: Mapping[str, str]) -> list[str]:
     """Every secret to mask: the environment's and those registered."""
     found = {environ.get(name, "") for name in SECRET_ENV}
     found |= {value for name, value in environ.items() if name.startswith(SECRET_ENV_PREFIXES)}
-    # A URL's password in any variable (VAULT_ADDR, COCKROACH_SERVER, GITHUB_API_URL, a proxy, PG_CONN_STR)
-    # also shows up on its own (in an error about the connection), perhaps percent-decoded.
+    # A URL's password or token user in any variable (VAULT_ADDR, COCKROACH_SERVER, GITHUB_API_URL, a
+    # proxy, PG_CONN_STR) also shows up on its own (in an error about the connection), perhaps percent-decoded.
     for value in environ.values():
         if "://" in value:
             found |= url_passwords(value)
@@ -91,9 +123,12 @@ def secrets(environ: Mapping[str, str]) -> list[str]:
     return sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True)
 
 
-def _hide_password(match: re.Match[str]) -> str:
-    user, colon, password = match["userinfo"].partition(":")
-    return f"{match['scheme']}{user}:{REPLACEMENT}@" if colon and password else match[0]
+def _hide_userinfo(match: re.Match[str]) -> str:
+    user, _colon, _password = match["userinfo"].partition(":")
+    secret_user, secret_password = _secret_parts(match["scheme"], match["userinfo"])
+    if secret_password:
+        return f"{match['scheme']}{REPLACEMENT if secret_user else user}:{REPLACEMENT}@"
+    return f"{match['scheme']}{REPLACEMENT}@" if secret_user else match[0]
 
 
 def mask(text: str, environ: Mapping[str, str]) -> str:
@@ -104,9 +139,9 @@ def mask(text: str, environ: Mapping[str, str]) -> str:
 def _masked(text: str, found: Sequence[str]) -> str:
     text = PRIVATE_KEY_BLOCK.sub("-----PRIVATE KEY REDACTED-----", text)
     text = PRIVATE_KEY_MARKER.sub("-----PRIVATE KEY REDACTED-----", text)
-    # Every URL's password, however short and wherever the URL came from: `https://user:***@host`.
+    # Every URL's password (and a token given as its user), however short and wherever the URL came from.
     if "://" in text:
-        text = _USERINFO.sub(_hide_password, text)
+        text = _USERINFO.sub(_hide_userinfo, text)
     for secret in found:
         if secret in text:
             text = text.replace(secret, REPLACEMENT)

@@ -77,6 +77,7 @@ class StackPlan:
     plan_source: str = ""  # which run `plan_text` is from when there were two (adoption)
     cloud_read: bool = True  # False: planned with --no-cloud-read, which every report says
     hand_set: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cluster → hand-set CAs it drops
+    unseen_ca: tuple[str, ...] = ()  # clusters where it replaces a CA that may be set by hand, unseen
     verified: str = ""  # set when the no-change fast path answered without Terraform (plan_seen)
 
     def report(self, now: datetime) -> StackReport:
@@ -98,6 +99,7 @@ class StackPlan:
             saved=self.returncode == 2,
             cloud_read=self.cloud_read,
             hand_set=self.hand_set,
+            unseen_ca=self.unseen_ca,
             verified=self.verified,
         )
 
@@ -232,8 +234,12 @@ def _plan_locked(
     else:
         plan_source = ""
     write_atomic(workdir / PLAN_LOG, log)
-    facts = guard_facts.observe(workdir, declared_pems(bundles), observed_reads(reads, bundles), found=adopt)
-    hand_set = _hand_set_drops(summary, facts)
+    observed = observed_reads(reads, bundles)
+    creates = [change.cluster for change in summary.of("create")]
+    unseen = guard_facts.unseen_clusters(observed, creates, guard_facts.load_set_by_us(workdir))
+    guard_facts.record_set_by_us(workdir, guard_facts.tracked(summary))
+    facts = guard_facts.observe(workdir, declared_pems(bundles), observed, found=adopt, unseen=unseen)
+    hand_set, unseen_ca = _hand_set_drops(summary, facts)
     summary = with_cloud(summary, cloud_fingerprints(reads))
     if code == 0 and not adopt and before is not None:
         # Recorded only when nothing Terraform depends on moved while it planned.
@@ -269,6 +275,7 @@ def _plan_locked(
         plan_source=plan_source,
         cloud_read=options.cloud_read,
         hand_set=hand_set,
+        unseen_ca=unseen_ca,
     )
 
 
@@ -349,12 +356,17 @@ def observed_reads(
 
 def _hand_set_drops(
     summary: PlanSummary, facts: Mapping[str, guard_facts.HandSet]
-) -> dict[str, tuple[str, ...]]:
-    """cluster → subjects of the hand-set CAs this plan takes off it (what `apply` asks consent for)."""
+) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """What `apply` asks consent for: cluster → subjects of the hand-set CAs this plan takes off it, and
+    the clusters where it replaces a CA that may be set by hand but that the Cloud API does not show."""
     found: dict[str, tuple[str, ...]] = {}
+    unseen: list[str] = []
     for fact, cert in guard_facts.drops(summary, guard_facts.in_plan(summary, facts)):
-        found[fact.cluster] = (*found.get(fact.cluster, ()), cert.subject)
-    return found
+        if cert.unseen:
+            unseen.append(fact.cluster)
+        else:
+            found[fact.cluster] = (*found.get(fact.cluster, ()), cert.subject)
+    return found, tuple(unseen)
 
 
 def _terraform_plan(

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from roachcert.adapters import Adapters
-from roachcert.bundles import ClusterBundle, cluster_bundles
+from roachcert.bundles import ClusterBundle, OnFirstRead, cluster_bundles
 from roachcert.paths import stack_dir
 from roachcert.plan_record import clear_plan_meta
 from roachcert.progress import StepProgress
@@ -35,7 +35,9 @@ def render_into(
 ) -> tuple[dict[str, str], Mapping[str, ClusterBundle]]:
     if bundles is None:
         progress("reading CA bundles")
-        bundles = cluster_bundles(stack, adapters.vault(stack))
+        bundles = cluster_bundles(
+            stack, OnFirstRead(lambda: adapters.vault(stack))
+        )  # PEM files only: no Vault
     progress("rendering")
     listed = unmanaged_names(workdir)
     forget_names = [name for name in listed if name not in stack.clusters]

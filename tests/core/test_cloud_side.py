@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -522,3 +523,126 @@ def test_an_unknown_status_at_apply_s_re_read_stops_the_apply_in_one_line(frogs:
         f"frogs ({frogs.cluster_id}): the Cloud API answered an unknown client CA status 'RESTORING'" in line
     )
     assert cloud.provider_mutations() == []
+
+
+# 5. clusters roachcert never set --------------------------------------------------------------------------
+SET_BY_US = ".roachcert-set-by-us.json"
+
+
+def _fail_by_hand(frogs: Frogs) -> None:
+    """A CA set by curl, then a change by curl that fails: FAILED, the certificate blank (the API may blank
+    it) while the first CA is still in force."""
+    frogs.set_by_hand()
+    frogs.cloud.faults(end_failed=True, failed_cert="blank")
+    frogs.cloud.set_by_hand(frogs.cluster_id, make_ca("Changed by curl")[0], method="PATCH")
+    frogs.cloud.settle(frogs.cluster_id)
+    frogs.cloud.faults(end_failed=False)
+    assert frogs.cloud.read(frogs.cluster_id) == {"status": "FAILED", "x509_pem_cert": ""}
+
+
+def test_a_failed_blank_cluster_roachcert_never_set_takes_consent_on_every_path(
+    frogs: Frogs, cloud: Cloud
+) -> None:
+    _fail_by_hand(frogs)
+    unseen = "the Cloud API answers FAILED with no certificate, and roachcert never set this cluster's CA"
+    # adopt: nothing to import, and it says what may be in force.
+    code, adopted = frogs("adopt")
+    assert code == 0, adopted
+    assert f"frogs ({frogs.cluster_id}): nothing to import; {unseen}" in adopted, adopted
+    assert "--allow-replace-ca" in adopted
+    # Every plan format says it.
+    code, text = frogs("plan")
+    assert code == 2, text
+    assert "1 to create" in text, text
+    assert f"warning: frogs: {unseen}" in text, text
+    code, markdown = frogs("plan", "--format", "markdown")
+    assert code == 2, markdown
+    assert f"**Set by hand** `frogs`: {unseen}" in markdown, markdown
+    code, document = frogs("plan", "--format", "json")
+    assert code == 2, document
+    [report] = json.loads(document)["stacks"]
+    [warned] = [w for w in report["warnings"] if w["kind"] == "hand_set_ca"]
+    assert (warned["severity"], warned["clusters"], warned["users"]) == (
+        "caution",
+        ["frogs"],
+        ["root", "app"],
+    )
+    assert unseen in warned["message"]
+    # status: FAILED, with what may be in force.
+    code, status = frogs("status")
+    assert code == 2, status
+    assert unseen in status, status
+    code, status = frogs("status", "--format", "json")
+    [row] = json.loads(status)["clusters"]
+    assert (row["state"], row["hand_set"][0]["unseen"], row["hand_set"][0]["sha256"]) == ("failed", True, "")
+    # apply: refused in one line per cluster, nothing sent; consent sets the declared bundle.
+    cloud.clear_log()
+    code, text = frogs("apply")
+    assert code == 1, text
+    assert "1 cluster(s) may trust a CA set outside roachcert that the Cloud API does not show" in text, text
+    assert f"  frogs: {unseen}" in text
+    # A runner without the plan's hand-set record (CI sharing the state) refuses too: apply's own re-read.
+    record = frogs.workdir / HAND_SET
+    kept = record.read_bytes()
+    record.unlink()
+    code, text = frogs("apply")
+    assert code == 1, text
+    assert f"  frogs: {unseen}" in text
+    record.write_bytes(kept)
+    assert cloud.provider_mutations() == []
+    code, text = frogs("apply", "--allow-replace-ca")
+    assert code == 0, text
+    assert cloud.provider_mutations() == ["POST"]
+    assert frogs.bundle().strip() == frogs.declared.strip()
+    assert not record.exists()  # consent given: the record ends
+    assert frogs("plan")[0] == 0
+
+
+def test_roachcert_s_own_failed_first_create_plans_a_plain_retry(frogs: Frogs, cloud: Cloud) -> None:
+    assert frogs("plan")[0] == 2
+    cloud.faults(end_failed=True, failed_cert="blank")
+    code, text = frogs("apply")
+    assert code == 1, text
+    cloud.settle(frogs.cluster_id)
+    cloud.faults(end_failed=False)
+    assert cloud.read(frogs.cluster_id) == {"status": "FAILED", "x509_pem_cert": ""}
+    # Recorded before Terraform ran: the create was roachcert's, so this is a retry, no consent asked.
+    assert frogs.cluster_id in json.loads((frogs.workdir / SET_BY_US).read_text())["clusters"]
+    code, adopted = frogs("adopt")
+    assert code == 0, adopted
+    assert "nothing to import" not in adopted, adopted
+    code, text = frogs("plan")
+    assert code == 2, text
+    assert "1 to create" in text, text
+    assert "set outside roachcert" not in text, text
+    code, status = frogs("status")
+    assert code == 2, status
+    assert "the last change failed on the cluster: plan and apply the stack again" in status, status
+    code, text = frogs("apply")
+    assert code == 0, text
+    assert frogs.bundle().strip() == frogs.declared.strip()
+
+
+def test_status_tells_a_ca_never_set_from_one_removed_out_of_band(frogs: Frogs, cloud: Cloud) -> None:
+    cluster_id = frogs.cluster_id
+    code, text = frogs("status")
+    assert code == 2, text
+    assert re.search(rf"frogs +{cluster_id}  not set yet\n", text), text
+    assert "removed out of band" not in text
+    code, document = frogs("status", "--format", "json")
+    [row] = json.loads(document)["clusters"]
+    assert (row["state"], row["label"]) == ("not_set_yet", "not set yet")
+    assert json.loads(document)["counts"]["not_set_yet"] == 1
+    frogs.applied()
+    cloud.set_by_hand(cluster_id, "", method="DELETE")  # removed by curl
+    cloud.settle(cluster_id)
+    code, text = frogs("status")
+    assert code == 2, text
+    assert re.search(rf"frogs +{cluster_id}  drift: CA removed out of band\n", text), text
+    # Without roachcert's record, the local state still says it set the CA.
+    record = frogs.workdir / SET_BY_US
+    record.unlink()
+    assert "drift: CA removed out of band" in frogs("status")[1]
+    # And any plan records what state tracks (what a remote backend's status relies on).
+    assert frogs("plan")[0] == 2
+    assert json.loads(record.read_text())["clusters"] == {cluster_id: "frogs"}

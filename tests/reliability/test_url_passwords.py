@@ -143,3 +143,61 @@ def test_a_stack_files_urls_teach_the_mask_their_passwords(tmp_path: Path) -> No
     assert mask("auth failed for backend-pass-123", os.environ) == "auth failed for ***"
     assert mask("bad password vault@file-pass", os.environ) == "bad password ***"
     assert mask("bad password vault%40file-pass", os.environ) == "bad password ***"
+
+
+TOKEN_USERS = {
+    "VAULT_ADDR": "ghp_VaultGwTokenUser0001",
+    "GITHUB_API_URL": "x-access-token-GithubUser02",
+    "--api-url": "glpat-ApiUrlOptionToken03",
+}
+
+
+def test_a_token_given_as_a_urls_user_never_shows(
+    sandbox: SandboxState,
+    tmp_path: Path,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    github: FakeGitHub,  # noqa: F811
+) -> None:
+    # `https://TOKEN@host` (GitHub's, a gateway's or a proxy's token as the user, no password): masked
+    # whole as `http://***@host` in every stream and file, and on its own once configured.
+    closed = _closed_port()
+    host = github.url.removeprefix("http://")
+    summary = tmp_path / "summary.md"
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_API_URL", f"http://{TOKEN_USERS['GITHUB_API_URL']}@{host}")
+    stack = SandboxStack(sandbox, tmp_path, name="prod")
+    stack.add_clusters(1)
+    path = str(stack.write())
+    cli.ok("ca", "ensure", path)
+    monkeypatch.setenv("VAULT_ADDR", f"http://{TOKEN_USERS['VAULT_ADDR']}@127.0.0.1:{closed}")
+    shown = f"http://***@127.0.0.1:{closed}"
+    md = cli.fails("plan", path, "--format", "markdown", "--out", str(tmp_path / "plan.md"))
+    cli.fails("plan", path, "--format", "json", "--out", str(tmp_path / "plan.json"))
+    text = cli.fails("plan", path)
+    assert shown in md.err
+    assert shown in text.out + text.err
+    assert shown in (tmp_path / "plan.md").read_text()
+    assert shown in summary.read_text()
+    cli.fails("status", path)
+    posted = cli.ok("comment", str(tmp_path / "plan.md"), "--repo", REPO, "--pr", "7")
+    assert "stack prod: posted" in posted.out
+    unreachable = f"http://{TOKEN_USERS['--api-url']}@127.0.0.1:{closed}"
+    failed = cli.fails(
+        "comment", str(tmp_path / "plan.md"), "--repo", REPO, "--pr", "7", "--api-url", unreachable
+    )
+    assert f"cannot reach GitHub at http://***@127.0.0.1:{closed}" in failed.err
+    scanned: dict[str, str] = {
+        **{str(file): content for file, content in texts_under(tmp_path) if file != stack.path},
+        **{f"output of roachcert {' '.join(o.args)}": o.text for o in cli.outcomes},
+        **{f"request {n} to GitHub": json.dumps(r["body"]) for n, r in enumerate(github.requests)},
+    }
+    hits = [
+        f"{what} in {where}"
+        for where, content in scanned.items()
+        for what, token in TOKEN_USERS.items()
+        if token in content
+    ]
+    assert not hits, hits

@@ -157,7 +157,7 @@ def test_plan_and_status_need_no_vault_grant_and_rotate_status_needs_the_plan_po
     cli.ok("issue", path, "c0", "app", "--out", str(tmp_path / "issued"))  # a stored certificate to read
     monkeypatch.delenv("VAULT_TOKEN")  # no login at all
     cli.ok("plan", path, expect=2)
-    assert "drift: CA removed out of band" in cli.ok("status", path, expect=2).out  # not applied yet
+    assert "not set yet" in cli.ok("status", path, expect=2).out  # not applied yet
     text = policy_text("roachcert-plan.hcl", one_cluster.mount)
     monkeypatch.setenv("VAULT_TOKEN", token_with(root, text, default_policy=False))
     cli.ok("rotate", "status", path)

@@ -13,6 +13,8 @@ import pytest
 from certs_helper import make_ca
 from roachcert.app import run
 from roachcert.bundles import cluster_bundles
+from roachcert.guard_facts import record_set_by_us
+from roachcert.paths import stack_dir
 from roachcert.pem import cert_info
 from roachcert.spec import load_stack
 from roachcert.vault.adapter import open_vault
@@ -30,6 +32,7 @@ def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runnin
     running = start_emulator(tmp_path / "emulator.json", KEY, pending_seconds=0)
     for cluster_id, name in ((FROGS, "frogs"), (DINGOS, "dingos")):
         running.register_cluster(cluster_id, name)
+    monkeypatch.chdir(tmp_path)  # the working folder (.roachcert/) of each test is its own
     monkeypatch.setenv("COCKROACH_SERVER", running.url)
     monkeypatch.setenv("COCKROACH_API_KEY", KEY)
     yield running
@@ -47,11 +50,15 @@ def ensured(
 
 
 def apply_bundles(stack_file: Path, emulator: RunningEmulator) -> dict[str, str]:
-    """What `apply` would leave behind: each cluster's rendered bundle set through the API."""
+    """What `apply` would leave behind: each cluster's rendered bundle set through the API, and in the
+    record of clusters whose CA roachcert set."""
     stack = load_stack(stack_file)
     bundles = cluster_bundles(stack, open_vault(stack, os.environ))
     for name, bundle in bundles.items():
         emulator.change_client_ca(stack.clusters[name].id, bundle.pem)
+    workdir = stack_dir(stack.name, os.environ)
+    workdir.mkdir(parents=True, exist_ok=True)
+    record_set_by_us(workdir, {cluster.id: name for name, cluster in stack.clusters.items()})
     return {name: bundle.pem for name, bundle in bundles.items()}
 
 

@@ -7,24 +7,25 @@ emulator-backed client or a fake. One cluster's error never hides the others' ro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from roachcert.cloud.client import ClientCaStatus
-from roachcert.cloud.status import read_status, unknown_status
+from roachcert.cloud.status import UNSEEN_ADVICE, UNSEEN_LINE, read_status, unknown_status
 from roachcert.errors import PemError, RoachcertError
 from roachcert.exit_status import ExitStatus
 from roachcert.pem import CertInfo, parse_certificates
 from roachcert.spec import Stack
 
-DriftState = Literal["in_sync", "not_set", "different", "pending", "failed", "error"]
+DriftState = Literal["in_sync", "not_set", "not_set_yet", "different", "pending", "failed", "error"]
 DEFAULT_JOBS = 8
 
 LABELS: dict[DriftState, str] = {
     "in_sync": "in sync",
     "not_set": "drift: CA removed out of band",
+    "not_set_yet": "not set yet",
     "different": "drift: different bundle",
     "pending": "PENDING",
     "failed": "FAILED",
@@ -56,11 +57,19 @@ class ClusterDrift:
     result: DriftResult
 
 
-def compare(expected_pem: str, observed: ClientCaStatus) -> DriftResult:
+def compare(expected_pem: str, observed: ClientCaStatus, *, ever_set: bool = True) -> DriftResult:
     """What the cluster holds against what the spec renders. In sync only on identical text: the
     provider compares `x509_pem_cert` as a string, so the same certificates laid out differently
-    would still show up as a change in the next plan."""
+    would still show up as a change in the next plan. `ever_set`: roachcert set (or adopted) this
+    cluster's CA, by its state or records; a CA missing from a cluster it never set is not drift."""
     status = observed.status or "NOT_SET"  # both fields are optional in the API
+    if status == "NOT_SET" and not ever_set:
+        return DriftResult(
+            "not_set_yet",
+            status,
+            detail="the cluster trusts no client CA, and roachcert never set one (no state or record of it "
+            "here): plan and apply the stack to set it",
+        )
     if status == "NOT_SET":
         return DriftResult(
             "not_set", status, detail="the cluster trusts no client CA: plan and apply the stack to set it"
@@ -69,6 +78,8 @@ def compare(expected_pem: str, observed: ClientCaStatus) -> DriftResult:
         return DriftResult(
             "pending", status, detail="a change is in progress on the cluster; look again soon"
         )
+    if status == "FAILED" and not ever_set and not (observed.x509_pem_cert or "").strip():
+        return DriftResult("failed", status, detail=f"{UNSEEN_LINE}; {UNSEEN_ADVICE}")
     if status == "FAILED":
         return DriftResult(
             "failed", status, detail="the last change failed on the cluster: plan and apply the stack again"
@@ -108,10 +119,12 @@ def observe_clusters(
     fetch: Callable[[str], ClientCaStatus],
     *,
     jobs: int = DEFAULT_JOBS,
+    ever_set: Collection[str] | None = None,
 ) -> list[ClusterDrift]:
     """Read every cluster in `expected` (cluster name → bundle PEM), `jobs` at a time, in the
     stack's order. `fetch(cluster_id)` is the Cloud API read; its errors, and a status none of the four
-    (read as plan reads it), become that row's error."""
+    (read as plan reads it), become that row's error. `ever_set`: the clusters whose CA roachcert set
+    (None: all of them)."""
     names = [name for name in stack.clusters if name in expected]
 
     def one(name: str) -> ClusterDrift:
@@ -125,7 +138,10 @@ def observe_clusters(
         except RoachcertError as exc:
             result = replace(error_result(str(exc)), status=answer.status)
         else:
-            result = compare(expected[name], ClientCaStatus(status, answer.x509_pem_cert))
+            set_before = ever_set is None or name in ever_set
+            result = compare(
+                expected[name], ClientCaStatus(status, answer.x509_pem_cert), ever_set=set_before
+            )
         return ClusterDrift(name, cluster_id, result)
 
     if not names:

@@ -9,6 +9,16 @@ from roachcert.errors import CloudError
 from roachcert.escape import quoted
 
 KNOWN_STATUSES = ("NOT_SET", "IS_SET", "PENDING", "FAILED")
+# A cluster no state tracks and roachcert never set, read FAILED with no certificate (the API may blank the
+# certificate of a failed change): what every output says of it (guard_facts' UNSEEN).
+UNSEEN_LINE = (
+    "the Cloud API answers FAILED with no certificate, and roachcert never set this cluster's CA: a CA set "
+    "outside roachcert (whose last change failed) may still be in force"
+)
+UNSEEN_ADVICE = (
+    "check what the cluster trusts in the Cloud Console; save a CA you keep as a PEM file and declare it "
+    "(a pem_file CA), or apply with --allow-replace-ca to set the declared bundle over it"
+)
 
 
 def unknown_status(status: str) -> str:

@@ -33,6 +33,7 @@ def adopt(
     run = of(ctx)
     from roachcert.adoption import adopt_stack
     from roachcert.escape import printable_lines
+    from roachcert.guard_facts import UNSEEN_LINE
     from roachcert.pem import count_certificates
     from roachcert.plan_summary import turnover
 
@@ -41,6 +42,12 @@ def adopt(
     )
     lines = []
     for item in found:
+        if item.unseen:
+            lines.append(
+                f"{item.cluster} ({item.read.cluster_id}): nothing to import; {UNSEEN_LINE}: `apply` sets the "
+                "declared bundle over it only with --allow-replace-ca"
+            )
+            continue
         verb = "adopted" if item.imported else "already in state"
         lines.append(
             f"{item.cluster} ({item.read.cluster_id}): {verb}; trusts "

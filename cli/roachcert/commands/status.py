@@ -1,11 +1,13 @@
 """`roachcert status STACK [--format text|json]`: each cluster's client CA in the Cloud API against
-the bundle the spec renders now. Exit 0 all in sync, 2 any drift/PENDING/FAILED, 1 any cluster unread."""
+the bundle the spec renders now. Exit 0 all in sync, 2 any drift/not set yet/PENDING/FAILED, 1 any cluster
+unread."""
 
 from __future__ import annotations
 
 import json
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from roachcert.cloud.drift import ClusterDrift
     from roachcert.guard_facts import HandSet
     from roachcert.pem import CertInfo
+    from roachcert.spec import Stack
 
 
 def register(app: typer.Typer) -> None:
@@ -35,12 +38,13 @@ def status(
 ) -> None:
     """Compare each cluster's client CA in the Cloud API with the bundle the stack renders now.
 
-    States: in sync; drift: CA removed out of band (NOT_SET); drift: different bundle (with the
-    certificates only in the cloud and only in the spec); PENDING; FAILED; or the cluster's error.
+    States: in sync; drift: CA removed out of band (NOT_SET on a cluster roachcert set); not set yet
+    (NOT_SET on one it never set); drift: different bundle (with the certificates only in the cloud and
+    only in the spec); PENDING; FAILED; or the cluster's error.
     Needs COCKROACH_API_KEY (and COCKROACH_SERVER for another API) and read access to Vault.
     """
     run = of(ctx)
-    from roachcert.bundles import cluster_bundles
+    from roachcert.bundles import OnFirstRead, cluster_bundles
     from roachcert.cloud import drift
     from roachcert.guard_facts import load_hand_set
     from roachcert.paths import stack_dir
@@ -48,7 +52,8 @@ def status(
 
     stack = load_stack(stack_file)
     client = run.real_or_given().cloud()  # fails early, once, without a key
-    bundles = cluster_bundles(stack, run.real_or_given().vault(stack))
+    # A stack whose CAs are all PEM files never opens Vault.
+    bundles = cluster_bundles(stack, OnFirstRead(lambda: run.real_or_given().vault(stack)))
     for bundle in bundles.values():
         for warning in bundle.warnings:
             run.err(f"warning: {warning}")
@@ -62,18 +67,36 @@ def status(
         return mine.get_client_ca(cluster_id)
 
     expected = {name: bundle.pem for name, bundle in bundles.items()}
-    rows = drift.observe_clusters(stack, expected, fetch, jobs=jobs)
+    workdir = stack_dir(stack.name, run.environ)
+    hand_set = load_hand_set(workdir)  # what `apply` will ask consent to drop
+    rows = drift.observe_clusters(
+        stack, expected, fetch, jobs=jobs, ever_set=ever_set(stack, workdir, hand_set)
+    )
     sources = {
         info.sha256: src for b in bundles.values() for info, src in zip(b.certs, b.sources, strict=True)
     }
     code = drift.exit_code(rows)
-    hand_set = load_hand_set(stack_dir(stack.name, run.environ))  # what `apply` will ask consent to drop
     if output is Format.json:
         run.out(render_json(stack.name, client.server, rows, sources, code, hand_set, run.mask))
     else:
         run.out(render_text(stack.name, client.server, rows, sources, hand_set), nl=False)
     if code:
         raise typer.Exit(code)
+
+
+def ever_set(stack: Stack, workdir: Path, hand_set: Mapping[str, HandSet]) -> set[str]:
+    """The clusters whose CA roachcert set or took over, as far as this working folder tells without
+    Terraform: its record of applies and adoptions, the hand-set record (the cluster held a CA when first
+    met), and a local backend's state file. A CA missing from any other cluster is "not set yet"."""
+    from roachcert.guard_facts import load_set_by_us
+    from roachcert.terraform.workdir import local_state_clusters
+
+    ids = load_set_by_us(workdir)
+    found = {name for name, cluster in stack.clusters.items() if cluster.id in ids}
+    backend = stack.terraform.backend
+    if backend.type == "local" and not backend.config:
+        found |= local_state_clusters(workdir)
+    return found | {name for name, fact in hand_set.items() if not all(c.unseen for c in fact.certs)}
 
 
 def _cert_line(info: CertInfo, sources: Mapping[str, str]) -> str:
@@ -112,6 +135,8 @@ def render_text(
             lines.append(f"{pad}{printable(result.detail)}")
         fact = hand_set.get(rows[index - 1].cluster)
         for cert in fact.certs if fact else ():
+            if cert.unseen:  # said by the row's detail (a FAILED read with no certificate)
+                continue
             lines.append(
                 f"{pad}set by hand, not declared: {cert.sha256[:16]} {printable(cert.subject)}; "
                 "apply drops it only with --allow-replace-ca"
@@ -155,7 +180,12 @@ def render_json(
             "detail": row.result.detail if row.result.state != "error" else "",
             "error": row.result.detail if row.result.state == "error" else None,
             "hand_set": [
-                {"sha256": cert.sha256, "subject": cert.subject, "not_after": cert.not_after or None}
+                {
+                    "sha256": cert.sha256,
+                    "subject": cert.subject,
+                    "not_after": cert.not_after or None,
+                    "unseen": cert.unseen,
+                }
                 for cert in (hand_set[row.cluster].certs if row.cluster in hand_set else ())
             ],
         }

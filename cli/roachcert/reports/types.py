@@ -59,6 +59,7 @@ class StackReport:
     source: str = ""  # the stack file `apply` is told to take
     cloud_read: bool = True  # False: planned with --no-cloud-read (guard_facts.NOT_READ)
     hand_set: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cluster → hand-set CAs it drops
+    unseen_ca: tuple[str, ...] = ()  # clusters where it replaces a CA that may be set by hand, unseen
     verified: str = ""  # "verified without Terraform: ..." when the no-change fast path answered
 
 

@@ -168,6 +168,17 @@ def _guard_alerts(every: list[ClusterChange], report: StackReport) -> list[Alert
                 "(a pem_file CA) to keep them, or apply with --allow-replace-ca",
             )
         )
+    users = {item.cluster: item.users for item in every}
+    for cluster in report.unseen_ca:
+        alerts.append(
+            Alert(
+                "hand_set_ca",
+                f"{guard_facts.UNSEEN_LINE}; this plan sets the declared bundle over it",
+                (cluster,),
+                users.get(cluster, ()),
+                advice=guard_facts.UNSEEN_ADVICE,
+            )
+        )
     return alerts
 
 

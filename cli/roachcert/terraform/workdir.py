@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from roachcert.files import FilesError, ensure_dir, write_atomic
+from roachcert.terraform.resources import RESOURCE_TYPE
 
 MANIFEST = ".roachcert-files.json"
 PLAN_META = ".roachcert-plan.json"
@@ -104,3 +105,19 @@ def remove_file(path: Path) -> None:
         pass
     except OSError as exc:
         raise FilesError(f"cannot remove {path}: {exc.strerror or exc}") from None
+
+
+def local_state_clusters(workdir: Path) -> set[str]:
+    """The clusters whose client CA resource the local backend's state file holds, read without
+    Terraform (`status` runs none); empty when there is no such file or it cannot be read."""
+    state = read_json(workdir / "terraform.tfstate")
+    resources = state.get("resources") if isinstance(state, dict) else None
+    return {
+        item["name"]
+        for item in resources or ()
+        if isinstance(item, dict)
+        and item.get("type") == RESOURCE_TYPE
+        and item.get("mode") == "managed"
+        and isinstance(item.get("name"), str)
+        and item.get("instances")
+    }
