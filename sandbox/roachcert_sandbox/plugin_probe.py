@@ -2,7 +2,9 @@
 
 Terraform starts a provider with TF_PLUGIN_MAGIC_COOKIE set; a go-plugin server then prints one handshake
 line on stdout, `CORE|PROTOCOL|unix|SOCKET|grpc|...` (core version 1, plugin protocol 5 or 6), and waits
-for Terraform to connect. Without the cookie a Go provider prints "This binary is a plugin..." and exits
+for Terraform to connect. Its log goes to stderr (the real provider's go-plugin writes JSON lines there
+before the handshake), so only stdout is read for the handshake; stderr is kept for the message when
+there is none. Without the cookie a Go provider prints "This binary is a plugin..." and exits
 1, so the probe always sets it. The probe reads that one line (with a deadline), then kills the process
 group; the plugin's socket goes to a temporary folder that is removed afterwards. Nothing is sent to the
 plugin and no network is used.
@@ -40,16 +42,18 @@ def probe_plugin(path: Path, environ: Mapping[str, str] | None = None, timeout: 
     with tempfile.TemporaryDirectory(prefix="roachcert-probe-") as scratch:
         env = {**(os.environ if environ is None else environ), MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE}
         env.update({"TMPDIR": scratch, "PLUGIN_PROTOCOL_VERSIONS": "5,6"})
+        log = Path(scratch) / "stderr"
         try:
-            process = subprocess.Popen(
-                [str(path)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=scratch,
-                start_new_session=True,
-            )
+            with log.open("wb") as err:
+                process = subprocess.Popen(
+                    [str(path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    env=env,
+                    cwd=scratch,
+                    start_new_session=True,
+                )
         except OSError as exc:
             raise SandboxError(
                 f"the provider binary {path} cannot be started: {exc.strerror or exc}"
@@ -62,6 +66,8 @@ def probe_plugin(path: Path, environ: Mapping[str, str] | None = None, timeout: 
                 ended = process.poll() is not None
         finally:
             _stop(process)
+        if not first:  # nothing on stdout: what it said on stderr (a usage line) tells why
+            first = _first_of(log.read_bytes())
     if HANDSHAKE.match(first):
         return first
     if ended:
@@ -98,6 +104,11 @@ def _first_line(process: subprocess.Popen[bytes], timeout: float) -> tuple[str, 
                 return data.decode("utf-8", "replace").strip(), process.poll() is not None
             data += chunk
     return data.split(b"\n", 1)[0].decode("utf-8", "replace").strip(), False
+
+
+def _first_of(data: bytes) -> str:
+    lines = data.decode("utf-8", "replace").strip().splitlines()
+    return lines[0].strip() if lines else ""
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -66,6 +66,8 @@ def test_a_plugin_answers_the_handshake(users_binary: Path) -> None:
             r"it exited 3 printing 'usage: foo' instead of a plugin handshake$",
         ),
         ("exit 1", 0o755, r"it exited 1 printing nothing instead of a plugin handshake$"),
+        # A Go binary's usage line goes to stderr: it is what the one line quotes.
+        ("echo 'usage: bar' >&2; exit 1", 0o755, r"it exited 1 printing 'usage: bar' instead of a plugin"),
         ("echo hello; sleep 60", 0o755, r"it printed 'hello' instead of a plugin handshake$"),
         ("echo '1|6|tcp|x|netrpc'; sleep 60", 0o755, r"printed '1\|6\|tcp\|x\|netrpc' instead"),
     ],
@@ -78,6 +80,18 @@ def test_a_file_that_is_no_plugin_is_refused_in_one_line(
         probe_plugin(bogus, timeout=10)
     assert "\n" not in str(caught.value)
     assert str(caught.value).startswith(f"the provider binary {bogus} ")
+
+
+def test_a_plugin_that_logs_to_stderr_before_its_handshake_answers(tmp_path: Path) -> None:
+    # The real provider (go-plugin) writes a JSON log line on stderr before the handshake on stdout.
+    talkative = _script(
+        tmp_path,
+        "terraform-provider-cockroach",
+        """echo '{"@level":"debug","@message":"plugin address","network":"unix"}' >&2
+echo '1|6|unix|/tmp/plugin.sock|grpc|'
+sleep 60""",
+    )
+    assert probe_plugin(talkative, timeout=10) == "1|6|unix|/tmp/plugin.sock|grpc|"
 
 
 def test_a_silent_file_is_refused_after_the_timeout_and_killed(tmp_path: Path) -> None:
