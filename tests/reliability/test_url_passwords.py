@@ -38,6 +38,30 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _ensured_stack(
+    sandbox: SandboxState,
+    tmp_path: Path,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    github: FakeGitHub,  # noqa: F811
+    api_userinfo: str,
+) -> tuple[int, Path, SandboxStack, str]:
+    """A one-cluster stack with its CA ensured, GitHub's API reached through `api_userinfo@`, a job summary
+    file; returns a closed port, the summary, the stack and its file."""
+    closed = _closed_port()
+    host = github.url.removeprefix("http://")
+    summary = tmp_path / "summary.md"
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_API_URL", f"http://{api_userinfo}@{host}")
+    stack = SandboxStack(sandbox, tmp_path, name="prod")
+    stack.add_clusters(1)
+    path = str(stack.write())
+    cli.ok("ca", "ensure", path)
+    return closed, summary, stack, path
+
+
 def test_url_passwords_never_show_after_a_failed_plan_and_a_comment_run(
     sandbox: SandboxState,
     tmp_path: Path,
@@ -45,17 +69,9 @@ def test_url_passwords_never_show_after_a_failed_plan_and_a_comment_run(
     monkeypatch: pytest.MonkeyPatch,
     github: FakeGitHub,  # noqa: F811
 ) -> None:
-    closed = _closed_port()
-    host = github.url.removeprefix("http://")
-    summary = tmp_path / "summary.md"
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    monkeypatch.setenv("GITHUB_API_URL", f"http://gh-user:{PASSWORDS['GITHUB_API_URL']}@{host}")
-    stack = SandboxStack(sandbox, tmp_path, name="prod")
-    stack.add_clusters(1)
-    path = str(stack.write())
-    cli.ok("ca", "ensure", path)
+    closed, summary, stack, path = _ensured_stack(
+        sandbox, tmp_path, cli, monkeypatch, github, f"gh-user:{PASSWORDS['GITHUB_API_URL']}"
+    )
     # Through a gateway that takes basic auth (OpenBao ignores it): the plan runs Terraform and keeps its log.
     gateway = sandbox.vault_addr.replace("http://", f"http://vault-user:{PASSWORDS['VAULT_ADDR']}@")
     monkeypatch.setenv("VAULT_ADDR", gateway)
@@ -161,17 +177,9 @@ def test_a_token_given_as_a_urls_user_never_shows(
 ) -> None:
     # `https://TOKEN@host` (GitHub's, a gateway's or a proxy's token as the user, no password): masked
     # whole as `http://***@host` in every stream and file, and on its own once configured.
-    closed = _closed_port()
-    host = github.url.removeprefix("http://")
-    summary = tmp_path / "summary.md"
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    monkeypatch.setenv("GITHUB_API_URL", f"http://{TOKEN_USERS['GITHUB_API_URL']}@{host}")
-    stack = SandboxStack(sandbox, tmp_path, name="prod")
-    stack.add_clusters(1)
-    path = str(stack.write())
-    cli.ok("ca", "ensure", path)
+    closed, summary, stack, path = _ensured_stack(
+        sandbox, tmp_path, cli, monkeypatch, github, TOKEN_USERS["GITHUB_API_URL"]
+    )
     monkeypatch.setenv("VAULT_ADDR", f"http://{TOKEN_USERS['VAULT_ADDR']}@127.0.0.1:{closed}")
     shown = f"http://***@127.0.0.1:{closed}"
     md = cli.fails("plan", path, "--format", "markdown", "--out", str(tmp_path / "plan.md"))

@@ -73,32 +73,21 @@ def test_before_overrides_the_threshold(ensured: Path) -> None:
     info = cert_info((folder / "client.root.crt").read_text())
     vault = open_vault(stack, os.environ)
     one = [("frogs", "root")]
-    early = info.not_after - timedelta(hours=13)
-    assert (
-        renewal.renew(
+
+    def outcome(at: datetime) -> str:
+        renewed = renewal.renew(
             stack,
             one,
             lambda _c: folder,
             vault,
             before=timedelta(hours=12),
-            now=lambda: early,
+            now=lambda: at,
             environ=os.environ,
-        )[0].outcome
-        == "fresh"
-    )
-    late = info.not_after - timedelta(hours=11)
-    assert (
-        renewal.renew(
-            stack,
-            one,
-            lambda _c: folder,
-            vault,
-            before=timedelta(hours=12),
-            now=lambda: late,
-            environ=os.environ,
-        )[0].outcome
-        == "renewed"
-    )
+        )
+        return renewed[0].outcome
+
+    assert outcome(info.not_after - timedelta(hours=13)) == "fresh"
+    assert outcome(info.not_after - timedelta(hours=11)) == "renewed"
 
 
 def test_cli_renews_the_missing_leaves_the_fresh_and_runs_exec_without_a_shell(
