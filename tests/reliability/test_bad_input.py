@@ -411,7 +411,7 @@ HOSTILE_FILE_NAMES = (
     "a\nb.yaml",
     "x y.yaml",
     "-rf.yaml",
-    "sandbox.yaml",
+    "plugin-cache.yaml",  # a folder of roachcert's own beside the stacks'
     "é.yaml",
 )
 

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from faultkit import Cli, SandboxStack
-from test_own_folders import one_line, read_only_mount
+from faultkit import Cli, SandboxStack, only_line
+from test_own_folders import read_only_mount
 
 from roachcert.unmanaged import UNMANAGED_FILE
 from roachcert_sandbox.manager import SandboxState
@@ -46,7 +46,7 @@ def test_unmanage_refuses_what_it_must_not_record(
     applied: SandboxStack, cli: Cli, name: str, said: str
 ) -> None:
     path = str(applied.path)
-    line = one_line(cli.fails("unmanage", path, name).err)
+    line = only_line(cli.fails("unmanage", path, name).err)
     assert said in line
     assert not (applied.workdir / UNMANAGED_FILE).exists()
     cli.ok("plan", path, expect=2)  # plans still work: c1's deletion is planned, as before
@@ -56,7 +56,7 @@ def test_unmanage_needs_a_state_to_look_at(sandbox: SandboxState, tmp_path: Path
     stack = SandboxStack(sandbox, tmp_path)
     stack.add_clusters(1)
     stack.write()
-    line = one_line(cli.fails("unmanage", str(stack.path), "gone").err)
+    line = only_line(cli.fails("unmanage", str(stack.path), "gone").err)
     assert "no Terraform state" in line
     assert f"roachcert plan {stack.path}" in line
 
@@ -70,7 +70,7 @@ def test_manage_takes_an_unmanaged_cluster_back(applied: SandboxStack, cli: Cli)
     plan = cli.ok("plan", path, expect=2)
     assert "c1" in plan.out  # managed again: removed from the stack, so its CA would be deleted
     assert "allow-destroy" in cli.fails("apply", path).err
-    assert "not unmanaged" in one_line(cli.fails("manage", path, "c1").err)
+    assert "not unmanaged" in only_line(cli.fails("manage", path, "c1").err)
     cli.ok("unmanage", path, "c1")
     cli.ok("plan", path, expect=2)
     cli.ok("apply", path)  # forgotten, not deleted
@@ -88,7 +88,7 @@ def test_manage_drops_a_plan_made_while_the_cluster_was_unmanaged(applied: Sandb
 def test_manage_removes_a_bad_entry_an_older_roachcert_recorded(applied: SandboxStack, cli: Cli) -> None:
     path = str(applied.path)
     (applied.workdir / UNMANAGED_FILE).write_text(json.dumps(["old cluster"]) + "\n")
-    line = one_line(cli.fails("plan", path).err)
+    line = only_line(cli.fails("plan", path).err)
     assert "roachcert manage" in line
     cli.ok("manage", path, "old cluster")
     cli.ok("plan", path, expect=2)
@@ -98,6 +98,6 @@ def test_unmanage_on_a_read_only_folder_is_one_line(applied: SandboxStack, cli: 
     root = tmp_path / ".roachcert"
     with read_only_mount(root):
         outcome = cli.fails("unmanage", str(applied.path), "c1")
-    line = one_line(outcome.err)
+    line = only_line(outcome.err)
     assert str(root) in line
     assert "Read-only file system" in line
