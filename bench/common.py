@@ -107,6 +107,10 @@ def sandbox(name: str, *, s3: bool = False) -> Iterator[Bench]:
     try:
         os.environ["ROACHCERT_HOME"] = str(home)
         state = manager.up([], root=root, pending_seconds=0.05, s3=s3)
+        # Which provider every Terraform figure of this benchmark is made with (the stand-in, or the real
+        # one from ROACHCERT_PROVIDER_BINARY), printed with the results and kept in their JSON.
+        PROVIDERS.add(manager.provider_line(state).split(" (")[0])
+        say(f"  provider: {manager.provider_line(state)}")
         env = {
             **_scrubbed_environ(),
             **manager.environment(state),
@@ -300,6 +304,7 @@ def _cpu_model() -> str:
 
 
 _ENGINE: list[str] = []
+PROVIDERS: set[str] = set()  # the providers the benchmarks' sandboxes ran
 
 
 def process_options(**flags: Any) -> PlanOptions:
@@ -345,6 +350,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "engine": engine_version(),
+        "provider": sorted(PROVIDERS) or ["none started"],
         "openbao": bao_version(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "loadavg_at_end": [round(value, 2) for value in load],
