@@ -44,6 +44,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "environment",
             "credentials",
             "outside_json",
+            "entry_points",
             "mask",
             "escape",
             "names",

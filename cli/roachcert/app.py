@@ -119,10 +119,10 @@ PLUGIN_GROUP = "roachcert.commands"
 
 @functools.cache
 def plugins() -> dict[str, Entry]:
-    from importlib.metadata import entry_points
+    from roachcert.entry_points import entry_points
 
     found: dict[str, Entry] = {}
-    for point in entry_points(group=PLUGIN_GROUP):
+    for point in entry_points(PLUGIN_GROUP, sys.path):
         if point.name in COMMANDS:
             continue  # a plugin never replaces one of roachcert's own commands
         try:
