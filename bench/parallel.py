@@ -126,7 +126,7 @@ def main() -> Outcome:
     if speedup < GOAL:
         note = (
             f"parallel misses its goal ({speedup:.2f}x vs >= {GOAL}x) on {cpus} cores: a run of 10 plans burns "
-            f"{cpu_per_run:.1f} CPU-seconds (engine start-ups, the Python stand-in provider's start-ups, "
+            f"{cpu_per_run:.1f} CPU-seconds (engine start-ups, the provider's start-ups, "
             f"the Python CLI) against {seq:.1f} s of wall time one after another, so {cpus} idle cores could give "
             f"at most {bound:.2f}x; but during the parallel runs other work (and the sandbox's servers) took "
             f"{taken:.1f} of the {cpus} cores (median), which leaves room for at most {bound_now:.2f}x"
