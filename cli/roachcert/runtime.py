@@ -35,6 +35,7 @@ class Runtime:
     stdin: TextIO | None = None  # where a question's answer is read (`apply` without --auto-approve)
     # None: the real ones, which a command imports when it runs (start-up loads no adapter).
     adapters: Adapters | None = None
+    mask: Masker = field(init=False, repr=False)  # the run's mask, over its environment
 
     def __post_init__(self) -> None:
         self.mask = Masker(self.environ)
